@@ -1,0 +1,231 @@
+"""Settings: one pydantic-settings model read from a TOML file plus environment overrides."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = [
+    "ConfigError",
+    "CreditsSettings",
+    "DatabaseSettings",
+    "DiscordSettings",
+    "ImagesSettings",
+    "JobsSettings",
+    "ReapiSettings",
+    "Settings",
+    "load_settings",
+    "parse_duration",
+]
+
+DEFAULT_CONFIG_PATH = Path("config.toml")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class ConfigError(Exception):
+    """A configuration problem an operator can fix; its message is one readable line."""
+
+
+def parse_duration(value: str | float | int | timedelta) -> timedelta:
+    """Parse ``"90s"``, ``"12h"``, ``"1d"``, ``"7d"`` (or plain seconds) into a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float):
+        return timedelta(seconds=float(value))
+    match = _DURATION.match(value)
+    if match is None:
+        raise ValueError(f"{value!r} is not a duration like '90s', '12h', '1d' or '7d'")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+class _Section(BaseModel):
+    # Unknown keys are almost always typos in config.toml: refuse them instead of ignoring them.
+    model_config = ConfigDict(extra="forbid")
+
+
+class DiscordSettings(_Section):
+    """How the bot reaches Discord and who administers it."""
+
+    token: SecretStr = SecretStr("")
+    api_base_url: str = "https://discord.com/api/v10"
+    gateway_url: str = "wss://gateway.discord.gg/"
+    owner_ids: list[int] = Field(default_factory=list)
+    dev_guild_ids: list[int] = Field(default_factory=list)
+    message_content_intent: bool = False
+    sync_commands: bool = True
+
+
+class ReapiSettings(_Section):
+    """How the bot reaches reAPI (or the built-in simulator)."""
+
+    api_key: SecretStr = SecretStr("")
+    base_url: str = "https://reapi.ai/api/v1"
+    model: str = "nano-banana-2-lite"
+    # None = decide from the key: simulate exactly when no api_key is set.
+    simulate: bool | None = None
+    simulate_delay: float = Field(default=6.0, ge=0)
+    credits_per_image: int = Field(default=20, ge=0)
+
+    @property
+    def use_simulator(self) -> bool:
+        """Whether jobs go to the in-process simulator instead of reAPI."""
+        if self.simulate is None:
+            return not self.api_key.get_secret_value()
+        return self.simulate
+
+
+class DatabaseSettings(_Section):
+    """Where jobs, credits and history are stored."""
+
+    url: str = "sqlite:///data/imagine-bot.sqlite3"
+
+
+class ImagesSettings(_Section):
+    """Rules for images the bot fetches or uploads."""
+
+    allow_private_urls: bool = False
+    max_download_bytes: int = Field(default=30 * 1024 * 1024, gt=0)
+
+
+class CreditsSettings(_Section):
+    """The bot-credit economy members spend from."""
+
+    scope: Literal["global", "guild"] = "global"
+    cost_per_image: int = Field(default=1, ge=0)
+    allowance: int = Field(default=50, ge=0)
+    refill_every: timedelta = timedelta(days=1)
+    max_balance: int = Field(default=50, ge=0)
+    daily_spend_cap: int = Field(default=0, ge=0)
+
+    @field_validator("refill_every", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        duration = parse_duration(value)
+        if duration.total_seconds() <= 0:
+            raise ValueError("refill_every must be longer than zero")
+        return duration
+
+
+class JobsSettings(_Section):
+    """How many jobs run at once and how they are watched."""
+
+    max_concurrent: int = Field(default=16, ge=1)
+    per_user_concurrent: int = Field(default=2, ge=1)
+    max_queued: int = Field(default=500, ge=1)
+    poll_interval: float = Field(default=1.5, gt=0)
+    max_poll_interval: float = Field(default=2.5, gt=0)
+    timeout: float = Field(default=600.0, gt=0)
+    progress_interval: float = Field(default=3.0, ge=0)
+    shutdown_grace: float = Field(default=10.0, ge=0)
+
+
+class _AliasEnvSource(PydanticBaseSettingsSource):
+    """Accepts the conventional DISCORD_TOKEN and REAPI_API_KEY as well as the prefixed names."""
+
+    ALIASES: ClassVar[dict[str, tuple[str, str]]] = {
+        "DISCORD_TOKEN": ("discord", "token"),
+        "REAPI_API_KEY": ("reapi", "api_key"),
+    }
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for env_name, (section, key) in self.ALIASES.items():
+            value = os.environ.get(env_name)
+            if value:
+                found.setdefault(section, {})[key] = value
+        return found
+
+
+class Settings(BaseSettings):
+    """Every setting of the bot; see config.example.toml for what each key means."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="IMAGINEBOT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        nested_model_default_partial_update=True,
+    )
+
+    discord: DiscordSettings = Field(default_factory=DiscordSettings)
+    reapi: ReapiSettings = Field(default_factory=ReapiSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    images: ImagesSettings = Field(default_factory=ImagesSettings)
+    credits: CreditsSettings = Field(default_factory=CreditsSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
+
+    # Set per call by load_settings(); a ClassVar because pydantic-settings builds sources on the class.
+    _toml_path: ClassVar[Path | None] = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, _AliasEnvSource(settings_cls)]
+        if cls._toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_path))
+        return tuple(sources)
+
+    def require_secrets(self) -> None:
+        """Raise ConfigError naming the missing secret and how to set it."""
+        if not self.discord.token.get_secret_value():
+            raise ConfigError(
+                "discord.token is not set: set IMAGINEBOT_DISCORD__TOKEN (or DISCORD_TOKEN) "
+                'or put token = "..." under [discord] in the config file'
+            )
+        if not self.reapi.use_simulator and not self.reapi.api_key.get_secret_value():
+            raise ConfigError(
+                "reapi.api_key is not set: set IMAGINEBOT_REAPI__API_KEY (or REAPI_API_KEY), "
+                'put api_key = "rk_live_..." under [reapi], or set reapi.simulate = true'
+            )
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from ``path`` (or ./config.toml when present) plus the environment.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing or unreadable, or a value is invalid; the message names the key.
+    """
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config file {path} does not exist (copy config.example.toml to start one)")
+    if path is None and DEFAULT_CONFIG_PATH.is_file():
+        path = DEFAULT_CONFIG_PATH
+    Settings._toml_path = path
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+    except (OSError, ValueError) as exc:  # tomllib.TOMLDecodeError is a ValueError
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    finally:
+        Settings._toml_path = None
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    where = f" in {path}" if path else ""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False):
+        key = ".".join(str(p) for p in error["loc"])
+        parts.append(f"{key}: {error['msg']}")
+    return f"invalid configuration{where}: " + "; ".join(parts)

@@ -1,0 +1,67 @@
+"""Image bytes: recognising the format and re-encoding a result so it fits Discord's upload limit."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from PIL import Image
+
+__all__ = ["EXTENSIONS", "ImageTooLarge", "PreparedImage", "fit_to_limit", "sniff_type"]
+
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+
+
+class ImageTooLarge(Exception):
+    """Even the smallest re-encoding does not fit the upload limit."""
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedImage:
+    """Bytes ready to upload, with their type and a filename that matches it."""
+
+    data: bytes
+    content_type: str
+
+    def filename(self, stem: str) -> str:
+        """``stem`` with the extension of the actual format."""
+        return f"{stem}.{EXTENSIONS.get(self.content_type, 'png')}"
+
+
+def sniff_type(data: bytes) -> str | None:
+    """The image type from magic bytes (PNG, JPEG, WebP), or None; never trust names or URLs."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def fit_to_limit(data: bytes, content_type: str, limit: int) -> PreparedImage:
+    """Return the image unchanged when it fits, else re-encoded as WebP/JPEG at falling quality and size.
+
+    The image is never dropped for being too large: the member paid for it.
+
+    Raises
+    ------
+    ImageTooLarge
+        Not even a strongly shrunk version fits (only with absurdly small limits).
+    """
+    if len(data) <= limit:
+        return PreparedImage(data, content_type)
+    with Image.open(io.BytesIO(data)) as original:
+        image = original.convert("RGB")
+    for scale in (1.0, 0.75, 0.5, 0.35, 0.25):
+        if scale < 1.0:
+            size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
+            candidate = image.resize(size, Image.Resampling.LANCZOS)
+        else:
+            candidate = image
+        for quality in (90, 80, 65, 50):
+            out = io.BytesIO()
+            candidate.save(out, format="WEBP", quality=quality, method=4)
+            if out.tell() <= limit:
+                return PreparedImage(out.getvalue(), "image/webp")
+    raise ImageTooLarge(f"cannot fit the image into {limit} bytes")

@@ -1,0 +1,208 @@
+"""Source images for edits: URL rules, and a guarded fetch that cannot be steered into private networks."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+from yarl import URL
+
+from bot.errors import InvalidInput
+from bot.images import sniff_type
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = [
+    "MAX_SOURCES",
+    "MAX_SOURCE_BYTES",
+    "ProbedImage",
+    "PublicOnlyResolver",
+    "SourceFetcher",
+    "dedupe",
+    "is_public_address",
+    "parse_url_list",
+    "validate_url",
+]
+
+MAX_SOURCES = 10
+MAX_SOURCE_BYTES = 30 * 1024 * 1024
+_MAX_REDIRECTS = 3
+_SPLIT = re.compile(r"[\s,]+")
+
+
+def is_public_address(address: str) -> bool:
+    """Whether an IP address is globally routable (not loopback, private, link-local, reserved …)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def validate_url(raw: str, *, allow_private: bool) -> str:
+    """Check one image URL against the rules reAPI and safety impose; return it normalised.
+
+    Raises
+    ------
+    InvalidInput
+        Naming the exact problem: scheme, credentials, missing host, or a private/loopback address.
+    """
+    shown = raw if len(raw) <= 80 else raw[:77] + "…"
+    try:
+        url = URL(raw)
+    except ValueError:
+        raise InvalidInput(f"`{shown}` is not a valid URL.") from None
+    if url.scheme not in ("http", "https"):
+        scheme = url.scheme or "no scheme"
+        raise InvalidInput(f"`{shown}`: only http:// and https:// image links work (this one uses {scheme}).")
+    if url.user is not None or url.password is not None:
+        raise InvalidInput(f"`{shown}`: links with a user name or password are not accepted.")
+    host = url.host
+    if not host:
+        raise InvalidInput(f"`{shown}` has no host name.")
+    if not allow_private:
+        literal = host.strip("[]")
+        if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+            raise InvalidInput(f"`{shown}` points at this machine; use a public image link.")
+        try:
+            ipaddress.ip_address(literal.split("%", 1)[0])
+        except ValueError:
+            pass  # a name: its addresses are checked when the bot connects
+        else:
+            if not is_public_address(literal):
+                raise InvalidInput(f"`{shown}` points at a private or reserved address; use a public image link.")
+    return str(url)
+
+
+def parse_url_list(text: str | None, *, allow_private: bool) -> list[str]:
+    """Split the ``urls`` option (spaces, newlines or commas) and validate each link."""
+    if not text:
+        return []
+    return [validate_url(part, allow_private=allow_private) for part in _SPLIT.split(text.strip()) if part]
+
+
+class PublicOnlyResolver(AbstractResolver):
+    """Resolves names like the default resolver, then drops private addresses (no DNS rebinding to LAN)."""
+
+    def __init__(self, inner: AbstractResolver | None = None) -> None:
+        self._inner = inner or DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        public = [r for r in results if is_public_address(r["host"])]
+        if not public:
+            raise OSError(f"{host} resolves only to private or reserved addresses")
+        return public
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+@dataclass(frozen=True, slots=True)
+class ProbedImage:
+    """What a source URL turned out to hold."""
+
+    url: str
+    content_type: str
+    size: int
+
+
+class SourceFetcher:
+    """Fetches or probes source images with byte caps, timeouts and address checks on every hop."""
+
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        max_bytes: int = MAX_SOURCE_BYTES,
+        timeout: float = 20.0,
+        resolver: AbstractResolver | None = None,
+    ) -> None:
+        self._allow_private = allow_private
+        self._max_bytes = max_bytes
+        if resolver is None:
+            resolver = DefaultResolver() if allow_private else PublicOnlyResolver()
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(resolver=resolver, limit=20),
+            timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=5),
+            headers={"User-Agent": "imagine-bot (source image check)"},
+        )
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        await self._session.close()
+
+    async def probe(self, url: str, *, label: str | None = None) -> ProbedImage:
+        """Check that ``url`` serves a JPEG, PNG or WebP within the size cap; keeps only the first bytes.
+
+        Raises
+        ------
+        InvalidInput
+            Unreachable, not an image of an accepted type, or too large; the message names which.
+        """
+        data, size = await self._get(url, label=label, keep=16)
+        kind = sniff_type(data)
+        name = label or url
+        if kind is None:
+            raise InvalidInput(f"{name} is not a JPEG, PNG or WebP image.")
+        return ProbedImage(url=url, content_type=kind, size=size)
+
+    async def fetch(self, url: str, *, label: str | None = None) -> bytes:
+        """Download a whole image (within the cap)."""
+        data, _ = await self._get(url, label=label, keep=self._max_bytes)
+        return data
+
+    async def _get(self, url: str, *, label: str | None, keep: int) -> tuple[bytes, int]:
+        name = label or url
+        current = validate_url(url, allow_private=self._allow_private)
+        for _ in range(_MAX_REDIRECTS + 1):
+            try:
+                async with self._session.get(current, allow_redirects=False) as response:
+                    if response.status in (301, 302, 303, 307, 308):
+                        location = response.headers.get("Location", "")
+                        current = validate_url(str(URL(current).join(URL(location))), allow_private=self._allow_private)
+                        continue
+                    if response.status != 200:
+                        raise InvalidInput(f"{name} could not be fetched (HTTP {response.status}).")
+                    return await self._read_capped(response, name, keep)
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise InvalidInput(f"{name} could not be fetched ({_describe(exc)}).") from None
+        raise InvalidInput(f"{name} redirects too many times.")
+
+    async def _read_capped(self, response: aiohttp.ClientResponse, name: str, keep: int) -> tuple[bytes, int]:
+        limit_mb = self._max_bytes // (1024 * 1024)
+        declared = response.content_length
+        if declared is not None and declared > self._max_bytes:
+            raise InvalidInput(f"{name} is {declared / 1048576:.1f} MB; the limit is {limit_mb} MB.")
+        kept = bytearray()
+        size = 0
+        async for chunk in response.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > self._max_bytes:
+                raise InvalidInput(f"{name} is larger than {limit_mb} MB.")
+            if len(kept) < keep:
+                kept.extend(chunk[: keep - len(kept)])
+        return bytes(kept), size
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    text: Any = str(exc) or type(exc).__name__
+    return str(text)[:120]
+
+
+def dedupe(urls: Iterable[str]) -> list[str]:
+    """Keep the first occurrence of each URL, in order."""
+    return list(dict.fromkeys(urls))

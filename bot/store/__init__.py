@@ -1,0 +1,56 @@
+"""Storage: one small interface (Store) with SQLite and PostgreSQL backends."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from bot.store.base import (
+    TERMINAL_STATES,
+    AccountRules,
+    Balance,
+    HistoryEntry,
+    InsufficientBalance,
+    Job,
+    JobKind,
+    JobState,
+    LedgerEntry,
+    NewJob,
+    Store,
+)
+from bot.store.sql import SqlStore
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = [
+    "TERMINAL_STATES",
+    "AccountRules",
+    "Balance",
+    "HistoryEntry",
+    "InsufficientBalance",
+    "Job",
+    "JobKind",
+    "JobState",
+    "LedgerEntry",
+    "NewJob",
+    "Store",
+    "open_store",
+]
+
+
+async def open_store(url: str, *, clock: Callable[[], float] = time.time) -> Store:
+    """Open the store a ``database.url`` names: ``sqlite:///path`` or ``postgresql://…``."""
+    if url.startswith("sqlite:///"):
+        from bot.store.sqlite import SqliteDatabase
+
+        return SqlStore(await SqliteDatabase.open(url.removeprefix("sqlite:///")), clock=clock)
+    if url == "sqlite://:memory:":
+        from bot.store.sqlite import SqliteDatabase
+
+        return SqlStore(await SqliteDatabase.open(":memory:"), clock=clock)
+    if url.startswith(("postgresql://", "postgres://")):
+        from bot.store.postgres import PostgresDatabase
+
+        return SqlStore(await PostgresDatabase.open(url), clock=clock)
+    raise ValueError(f"database.url must start with sqlite:/// or postgresql:// (got {url.split(':', 1)[0]}:…)")

@@ -1,0 +1,236 @@
+"""Storage interface: the records the bot keeps and the one Protocol every backend implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+__all__ = [
+    "TERMINAL_STATES",
+    "AccountRules",
+    "Balance",
+    "HistoryEntry",
+    "InsufficientBalance",
+    "Job",
+    "JobKind",
+    "JobState",
+    "LedgerEntry",
+    "NewJob",
+    "Store",
+]
+
+
+class JobState(StrEnum):
+    """Where a job is in its life; each state is stored before the side effect it guards."""
+
+    QUEUED = "queued"  # accepted and paid for, waiting for a runner slot
+    SUBMITTING = "submitting"  # the POST to reAPI may be under way: never re-POST from here
+    RUNNING = "running"  # reAPI accepted it; task_id is stored, we poll
+    DELIVERING = "delivering"  # reAPI finished; downloading and uploading to Discord
+    DELIVERED = "delivered"  # the image is on Discord and the credits captured
+    FAILED = "failed"  # it ended without an image and the credits were refunded
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the job is over (delivered or failed)."""
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset({JobState.DELIVERED, JobState.FAILED})
+
+
+class JobKind(StrEnum):
+    """Which command made the job."""
+
+    IMAGINE = "imagine"
+    EDIT = "edit"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewJob:
+    """What a command asks for, before the store gives it an id."""
+
+    kind: JobKind
+    user_id: int
+    guild_id: int | None
+    channel_id: int
+    prompt: str
+    aspect_ratio: str
+    image_urls: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()  # links shown as lineage: jump links or source URLs
+    parent_job_id: str | None = None
+    application_id: int | None = None
+    interaction_token: str | None = None
+    interaction_expires_at: float | None = None
+    placeholder_message_id: int | None = None
+    upload_limit: int = 10 * 1024 * 1024
+    simulated: bool = False
+    cost: int = 0
+    scope: str = "global"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Job(NewJob):
+    """One image request as stored: the unit the job runner moves through its states."""
+
+    id: str
+    state: JobState
+    task_id: str | None = None
+    result_message_id: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    created_at: float
+    submitted_at: float | None = None
+    completed_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds reAPI took from submit to completion, when known."""
+        if self.submitted_at is None or self.completed_at is None:
+            return None
+        return self.completed_at - self.submitted_at
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """A finished job as the member's history shows it."""
+
+    job_id: str
+    user_id: int
+    guild_id: int | None
+    channel_id: int
+    kind: JobKind
+    prompt: str
+    state: JobState
+    cost: int
+    result_message_id: int | None
+    error_message: str | None
+    created_at: float
+    finished_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One append-only change to a balance."""
+
+    id: int
+    user_id: int
+    scope: str
+    delta: int
+    reason: str
+    job_id: str | None
+    actor_id: int | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRules:
+    """The allowance rules that apply to one member when their balance is touched."""
+
+    allowance: int
+    period_seconds: float
+    max_balance: int
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """A member's balance after any refill that was due."""
+
+    user_id: int
+    scope: str
+    balance: int
+    next_refill_at: float
+
+
+class InsufficientBalance(Exception):
+    """The member cannot pay for the job; nothing was stored."""
+
+    def __init__(self, balance: Balance, cost: int) -> None:
+        super().__init__(f"balance {balance.balance} is below the cost {cost}")
+        self.balance = balance
+        self.cost = cost
+
+
+class Store(Protocol):
+    """Everything the bot persists. Money and state changes are atomic and conditional."""
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+    async def create_job(self, job: NewJob, *, rules: AccountRules | None) -> Job:
+        """Store a queued job and reserve its cost in one transaction.
+
+        ``rules`` None means the member is not charged (the cost must then be 0).
+
+        Raises
+        ------
+        InsufficientBalance
+            The balance (after any refill due) is below ``job.cost``; nothing was stored.
+        """
+        ...
+
+    async def get_job(self, job_id: str) -> Job | None:
+        """The job with this id, if it exists."""
+        ...
+
+    async def active_jobs(self) -> list[Job]:
+        """Every job not yet delivered or failed, oldest first (what a restart resumes)."""
+        ...
+
+    async def transition(
+        self, job_id: str, *, from_states: Collection[JobState], to: JobState, **values: Any
+    ) -> Job | None:
+        """Move a job to ``to`` (setting ``values``) only if it is in one of ``from_states``.
+
+        Returns the updated job, or None when it was not in an expected state (someone else moved it).
+        """
+        ...
+
+    async def update_job(self, job_id: str, **values: Any) -> None:
+        """Set non-state fields (e.g. the placeholder message id) on a job."""
+        ...
+
+    async def finish_job(
+        self,
+        job_id: str,
+        *,
+        delivered: bool,
+        result_message_id: int | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> Job | None:
+        """End a job: capture its reservation when delivered, refund it otherwise; record history.
+
+        Happens at most once per job: returns None if the job had already ended.
+        """
+        ...
+
+    async def history(self, user_id: int, *, limit: int, offset: int = 0) -> list[HistoryEntry]:
+        """A member's finished jobs, newest first."""
+        ...
+
+    async def recent_durations(self, limit: int) -> list[float]:
+        """How long recent delivered jobs took at reAPI, for progress estimates."""
+        ...
+
+    async def balance(self, user_id: int, scope: str, rules: AccountRules) -> Balance:
+        """A member's balance, applying any refill that is due."""
+        ...
+
+    async def ledger(self, user_id: int | None = None) -> list[LedgerEntry]:
+        """Ledger entries, oldest first, for one member or everyone."""
+        ...
+
+    async def get_meta(self, key: str) -> str | None:
+        """A small bot-wide value (e.g. the hash of the last synced command tree)."""
+        ...
+
+    async def set_meta(self, key: str, value: str) -> None:
+        """Store a small bot-wide value."""
+        ...

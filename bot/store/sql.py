@@ -1,0 +1,402 @@
+"""The Store's logic, written once in portable SQL over a tiny driver interface (SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+import time
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bot.store.base import (
+    AccountRules,
+    Balance,
+    HistoryEntry,
+    InsufficientBalance,
+    Job,
+    JobKind,
+    JobState,
+    LedgerEntry,
+    NewJob,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Mapping, Sequence
+    from contextlib import AbstractAsyncContextManager
+
+__all__ = ["Database", "Row", "SqlStore", "Tx"]
+
+
+class Row(Protocol):
+    """A result row addressed by column name (sqlite3.Row and asyncpg.Record both are)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+_JOB_COLUMNS = frozenset(f.name for f in fields(Job))
+_JSON_COLUMNS = frozenset({"image_urls", "sources"})
+_TERMINAL = "('delivered', 'failed')"
+
+
+class Tx(Protocol):
+    """One open transaction. SQL uses ``?`` placeholders; drivers translate them."""
+
+    async def execute(self, sql: str, *params: Any) -> int:
+        """Run a statement; return how many rows it changed."""
+        ...
+
+    async def fetchone(self, sql: str, *params: Any) -> Row | None:
+        """Run a query (or ``… RETURNING``) and return its first row."""
+        ...
+
+    async def fetchall(self, sql: str, *params: Any) -> list[Row]:
+        """Run a query and return every row."""
+        ...
+
+
+class Database(Protocol):
+    """A connection (or pool) that hands out transactions."""
+
+    def transaction(self) -> AbstractAsyncContextManager[Tx]:
+        """A transaction that commits on success and rolls back on any exception."""
+        ...
+
+    async def close(self) -> None:
+        """Close the connection or pool."""
+        ...
+
+
+def _new_job_id() -> str:
+    # 12 hex digits: short enough for custom_ids and logs, 48 bits of randomness.
+    return secrets.token_hex(6)
+
+
+def _to_db(name: str, value: Any) -> Any:
+    if name in _JSON_COLUMNS:
+        return json.dumps(list(value))
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _job_from_row(row: Row) -> Job:
+    values = {name: row[name] for name in _JOB_COLUMNS}
+    values["kind"] = JobKind(values["kind"])
+    values["state"] = JobState(values["state"])
+    values["simulated"] = bool(values["simulated"])
+    for name in _JSON_COLUMNS:
+        values[name] = tuple(json.loads(values[name]))
+    return Job(**values)
+
+
+class SqlStore:
+    """The Store implementation shared by every SQL backend."""
+
+    def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def close(self) -> None:
+        """Close the underlying database."""
+        await self._db.close()
+
+    # -- jobs -------------------------------------------------------------------------------------
+
+    async def create_job(self, job: NewJob, *, rules: AccountRules | None) -> Job:
+        """Store a queued job and reserve its cost in one transaction."""
+        now = self._clock()
+        cost = job.cost if rules is not None else 0
+        values: dict[str, Any] = {f.name: getattr(job, f.name) for f in fields(NewJob)}
+        values.update(id=_new_job_id(), state=JobState.QUEUED.value, cost=cost, created_at=now, updated_at=now)
+        values["kind"] = job.kind.value
+        columns = list(values)
+        async with self._db.transaction() as tx:
+            if cost > 0 and rules is not None:
+                await self._reserve(tx, job.user_id, job.scope, cost, rules, now)
+            row = await tx.fetchone(
+                f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) RETURNING *",
+                *(_to_db(c, values[c]) for c in columns),
+            )
+            assert row is not None
+            if cost > 0:
+                await self._append(tx, job.user_id, job.scope, -cost, "reserve", values["id"], None, now)
+        return _job_from_row(row)
+
+    async def get_job(self, job_id: str) -> Job | None:
+        """The job with this id, if it exists."""
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone("SELECT * FROM jobs WHERE id = ?", job_id)
+        return _job_from_row(row) if row else None
+
+    async def active_jobs(self) -> list[Job]:
+        """Every unfinished job, oldest first."""
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall(f"SELECT * FROM jobs WHERE state NOT IN {_TERMINAL} ORDER BY created_at, id")
+        return [_job_from_row(r) for r in rows]
+
+    async def transition(
+        self, job_id: str, *, from_states: Collection[JobState], to: JobState, **values: Any
+    ) -> Job | None:
+        """Conditionally move a job to another non-terminal state."""
+        if to.is_terminal:
+            raise ValueError("use finish_job() to end a job: it settles the credits")
+        if "state" in values:
+            raise ValueError("pass the new state as `to`, not as a value")
+        assignments = {"state": to.value, **values, "updated_at": self._clock()}
+        sets, params = self._assignments(assignments)
+        states = [s.value for s in from_states]
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone(
+                # A finished job is settled for good: it never moves again, whatever the caller listed.
+                f"UPDATE jobs SET {sets} WHERE id = ? AND state IN ({', '.join('?' for _ in states)}) "
+                f"AND state NOT IN {_TERMINAL} RETURNING *",
+                *params,
+                job_id,
+                *states,
+            )
+        return _job_from_row(row) if row else None
+
+    async def update_job(self, job_id: str, **values: Any) -> None:
+        """Set non-state fields on a job."""
+        if "state" in values:
+            raise ValueError("state changes go through transition() or finish_job()")
+        sets, params = self._assignments({**values, "updated_at": self._clock()})
+        async with self._db.transaction() as tx:
+            await tx.execute(f"UPDATE jobs SET {sets} WHERE id = ?", *params, job_id)
+
+    async def finish_job(
+        self,
+        job_id: str,
+        *,
+        delivered: bool,
+        result_message_id: int | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> Job | None:
+        """End a job once, settling its reservation and writing its history row."""
+        now = self._clock()
+        state = JobState.DELIVERED if delivered else JobState.FAILED
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone(
+                "UPDATE jobs SET state = ?, finished_at = ?, updated_at = ?, "
+                "result_message_id = COALESCE(?, result_message_id), error_code = ?, error_message = ? "
+                f"WHERE id = ? AND state NOT IN {_TERMINAL} RETURNING *",
+                state.value,
+                now,
+                now,
+                result_message_id,
+                error_code,
+                error_message,
+                job_id,
+            )
+            if row is None:
+                return None
+            job = _job_from_row(row)
+            if job.cost > 0:
+                if delivered:
+                    await self._append(tx, job.user_id, job.scope, 0, "capture", job.id, None, now)
+                else:
+                    await tx.execute(
+                        "UPDATE accounts SET balance = balance + ? WHERE user_id = ? AND scope = ?",
+                        job.cost,
+                        job.user_id,
+                        job.scope,
+                    )
+                    await self._append(tx, job.user_id, job.scope, job.cost, "refund", job.id, None, now)
+            await tx.execute(
+                "INSERT INTO history (job_id, user_id, guild_id, channel_id, kind, prompt, aspect_ratio, "
+                "sources, parent_job_id, state, cost, result_message_id, error_message, created_at, finished_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                job.id,
+                job.user_id,
+                job.guild_id,
+                job.channel_id,
+                job.kind.value,
+                job.prompt,
+                job.aspect_ratio,
+                json.dumps(list(job.sources)),
+                job.parent_job_id,
+                state.value,
+                job.cost if delivered else 0,
+                job.result_message_id,
+                error_message,
+                job.created_at,
+                now,
+            )
+        return job
+
+    async def history(self, user_id: int, *, limit: int, offset: int = 0) -> list[HistoryEntry]:
+        """A member's finished jobs, newest first."""
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall(
+                "SELECT * FROM history WHERE user_id = ? ORDER BY finished_at DESC, job_id LIMIT ? OFFSET ?",
+                user_id,
+                limit,
+                offset,
+            )
+        return [
+            HistoryEntry(
+                job_id=r["job_id"],
+                user_id=r["user_id"],
+                guild_id=r["guild_id"],
+                channel_id=r["channel_id"],
+                kind=JobKind(r["kind"]),
+                prompt=r["prompt"],
+                state=JobState(r["state"]),
+                cost=r["cost"],
+                result_message_id=r["result_message_id"],
+                error_message=r["error_message"],
+                created_at=r["created_at"],
+                finished_at=r["finished_at"],
+            )
+            for r in rows
+        ]
+
+    async def recent_durations(self, limit: int) -> list[float]:
+        """Seconds reAPI took for the most recent delivered jobs."""
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall(
+                "SELECT completed_at - submitted_at AS took FROM jobs WHERE state = 'delivered' "
+                "AND submitted_at IS NOT NULL AND completed_at IS NOT NULL ORDER BY finished_at DESC LIMIT ?",
+                limit,
+            )
+        return [float(r["took"]) for r in rows]
+
+    # -- credits ----------------------------------------------------------------------------------
+
+    async def balance(self, user_id: int, scope: str, rules: AccountRules) -> Balance:
+        """A member's balance after any refill that was due."""
+        now = self._clock()
+        async with self._db.transaction() as tx:
+            return await self._touch_account(tx, user_id, scope, rules, now)
+
+    async def ledger(self, user_id: int | None = None) -> list[LedgerEntry]:
+        """Ledger entries, oldest first."""
+        where, params = ("WHERE user_id = ?", [user_id]) if user_id is not None else ("", [])
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall(f"SELECT * FROM ledger {where} ORDER BY id", *params)
+        return [
+            LedgerEntry(
+                id=r["id"],
+                user_id=r["user_id"],
+                scope=r["scope"],
+                delta=r["delta"],
+                reason=r["reason"],
+                job_id=r["job_id"],
+                actor_id=r["actor_id"],
+                created_at=r["created_at"],
+            )
+            for r in rows
+        ]
+
+    async def _reserve(self, tx: Tx, user_id: int, scope: str, cost: int, rules: AccountRules, now: float) -> None:
+        await self._touch_account(tx, user_id, scope, rules, now)
+        changed = await tx.execute(
+            "UPDATE accounts SET balance = balance - ? WHERE user_id = ? AND scope = ? AND balance >= ?",
+            cost,
+            user_id,
+            scope,
+            cost,
+        )
+        if changed != 1:
+            # The refill above is rolled back with the transaction; it is recomputed identically next time.
+            raise InsufficientBalance(await self._read_balance(tx, user_id, scope, rules), cost)
+
+    async def _touch_account(self, tx: Tx, user_id: int, scope: str, rules: AccountRules, now: float) -> Balance:
+        """Create the account with a full allowance, or apply the refills due since its period began."""
+        row = await tx.fetchone(
+            "SELECT balance, period_start FROM accounts WHERE user_id = ? AND scope = ?", user_id, scope
+        )
+        if row is None:
+            start = min(rules.allowance, rules.max_balance)
+            created = await tx.execute(
+                "INSERT INTO accounts (user_id, scope, balance, period_start) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (user_id, scope) DO NOTHING",
+                user_id,
+                scope,
+                start,
+                now,
+            )
+            if created == 1 and start > 0:
+                await self._append(tx, user_id, scope, start, "allowance", None, None, now)
+            return await self._read_balance(tx, user_id, scope, rules)
+        balance, period_start = int(row["balance"]), float(row["period_start"])
+        periods = math.floor((now - period_start) / rules.period_seconds)
+        if periods >= 1:
+            refilled = (
+                balance if balance >= rules.max_balance else min(rules.max_balance, balance + periods * rules.allowance)
+            )
+            # Conditional on what was read, so two concurrent touches cannot both refill.
+            changed = await tx.execute(
+                "UPDATE accounts SET balance = ?, period_start = ? "
+                "WHERE user_id = ? AND scope = ? AND balance = ? AND period_start = ?",
+                refilled,
+                period_start + periods * rules.period_seconds,
+                user_id,
+                scope,
+                balance,
+                period_start,
+            )
+            if changed == 1 and refilled != balance:
+                await self._append(tx, user_id, scope, refilled - balance, "allowance", None, None, now)
+        return await self._read_balance(tx, user_id, scope, rules)
+
+    async def _read_balance(self, tx: Tx, user_id: int, scope: str, rules: AccountRules) -> Balance:
+        row = await tx.fetchone(
+            "SELECT balance, period_start FROM accounts WHERE user_id = ? AND scope = ?", user_id, scope
+        )
+        assert row is not None
+        return Balance(
+            user_id=user_id,
+            scope=scope,
+            balance=int(row["balance"]),
+            next_refill_at=float(row["period_start"]) + rules.period_seconds,
+        )
+
+    @staticmethod
+    async def _append(
+        tx: Tx,
+        user_id: int,
+        scope: str,
+        delta: int,
+        reason: str,
+        job_id: str | None,
+        actor_id: int | None,
+        now: float,
+    ) -> None:
+        await tx.execute(
+            "INSERT INTO ledger (user_id, scope, delta, reason, job_id, actor_id, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            user_id,
+            scope,
+            delta,
+            reason,
+            job_id,
+            actor_id,
+            now,
+        )
+
+    # -- meta -------------------------------------------------------------------------------------
+
+    async def get_meta(self, key: str) -> str | None:
+        """A small bot-wide value."""
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone("SELECT value FROM meta WHERE key = ?", key)
+        return str(row["value"]) if row else None
+
+    async def set_meta(self, key: str, value: str) -> None:
+        """Store a small bot-wide value."""
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                key,
+                value,
+            )
+
+    @staticmethod
+    def _assignments(values: Mapping[str, Any]) -> tuple[str, Sequence[Any]]:
+        unknown = set(values) - _JOB_COLUMNS - {"updated_at"}
+        if unknown:
+            raise ValueError(f"unknown job fields: {sorted(unknown)}")
+        return ", ".join(f"{name} = ?" for name in values), [_to_db(n, v) for n, v in values.items()]

@@ -1,0 +1,98 @@
+"""What members see: progress lines, result embeds and failure messages (pure formatting)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+import discord
+
+if TYPE_CHECKING:
+    from bot.store import Job
+
+__all__ = [
+    "EMBED_COLOUR",
+    "Progress",
+    "Stage",
+    "failure_text",
+    "progress_text",
+    "result_embed",
+    "shorten",
+]
+
+EMBED_COLOUR = discord.Colour(0xF5C518)
+_SIMULATED = "simulated: no reAPI call was made"
+
+
+class Stage(StrEnum):
+    """The steps a member sees a job go through."""
+
+    QUEUED = "queued"
+    SUBMITTING = "submitting"
+    GENERATING = "generating"
+    UPLOADING = "uploading"
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """One progress snapshot of a job."""
+
+    stage: Stage
+    position: int | None = None
+    waiting: int | None = None
+    elapsed: float | None = None
+    estimate: float | None = None
+
+
+def shorten(text: str, limit: int) -> str:
+    """Cut ``text`` to ``limit`` characters, marking the cut with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def progress_text(progress: Progress, *, simulated: bool = False) -> str:
+    """The placeholder line for a progress snapshot, e.g. '🎨 Generating… 12s (usually ~20s)'."""
+    if progress.stage is Stage.QUEUED:
+        if progress.position is not None and progress.waiting:
+            line = f"⏳ Queued: position {progress.position} of {progress.waiting}"
+        else:
+            line = "⏳ Queued"
+    elif progress.stage is Stage.SUBMITTING:
+        line = "📤 Submitting to reAPI…"
+    elif progress.stage is Stage.GENERATING:
+        line = "🎨 Generating…"
+        if progress.elapsed is not None:
+            line += f" {progress.elapsed:.0f}s"
+            if progress.estimate:
+                line += f" (usually ~{progress.estimate:.0f}s)"
+    else:
+        line = "📥 Done: uploading the image…"
+    if simulated:
+        line += f"\n-# {_SIMULATED}"
+    return line
+
+
+def result_embed(job: Job, *, filename: str, took: float | None) -> discord.Embed:
+    """The embed that carries a finished image: the prompt, the options and (in simulation) a warning."""
+    embed = discord.Embed(description=shorten(job.prompt, 4000), colour=EMBED_COLOUR)
+    embed.set_image(url=f"attachment://{filename}")
+    if job.sources:
+        links = "\n".join(shorten(s, 200) for s in job.sources[:10])
+        embed.add_field(name="Sources", value=shorten(links, 1024), inline=False)
+    embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
+    footer = [f"aspect {job.aspect_ratio}"]
+    if took is not None:
+        footer.append(f"{took:.1f}s")
+    footer.append(f"job {job.id}")
+    if job.simulated:
+        footer.append(_SIMULATED.upper())
+    embed.set_footer(text=" · ".join(footer))
+    return embed
+
+
+def failure_text(reason: str, *, refunded: int) -> str:
+    """The placeholder text when a job ends without an image."""
+    text = f"❌ {reason}"
+    if refunded:
+        text += f"\nYour {refunded} credit{'s' if refunded != 1 else ''} {'were' if refunded != 1 else 'was'} refunded."
+    return text

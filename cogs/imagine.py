@@ -1,0 +1,66 @@
+"""/imagine: text-to-image."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import UserFacingError
+from bot.store import JobKind
+from cogs.common import ASPECT_CHOICES, PromptTransformer, job_request, placeholder_id
+
+if TYPE_CHECKING:
+    from bot.app import ImagineBot
+    from bot.jobs import JobRunner
+
+__all__ = ["ImagineCog", "setup"]
+
+
+class ImagineCog(commands.Cog):
+    """The /imagine command."""
+
+    def __init__(self, *, runner: JobRunner) -> None:
+        self._runner = runner
+
+    @app_commands.command(name="imagine")
+    @app_commands.choices(aspect_ratio=ASPECT_CHOICES)
+    @app_commands.checks.cooldown(2, 6.0, key=lambda i: i.user.id)
+    async def imagine(
+        self,
+        interaction: discord.Interaction[ImagineBot],
+        prompt: app_commands.Transform[str, PromptTransformer],
+        aspect_ratio: str = "auto",
+    ) -> None:
+        """Create an image from a description.
+
+        Parameters
+        ----------
+        prompt:
+            What to draw, e.g. "a lighthouse at dusk, watercolour".
+        aspect_ratio:
+            Shape of the image; "auto" lets the model decide.
+        """
+        # Acknowledge first: everything below may touch the database or the network.
+        callback = await interaction.response.defer(thinking=True)
+        placeholder = await placeholder_id(interaction, callback)
+        request = job_request(
+            interaction,
+            kind=JobKind.IMAGINE,
+            prompt=prompt,
+            aspect_ratio=aspect_ratio,
+            placeholder=placeholder,
+        )
+        try:
+            await self._runner.submit(request)
+        except UserFacingError:
+            # Nothing was queued: drop the public placeholder; the error handler answers ephemerally.
+            await interaction.delete_original_response()
+            raise
+
+
+async def setup(bot: ImagineBot) -> None:
+    """Extension entry point: give the cog the services it uses."""
+    await bot.add_cog(ImagineCog(runner=bot.services.runner))

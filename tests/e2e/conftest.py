@@ -1,0 +1,122 @@
+"""End-to-end harness: the real ImagineBot (real discord.py) against the fake Discord and the reAPI simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from bot.app import ImagineBot
+from bot.config import Settings
+from bot.reapi.simulator import ReapiSimulator
+from tests.fakes.fake_discord import FakeDiscord, redirect_discord_py
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+    from pathlib import Path
+
+    from tests.fakes.fake_discord import RecordedRequest
+
+REAPI_KEY = "rk_test_e2e_secret_key"
+DISCORD_TOKEN = "fake-token.e2e-secret"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    """A fake Discord on 127.0.0.1; discord.py's global REST/gateway bases are restored afterwards."""
+    async with FakeDiscord(token=DISCORD_TOKEN) as server:
+        with redirect_discord_py(server):
+            yield server
+        assert not server.errors, f"the fake Discord saw malformed requests: {server.errors}"
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[ReapiSimulator]:
+    """The reAPI simulator with a short processing time (served by ``sim_url``)."""
+    simulator = ReapiSimulator(api_key=REAPI_KEY, delay=0.3)
+    yield simulator
+    await simulator.close()
+
+
+@pytest.fixture
+async def sim_url(sim: ReapiSimulator) -> str:
+    """Start the simulator on 127.0.0.1 and return its API base URL."""
+    return await sim.start()
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and key in merged else value
+    return merged
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, fake: FakeDiscord, sim_url: str) -> Callable[..., Settings]:
+    """Settings pointing at the fakes, with fast polling; keyword sections override parts of it."""
+
+    def build(**sections: dict[str, Any]) -> Settings:
+        base: dict[str, Any] = {
+            "discord": {
+                "token": fake.token,
+                "api_base_url": fake.api_base_url,
+                "gateway_url": fake.gateway_url,
+            },
+            "reapi": {"api_key": REAPI_KEY, "base_url": sim_url, "simulate": False},
+            "database": {"url": f"sqlite:///{tmp_path / 'bot.sqlite3'}"},
+            "jobs": {"poll_interval": 0.05, "max_poll_interval": 0.05, "progress_interval": 0.1},
+        }
+        return Settings(**_merge(base, sections))
+
+    return build
+
+
+@pytest.fixture
+async def start_bot(
+    fake: FakeDiscord, make_settings: Callable[..., Settings]
+) -> AsyncIterator[Callable[..., Awaitable[ImagineBot]]]:
+    """Start an ImagineBot and wait until it is ready; every bot started is closed at the end."""
+    running: list[tuple[ImagineBot, asyncio.Task[None]]] = []
+
+    async def start(settings: Settings | None = None) -> ImagineBot:
+        settings = settings or make_settings()
+        bot = ImagineBot(settings)
+        # discord.py waits guild_ready_timeout (2 s) after the last GUILD_CREATE; the fake sends all at once.
+        bot._connection.guild_ready_timeout = 0.05
+        connections = fake.connection_count
+        task = asyncio.create_task(bot.start(settings.discord.token.get_secret_value()))
+        running.append((bot, task))
+        await fake.wait_for_connections(connections + 1, timeout=10)
+        await asyncio.wait_for(bot.wait_until_ready(), timeout=10)
+        return bot
+
+    yield start
+    for bot, task in reversed(running):
+        await stop_bot(bot, task)
+
+
+async def stop_bot(bot: ImagineBot, task: asyncio.Task[None] | None = None) -> None:
+    """Close a bot the way SIGTERM does."""
+    if not bot.is_closed():
+        await bot.close()
+    if task is not None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=10)
+
+
+def webhook_edits(fake: FakeDiscord, token: str) -> list[RecordedRequest]:
+    """Every PATCH of a message through one interaction's webhook, in order."""
+    return fake.requests_matching("PATCH", rf"/webhooks/\d+/{token}/messages/.+")
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Neither the Discord token nor the reAPI key may appear in any log line of an e2e test."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    text = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    assert REAPI_KEY not in text
+    assert DISCORD_TOKEN not in text

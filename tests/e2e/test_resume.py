@@ -1,0 +1,168 @@
+"""Restarts: unfinished jobs resume from their stored state; nothing is delivered twice or re-POSTed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from bot.reapi.simulator import Fault, Outcome
+from bot.store import JobState, open_store
+from tests.e2e.conftest import stop_bot
+from tests.e2e.test_imagine import final_edit, imagine
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from bot.app import ImagineBot
+    from bot.config import Settings
+    from bot.reapi.simulator import ReapiSimulator
+    from tests.fakes.fake_discord import FakeDiscord, FakeInteraction
+
+StartBot = Callable[..., Awaitable["ImagineBot"]]
+
+
+async def wait_for_progress(fake: FakeDiscord, inter: FakeInteraction, text: str) -> None:
+    await fake.wait_for_request(
+        "PATCH",
+        rf"/webhooks/\d+/{inter.token}/messages/\d+",
+        predicate=lambda r: isinstance(r.json, dict) and text in str(r.json.get("content")),
+        timeout=10,
+    )
+
+
+def finish_all_tasks(sim: ReapiSimulator) -> None:
+    """Let every task that was told to never finish complete now."""
+    for task in sim.tasks.values():
+        task.outcome = Outcome.complete()
+        task.ready_at = 0.0
+
+
+async def test_running_job_is_polled_and_delivered_once_after_a_restart(
+    fake: FakeDiscord, sim: ReapiSimulator, start_bot: StartBot, make_settings: Callable[..., Settings]
+) -> None:
+    settings = make_settings()
+    sim.next_outcomes.append(Outcome.never())
+    first = await start_bot(settings)
+    inter = await imagine(fake, "a castle")
+    await wait_for_progress(fake, inter, "Generating")
+    await stop_bot(first)
+
+    store = await open_store(settings.database.url)
+    (job,) = await store.active_jobs()
+    assert job.state is JobState.RUNNING
+    assert job.task_id is not None
+    await store.close()
+
+    finish_all_tasks(sim)
+    second = await start_bot(settings)
+    final = await final_edit(fake, inter, files=True)
+    assert final.path.endswith(f"/messages/{inter.original_message_id}")  # the same placeholder
+    assert sim.submit_count == 1
+    resumed = await second.services.store.get_job(job.id)
+    assert resumed is not None
+    assert resumed.state is JobState.DELIVERED
+    uploads = [r for r in fake.requests if r.files]
+    assert len(uploads) == 1
+
+
+async def test_job_caught_mid_submit_is_refunded_and_never_reposted(
+    fake: FakeDiscord, sim: ReapiSimulator, start_bot: StartBot, make_settings: Callable[..., Settings]
+) -> None:
+    settings = make_settings(jobs={"shutdown_grace": 0.0})
+    sim.inject("submit", Fault.slow(30))  # reAPI creates the task but answers only after we are gone
+    first = await start_bot(settings)
+    inter = await imagine(fake, "a bridge")
+    await wait_for_progress(fake, inter, "Submitting")
+    await fake.wait_for(lambda: sim.submit_count == 1, timeout=5, what="the POST to arrive")
+    await stop_bot(first)
+
+    second = await start_bot(settings)
+    final = await final_edit(fake, inter, files=False)
+    assert "restarted while sending" in final.json["content"]
+    assert "refunded" in final.json["content"]
+    assert sim.submit_count == 1  # never re-POSTed
+    user_id = int(fake.member_user["id"])
+    (entry,) = await second.services.store.history(user_id, limit=5)
+    assert entry.state is JobState.FAILED
+    assert sum(e.delta for e in await second.services.store.ledger(user_id)) == 50
+
+
+async def test_queued_jobs_show_their_position_and_resume_after_a_restart(
+    fake: FakeDiscord, sim: ReapiSimulator, start_bot: StartBot, make_settings: Callable[..., Settings]
+) -> None:
+    settings = make_settings(jobs={"max_concurrent": 1})
+    sim.next_outcomes.append(Outcome.never())
+    first = await start_bot(settings)
+    running = await imagine(fake, "first")
+    await wait_for_progress(fake, running, "Generating")
+    waiting = await imagine(fake, "second")
+    await wait_for_progress(fake, waiting, "Queued: position 1 of 1")
+    await stop_bot(first)
+
+    finish_all_tasks(sim)
+    await start_bot(settings)
+    await final_edit(fake, running, files=True)
+    await final_edit(fake, waiting, files=True)
+    assert sim.submit_count == 2
+
+
+async def test_sigterm_stops_the_process_cleanly_and_the_job_resumes(
+    fake: FakeDiscord,
+    sim: ReapiSimulator,
+    sim_url: str,
+    start_bot: StartBot,
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+) -> None:
+    settings = make_settings()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[discord]\napi_base_url = "{fake.api_base_url}"\ngateway_url = "{fake.gateway_url}"\n'
+        f'[reapi]\nbase_url = "{sim_url}"\nsimulate = false\n'
+        f'[database]\nurl = "{settings.database.url}"\n'
+        "[jobs]\npoll_interval = 0.05\nmax_poll_interval = 0.05\nprogress_interval = 0.1\n",
+        encoding="utf-8",
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("IMAGINEBOT_")},
+        "IMAGINEBOT_DISCORD__TOKEN": settings.discord.token.get_secret_value(),
+        "IMAGINEBOT_REAPI__API_KEY": settings.reapi.api_key.get_secret_value(),
+    }
+    sim.next_outcomes.append(Outcome.never())
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--config",
+        str(config),
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        await fake.wait_until_ready(timeout=20)
+        # discord.py marks itself ready ~guild_ready_timeout after GUILD_CREATE; interactions work before that.
+        inter = await imagine(fake, "a harbour")
+        await wait_for_progress(fake, inter, "Generating")
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), timeout=20)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    output = (await process.stdout.read()).decode() if process.stdout else ""
+    assert code == 0, output
+    assert "unfinished jobs will resume" in output
+    assert settings.reapi.api_key.get_secret_value() not in output
+    assert settings.discord.token.get_secret_value() not in output
+
+    finish_all_tasks(sim)
+    await start_bot(settings)
+    await final_edit(fake, inter, files=True)
+    assert sim.submit_count == 1
