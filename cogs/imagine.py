@@ -8,9 +8,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import UserFacingError
+from bot.intake import job_request, public_placeholder
 from bot.store import JobKind
-from cogs.common import ASPECT_CHOICES, PromptTransformer, job_request, placeholder_id
+from cogs.common import ASPECT_CHOICES, PromptTransformer
 
 if TYPE_CHECKING:
     from bot.app import ImagineBot
@@ -44,21 +44,12 @@ class ImagineCog(commands.Cog):
             Shape of the image; "auto" lets the model decide.
         """
         # Acknowledge first: everything below may touch the database or the network.
-        callback = await interaction.response.defer(thinking=True)
-        placeholder = await placeholder_id(interaction, callback)
-        request = job_request(
-            interaction,
-            kind=JobKind.IMAGINE,
-            prompt=prompt,
-            aspect_ratio=aspect_ratio,
-            placeholder=placeholder,
-        )
-        try:
-            await self._runner.submit(request)
-        except UserFacingError:
-            # Nothing was queued: drop the public placeholder; the error handler answers ephemerally.
-            await interaction.delete_original_response()
-            raise
+        async with public_placeholder(interaction) as placeholder:
+            await self._runner.submit(
+                job_request(
+                    interaction, kind=JobKind.IMAGINE, prompt=prompt, aspect_ratio=aspect_ratio, placeholder=placeholder
+                )
+            )
 
 
 async def setup(bot: ImagineBot) -> None:

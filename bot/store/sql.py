@@ -143,6 +143,8 @@ class SqlStore:
             raise ValueError("use finish_job() to end a job: it settles the credits")
         if "state" in values:
             raise ValueError("pass the new state as `to`, not as a value")
+        if not from_states:
+            return None
         assignments = {"state": to.value, **values, "updated_at": self._clock()}
         sets, params = self._assignments(assignments)
         states = [s.value for s in from_states]

@@ -11,7 +11,6 @@ import pytest
 from bot.store import AccountRules, JobKind, NewJob, Store, open_store
 from bot.store.postgres import PostgresDatabase
 from bot.store.sql import SqlStore
-from tests.pg import postgres_dsn, postgres_server
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,9 +20,6 @@ if TYPE_CHECKING:
 
     StoreFactory = Callable[..., Awaitable[Store]]
     """``await open_test_store(pool_size=None)``: another store on the test's database."""
-
-# Re-exported fixtures (the lead moves this to tests/conftest.py as ``pytest_plugins = ["tests.pg"]``).
-__all__ = ["postgres_dsn", "postgres_server"]
 
 BACKENDS = ["sqlite", "postgres"]
 START = 1_700_000_000.0
