@@ -19,7 +19,9 @@ from bot.messenger import JobMessenger
 from bot.reapi import ReapiClient
 from bot.reapi.simulator import ReapiSimulator
 from bot.reporting import report_error
+from bot.sources import SourceFetcher
 from bot.store import open_store
+from bot.views import ResultButton
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -31,7 +33,7 @@ log = logging.getLogger(__name__)
 
 _SIMULATED_KEY = "rk_simulated_local"
 # Loaded by name so the engine never imports the Discord surface; each setup() passes services to its cog.
-EXTENSIONS = ("cogs.imagine",)
+EXTENSIONS = ("cogs.imagine", "cogs.edit")
 
 
 @dataclass(slots=True)
@@ -45,6 +47,7 @@ class Services:
     ledger: CreditLedger
     messenger: JobMessenger
     runner: JobRunner
+    sources: SourceFetcher
 
     @property
     def simulated(self) -> bool:
@@ -115,7 +118,9 @@ class ImagineBot(commands.Bot):
             max_download_bytes=settings.images.max_download_bytes,
             simulated=simulator is not None,
         )
-        self.services = Services(settings, store, reapi, simulator, ledger, messenger, runner)
+        sources = SourceFetcher(allow_private=settings.images.allow_private_urls)
+        self.services = Services(settings, store, reapi, simulator, ledger, messenger, runner, sources)
+        self.add_dynamic_items(ResultButton)
 
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -137,6 +142,9 @@ class ImagineBot(commands.Bot):
         await self.services.store.set_meta("commands_digest", digest)
         log.info("synced %d application commands", len(payload))
 
+    async def on_message(self, message: discord.Message, /) -> None:
+        """No prefix commands: messages reach only cog listeners (reply-to-edit), never the command parser."""
+
     async def close(self) -> None:
         """Pause jobs for resume, disconnect, then release the services."""
         services = getattr(self, "services", None)
@@ -145,6 +153,7 @@ class ImagineBot(commands.Bot):
         await super().close()
         if services is not None:
             await services.reapi.close()
+            await services.sources.close()
             if services.simulator is not None:
                 await services.simulator.close()
             await services.store.close()

@@ -8,15 +8,47 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.errors import UserFacingError
-from bot.store import NewJob
+from bot.errors import InvalidInput, UserFacingError
+from bot.reapi import AspectRatio
+from bot.store import JobKind, NewJob
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
 
-    from bot.store import JobKind
+__all__ = [
+    "MAX_PROMPT_CHARS",
+    "clean_prompt",
+    "job_for_reply",
+    "job_request",
+    "parse_aspect_ratio",
+    "public_placeholder",
+]
 
-__all__ = ["job_request", "public_placeholder"]
+# Discord's upload limit where no interaction or guild tells us a larger one.
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+
+# reAPI takes 20,000 characters; Discord's option limit is 6,000 and that is plenty for a prompt.
+MAX_PROMPT_CHARS = 6000
+
+
+def clean_prompt(value: str) -> str:
+    """Trim a prompt and check its length (1 to 6,000 characters)."""
+    prompt = value.strip()
+    if not prompt:
+        raise InvalidInput("Your prompt is empty. Describe what you want, e.g. `a fox in the snow`.")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise InvalidInput(f"Your prompt is {len(prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}.")
+    return prompt
+
+
+def parse_aspect_ratio(value: str | None) -> str:
+    """An aspect ratio typed by hand (modals have no choices); blank means auto."""
+    text = (value or "").strip().lower() or AspectRatio.AUTO.value
+    try:
+        return AspectRatio(text).value
+    except ValueError:
+        allowed = ", ".join(r.value for r in AspectRatio)
+        raise InvalidInput(f"`{text[:20]}` is not an aspect ratio I know. Use one of: {allowed}.") from None
 
 
 @asynccontextmanager
@@ -67,4 +99,29 @@ def job_request(
         interaction_expires_at=interaction.expires_at.timestamp(),
         placeholder_message_id=placeholder,
         upload_limit=interaction.filesize_limit,
+    )
+
+
+def job_for_reply(
+    message: discord.Message,
+    *,
+    prompt: str,
+    placeholder: int,
+    image_urls: Sequence[str],
+    sources: Sequence[str],
+    parent_job_id: str | None,
+) -> NewJob:
+    """Describe an edit asked for by replying to an image; progress is shown by editing ``placeholder``."""
+    return NewJob(
+        kind=JobKind.EDIT,
+        user_id=message.author.id,
+        guild_id=message.guild.id if message.guild else None,
+        channel_id=message.channel.id,
+        prompt=prompt,
+        aspect_ratio=AspectRatio.AUTO.value,
+        image_urls=tuple(image_urls),
+        sources=tuple(sources),
+        parent_job_id=parent_job_id,
+        placeholder_message_id=placeholder,
+        upload_limit=message.guild.filesize_limit if message.guild else DEFAULT_UPLOAD_LIMIT,
     )

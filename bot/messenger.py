@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot import ui
+from bot.views import result_view
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -80,13 +81,14 @@ class JobMessenger:
         filename = image.filename(f"imagine-{job.id}")
         embed = ui.result_embed(job, filename=filename, took=took)
         file = discord.File(io.BytesIO(image.data), filename=filename)
+        view = result_view(job.id)
         try:
-            return await self._edit(job, content=None, embed=embed, attachments=[file])
+            return await self._edit(job, content=None, embed=embed, attachments=[file], view=view)
         except (discord.NotFound, DeliveryFailed):
             log.info("placeholder of job %s is gone; posting the result as a new message", job.id)
         file = discord.File(io.BytesIO(image.data), filename=filename)
         try:
-            message = await self._client.get_partial_messageable(job.channel_id).send(embed=embed, file=file)
+            message = await self._client.get_partial_messageable(job.channel_id).send(embed=embed, file=file, view=view)
         except discord.HTTPException as exc:
             raise DeliveryFailed(f"cannot post in channel {job.channel_id}: {exc.status}") from exc
         return message.id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import re
 import socket
@@ -17,7 +18,7 @@ from bot.errors import InvalidInput
 from bot.images import sniff_type
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
 __all__ = [
     "MAX_SOURCES",
@@ -25,9 +26,11 @@ __all__ = [
     "ProbedImage",
     "PublicOnlyResolver",
     "SourceFetcher",
+    "SourceImage",
     "dedupe",
     "is_public_address",
     "parse_url_list",
+    "plan_sources",
     "validate_url",
 ]
 
@@ -109,6 +112,43 @@ class PublicOnlyResolver(AbstractResolver):
         await self._inner.close()
 
 
+_ACCEPTED_TYPES = frozenset({"image/png", "image/jpeg", "image/webp"})
+
+
+@dataclass(frozen=True, slots=True)
+class SourceImage:
+    """One image a member wants edited: where reAPI fetches it and how the result links back to it."""
+
+    url: str  # passed to reAPI as is (Discord attachment URLs included)
+    link: str  # shown as lineage on the result: a jump link to the message, or the URL
+    label: str  # how error messages name it, e.g. "`cat.png`" or "link 2"
+    content_type: str | None = None  # as declared by Discord for attachments
+    size: int | None = None  # as declared by Discord for attachments
+
+
+def plan_sources(images: Sequence[SourceImage]) -> list[SourceImage]:
+    """Check what can be checked without the network: how many, and the declared type and size.
+
+    Raises
+    ------
+    InvalidInput
+        No image, more than 10, or an attachment that is not JPEG/PNG/WebP or is over 30 MB.
+    """
+    if not images:
+        raise InvalidInput("Give me at least one image: attach it, or paste its link in `urls`.")
+    if len(images) > MAX_SOURCES:
+        raise InvalidInput(f"You gave {len(images)} images; I can combine at most {MAX_SOURCES} at once.")
+    for image in images:
+        declared = (image.content_type or "").split(";")[0].strip().lower()
+        if declared and declared not in _ACCEPTED_TYPES:
+            raise InvalidInput(f"{image.label} is `{declared}`; only JPEG, PNG or WebP images can be edited.")
+        if image.size is not None and image.size > MAX_SOURCE_BYTES:
+            raise InvalidInput(
+                f"{image.label} is {image.size / 1048576:.1f} MB; the limit is {MAX_SOURCE_BYTES // 1048576} MB."
+            )
+    return list(images)
+
+
 @dataclass(frozen=True, slots=True)
 class ProbedImage:
     """What a source URL turned out to hold."""
@@ -143,15 +183,26 @@ class SourceFetcher:
         """Close the HTTP session."""
         await self._session.close()
 
-    async def probe(self, url: str, *, label: str | None = None) -> ProbedImage:
+    async def check(self, images: Sequence[SourceImage]) -> None:
+        """Probe every source concurrently; the first problem found is raised (see :meth:`probe`)."""
+        results = await asyncio.gather(
+            *(self.probe(i.url, label=i.label, head_only=i.size is not None) for i in images), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def probe(self, url: str, *, label: str | None = None, head_only: bool = False) -> ProbedImage:
         """Check that ``url`` serves a JPEG, PNG or WebP within the size cap; keeps only the first bytes.
+
+        ``head_only`` stops after the magic bytes: for attachments whose size Discord already reported.
 
         Raises
         ------
         InvalidInput
             Unreachable, not an image of an accepted type, or too large; the message names which.
         """
-        data, size = await self._get(url, label=label, keep=16)
+        data, size = await self._get(url, label=label, keep=16, head_only=head_only)
         kind = sniff_type(data)
         name = label or url
         if kind is None:
@@ -160,10 +211,10 @@ class SourceFetcher:
 
     async def fetch(self, url: str, *, label: str | None = None) -> bytes:
         """Download a whole image (within the cap)."""
-        data, _ = await self._get(url, label=label, keep=self._max_bytes)
+        data, _ = await self._get(url, label=label, keep=self._max_bytes, head_only=False)
         return data
 
-    async def _get(self, url: str, *, label: str | None, keep: int) -> tuple[bytes, int]:
+    async def _get(self, url: str, *, label: str | None, keep: int, head_only: bool) -> tuple[bytes, int]:
         name = label or url
         current = validate_url(url, allow_private=self._allow_private)
         for _ in range(_MAX_REDIRECTS + 1):
@@ -175,12 +226,14 @@ class SourceFetcher:
                         continue
                     if response.status != 200:
                         raise InvalidInput(f"{name} could not be fetched (HTTP {response.status}).")
-                    return await self._read_capped(response, name, keep)
+                    return await self._read_capped(response, name, keep, head_only)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 raise InvalidInput(f"{name} could not be fetched ({_describe(exc)}).") from None
         raise InvalidInput(f"{name} redirects too many times.")
 
-    async def _read_capped(self, response: aiohttp.ClientResponse, name: str, keep: int) -> tuple[bytes, int]:
+    async def _read_capped(
+        self, response: aiohttp.ClientResponse, name: str, keep: int, head_only: bool
+    ) -> tuple[bytes, int]:
         limit_mb = self._max_bytes // (1024 * 1024)
         declared = response.content_length
         if declared is not None and declared > self._max_bytes:
@@ -193,6 +246,8 @@ class SourceFetcher:
                 raise InvalidInput(f"{name} is larger than {limit_mb} MB.")
             if len(kept) < keep:
                 kept.extend(chunk[: keep - len(kept)])
+            if head_only and len(kept) >= keep:
+                break
         return bytes(kept), size
 
 

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 import discord
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from bot.store import Job
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     "progress_text",
     "result_embed",
     "shorten",
+    "source_links",
 ]
 
 EMBED_COLOUR = discord.Colour(0xF5C518)
@@ -77,17 +80,34 @@ def result_embed(job: Job, *, filename: str, took: float | None) -> discord.Embe
     embed = discord.Embed(description=shorten(job.prompt, 4000), colour=EMBED_COLOUR)
     embed.set_image(url=f"attachment://{filename}")
     if job.sources:
-        links = "\n".join(shorten(s, 200) for s in job.sources[:10])
-        embed.add_field(name="Sources", value=shorten(links, 1024), inline=False)
+        embed.add_field(name="Sources", value=source_links(job.sources), inline=False)
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
     footer = [f"aspect {job.aspect_ratio}"]
     if took is not None:
         footer.append(f"{took:.1f}s")
     footer.append(f"job {job.id}")
+    if job.parent_job_id:
+        footer.append(f"from job {job.parent_job_id}")
     if job.simulated:
         footer.append(_SIMULATED.upper())
     embed.set_footer(text=" · ".join(footer))
     return embed
+
+
+def source_links(sources: Sequence[str], *, limit: int = 1024) -> str:
+    """Markdown links to the sources of an edit, within an embed field's 1,024 characters."""
+    lines: list[str] = []
+    used = 0
+    for n, link in enumerate(sources, 1):
+        kind = "message" if "/channels/" in link else "image"
+        line = f"[{kind} {n}]({link})"
+        rest = f"… and {len(sources) - n + 1} more"
+        if used + len(line) + 1 > limit - len(rest) - 1:
+            lines.append(rest)
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return "\n".join(lines)
 
 
 def failure_text(reason: str, *, refunded: int) -> str:

@@ -5,13 +5,10 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from bot.errors import InvalidInput
+from bot.intake import MAX_PROMPT_CHARS, clean_prompt
 from bot.reapi import AspectRatio
 
-__all__ = ["ASPECT_CHOICES", "MAX_PROMPT_CHARS", "PromptTransformer"]
-
-# reAPI takes 20,000 characters; Discord's option limit is 6,000 and that is plenty for a prompt.
-MAX_PROMPT_CHARS = 6000
+__all__ = ["ASPECT_CHOICES", "PromptTransformer"]
 
 _ASPECT_LABELS = {
     "auto": "auto (the model decides)",
@@ -45,9 +42,4 @@ class PromptTransformer(app_commands.Transformer[discord.Client]):
         return MAX_PROMPT_CHARS
 
     async def transform(self, interaction: discord.Interaction[discord.Client], value: str, /) -> str:
-        prompt = value.strip()
-        if not prompt:
-            raise InvalidInput("Your prompt is empty. Describe the image you want, e.g. `a fox in the snow`.")
-        if len(prompt) > MAX_PROMPT_CHARS:
-            raise InvalidInput(f"Your prompt is {len(prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}.")
-        return prompt
+        return clean_prompt(value)

@@ -697,13 +697,23 @@ class FakeDiscord:
         """Blank message content like Discord does for bots without the MESSAGE_CONTENT intent."""
         if not self.enforce_message_content_intent or event not in ("MESSAGE_CREATE", "MESSAGE_UPDATE"):
             return data
+        if not isinstance(data, dict):
+            return data
+        in_guild = "guild_id" in data
+        if isinstance(data.get("referenced_message"), dict):
+            # The replied-to message is a message of its own: the same rule applies to it.
+            self._gate_message(data["referenced_message"], in_guild=in_guild)
+        return self._gate_message(data, in_guild=in_guild)
+
+    def _gate_message(self, data: JSON, *, in_guild: bool) -> JSON:
+        """Blank one message's content unless the bot wrote it, is mentioned, it is a DM, or it has the intent."""
         intents = self._session_intents
-        if intents is None or intents & INTENT_MESSAGE_CONTENT or not isinstance(data, dict):
+        if intents is None or intents & INTENT_MESSAGE_CONTENT:
             return data
         bot_id = self.bot_user["id"]
         author_id = (data.get("author") or {}).get("id")
         mentioned = any(u.get("id") == bot_id for u in data.get("mentions") or [])
-        if author_id == bot_id or "guild_id" not in data or mentioned:
+        if author_id == bot_id or not in_guild or mentioned:
             return data
         data.update(content="", embeds=[], attachments=[], components=[])
         data.pop("poll", None)
@@ -1641,7 +1651,11 @@ class FakeDiscord:
         if msg is None:
             return _not_found("Message", 10008)
         if req.method == "GET":
-            return _Reply(200, copy.deepcopy(msg))
+            # REST reads are subject to the MESSAGE_CONTENT rule just like gateway events.
+            gated = copy.deepcopy(msg)
+            if self.enforce_message_content_intent:
+                self._gate_message(gated, in_guild=self._channels[msg["channel_id"]].get("guild_id") is not None)
+            return _Reply(200, gated)
         if req.method == "DELETE":
             self._delete_message(msg)
             await self._echo("MESSAGE_DELETE", msg)
@@ -1683,7 +1697,11 @@ class FakeDiscord:
         if msg is None or msg["channel_id"] != req.params["channel_id"] or msg["flags"] & FLAG_EPHEMERAL:
             return _not_found("Message", 10008)
         if req.method == "GET":
-            return _Reply(200, copy.deepcopy(msg))
+            # REST reads are subject to the MESSAGE_CONTENT rule just like gateway events.
+            gated = copy.deepcopy(msg)
+            if self.enforce_message_content_intent:
+                self._gate_message(gated, in_guild=self._channels[msg["channel_id"]].get("guild_id") is not None)
+            return _Reply(200, gated)
         if req.method == "DELETE":
             self._delete_message(msg)
             await self._echo("MESSAGE_DELETE", msg)

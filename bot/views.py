@@ -1,0 +1,195 @@
+"""Result buttons that survive restarts (DynamicItem, job id in the custom_id) and the edit/reference modal."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import ui
+
+from bot.errors import UserFacingError
+from bot.intake import clean_prompt, job_request, parse_aspect_ratio, public_placeholder
+from bot.reporting import report_error
+from bot.sources import SourceImage, plan_sources
+from bot.store import JobKind
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from bot.app import ImagineBot, Services
+
+    Interaction = discord.Interaction[ImagineBot]
+
+__all__ = ["EditModal", "ResultButton", "job_id_in", "result_view"]
+
+_ACTIONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
+    "reroll": ("Reroll", "🔁", discord.ButtonStyle.secondary),
+    "edit": ("Edit", "✏️", discord.ButtonStyle.secondary),
+    "ref": ("Use as reference", "🖼️", discord.ButtonStyle.secondary),
+    "delete": ("Delete", "🗑️", discord.ButtonStyle.danger),
+}
+_CUSTOM_ID = re.compile(r"imagine:(?P<action>reroll|edit|ref|delete):(?P<job_id>[0-9a-f]{12})")
+
+
+def job_id_in(message: discord.Message) -> str | None:
+    """The job id behind one of the bot's result messages (read from its buttons), if any."""
+    for row in message.components:
+        for child in getattr(row, "children", ()):
+            match = _CUSTOM_ID.fullmatch(getattr(child, "custom_id", None) or "")
+            if match:
+                return match["job_id"]
+    return None
+
+
+def result_view(job_id: str) -> ui.View:
+    """The buttons under a delivered image."""
+    view = ui.View(timeout=None)
+    for action in _ACTIONS:
+        view.add_item(ResultButton(action, job_id))
+    return view
+
+
+def _services(interaction: Interaction) -> Services:
+    services: Services = interaction.client.services
+    return services
+
+
+class ResultButton(ui.DynamicItem[ui.Button[ui.View]], template=_CUSTOM_ID.pattern):
+    """One result button; everything it needs is the job id in its custom_id plus the stored job."""
+
+    def __init__(self, action: str, job_id: str) -> None:
+        label, emoji, style = _ACTIONS[action]
+        super().__init__(ui.Button(label=label, emoji=emoji, style=style, custom_id=f"imagine:{action}:{job_id}"))
+        self.action = action
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: ui.Item[Any], match: re.Match[str], /
+    ) -> ResultButton:
+        """Rebuild the button from a click, also after a restart."""
+        return cls(match["action"], match["job_id"])
+
+    async def interaction_check(self, interaction: Interaction, /) -> bool:  # type: ignore[override]
+        """Only the requester (or an owner / a member who can manage messages) may delete a result."""
+        if self.action != "delete":
+            return True
+        job = await _services(interaction).store.get_job(self.job_id)
+        if job is None or job.user_id == interaction.user.id or _is_moderator(interaction):
+            return True
+        await interaction.response.send_message(
+            "Only the person who asked for this image, or a moderator, can delete it.", ephemeral=True
+        )
+        return False
+
+    async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
+        """Dispatch the click; errors get the same friendly ephemeral answer as commands."""
+        try:
+            await self._act(interaction)
+        except Exception as exc:  # the library would only log it
+            await report_error(interaction, exc)
+
+    async def _act(self, interaction: Interaction) -> None:
+        services = _services(interaction)
+        job = await services.store.get_job(self.job_id)
+        if job is None:
+            raise UserFacingError("This image is no longer on record, so its buttons don't work any more.")
+        if self.action == "delete":
+            await interaction.response.defer()
+            await interaction.delete_original_response()
+            return
+        if self.action == "reroll":
+            async with public_placeholder(interaction) as placeholder:
+                await services.runner.submit(
+                    job_request(
+                        interaction,
+                        kind=job.kind,
+                        prompt=job.prompt,
+                        aspect_ratio=job.aspect_ratio,
+                        placeholder=placeholder,
+                        image_urls=job.image_urls,
+                        sources=job.sources,
+                        parent_job_id=job.id,
+                    )
+                )
+            return
+        message = interaction.message
+        if message is None or not message.attachments:
+            raise UserFacingError("I can't find the image on this message any more.")
+        attachment = message.attachments[0]  # its URL is freshly signed: this is what reAPI gets
+        source = SourceImage(url=attachment.url, link=message.jump_url, label="this image", size=attachment.size)
+        reference = self.action == "ref"
+        await interaction.response.send_modal(
+            EditModal(
+                [source],
+                parent_job_id=job.id,
+                title="Use as reference" if reference else "Edit this image",
+                question="What should the new image show?" if reference else "What should change?",
+                aspect_ratio=job.aspect_ratio,
+            )
+        )
+
+
+def _is_moderator(interaction: Interaction) -> bool:
+    owners = set(interaction.client.settings.discord.owner_ids)
+    return interaction.user.id in owners or interaction.permissions.manage_messages
+
+
+class EditModal(ui.Modal):
+    """Asks for the instruction (and optionally an aspect ratio), then runs the same edit flow as /edit."""
+
+    def __init__(
+        self,
+        sources: Sequence[SourceImage],
+        *,
+        parent_job_id: str | None = None,
+        title: str = "Edit image",
+        question: str = "What should change?",
+        aspect_ratio: str = "auto",
+    ) -> None:
+        super().__init__(title=title, timeout=900)
+        self.sources = plan_sources(sources)
+        self.parent_job_id = parent_job_id
+        self.instruction: ui.TextInput[EditModal] = ui.TextInput(
+            custom_id="instruction",
+            style=discord.TextStyle.paragraph,
+            min_length=1,
+            max_length=4000,
+            placeholder="e.g. make it night-time and add falling snow",
+        )
+        self.aspect: ui.TextInput[EditModal] = ui.TextInput(
+            custom_id="aspect_ratio",
+            required=False,
+            max_length=5,
+            default=aspect_ratio,
+            placeholder="auto, 1:1, 16:9, 9:16 …",
+        )
+        self.add_item(ui.Label(text=question, component=self.instruction))
+        self.add_item(ui.Label(text="Aspect ratio", component=self.aspect))
+
+    async def on_submit(self, interaction: Interaction, /) -> None:  # type: ignore[override]
+        """Validate, acknowledge with a placeholder, check the images, queue the job."""
+        prompt = clean_prompt(self.instruction.value)
+        aspect_ratio = parse_aspect_ratio(self.aspect.value)
+        services = _services(interaction)
+        async with public_placeholder(interaction) as placeholder:
+            await services.sources.check(self.sources)
+            await services.runner.submit(
+                job_request(
+                    interaction,
+                    kind=JobKind.EDIT,
+                    prompt=prompt,
+                    aspect_ratio=aspect_ratio,
+                    placeholder=placeholder,
+                    image_urls=[s.url for s in self.sources],
+                    sources=list(dict.fromkeys(s.link for s in self.sources)),
+                    parent_job_id=self.parent_job_id,
+                )
+            )
+
+    async def on_error(self, interaction: discord.Interaction[Any], error: Exception, /) -> None:  # type: ignore[override]
+        """Every failure ends in one friendly ephemeral answer."""
+        with contextlib.suppress(discord.HTTPException):
+            await report_error(interaction, error)
