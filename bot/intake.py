@@ -15,6 +15,9 @@ from bot.store import JobKind, NewJob
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
 
+    from bot.jobs import JobRunner
+    from bot.sources import SourceFetcher, SourceImage
+
 __all__ = [
     "MAX_PROMPT_CHARS",
     "clean_prompt",
@@ -22,6 +25,7 @@ __all__ = [
     "job_request",
     "parse_aspect_ratio",
     "public_placeholder",
+    "submit_edit",
 ]
 
 # Discord's upload limit where no interaction or guild tells us a larger one.
@@ -100,6 +104,33 @@ def job_request(
         placeholder_message_id=placeholder,
         upload_limit=interaction.filesize_limit,
     )
+
+
+async def submit_edit(
+    interaction: discord.Interaction[Any],
+    *,
+    runner: JobRunner,
+    fetcher: SourceFetcher,
+    prompt: str,
+    aspect_ratio: str,
+    sources: Sequence[SourceImage],
+    parent_job_id: str | None = None,
+) -> None:
+    """The edit flow every entry point shares: placeholder, probe the sources, queue the job."""
+    async with public_placeholder(interaction) as placeholder:
+        await fetcher.check(sources)
+        await runner.submit(
+            job_request(
+                interaction,
+                kind=JobKind.EDIT,
+                prompt=prompt,
+                aspect_ratio=aspect_ratio,
+                placeholder=placeholder,
+                image_urls=[s.url for s in sources],
+                sources=list(dict.fromkeys(s.link for s in sources)),
+                parent_job_id=parent_job_id,
+            )
+        )
 
 
 def job_for_reply(

@@ -10,10 +10,9 @@ import discord
 from discord import ui
 
 from bot.errors import UserFacingError
-from bot.intake import clean_prompt, job_request, parse_aspect_ratio, public_placeholder
+from bot.intake import clean_prompt, job_request, parse_aspect_ratio, public_placeholder, submit_edit
 from bot.reporting import report_error
 from bot.sources import SourceImage, plan_sources
-from bot.store import JobKind
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -174,20 +173,15 @@ class EditModal(ui.Modal):
         prompt = clean_prompt(self.instruction.value)
         aspect_ratio = parse_aspect_ratio(self.aspect.value)
         services = _services(interaction)
-        async with public_placeholder(interaction) as placeholder:
-            await services.sources.check(self.sources)
-            await services.runner.submit(
-                job_request(
-                    interaction,
-                    kind=JobKind.EDIT,
-                    prompt=prompt,
-                    aspect_ratio=aspect_ratio,
-                    placeholder=placeholder,
-                    image_urls=[s.url for s in self.sources],
-                    sources=list(dict.fromkeys(s.link for s in self.sources)),
-                    parent_job_id=self.parent_job_id,
-                )
-            )
+        await submit_edit(
+            interaction,
+            runner=services.runner,
+            fetcher=services.sources,
+            prompt=prompt,
+            aspect_ratio=aspect_ratio,
+            sources=self.sources,
+            parent_job_id=self.parent_job_id,
+        )
 
     async def on_error(self, interaction: discord.Interaction[Any], error: Exception, /) -> None:  # type: ignore[override]
         """Every failure ends in one friendly ephemeral answer."""

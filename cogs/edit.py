@@ -11,9 +11,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import InvalidInput, UserFacingError
-from bot.intake import clean_prompt, job_for_reply, job_request, public_placeholder
+from bot.intake import clean_prompt, job_for_reply, submit_edit
 from bot.sources import SourceImage, parse_url_list, plan_sources
-from bot.store import JobKind
 from bot.views import EditModal, job_id_in
 from cogs.common import ASPECT_CHOICES, PromptTransformer
 
@@ -122,19 +121,14 @@ class EditCog(commands.Cog):
                 for n, url in enumerate(parse_url_list(urls, allow_private=self._allow_private), 1)
             ]
         )
-        async with public_placeholder(interaction) as placeholder:
-            await self._sources.check(sources)
-            await self._runner.submit(
-                job_request(
-                    interaction,
-                    kind=JobKind.EDIT,
-                    prompt=prompt,
-                    aspect_ratio=aspect_ratio,
-                    placeholder=placeholder,
-                    image_urls=[s.url for s in sources],
-                    sources=[s.url for s in sources],
-                )
-            )
+        await submit_edit(
+            interaction,
+            runner=self._runner,
+            fetcher=self._sources,
+            prompt=prompt,
+            aspect_ratio=aspect_ratio,
+            sources=sources,
+        )
 
     async def edit_image_menu(self, interaction: discord.Interaction[ImagineBot], message: discord.Message) -> None:
         """Message menu "Edit image": ask for the instruction in a modal, then edit like /edit."""
