@@ -36,7 +36,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from bot.reapi.models import MAX_IMAGE_URLS, MAX_PROMPT_CHARS, MODEL, AspectRatio, GenerationRequest
 
@@ -175,8 +175,13 @@ def render_png(prompt: str, ratio: AspectRatio, longest: int) -> bytes:
     start = Image.new("RGB", size, (digest[0], digest[1], digest[2]))
     end = Image.new("RGB", size, (digest[3], digest[4], digest[5]))
     mask = Image.linear_gradient("L").resize(size)
+    image = Image.composite(end, start, mask)
+    # Stamp it, so nobody mistakes a simulated result for a real one.
+    draw = ImageDraw.Draw(image)
+    draw.text((6, 4), "SIMULATED", fill="white", stroke_width=2, stroke_fill="black")
+    draw.text((6, 18), prompt[:40], fill="white", stroke_width=2, stroke_fill="black")
     buffer = io.BytesIO()
-    Image.composite(end, start, mask).save(buffer, format="PNG")
+    image.save(buffer, format="PNG")
     return buffer.getvalue()
 
 
