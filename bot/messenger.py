@@ -97,8 +97,8 @@ class JobMessenger:
         """Replace the placeholder with a failure explanation (best effort: the refund stands regardless)."""
         await self._cancel_progress(job.id)
         try:
-            await self._edit(job, content=text, embed=None, attachments=[])
-        except (discord.HTTPException, DeliveryFailed) as exc:
+            await self._edit(job, content=text, embed=None, attachments=[], view=None)
+        except Exception as exc:  # best effort: a transport error must not stop the refund that follows
             log.warning("could not show the failure of job %s: %s", job.id, exc)
 
     async def close(self) -> None:
@@ -118,7 +118,7 @@ class JobMessenger:
             pending.last_sent = self._monotonic()
             try:
                 await self._edit(pending.job, content=text)
-            except (discord.HTTPException, DeliveryFailed) as exc:
+            except Exception as exc:  # progress is cosmetic; the next edit or the result follows anyway
                 log.debug("progress edit for job %s failed: %s", pending.job.id, exc)
 
     async def _cancel_progress(self, job_id: str) -> None:
