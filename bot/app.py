@@ -13,6 +13,8 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
+from bot.accounts import Accounts
+from bot.alerts import OwnerAlerts
 from bot.credits import CreditLedger
 from bot.jobs import JobRunner
 from bot.messenger import JobMessenger
@@ -20,6 +22,7 @@ from bot.reapi import ReapiClient
 from bot.reapi.simulator import ReapiSimulator
 from bot.reporting import report_error
 from bot.sources import SourceFetcher
+from bot.spend import SpendGuard
 from bot.store import open_store
 from bot.views import ResultButton
 
@@ -33,7 +36,7 @@ log = logging.getLogger(__name__)
 
 _SIMULATED_KEY = "rk_simulated_local"
 # Loaded by name so the engine never imports the Discord surface; each setup() passes services to its cog.
-EXTENSIONS = ("cogs.imagine", "cogs.edit")
+EXTENSIONS = ("cogs.imagine", "cogs.edit", "cogs.credits", "cogs.admin")
 
 
 @dataclass(slots=True)
@@ -48,6 +51,8 @@ class Services:
     messenger: JobMessenger
     runner: JobRunner
     sources: SourceFetcher
+    accounts: Accounts
+    alerts: OwnerAlerts
 
     @property
     def simulated(self) -> bool:
@@ -109,6 +114,16 @@ class ImagineBot(commands.Bot):
         reapi = ReapiClient(base_url=base_url, api_key=api_key, model=settings.reapi.model)
         ledger = CreditLedger(settings.credits, owner_ids=frozenset(settings.discord.owner_ids))
         messenger = JobMessenger(self, progress_interval=settings.jobs.progress_interval)
+        alerts = OwnerAlerts(self, owner_ids=settings.discord.owner_ids, log_channel_id=settings.discord.log_channel_id)
+        spend = SpendGuard(
+            store=store,
+            alerts=alerts,
+            # The simulator costs nothing, so there is no budget to protect.
+            cap_credits=0 if simulator is not None else settings.credits.spend_cap_credits,
+            credits_per_image=settings.reapi.credits_per_image,
+            pause_seconds=settings.reapi.pause_after_402.total_seconds(),
+        )
+        await spend.load()
         runner = JobRunner(
             store=store,
             reapi=reapi,
@@ -117,9 +132,13 @@ class ImagineBot(commands.Bot):
             settings=settings.jobs,
             max_download_bytes=settings.images.max_download_bytes,
             simulated=simulator is not None,
+            spend=spend,
         )
         sources = SourceFetcher(allow_private=settings.images.allow_private_urls)
-        self.services = Services(settings, store, reapi, simulator, ledger, messenger, runner, sources)
+        accounts = Accounts(store=store, ledger=ledger, spend=spend)
+        self.services = Services(
+            settings, store, reapi, simulator, ledger, messenger, runner, sources, accounts, alerts
+        )
         self.add_dynamic_items(ResultButton)
 
         for extension in EXTENSIONS:
@@ -150,6 +169,7 @@ class ImagineBot(commands.Bot):
         services = getattr(self, "services", None)
         if services is not None:
             await services.runner.stop()
+            await services.alerts.close()
         await super().close()
         if services is not None:
             await services.reapi.close()

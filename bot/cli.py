@@ -1,4 +1,4 @@
-"""The command line: ``imagine-bot run|simulator`` (also ``python -m bot``)."""
+"""The command line: ``imagine-bot run|simulator|credits|ledger`` (also ``python -m bot``)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.config import ConfigError, load_settings
+from bot.ops import add_operator_commands, run_operator_command
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -37,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=int, default=8787)
     sim.add_argument("--api-key", default=None, help="accept only this key (default: any key starting rk_)")
     sim.add_argument("--delay", type=float, default=2.0, help="seconds a task stays processing")
+    add_operator_commands(commands)
     return parser
 
 
@@ -50,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(args.host, args.port, api_key=args.api_key, delay=args.delay))
         return 0
+    if args.command in ("credits", "ledger"):
+        return run_operator_command(args)
     try:
         settings = load_settings(args.config)
         settings.require_secrets()

@@ -18,6 +18,7 @@ from pydantic_settings import (
 
 __all__ = [
     "ConfigError",
+    "CreditOverride",
     "CreditsSettings",
     "DatabaseSettings",
     "DiscordSettings",
@@ -65,6 +66,8 @@ class DiscordSettings(_Section):
     dev_guild_ids: list[int] = Field(default_factory=list)
     message_content_intent: bool = False
     sync_commands: bool = True
+    # Where owner alerts (spend cap reached, reAPI out of credits) go; 0 = a DM to each owner.
+    log_channel_id: int = Field(default=0, ge=0)
 
 
 class ReapiSettings(_Section):
@@ -77,6 +80,13 @@ class ReapiSettings(_Section):
     simulate: bool | None = None
     simulate_delay: float = Field(default=6.0, ge=0)
     credits_per_image: int = Field(default=20, ge=0)
+    # After a 402 (reAPI account out of credits) new images are refused for this long.
+    pause_after_402: timedelta = timedelta(minutes=10)
+
+    @field_validator("pause_after_402", mode="before")
+    @classmethod
+    def _pause(cls, value: Any) -> timedelta:
+        return parse_duration(value)
 
     @property
     def use_simulator(self) -> bool:
@@ -99,6 +109,16 @@ class ImagesSettings(_Section):
     max_download_bytes: int = Field(default=30 * 1024 * 1024, gt=0)
 
 
+class CreditOverride(_Section):
+    """Different terms in one guild, or for one role in it (among a member's roles the best one wins)."""
+
+    guild_id: int
+    role_id: int | None = None
+    allowance: int | None = Field(default=None, ge=0)
+    cost_per_image: int | None = Field(default=None, ge=0)
+    max_balance: int | None = Field(default=None, ge=0)
+
+
 class CreditsSettings(_Section):
     """The bot-credit economy members spend from."""
 
@@ -106,8 +126,19 @@ class CreditsSettings(_Section):
     cost_per_image: int = Field(default=1, ge=0)
     allowance: int = Field(default=50, ge=0)
     refill_every: timedelta = timedelta(days=1)
+    # None: rolling refills; an hour: refills at that UTC hour (every refill_every from it).
+    refill_at_utc_hour: int | None = Field(default=None, ge=0, le=23)
     max_balance: int = Field(default=50, ge=0)
     daily_spend_cap: int = Field(default=0, ge=0)
+    daily_spend_cap_usd: float = Field(default=0.0, ge=0)
+    overrides: list[CreditOverride] = Field(default_factory=list)
+
+    @property
+    def spend_cap_credits(self) -> int:
+        """The daily reAPI spend cap in reAPI credits ($1 = 1,000); 0 = none. The lower of the two keys wins."""
+        usd = max(1, round(self.daily_spend_cap_usd * 1000)) if self.daily_spend_cap_usd > 0 else 0
+        caps = [c for c in (self.daily_spend_cap, usd) if c > 0]
+        return min(caps, default=0)
 
     @field_validator("refill_every", mode="before")
     @classmethod

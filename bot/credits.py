@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -11,17 +12,71 @@ from bot.errors import InsufficientCredits
 from bot.store import AccountRules, Balance, InsufficientBalance
 
 if TYPE_CHECKING:
-    from bot.config import CreditsSettings
+    from collections.abc import Iterable
 
-__all__ = ["CreditLedger", "describe_balance", "insufficient_credits_error"]
+    from bot.config import CreditOverride, CreditsSettings
+
+__all__ = [
+    "CreditLedger",
+    "Terms",
+    "credits_text",
+    "describe_balance",
+    "insufficient_credits_error",
+    "refill_time",
+    "role_ids_of",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """What one member pays where they are, and how their allowance refills there."""
+
+    scope: str
+    cost: int
+    rules: AccountRules | None  # None: never charged (bot owners)
+
+    @property
+    def unlimited(self) -> bool:
+        """Whether the member is never charged."""
+        return self.rules is None
+
+
+@dataclass(frozen=True, slots=True)
+class _Values:
+    allowance: int
+    cost: int
+    max_balance: int
+
+    def with_override(self, override: CreditOverride) -> _Values:
+        return _Values(
+            allowance=self.allowance if override.allowance is None else override.allowance,
+            cost=self.cost if override.cost_per_image is None else override.cost_per_image,
+            max_balance=self.max_balance if override.max_balance is None else override.max_balance,
+        )
+
+    @property
+    def favour(self) -> tuple[int, int, int]:
+        """Sort key: the most favourable terms for the member are the largest."""
+        return (self.allowance, -self.cost, self.max_balance)
 
 
 class CreditLedger:
-    """Applies the configured credit rules to a member; the store does the atomic bookkeeping."""
+    """Applies the configured credit rules to a member; the store does the atomic bookkeeping.
+
+    Terms come from ``[credits]``, then the member's guild override, then the most favourable of the
+    overrides for the member's roles in that guild (highest allowance, then lowest cost, then highest cap).
+    Bot owners are never charged.
+    """
 
     def __init__(self, settings: CreditsSettings, *, owner_ids: frozenset[int]) -> None:
         self._settings = settings
         self._owner_ids = owner_ids
+        hour = settings.refill_at_utc_hour
+        self._anchor = None if hour is None else hour * 3600.0
+
+    def is_owner(self, user_id: int) -> bool:
+        """Whether the user is a bot owner (unlimited, admin everywhere)."""
+        return user_id in self._owner_ids
 
     def scope_for(self, guild_id: int | None) -> str:
         """The balance a job in this guild draws from: one global balance, or one per server."""
@@ -29,35 +84,79 @@ class CreditLedger:
             return f"guild:{guild_id}"
         return "global"
 
-    def rules_for(self, user_id: int) -> AccountRules | None:
-        """The member's allowance rules, or None when the member is never charged (bot owners)."""
+    @staticmethod
+    def ban_scopes(guild_id: int | None) -> tuple[str, ...]:
+        """The bans that apply to a member here: a global one, and this server's."""
+        return ("global", f"guild:{guild_id}") if guild_id is not None else ("global",)
+
+    def terms_for(self, user_id: int, guild_id: int | None = None, role_ids: Iterable[int] = ()) -> Terms:
+        """The member's cost and allowance rules in this guild (with these roles)."""
+        scope = self.scope_for(guild_id)
         if user_id in self._owner_ids:
-            return None
+            return Terms(scope=scope, cost=0, rules=None)
+        values = self._values(guild_id, role_ids)
+        return Terms(scope=scope, cost=values.cost, rules=self._rules(values))
+
+    def base_rules(self) -> AccountRules:
+        """The rules without any override (for balances touched outside a guild, e.g. from the CLI)."""
+        s = self._settings
+        return self._rules(_Values(s.allowance, s.cost_per_image, s.max_balance))
+
+    def rules_for(self, user_id: int, guild_id: int | None = None, role_ids: Iterable[int] = ()) -> AccountRules | None:
+        """The member's allowance rules, or None when the member is never charged (bot owners)."""
+        return self.terms_for(user_id, guild_id, role_ids).rules
+
+    def cost_for(self, user_id: int, guild_id: int | None = None, role_ids: Iterable[int] = ()) -> int:
+        """Bot credits one image costs this member."""
+        return self.terms_for(user_id, guild_id, role_ids).cost
+
+    def _values(self, guild_id: int | None, role_ids: Iterable[int]) -> _Values:
+        s = self._settings
+        values = _Values(s.allowance, s.cost_per_image, s.max_balance)
+        if guild_id is None:
+            return values
+        here = [o for o in s.overrides if o.guild_id == guild_id]
+        for override in here:
+            if override.role_id is None:
+                values = values.with_override(override)
+        roles = set(role_ids)
+        candidates = [values.with_override(o) for o in here if o.role_id is not None and o.role_id in roles]
+        return max(candidates, key=lambda v: v.favour) if candidates else values
+
+    def _rules(self, values: _Values) -> AccountRules:
         return AccountRules(
-            allowance=self._settings.allowance,
+            allowance=values.allowance,
             period_seconds=self._settings.refill_every.total_seconds(),
-            max_balance=self._settings.max_balance,
+            max_balance=values.max_balance,
+            anchor=self._anchor,
         )
 
-    def cost_for(self, user_id: int) -> int:
-        """Bot credits one image costs this member."""
-        return 0 if user_id in self._owner_ids else self._settings.cost_per_image
+
+def role_ids_of(user: discord.abc.User) -> tuple[int, ...]:
+    """The role ids of a guild member (empty for a user outside a guild)."""
+    if isinstance(user, discord.Member):
+        return tuple(role.id for role in user.roles)
+    return ()
+
+
+def refill_time(timestamp: float) -> str:
+    """A Discord timestamp shown in each reader's timezone, e.g. "in 3 hours"."""
+    return discord.utils.format_dt(datetime.fromtimestamp(timestamp, UTC), "R")
+
+
+def credits_text(n: int) -> str:
+    """``1 credit`` / ``5 credits``."""
+    return f"{n} credit" if n == 1 else f"{n} credits"
 
 
 def insufficient_credits_error(exc: InsufficientBalance) -> InsufficientCredits:
     """Explain a refused reservation with the balance, the cost and when credits come back."""
-    refill = discord.utils.format_dt(datetime.fromtimestamp(exc.balance.next_refill_at, UTC), "R")
     return InsufficientCredits(
-        f"You have {_credits(exc.balance.balance)} and an image costs {_credits(exc.cost)}. "
-        f"Your allowance refills {refill}."
+        f"You have {credits_text(exc.balance.balance)} and an image costs {credits_text(exc.cost)}. "
+        f"Your allowance refills {refill_time(exc.balance.next_refill_at)}."
     )
-
-
-def _credits(n: int) -> str:
-    return f"{n} credit" if n == 1 else f"{n} credits"
 
 
 def describe_balance(balance: Balance) -> str:
     """One line for /credits: the balance and the next refill."""
-    refill = discord.utils.format_dt(datetime.fromtimestamp(balance.next_refill_at, UTC), "R")
-    return f"{_credits(balance.balance)}, next refill {refill}"
+    return f"{credits_text(balance.balance)}, next refill {refill_time(balance.next_refill_at)}"

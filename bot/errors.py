@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-__all__ = ["InsufficientCredits", "InvalidInput", "QueueFull", "UserFacingError"]
+__all__ = [
+    "Banned",
+    "InsufficientCredits",
+    "InvalidInput",
+    "NotAllowed",
+    "QueueFull",
+    "ReapiPaused",
+    "SpendCapReached",
+    "UserFacingError",
+]
 
 
 class UserFacingError(Exception):
@@ -23,3 +32,19 @@ class QueueFull(UserFacingError):
 
 class InvalidInput(UserFacingError):
     """A prompt, option or image the member gave is not acceptable."""
+
+
+class Banned(UserFacingError):
+    """An admin banned the member from creating images (here or everywhere); nothing was charged."""
+
+
+class SpendCapReached(UserFacingError):
+    """The owner's daily reAPI budget is used up; nothing was queued or charged."""
+
+
+class ReapiPaused(UserFacingError):
+    """reAPI recently refused for lack of funds, so new images are paused; nothing was queued or charged."""
+
+
+class NotAllowed(UserFacingError):
+    """The member lacks the rights an admin action needs (checked on the server, not by command visibility)."""

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.credits import role_ids_of
 from bot.errors import InvalidInput, UserFacingError
 from bot.reapi import AspectRatio
 from bot.store import JobKind, NewJob
@@ -129,7 +130,8 @@ async def submit_edit(
                 image_urls=[s.url for s in sources],
                 sources=list(dict.fromkeys(s.link for s in sources)),
                 parent_job_id=parent_job_id,
-            )
+            ),
+            role_ids=role_ids_of(interaction.user),
         )
 
 

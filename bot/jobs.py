@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from bot import ui
 from bot.credits import insufficient_credits_error
-from bot.errors import QueueFull
+from bot.errors import Banned, QueueFull
 from bot.images import ImageTooLarge, fit_to_limit
 from bot.messenger import DeliveryFailed
 from bot.queue import FairQueue
@@ -30,15 +30,16 @@ from bot.reapi import (
     TaskNotFound,
     Unauthorized,
 )
-from bot.store import InsufficientBalance, JobState
+from bot.store import InsufficientBalance, JobState, SpendCapExceeded
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Collection
 
     from bot.config import JobsSettings
     from bot.credits import CreditLedger
     from bot.messenger import JobMessenger
     from bot.reapi import ReapiClient, Task
+    from bot.spend import SpendGuard
     from bot.store import Job, NewJob, Store
 
 __all__ = ["JobFailure", "JobRunner"]
@@ -97,10 +98,12 @@ class JobRunner:
         settings: JobsSettings,
         max_download_bytes: int,
         simulated: bool = False,
+        spend: SpendGuard | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._store = store
+        self._spend = spend
         self._reapi = reapi
         self._messenger = messenger
         self._ledger = ledger
@@ -153,11 +156,19 @@ class JobRunner:
 
     # -- intake -----------------------------------------------------------------------------------
 
-    async def submit(self, new: NewJob) -> Job:
+    async def submit(self, new: NewJob, *, role_ids: Collection[int] = ()) -> Job:
         """Reserve the credits, store the job as queued and schedule it.
+
+        ``role_ids`` are the member's roles in the job's guild (role overrides of the credit rules).
 
         Raises
         ------
+        Banned
+            An admin banned the member here or everywhere; nothing was stored.
+        ReapiPaused
+            reAPI recently answered 402; nothing was stored.
+        SpendCapReached
+            The owner's daily reAPI budget is used up; nothing was stored.
         InsufficientCredits
             The member cannot pay; nothing was stored.
         QueueFull
@@ -165,16 +176,23 @@ class JobRunner:
         """
         if len(self._queue) >= self._settings.max_queued:
             raise QueueFull("The queue is full right now. Please try again in a minute.")
-        new = replace(
-            new,
-            cost=self._ledger.cost_for(new.user_id),
-            scope=self._ledger.scope_for(new.guild_id),
-            simulated=self._simulated,
-        )
+        terms = self._ledger.terms_for(new.user_id, new.guild_id, role_ids)
+        if not self._ledger.is_owner(new.user_id):
+            banned = await self._store.banned_in(new.user_id, self._ledger.ban_scopes(new.guild_id))
+            if banned is not None:
+                where = "on this bot" if banned == "global" else "in this server"
+                raise Banned(f"You are banned from creating images {where}. Nothing was charged.")
+        if self._spend is not None:
+            self._spend.check_open()
+        limit = self._spend.limit() if self._spend is not None and not terms.unlimited else None
+        new = replace(new, cost=terms.cost, scope=terms.scope, simulated=self._simulated)
         try:
-            job = await self._store.create_job(new, rules=self._ledger.rules_for(new.user_id))
+            job = await self._store.create_job(new, rules=terms.rules, spend=limit)
         except InsufficientBalance as exc:
             raise insufficient_credits_error(exc) from None
+        except SpendCapExceeded as exc:
+            assert self._spend is not None
+            raise await self._spend.refuse(exc) from None
         log.info("job %s queued (user %s, guild %s, %s)", job.id, job.user_id, job.guild_id, job.kind)
         self._enqueue(job)
         return job
@@ -222,6 +240,8 @@ class JobRunner:
         except JobFailure as failure:
             await self._fail(job, failure)
         except ReapiError as exc:
+            if isinstance(exc, InsufficientFunds) and self._spend is not None:
+                await self._spend.pause_after_402()
             await self._fail(job, failure_for(exc))
         except Exception:
             log.exception("job %s crashed", job.id)
@@ -239,7 +259,12 @@ class JobRunner:
             await self._deliver(job, task)
 
     async def _submit(self, job: Job) -> Job:
-        moved = await self._store.transition(job.id, from_states=[JobState.QUEUED], to=JobState.SUBMITTING)
+        if self._spend is not None and self._spend.paused_until is not None:
+            # Queued before reAPI ran out of credits: fail (and refund) now rather than collect another 402.
+            raise JobFailure("reapi_paused", "The bot's reAPI account ran out of credits before this job was sent.")
+        moved = await self._store.transition(
+            job.id, from_states=[JobState.QUEUED], to=JobState.SUBMITTING, submit_started_at=self._clock()
+        )
         if moved is None:
             raise _Superseded
         self._messenger.progress(moved, ui.Progress(ui.Stage.SUBMITTING))
@@ -324,5 +349,8 @@ class JobRunner:
     async def _fail(self, job: Job, failure: JobFailure) -> None:
         log.info("job %s failed: %s", job.id, failure.code)
         # Tell the member first, then settle: a crash in between repeats the (idempotent) edit on resume.
-        await self._messenger.fail(job, ui.failure_text(failure.reason, refunded=job.cost))
+        try:
+            await self._messenger.fail(job, ui.failure_text(failure.reason, refunded=job.cost))
+        except Exception:  # showing the failure is best effort; the refund below is not
+            log.exception("could not show the failure of job %s", job.id)
         await self._store.finish_job(job.id, delivered=False, error_code=failure.code, error_message=failure.reason)

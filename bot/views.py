@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import ui
 
+from bot.credits import role_ids_of
 from bot.errors import UserFacingError
 from bot.intake import clean_prompt, job_request, parse_aspect_ratio, public_placeholder, submit_edit
 from bot.reporting import report_error
@@ -111,7 +112,8 @@ class ResultButton(ui.DynamicItem[ui.Button[ui.View]], template=_CUSTOM_ID.patte
                         image_urls=job.image_urls,
                         sources=job.sources,
                         parent_job_id=job.id,
-                    )
+                    ),
+                    role_ids=role_ids_of(interaction.user),
                 )
             return
         message = interaction.message

@@ -10,6 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.credits import role_ids_of
 from bot.errors import InvalidInput, UserFacingError
 from bot.intake import clean_prompt, job_for_reply, submit_edit
 from bot.sources import SourceImage, parse_url_list, plan_sources
@@ -179,7 +180,8 @@ class EditCog(commands.Cog):
                     image_urls=[s.url for s in sources],
                     sources=[target.jump_url],
                     parent_job_id=job_id_in(target),
-                )
+                ),
+                role_ids=role_ids_of(message.author),
             )
         except UserFacingError as exc:
             # Nothing was charged; there is no ephemeral reply outside interactions, so say it in place.

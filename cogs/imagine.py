@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.credits import role_ids_of
 from bot.intake import job_request, public_placeholder
 from bot.store import JobKind
 from cogs.common import ASPECT_CHOICES, PromptTransformer
@@ -48,7 +49,8 @@ class ImagineCog(commands.Cog):
             await self._runner.submit(
                 job_request(
                     interaction, kind=JobKind.IMAGINE, prompt=prompt, aspect_ratio=aspect_ratio, placeholder=placeholder
-                )
+                ),
+                role_ids=role_ids_of(interaction.user),
             )
 
 

@@ -18,6 +18,7 @@ from bot.store.base import (
     NewJob,
     Store,
 )
+from bot.store.records import DayUsage, LedgerAudit, SpendCapExceeded, SpendLimit, Usage, UserUsage
 from bot.store.sql import SqlStore
 
 if TYPE_CHECKING:
@@ -27,14 +28,20 @@ __all__ = [
     "TERMINAL_STATES",
     "AccountRules",
     "Balance",
+    "DayUsage",
     "HistoryEntry",
     "InsufficientBalance",
     "Job",
     "JobKind",
     "JobState",
+    "LedgerAudit",
     "LedgerEntry",
     "NewJob",
+    "SpendCapExceeded",
+    "SpendLimit",
     "Store",
+    "Usage",
+    "UserUsage",
     "open_store",
 ]
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Collection, Sequence
+
+    from bot.store.records import LedgerAudit, SpendLimit, Usage
 
 __all__ = [
     "TERMINAL_STATES",
@@ -85,6 +88,7 @@ class Job(NewJob):
     error_message: str | None = None
     created_at: float
     submitted_at: float | None = None
+    submit_started_at: float | None = None  # entered 'submitting': reAPI may charge from here on
     completed_at: float | None = None
     finished_at: float | None = None
 
@@ -126,15 +130,50 @@ class LedgerEntry:
     job_id: str | None
     actor_id: int | None
     created_at: float
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class AccountRules:
-    """The allowance rules that apply to one member when their balance is touched."""
+    """The allowance rules that apply to one member when their balance is touched.
+
+    ``anchor`` None refills on a rolling schedule (every ``period_seconds`` after the account's period began);
+    otherwise refills happen at ``anchor + k * period_seconds`` (epoch seconds, UTC), e.g. daily at 06:00.
+    """
 
     allowance: int
     period_seconds: float
     max_balance: int
+    anchor: float | None = None
+
+    def period_start(self, now: float) -> float:
+        """When a period beginning at ``now`` starts: ``now`` itself (rolling) or the last scheduled refill."""
+        if self.anchor is None:
+            return now
+        return self.anchor + math.floor((now - self.anchor) / self.period_seconds) * self.period_seconds
+
+    def refills_due(self, period_start: float, now: float) -> tuple[int, float]:
+        """How many refills are due since ``period_start``, and where the current period starts."""
+        if self.anchor is None:
+            periods = max(0, math.floor((now - period_start) / self.period_seconds))
+            return periods, period_start + periods * self.period_seconds
+        # Scheduled boundaries crossed in (period_start, now]; also right for a start left by a rolling schedule.
+        crossed = math.floor((now - self.anchor) / self.period_seconds) - math.floor(
+            (period_start - self.anchor) / self.period_seconds
+        )
+        if crossed < 1:
+            return 0, period_start
+        return crossed, self.period_start(now)
+
+    def next_refill(self, period_start: float) -> float:
+        """When the next refill is due for a period that started at ``period_start``."""
+        return self.period_start(period_start) + self.period_seconds
+
+    def refilled(self, balance: int, periods: int) -> int:
+        """The balance after ``periods`` refills: never above ``max_balance``, never lowered."""
+        if periods < 1 or balance >= self.max_balance:
+            return balance
+        return min(self.max_balance, balance + periods * self.allowance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,15 +202,18 @@ class Store(Protocol):
         """Release connections."""
         ...
 
-    async def create_job(self, job: NewJob, *, rules: AccountRules | None) -> Job:
+    async def create_job(self, job: NewJob, *, rules: AccountRules | None, spend: SpendLimit | None = None) -> Job:
         """Store a queued job and reserve its cost in one transaction.
 
-        ``rules`` None means the member is not charged (the cost must then be 0).
+        ``rules`` None means the member is not charged (the cost must then be 0). ``spend`` is the owner's
+        daily cap, checked in the same transaction.
 
         Raises
         ------
         InsufficientBalance
             The balance (after any refill due) is below ``job.cost``; nothing was stored.
+        SpendCapExceeded
+            One more image would pass ``spend``; nothing was stored.
         """
         ...
 
@@ -225,6 +267,79 @@ class Store(Protocol):
 
     async def ledger(self, user_id: int | None = None) -> list[LedgerEntry]:
         """Ledger entries, oldest first, for one member or everyone."""
+        ...
+
+    async def grant(
+        self,
+        user_id: int,
+        scope: str,
+        amount: int,
+        rules: AccountRules,
+        *,
+        actor_id: int | None,
+        note: str | None = None,
+    ) -> Balance:
+        """Add ``amount`` (may pass max_balance; negative takes credits back) as a 'grant' entry.
+
+        Raises
+        ------
+        InsufficientBalance
+            A negative ``amount`` is larger than the balance; nothing changed.
+        """
+        ...
+
+    async def set_balance(
+        self,
+        user_id: int,
+        scope: str,
+        amount: int,
+        rules: AccountRules,
+        *,
+        actor_id: int | None,
+        note: str | None = None,
+    ) -> Balance:
+        """Set the balance to ``amount`` with one 'adjust' entry for the difference (conditional on the seen value)."""
+        ...
+
+    async def reset_balance(
+        self, user_id: int, scope: str, rules: AccountRules, *, actor_id: int | None, note: str | None = None
+    ) -> Balance:
+        """Give the member a fresh start: a full allowance (capped) and a new refill period ('adjust' entry)."""
+        ...
+
+    async def account_scopes(self, user_id: int) -> list[str]:
+        """The scopes a member has a balance in."""
+        ...
+
+    async def ban(self, user_id: int, scope: str, *, actor_id: int | None, reason: str | None = None) -> bool:
+        """Ban a member in ``scope`` ('global' or 'guild:<id>'); False if they already were."""
+        ...
+
+    async def unban(self, user_id: int, scope: str) -> bool:
+        """Lift a ban; False if there was none."""
+        ...
+
+    async def banned_in(self, user_id: int, scopes: Sequence[str]) -> str | None:
+        """The first of ``scopes`` the member is banned in, or None."""
+        ...
+
+    async def usage(
+        self,
+        day_starts: Sequence[float],
+        *,
+        guild_id: int | None = None,
+        top: int = 5,
+        uncharged_codes: Collection[str] = (),
+    ) -> Usage:
+        """Activity for each 24-hour day starting at ``day_starts`` (ascending), optionally for one guild."""
+        ...
+
+    async def audit_ledger(self) -> LedgerAudit:
+        """Check that balances equal their ledger sums and every reservation is settled once or in flight."""
+        ...
+
+    async def claim_meta(self, key: str, value: str) -> bool:
+        """Store a value only if ``key`` is new; True for the one caller that stored it (e.g. "notify once")."""
         ...
 
     async def get_meta(self, key: str) -> str | None:

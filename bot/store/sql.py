@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import secrets
 import time
 from dataclasses import fields
@@ -20,10 +19,13 @@ from bot.store.base import (
     LedgerEntry,
     NewJob,
 )
+from bot.store.sql_accounts import AccountsSql
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
     from contextlib import AbstractAsyncContextManager
+
+    from bot.store.records import SpendLimit
 
 __all__ = ["Database", "Row", "SqlStore", "Tx"]
 
@@ -90,8 +92,8 @@ def _job_from_row(row: Row) -> Job:
     return Job(**values)
 
 
-class SqlStore:
-    """The Store implementation shared by every SQL backend."""
+class SqlStore(AccountsSql):
+    """The Store implementation shared by every SQL backend (admin and audit queries in AccountsSql)."""
 
     def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
         self._db = db
@@ -103,8 +105,8 @@ class SqlStore:
 
     # -- jobs -------------------------------------------------------------------------------------
 
-    async def create_job(self, job: NewJob, *, rules: AccountRules | None) -> Job:
-        """Store a queued job and reserve its cost in one transaction."""
+    async def create_job(self, job: NewJob, *, rules: AccountRules | None, spend: SpendLimit | None = None) -> Job:
+        """Store a queued job and reserve its cost in one transaction (checking the spend cap first)."""
         now = self._clock()
         cost = job.cost if rules is not None else 0
         values: dict[str, Any] = {f.name: getattr(job, f.name) for f in fields(NewJob)}
@@ -112,6 +114,8 @@ class SqlStore:
         values["kind"] = job.kind.value
         columns = list(values)
         async with self._db.transaction() as tx:
+            if spend is not None:
+                await self._check_spend(tx, spend)
             if cost > 0 and rules is not None:
                 await self._reserve(tx, job.user_id, job.scope, cost, rules, now)
             row = await tx.fetchone(
@@ -288,6 +292,7 @@ class SqlStore:
                 job_id=r["job_id"],
                 actor_id=r["actor_id"],
                 created_at=r["created_at"],
+                note=r["note"],
             )
             for r in rows
         ]
@@ -318,23 +323,21 @@ class SqlStore:
                 user_id,
                 scope,
                 start,
-                now,
+                rules.period_start(now),
             )
             if created == 1 and start > 0:
                 await self._append(tx, user_id, scope, start, "allowance", None, None, now)
             return await self._read_balance(tx, user_id, scope, rules)
         balance, period_start = int(row["balance"]), float(row["period_start"])
-        periods = math.floor((now - period_start) / rules.period_seconds)
+        periods, new_start = rules.refills_due(period_start, now)
         if periods >= 1:
-            refilled = (
-                balance if balance >= rules.max_balance else min(rules.max_balance, balance + periods * rules.allowance)
-            )
+            refilled = rules.refilled(balance, periods)
             # Conditional on what was read, so two concurrent touches cannot both refill.
             changed = await tx.execute(
                 "UPDATE accounts SET balance = ?, period_start = ? "
                 "WHERE user_id = ? AND scope = ? AND balance = ? AND period_start = ?",
                 refilled,
-                period_start + periods * rules.period_seconds,
+                new_start,
                 user_id,
                 scope,
                 balance,
@@ -353,7 +356,7 @@ class SqlStore:
             user_id=user_id,
             scope=scope,
             balance=int(row["balance"]),
-            next_refill_at=float(row["period_start"]) + rules.period_seconds,
+            next_refill_at=rules.next_refill(float(row["period_start"])),
         )
 
     @staticmethod
@@ -366,10 +369,11 @@ class SqlStore:
         job_id: str | None,
         actor_id: int | None,
         now: float,
+        note: str | None = None,
     ) -> None:
         await tx.execute(
-            "INSERT INTO ledger (user_id, scope, delta, reason, job_id, actor_id, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO ledger (user_id, scope, delta, reason, job_id, actor_id, created_at, note) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             user_id,
             scope,
             delta,
@@ -377,6 +381,7 @@ class SqlStore:
             job_id,
             actor_id,
             now,
+            note,
         )
 
     # -- meta -------------------------------------------------------------------------------------

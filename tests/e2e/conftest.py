@@ -12,6 +12,7 @@ import pytest
 from bot.app import ImagineBot
 from bot.config import Settings
 from bot.reapi.simulator import ReapiSimulator
+from bot.store import open_store
 from tests.fakes.fake_discord import FakeDiscord, redirect_discord_py
 
 if TYPE_CHECKING:
@@ -96,6 +97,28 @@ async def start_bot(
     yield start
     for bot, task in reversed(running):
         await stop_bot(bot, task)
+    # What `imagine-bot ledger check` verifies, after every end-to-end test: the books balance.
+    for url in dict.fromkeys(bot.settings.database.url for bot, _ in running):
+        await assert_ledger_checks_out(url)
+
+
+async def assert_ledger_checks_out(url: str) -> None:
+    """Balances equal ledger sums and every reservation is captured or refunded once, or still in flight."""
+    store = await open_store(url)
+    try:
+        audit = await store.audit_ledger()
+    finally:
+        await store.close()
+    assert audit.ok, f"ledger check of {url} failed: {audit.problems}"
+
+
+async def settled(bot: ImagineBot) -> None:
+    """Wait until every job has ended (a failure is shown first, then refunded)."""
+    for _ in range(500):
+        if not await bot.services.store.active_jobs():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("jobs are still running")
 
 
 async def stop_bot(bot: ImagineBot, task: asyncio.Task[None] | None = None) -> None:

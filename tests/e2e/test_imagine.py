@@ -11,7 +11,7 @@ from PIL import Image
 
 from bot.reapi.simulator import Fault, Outcome
 from bot.store import JobState
-from tests.e2e.conftest import webhook_edits
+from tests.e2e.conftest import settled, webhook_edits
 
 if TYPE_CHECKING:
     from bot.app import ImagineBot
@@ -124,6 +124,7 @@ async def test_content_policy_failure_is_explained_and_refunded(
     assert "1 credit was refunded" in final.json["content"]
     assert final.json["embeds"] == []
     assert final.json.get("attachments") == []
+    await settled(bot)
     user_id = int(fake.member_user["id"])
     (entry,) = await bot.services.store.history(user_id, limit=5)
     assert entry.state is JobState.FAILED
@@ -141,6 +142,7 @@ async def test_reapi_402_fails_the_job_refunds_and_is_not_retried(
     final = await final_edit(fake, inter, files=False)
     assert "out of credits" in final.json["content"]
     assert "refunded" in final.json["content"]
+    await settled(bot)
     assert sim.submit_count == 1  # one POST arrived and was not re-sent ...
     assert sim.tasks == {}  # ... and the 402 created nothing
     (entry,) = await bot.services.store.history(int(fake.member_user["id"]), limit=5)
@@ -155,6 +157,7 @@ async def test_submit_outcome_unknown_is_never_reposted(
     inter = await imagine(fake, "a dog")
     final = await final_edit(fake, inter, files=False)
     assert "not sent again" in final.json["content"]
+    await settled(bot)
     assert sim.submit_count == 1  # the bot did not POST again ...
     assert len(sim.tasks) == 1  # ... although reAPI had created (and charged) one task
     (entry,) = await bot.services.store.history(int(fake.member_user["id"]), limit=5)

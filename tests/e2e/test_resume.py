@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from bot.reapi.simulator import Fault, Outcome
 from bot.store import JobState, open_store
-from tests.e2e.conftest import stop_bot
+from tests.e2e.conftest import settled, stop_bot
 from tests.e2e.test_imagine import final_edit, imagine
 
 if TYPE_CHECKING:
@@ -84,6 +84,7 @@ async def test_job_caught_mid_submit_is_refunded_and_never_reposted(
     final = await final_edit(fake, inter, files=False)
     assert "restarted while sending" in final.json["content"]
     assert "refunded" in final.json["content"]
+    await settled(second)
     assert sim.submit_count == 1  # never re-POSTed
     user_id = int(fake.member_user["id"])
     (entry,) = await second.services.store.history(user_id, limit=5)

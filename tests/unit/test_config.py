@@ -40,6 +40,7 @@ def test_example_config_loads_and_documents_every_key() -> None:
     raw = tomllib.loads(example.read_text(encoding="utf-8"))
     # The simulate key is documented commented out (its default is "decide from the key").
     raw["reapi"]["simulate"] = None
+    raw["credits"]["refill_at_utc_hour"] = None  # likewise (its default is "rolling")
     for section, model in Settings.model_fields.items():
         assert model.annotation is not None
         fields = model.annotation.model_fields  # type: ignore[union-attr]

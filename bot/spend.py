@@ -1,0 +1,133 @@
+"""The owner's reAPI budget: a daily spend cap, and a pause after reAPI answers 402 (out of credits)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from bot.credits import refill_time
+from bot.errors import ReapiPaused, SpendCapReached
+from bot.store import SpendLimit
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from bot.alerts import Alerts
+    from bot.store import SpendCapExceeded, Store
+
+__all__ = ["UNCHARGED_FAILURES", "SpendGuard", "SpendToday", "day_start"]
+
+log = logging.getLogger(__name__)
+
+DAY = 86_400.0
+# Failure codes (bot.jobs.failure_for) meaning reAPI refused the POST, so the owner was not charged.
+UNCHARGED_FAILURES = ("reapi_400", "reapi_401", "reapi_402", "reapi_unavailable")
+_PAUSE_KEY = "reapi_paused_until"
+
+
+def day_start(now: float) -> float:
+    """Midnight UTC at the start of the day containing ``now``."""
+    return math.floor(now / DAY) * DAY
+
+
+@dataclass(frozen=True, slots=True)
+class SpendToday:
+    """Today's (UTC) reAPI spend against the cap, in reAPI credits."""
+
+    spent: int  # images sent to reAPI today (an unknown outcome counts), times credits_per_image
+    in_flight: int  # images accepted but not yet sent, times credits_per_image
+    cap: int  # 0 = no cap
+
+
+class SpendGuard:
+    """Decides whether reAPI may be asked for one more image today, and tells the owners when not."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        alerts: Alerts,
+        cap_credits: int,
+        credits_per_image: int,
+        pause_seconds: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._alerts = alerts
+        self._cap = cap_credits
+        self._per_image = credits_per_image
+        self._pause = pause_seconds
+        self._clock = clock
+        self._paused_until = 0.0
+
+    async def load(self) -> None:
+        """Resume a pause that was under way before a restart."""
+        stored = await self._store.get_meta(_PAUSE_KEY)
+        self._paused_until = float(stored) if stored else 0.0
+
+    def limit(self) -> SpendLimit | None:
+        """The cap as the store checks it (in images, counted since midnight UTC); None when uncapped."""
+        if self._cap <= 0 or self._per_image <= 0:
+            return None
+        since = day_start(self._clock())
+        return SpendLimit(since=since, max_jobs=self._cap // self._per_image, uncharged_codes=UNCHARGED_FAILURES)
+
+    @property
+    def paused_until(self) -> float | None:
+        """When submissions resume after a 402, if they are paused now."""
+        return self._paused_until if self._paused_until > self._clock() else None
+
+    def check_open(self) -> None:
+        """Raise ReapiPaused while submissions are paused after a 402."""
+        until = self.paused_until
+        if until is not None:
+            raise ReapiPaused(
+                "The bot's reAPI account has run out of credits, so new images are paused "
+                f"(until {refill_time(until)} at the earliest). Nothing was charged."
+            )
+
+    async def refuse(self, exc: SpendCapExceeded) -> SpendCapReached:
+        """The error for a member refused by the cap; the owners hear about it once per UTC day."""
+        now = self._clock()
+        today = day_start(now)
+        day = datetime.fromtimestamp(today, UTC).date().isoformat()
+        if await self._store.claim_meta(f"alert:spend_cap:{day}", str(now)):
+            self._alerts.notify(
+                f"⚠️ imagine-bot reached its daily reAPI spend cap ({self._cap:,} reAPI credits, "
+                f"{exc.max_jobs:,} images) for {day} (UTC). New images are refused until midnight UTC. "
+                "Raise `credits.daily_spend_cap` to allow more."
+            )
+        return SpendCapReached(
+            "The bot has used up today's image budget. "
+            f"Please try again {refill_time(today + DAY)}. Nothing was charged."
+        )
+
+    async def pause_after_402(self) -> None:
+        """reAPI answered 402: refuse new images for a while and tell the owners (once per pause)."""
+        now = self._clock()
+        if self._paused_until > now:
+            return
+        self._paused_until = now + self._pause
+        try:  # kept across restarts; the pause in memory holds even if this write fails
+            await self._store.set_meta(_PAUSE_KEY, repr(self._paused_until))
+        except Exception:
+            log.exception("could not store the reAPI pause")
+        self._alerts.notify(
+            "⚠️ reAPI answered 402: the bot's reAPI account is out of credits. "
+            f"New images are paused until {refill_time(self._paused_until)}; affected jobs were refunded to "
+            "their members. Top up the reAPI account to resume."
+        )
+        log.warning("reAPI answered 402: submissions paused for %.0f s", self._pause)
+
+    async def today(self) -> SpendToday:
+        """Today's spend (reAPI credits) so far and what the waiting jobs will add."""
+        usage = await self._store.usage([day_start(self._clock())], uncharged_codes=UNCHARGED_FAILURES)
+        return SpendToday(
+            spent=usage.days[0].charged * self._per_image,
+            in_flight=usage.in_flight * self._per_image,
+            cap=self._cap,
+        )

@@ -1,0 +1,74 @@
+"""Records of the credit administration: the owner's spend cap, usage reports and the ledger audit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DayUsage", "LedgerAudit", "SpendCapExceeded", "SpendLimit", "Usage", "UserUsage"]
+
+
+class SpendCapExceeded(Exception):
+    """Accepting one more image would pass the owner's daily reAPI spend cap; nothing was stored."""
+
+    def __init__(self, counted: int, max_jobs: int) -> None:
+        super().__init__(f"{counted} images already count against a cap of {max_jobs}")
+        self.counted = counted
+        self.max_jobs = max_jobs
+
+
+@dataclass(frozen=True, slots=True)
+class SpendLimit:
+    """The owner's daily cap, in images: jobs POSTed since ``since`` plus jobs waiting must stay within it.
+
+    A job counts once it entered 'submitting' (an unknown outcome counts as spent), unless it failed with one
+    of ``uncharged_codes`` (reAPI refused the POST, so nothing was charged).
+    """
+
+    since: float
+    max_jobs: int
+    uncharged_codes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DayUsage:
+    """One UTC day of activity."""
+
+    day_start: float
+    delivered: int
+    failed: int
+    credits: int  # bot credits captured
+    charged: int  # images reAPI may have charged the owner for
+
+
+@dataclass(frozen=True, slots=True)
+class UserUsage:
+    """One member's delivered images and captured credits over a window."""
+
+    user_id: int
+    delivered: int
+    credits: int
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Activity per day, the top members, and the jobs accepted but not yet sent to reAPI."""
+
+    days: tuple[DayUsage, ...]
+    top_users: tuple[UserUsage, ...]
+    in_flight: int
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerAudit:
+    """What ``imagine-bot ledger check`` found; ``problems`` is empty when the books balance."""
+
+    accounts: int
+    entries: int
+    reserves: int
+    in_flight: int
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every balance and every reservation checks out."""
+        return not self.problems

@@ -1,0 +1,243 @@
+"""/admin: credits grant|set|reset, ban, unban and usage. Rights are checked here, on every call."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.account_ui import usage_embed
+from bot.credits import credits_text, role_ids_of
+from bot.errors import NotAllowed, UserFacingError
+
+if TYPE_CHECKING:
+    from bot.accounts import Accounts
+    from bot.app import ImagineBot
+    from bot.store import Balance
+
+    Interaction = discord.Interaction[ImagineBot]
+
+__all__ = ["AdminCog", "AdminOnly", "setup"]
+
+
+class AdminOnly(UserFacingError, app_commands.CheckFailure):
+    """Raised by the cog check, so the tree's error handler answers with this message."""
+
+
+@app_commands.default_permissions(manage_guild=True)
+class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot administration"):
+    """Admin commands. Admin means a bot owner, or Manage Server in this server for this server's things.
+
+    ``default_permissions`` only hides the group in Discord's UI; every call is checked here again.
+    """
+
+    credits = app_commands.Group(name="credits", description="Change a member's credits")
+
+    def __init__(self, *, accounts: Accounts, owner_ids: frozenset[int]) -> None:
+        self._accounts = accounts
+        self._owner_ids = owner_ids
+        super().__init__()
+
+    async def interaction_check(self, interaction: Interaction, /) -> bool:  # type: ignore[override]
+        """Every /admin command needs a bot owner, or Manage Server in the server it is used in."""
+        if self._is_owner(interaction) or self._is_guild_admin(interaction):
+            return True
+        raise AdminOnly("Only bot owners and server admins (Manage Server) can use `/admin`.")
+
+    # -- /admin credits ---------------------------------------------------------------------------
+
+    @credits.command(name="grant")
+    async def grant(
+        self,
+        interaction: Interaction,
+        member: discord.Member | discord.User,
+        amount: app_commands.Range[int, 1, 1_000_000],
+        note: app_commands.Range[str, 1, 200] | None = None,
+    ) -> None:
+        """Give a member extra credits (grants may go past the refill cap).
+
+        Parameters
+        ----------
+        member:
+            Who gets the credits.
+        amount:
+            How many credits to add.
+        note:
+            Why (kept in the ledger).
+        """
+        self._require_balance_rights(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        balance = await self._accounts.grant(
+            member.id,
+            interaction.guild_id,
+            amount,
+            role_ids=role_ids_of(member),
+            actor_id=interaction.user.id,
+            note=note,
+        )
+        await self._done(interaction, f"Granted {credits_text(amount)} to {member.mention}.", balance)
+
+    @credits.command(name="set")
+    async def set_balance(
+        self,
+        interaction: Interaction,
+        member: discord.Member | discord.User,
+        amount: app_commands.Range[int, 0, 1_000_000],
+        note: app_commands.Range[str, 1, 200] | None = None,
+    ) -> None:
+        """Set a member's balance to an exact amount.
+
+        Parameters
+        ----------
+        member:
+            Whose balance to set.
+        amount:
+            The new balance.
+        note:
+            Why (kept in the ledger).
+        """
+        self._require_balance_rights(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        balance = await self._accounts.set_balance(
+            member.id,
+            interaction.guild_id,
+            amount,
+            role_ids=role_ids_of(member),
+            actor_id=interaction.user.id,
+            note=note,
+        )
+        await self._done(interaction, f"Set the balance of {member.mention}.", balance)
+
+    @credits.command(name="reset")
+    async def reset(self, interaction: Interaction, member: discord.Member | discord.User) -> None:
+        """Give a member a fresh start: a full allowance and a new refill period.
+
+        Parameters
+        ----------
+        member:
+            Whose balance to reset.
+        """
+        self._require_balance_rights(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        balance = await self._accounts.reset(
+            member.id, interaction.guild_id, role_ids=role_ids_of(member), actor_id=interaction.user.id
+        )
+        await self._done(interaction, f"Reset the balance of {member.mention}.", balance)
+
+    # -- bans -------------------------------------------------------------------------------------
+
+    @app_commands.command(name="ban")
+    async def ban(
+        self,
+        interaction: Interaction,
+        member: discord.Member | discord.User,
+        everywhere: bool = False,
+        reason: app_commands.Range[str, 1, 200] | None = None,
+    ) -> None:
+        """Stop a member from creating images (here, or everywhere for bot owners).
+
+        Parameters
+        ----------
+        member:
+            Who to ban.
+        everywhere:
+            Bot owners only: ban on every server and in DMs.
+        reason:
+            Why (kept with the ban).
+        """
+        scope = self._ban_scope(interaction, everywhere)
+        if member.id in self._owner_ids:
+            raise NotAllowed("Bot owners cannot be banned.")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        added = await self._accounts.ban(member.id, scope, actor_id=interaction.user.id, reason=reason)
+        where = _where(scope)
+        text = (
+            f"{member.mention} can no longer create images {where}."
+            if added
+            else f"{member.mention} was already banned {where}."
+        )
+        await interaction.followup.send(text, ephemeral=True)
+
+    @app_commands.command(name="unban")
+    async def unban(
+        self, interaction: Interaction, member: discord.Member | discord.User, everywhere: bool = False
+    ) -> None:
+        """Lift a ban.
+
+        Parameters
+        ----------
+        member:
+            Who to unban.
+        everywhere:
+            Bot owners only: lift the ban that applies everywhere.
+        """
+        scope = self._ban_scope(interaction, everywhere)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        removed = await self._accounts.unban(member.id, scope)
+        where = _where(scope)
+        text = (
+            f"{member.mention} may create images {where} again."
+            if removed
+            else f"{member.mention} was not banned {where}."
+        )
+        await interaction.followup.send(text, ephemeral=True)
+
+    # -- usage ------------------------------------------------------------------------------------
+
+    @app_commands.command(name="usage")
+    async def usage(self, interaction: Interaction, days: app_commands.Range[int, 1, 31] = 7) -> None:
+        """Images and credits per day, top members and, for bot owners, reAPI spend against the cap.
+
+        Parameters
+        ----------
+        days:
+            How many UTC days to show, today included.
+        """
+        guild_id = None if self._is_owner(interaction) else interaction.guild_id
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        report = await self._accounts.usage(days, guild_id=guild_id)
+        await interaction.followup.send(embed=usage_embed(report), ephemeral=True)
+
+    # -- rights -----------------------------------------------------------------------------------
+
+    def _is_owner(self, interaction: Interaction) -> bool:
+        return interaction.user.id in self._owner_ids
+
+    @staticmethod
+    def _is_guild_admin(interaction: Interaction) -> bool:
+        return interaction.guild_id is not None and interaction.permissions.manage_guild
+
+    def _require_balance_rights(self, interaction: Interaction) -> None:
+        if self._is_owner(interaction):
+            return
+        if self._accounts.needs_owner(interaction.guild_id):
+            raise NotAllowed("Balances are shared by every server this bot is in, so only bot owners can change them.")
+        if not self._is_guild_admin(interaction):
+            raise NotAllowed("You need the Manage Server permission here to change credits.")
+
+    def _ban_scope(self, interaction: Interaction, everywhere: bool) -> str:
+        if everywhere or interaction.guild_id is None:
+            if not self._is_owner(interaction):
+                raise NotAllowed("Only bot owners can ban or unban everywhere.")
+            return "global"
+        if not (self._is_owner(interaction) or self._is_guild_admin(interaction)):
+            raise NotAllowed("You need the Manage Server permission here to ban or unban.")
+        return f"guild:{interaction.guild_id}"
+
+    async def _done(self, interaction: Interaction, what: str, balance: Balance) -> None:
+        where = "" if balance.scope == "global" else " in this server"
+        await interaction.followup.send(
+            f"{what} Their balance{where} is now {credits_text(balance.balance)}.", ephemeral=True
+        )
+
+
+def _where(scope: str) -> str:
+    return "on this bot (every server and DMs)" if scope == "global" else "in this server"
+
+
+async def setup(bot: ImagineBot) -> None:
+    """Extension entry point: give the cog the services it uses."""
+    owner_ids = frozenset(bot.settings.discord.owner_ids)
+    await bot.add_cog(AdminCog(accounts=bot.services.accounts, owner_ids=owner_ids))

@@ -1,0 +1,122 @@
+"""/credits and /history: a member's balance and their past images, always ephemeral."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands, ui
+from discord.ext import commands
+
+from bot.account_ui import history_embed, statement_embed
+from bot.credits import role_ids_of
+from bot.errors import NotAllowed
+from bot.reporting import report_error
+
+if TYPE_CHECKING:
+    from bot.accounts import Accounts, HistoryPage
+    from bot.app import ImagineBot
+
+    Interaction = discord.Interaction[ImagineBot]
+
+__all__ = ["CreditsCog", "HistoryButton", "history_view", "setup"]
+
+_HISTORY_ID = re.compile(r"imagine:history:(?P<user_id>\d+):(?P<page>\d+)")
+
+
+class HistoryButton(ui.DynamicItem[ui.Button[ui.View]], template=_HISTORY_ID.pattern):
+    """Prev / Next under a /history page; the owner and the page are in the custom_id, so it survives restarts."""
+
+    def __init__(self, user_id: int, page: int, *, label: str = "Next", disabled: bool = False) -> None:
+        button: ui.Button[ui.View] = ui.Button(
+            label=label,
+            style=discord.ButtonStyle.secondary,
+            custom_id=f"imagine:history:{user_id}:{page}",
+            disabled=disabled,
+        )
+        super().__init__(button)
+        self.user_id = user_id
+        self.page = page
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: ui.Item[Any], match: re.Match[str], /
+    ) -> HistoryButton:
+        """Rebuild the button from a click."""
+        return cls(int(match["user_id"]), int(match["page"]))
+
+    async def interaction_check(self, interaction: Interaction, /) -> bool:  # type: ignore[override]
+        """Only the member whose history it is may turn its pages."""
+        if interaction.user.id == self.user_id:
+            return True
+        await interaction.response.send_message("This is someone else's history: use `/history`.", ephemeral=True)
+        return False
+
+    async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
+        """Show the page this button points at, in the same message."""
+        try:
+            await interaction.response.defer()
+            page = await interaction.client.services.accounts.history_page(self.user_id, self.page)
+            await interaction.edit_original_response(embed=history_embed(page), view=history_view(page))
+        except Exception as exc:  # the library would only log it
+            await report_error(interaction, exc)
+
+
+def history_view(page: HistoryPage) -> ui.View:
+    """Prev / Next buttons for a history page."""
+    view = ui.View(timeout=None)
+    view.add_item(HistoryButton(page.user_id, max(0, page.page - 1), label="Prev", disabled=page.page <= 1))
+    view.add_item(HistoryButton(page.user_id, page.page + 1, label="Next", disabled=not page.has_next))
+    return view
+
+
+class CreditsCog(commands.Cog):
+    """The /credits and /history commands."""
+
+    def __init__(self, *, accounts: Accounts, owner_ids: frozenset[int]) -> None:
+        self._accounts = accounts
+        self._owner_ids = owner_ids
+
+    @app_commands.command(name="credits")
+    async def credits(self, interaction: Interaction, user: discord.Member | discord.User | None = None) -> None:
+        """Your bot credits: balance, next refill and what an image costs.
+
+        Parameters
+        ----------
+        user:
+            Admins only: whose credits to show.
+        """
+        target = user or interaction.user
+        own = target.id == interaction.user.id
+        if not own and not self._may_view_others(interaction):
+            raise NotAllowed("Only bot owners and server admins (Manage Server) can see other members' credits.")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        statement = await self._accounts.statement(target.id, interaction.guild_id, role_ids_of(target))
+        embed = statement_embed(statement, name=target.display_name, own=own)
+        await interaction.followup.send(embed=embed, ephemeral=True)
+
+    @app_commands.command(name="history")
+    async def history(self, interaction: Interaction, page: app_commands.Range[int, 1, 1000] = 1) -> None:
+        """Your images, newest first, with links to the results.
+
+        Parameters
+        ----------
+        page:
+            Which page to show (5 images per page).
+        """
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        result = await self._accounts.history_page(interaction.user.id, page)
+        await interaction.followup.send(embed=history_embed(result), view=history_view(result), ephemeral=True)
+
+    def _may_view_others(self, interaction: Interaction) -> bool:
+        if interaction.user.id in self._owner_ids:
+            return True
+        return interaction.guild_id is not None and interaction.permissions.manage_guild
+
+
+async def setup(bot: ImagineBot) -> None:
+    """Extension entry point: give the cog the services it uses and register the history buttons."""
+    bot.add_dynamic_items(HistoryButton)
+    owner_ids = frozenset(bot.settings.discord.owner_ids)
+    await bot.add_cog(CreditsCog(accounts=bot.services.accounts, owner_ids=owner_ids))
