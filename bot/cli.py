@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import aiohttp
 import discord
 
 from bot.config import ConfigError, load_settings
@@ -106,5 +107,11 @@ def _exit_code(task: asyncio.Task[None]) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
+    if isinstance(error, aiohttp.ClientConnectionError | OSError):
+        # Unreachable Discord (network, DNS, proxy): a clear line, not a traceback.
+        print(
+            f"imagine-bot: cannot reach Discord ({error}); check the network or discord.api_base_url", file=sys.stderr
+        )
+        return 1
     log.error("the bot stopped with an error", exc_info=error)
     return 1
