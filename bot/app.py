@@ -24,7 +24,7 @@ from bot.reporting import report_error
 from bot.sources import SourceFetcher
 from bot.spend import SpendGuard
 from bot.store import open_store
-from bot.views import ResultButton
+from bot.views import CancelButton, ResultButton
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -139,7 +139,7 @@ class ImagineBot(commands.Bot):
         self.services = Services(
             settings, store, reapi, simulator, ledger, messenger, runner, sources, accounts, alerts
         )
-        self.add_dynamic_items(ResultButton)
+        self.add_dynamic_items(ResultButton, CancelButton)
 
         for extension in EXTENSIONS:
             await self.load_extension(extension)

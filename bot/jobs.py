@@ -197,6 +197,28 @@ class JobRunner:
         self._enqueue(job)
         return job
 
+    async def cancel(self, job_id: str) -> Job | None:
+        """Cancel a job still waiting in the queue and refund it.
+
+        Returns None when the job is already being sent or generated (reAPI has no cancel and has charged
+        the owner by then), or is over.
+        """
+        job = await self._store.finish_job(
+            job_id,
+            delivered=False,
+            error_code="cancelled",
+            error_message="Cancelled by the member.",
+            only_from=[JobState.QUEUED],
+        )
+        if job is None:
+            return None
+        self._queue.discard(job_id)
+        self._waiting.pop(job_id, None)
+        log.info("job %s cancelled while queued", job_id)
+        await self._messenger.fail(job, ui.failure_text("Cancelled.", refunded=job.cost))
+        self._pump()
+        return job
+
     def estimate(self) -> float | None:
         """Typical seconds reAPI takes, from recent jobs."""
         return statistics.median(self._durations) if self._durations else None

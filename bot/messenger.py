@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot import ui
-from bot.views import result_view
+from bot.views import cancel_view, result_view
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,11 +35,12 @@ class DeliveryFailed(Exception):
 class _Pending:
     """The newest progress text for one job and the task that will send it."""
 
-    __slots__ = ("job", "last_sent", "task", "text")
+    __slots__ = ("cancellable", "job", "last_sent", "task", "text")
 
     def __init__(self, job: Job) -> None:
         self.job = job
         self.text: str | None = None
+        self.cancellable = False
         self.last_sent = float("-inf")
         self.task: asyncio.Task[None] | None = None
 
@@ -72,6 +73,8 @@ class JobMessenger:
             pending = self._pending[job.id] = _Pending(job)
         pending.job = job
         pending.text = ui.progress_text(progress, simulated=job.simulated)
+        # Only a job still waiting can be cancelled: once sent, reAPI has charged and cannot cancel.
+        pending.cancellable = progress.stage is ui.Stage.QUEUED
         if pending.task is None or pending.task.done():
             pending.task = asyncio.create_task(self._flush(pending), name=f"progress-{job.id}")
 
@@ -117,7 +120,8 @@ class JobMessenger:
                 return
             pending.last_sent = self._monotonic()
             try:
-                await self._edit(pending.job, content=text)
+                view = cancel_view(pending.job.id) if pending.cancellable else None
+                await self._edit(pending.job, content=text, view=view)
             except Exception as exc:  # progress is cosmetic; the next edit or the result follows anyway
                 log.debug("progress edit for job %s failed: %s", pending.job.id, exc)
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     Interaction = discord.Interaction[ImagineBot]
 
-__all__ = ["EditModal", "ResultButton", "job_id_in", "result_view"]
+__all__ = ["CancelButton", "EditModal", "ResultButton", "cancel_view", "job_id_in", "result_view"]
 
 _ACTIONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
     "reroll": ("Reroll", "🔁", discord.ButtonStyle.secondary),
@@ -76,13 +76,7 @@ class ResultButton(ui.DynamicItem[ui.Button[ui.View]], template=_CUSTOM_ID.patte
         """Only the requester (or an owner / a member who can manage messages) may delete a result."""
         if self.action != "delete":
             return True
-        job = await _services(interaction).store.get_job(self.job_id)
-        if job is None or job.user_id == interaction.user.id or _is_moderator(interaction):
-            return True
-        await interaction.response.send_message(
-            "Only the person who asked for this image, or a moderator, can delete it.", ephemeral=True
-        )
-        return False
+        return await _requester_or_moderator(interaction, self.job_id, "delete it")
 
     async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
         """Dispatch the click; errors get the same friendly ephemeral answer as commands."""
@@ -131,6 +125,56 @@ class ResultButton(ui.DynamicItem[ui.Button[ui.View]], template=_CUSTOM_ID.patte
                 aspect_ratio=job.aspect_ratio,
             )
         )
+
+
+class CancelButton(ui.DynamicItem[ui.Button[ui.View]], template=r"imagine:cancel:(?P<job_id>[0-9a-f]{12})"):
+    """Shown on a placeholder while its job waits in the queue: cancel it and get the credits back."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            ui.Button(
+                label="Cancel", emoji="✖️", style=discord.ButtonStyle.secondary, custom_id=f"imagine:cancel:{job_id}"
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: ui.Item[Any], match: re.Match[str], /
+    ) -> CancelButton:
+        """Rebuild the button from a click, also after a restart."""
+        return cls(match["job_id"])
+
+    async def interaction_check(self, interaction: Interaction, /) -> bool:  # type: ignore[override]
+        """Only the requester (or a moderator) may cancel."""
+        return await _requester_or_moderator(interaction, self.job_id, "cancel it")
+
+    async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
+        """Cancel if the job has not been sent yet; the runner edits the placeholder and refunds."""
+        try:
+            await interaction.response.defer()
+            if await _services(interaction).runner.cancel(self.job_id) is None:
+                raise UserFacingError("It is already being generated (or finished), so it can't be cancelled now.")
+        except Exception as exc:  # the library would only log it
+            await report_error(interaction, exc)
+
+
+def cancel_view(job_id: str) -> ui.View:
+    """The Cancel button under a queued job's placeholder."""
+    view = ui.View(timeout=None)
+    view.add_item(CancelButton(job_id))
+    return view
+
+
+async def _requester_or_moderator(interaction: Interaction, job_id: str, what: str) -> bool:
+    """Allow the job's requester, bot owners and members who can manage messages; refuse others politely."""
+    job = await _services(interaction).store.get_job(job_id)
+    if job is None or job.user_id == interaction.user.id or _is_moderator(interaction):
+        return True
+    await interaction.response.send_message(
+        f"Only the person who asked for this image, or a moderator, can {what}.", ephemeral=True
+    )
+    return False
 
 
 def _is_moderator(interaction: Interaction) -> bool:

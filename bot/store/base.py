@@ -246,10 +246,12 @@ class Store(Protocol):
         result_message_id: int | None = None,
         error_code: str | None = None,
         error_message: str | None = None,
+        only_from: Collection[JobState] | None = None,
     ) -> Job | None:
         """End a job: capture its reservation when delivered, refund it otherwise; record history.
 
-        Happens at most once per job: returns None if the job had already ended.
+        Happens at most once per job: returns None if the job had already ended, or (with ``only_from``)
+        was not in one of those states, e.g. a cancel that must not catch a job already sent to reAPI.
         """
         ...
 

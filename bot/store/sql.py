@@ -179,15 +179,20 @@ class SqlStore(AccountsSql):
         result_message_id: int | None = None,
         error_code: str | None = None,
         error_message: str | None = None,
+        only_from: Collection[JobState] | None = None,
     ) -> Job | None:
         """End a job once, settling its reservation and writing its history row."""
         now = self._clock()
         state = JobState.DELIVERED if delivered else JobState.FAILED
+        states = [s.value for s in only_from if not s.is_terminal] if only_from is not None else []
+        if only_from is not None and not states:
+            return None
+        only = f" AND state IN ({', '.join('?' for _ in states)})" if states else ""
         async with self._db.transaction() as tx:
             row = await tx.fetchone(
                 "UPDATE jobs SET state = ?, finished_at = ?, updated_at = ?, "
                 "result_message_id = COALESCE(?, result_message_id), error_code = ?, error_message = ? "
-                f"WHERE id = ? AND state NOT IN {_TERMINAL} RETURNING *",
+                f"WHERE id = ? AND state NOT IN {_TERMINAL}{only} RETURNING *",
                 state.value,
                 now,
                 now,
@@ -195,6 +200,7 @@ class SqlStore(AccountsSql):
                 error_code,
                 error_message,
                 job_id,
+                *states,
             )
             if row is None:
                 return None

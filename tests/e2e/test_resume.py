@@ -167,3 +167,48 @@ async def test_sigterm_stops_the_process_cleanly_and_the_job_resumes(
     await start_bot(settings)
     await final_edit(fake, inter, files=True)
     assert sim.submit_count == 1
+
+
+async def test_a_queued_job_can_be_cancelled_and_is_refunded(
+    fake: FakeDiscord, sim: ReapiSimulator, start_bot: StartBot, make_settings: Callable[..., Settings]
+) -> None:
+    bot = await start_bot(make_settings(jobs={"max_concurrent": 1}))
+    sim.next_outcomes.append(Outcome.never())
+    running = await imagine(fake, "first")
+    await wait_for_progress(fake, running, "Generating")
+    waiting = await imagine(fake, "second")
+    await wait_for_progress(fake, waiting, "Queued: position 1 of 1")
+    placeholder = fake.original_message(waiting)
+    assert placeholder is not None
+    cancel_id = placeholder["components"][0]["components"][0]["custom_id"]
+    assert cancel_id.startswith("imagine:cancel:")
+
+    stranger = fake.make_user(username="stranger")
+    fake.add_member(stranger)
+    refused = await fake.send_component_click(cancel_id, message=placeholder, user=stranger)
+    answer = await fake.wait_for_request("POST", refused.callback_path)
+    assert answer.json["data"]["flags"] & 64
+    assert "Only the person who asked" in answer.json["data"]["content"]
+
+    await fake.send_component_click(cancel_id, message=placeholder, user=fake.member_user)
+    final = await final_edit(fake, waiting, files=False)
+    assert final.json["content"].startswith("❌ Cancelled.")
+    assert "1 credit was refunded" in final.json["content"]
+    assert final.json["components"] == []
+    user_id = int(fake.member_user["id"])
+    (entry,) = await bot.services.store.history(user_id, limit=5)
+    assert entry.state is JobState.FAILED
+    assert entry.cost == 0
+    assert sim.submit_count == 1  # the cancelled job never reached reAPI
+
+    # The running job shows no Cancel button, and a click on a stale one is answered "too late".
+    running_message = fake.original_message(running)
+    assert running_message is not None
+    assert running_message["components"] == []
+    (still_running,) = await bot.services.store.active_jobs()
+    stale = {"type": 2, "style": 2, "label": "Cancel", "custom_id": f"imagine:cancel:{still_running.id}"}
+    old_copy = await fake.send_message("", author=fake.bot_user, components=[{"type": 1, "components": [stale]}])
+    late = await fake.send_component_click(stale["custom_id"], message=old_copy, user=fake.member_user)
+    followup = await fake.wait_for_request("POST", rf"/webhooks/\d+/{late.token}")
+    assert "can't be cancelled now" in followup.json["content"]
+    assert followup.json["flags"] & 64

@@ -685,3 +685,21 @@ async def test_meta_get_set_and_overwrite(store: Store) -> None:
 def _bal(balance: int, next_refill_at: float, user_id: int = 1, scope: str = "global") -> Balance:
     """The Balance a test expects."""
     return Balance(user_id=user_id, scope=scope, balance=balance, next_refill_at=next_refill_at)
+
+
+async def test_finish_only_from_cancels_a_queued_job_but_not_one_already_sent(store: Store) -> None:
+    """A cancel may refund a job still waiting, never one that reAPI may already have charged for."""
+    sent = await store.create_job(new_job(), rules=RULES)
+    moved = await store.transition(sent.id, from_states=[JobState.QUEUED], to=JobState.SUBMITTING)
+    assert moved is not None
+    before = await job_row(store, sent.id)
+    assert await store.finish_job(sent.id, delivered=False, only_from=[JobState.QUEUED]) is None
+    assert await job_row(store, sent.id) == before
+
+    waiting = await store.create_job(new_job(), rules=RULES)
+    cancelled = await store.finish_job(waiting.id, delivered=False, error_code="cancelled", only_from=[JobState.QUEUED])
+    assert cancelled is not None
+    assert cancelled.state is JobState.FAILED
+    assert await reasons(store) == [("allowance", 10), ("reserve", -1), ("reserve", -1), ("refund", 1)]
+    assert await store.finish_job(waiting.id, delivered=False, only_from=[JobState.QUEUED]) is None
+    assert await store.finish_job(sent.id, delivered=False, only_from=[]) is None
