@@ -230,10 +230,16 @@ async def test_jobs_queued_when_reapi_answers_402_are_refunded_without_being_sen
             break
         await asyncio.sleep(0.01)
     sim.inject("submit", Fault.error(402, 40201, "Insufficient credits"))
-    queued = [
-        await fake.send_slash_command("imagine", [{"name": "prompt", "value": name}], user=user)
-        for name, user in (("second", users[1]), ("third", users[2]))
-    ]
+    queued = []
+    for name, user in (("second", users[1]), ("third", users[2])):
+        inter = await fake.send_slash_command("imagine", [{"name": "prompt", "value": name}], user=user)
+        # Handlers run concurrently: wait until this one is in the queue so the order is deterministic.
+        await fake.wait_for_request(
+            "PATCH",
+            rf"/webhooks/\d+/{inter.token}/messages/\d+",
+            predicate=lambda r: isinstance(r.json, dict) and "Queued" in str(r.json.get("content")),
+        )
+        queued.append(inter)
     await final_edit(fake, first, files=True)
     assert "out of credits" in (await final_edit(fake, queued[0], files=False)).json["content"]
     text = (await final_edit(fake, queued[1], files=False)).json["content"]
