@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bot.credits import ban_applying
 from bot.spend import DAY, UNCHARGED_FAILURES, day_start
 
 if TYPE_CHECKING:
@@ -77,9 +78,7 @@ class Accounts:
     async def statement(self, user_id: int, guild_id: int | None, role_ids: Iterable[int] = ()) -> Statement:
         """The member's balance (after any refill due), terms and ban status here."""
         terms = self._ledger.terms_for(user_id, guild_id, role_ids)
-        banned = None
-        if not self._ledger.is_owner(user_id):
-            banned = await self._store.banned_in(user_id, self._ledger.ban_scopes(guild_id))
+        banned = await ban_applying(self._store, self._ledger, user_id, guild_id)
         balance = None
         if terms.rules is not None:
             balance = await self._store.balance(user_id, terms.scope, terms.rules)

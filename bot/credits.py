@@ -9,18 +9,19 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.errors import InsufficientCredits
-from bot.store import AccountRules, Balance, InsufficientBalance
+from bot.store import AccountRules, InsufficientBalance
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from bot.config import CreditOverride, CreditsSettings
+    from bot.store import Store
 
 __all__ = [
     "CreditLedger",
     "Terms",
+    "ban_applying",
     "credits_text",
-    "describe_balance",
     "insufficient_credits_error",
     "refill_time",
     "role_ids_of",
@@ -99,16 +100,11 @@ class CreditLedger:
 
     def base_rules(self) -> AccountRules:
         """The rules without any override (for balances touched outside a guild, e.g. from the CLI)."""
-        s = self._settings
-        return self._rules(_Values(s.allowance, s.cost_per_image, s.max_balance))
+        return self._rules(self._values(None, ()))
 
     def rules_for(self, user_id: int, guild_id: int | None = None, role_ids: Iterable[int] = ()) -> AccountRules | None:
         """The member's allowance rules, or None when the member is never charged (bot owners)."""
         return self.terms_for(user_id, guild_id, role_ids).rules
-
-    def cost_for(self, user_id: int, guild_id: int | None = None, role_ids: Iterable[int] = ()) -> int:
-        """Bot credits one image costs this member."""
-        return self.terms_for(user_id, guild_id, role_ids).cost
 
     def _values(self, guild_id: int | None, role_ids: Iterable[int]) -> _Values:
         s = self._settings
@@ -130,6 +126,13 @@ class CreditLedger:
             max_balance=values.max_balance,
             anchor=self._anchor,
         )
+
+
+async def ban_applying(store: Store, ledger: CreditLedger, user_id: int, guild_id: int | None) -> str | None:
+    """The ban scope that stops this member here ('global' or 'guild:<id>'), or None; owners are never banned."""
+    if ledger.is_owner(user_id):
+        return None
+    return await store.banned_in(user_id, ledger.ban_scopes(guild_id))
 
 
 def role_ids_of(user: discord.abc.User) -> tuple[int, ...]:
@@ -155,8 +158,3 @@ def insufficient_credits_error(exc: InsufficientBalance) -> InsufficientCredits:
         f"You have {credits_text(exc.balance.balance)} and an image costs {credits_text(exc.cost)}. "
         f"Your allowance refills {refill_time(exc.balance.next_refill_at)}."
     )
-
-
-def describe_balance(balance: Balance) -> str:
-    """One line for /credits: the balance and the next refill."""
-    return f"{credits_text(balance.balance)}, next refill {refill_time(balance.next_refill_at)}"

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bot import ui
-from bot.credits import insufficient_credits_error
+from bot.credits import ban_applying, insufficient_credits_error
 from bot.errors import Banned, QueueFull
 from bot.images import ImageTooLarge, fit_to_limit
 from bot.messenger import DeliveryFailed
@@ -177,11 +177,10 @@ class JobRunner:
         if len(self._queue) >= self._settings.max_queued:
             raise QueueFull("The queue is full right now. Please try again in a minute.")
         terms = self._ledger.terms_for(new.user_id, new.guild_id, role_ids)
-        if not self._ledger.is_owner(new.user_id):
-            banned = await self._store.banned_in(new.user_id, self._ledger.ban_scopes(new.guild_id))
-            if banned is not None:
-                where = "on this bot" if banned == "global" else "in this server"
-                raise Banned(f"You are banned from creating images {where}. Nothing was charged.")
+        banned = await ban_applying(self._store, self._ledger, new.user_id, new.guild_id)
+        if banned is not None:
+            where = "on this bot" if banned == "global" else "in this server"
+            raise Banned(f"You are banned from creating images {where}. Nothing was charged.")
         if self._spend is not None:
             self._spend.check_open()
         limit = self._spend.limit() if self._spend is not None and not terms.unlimited else None

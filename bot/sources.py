@@ -18,7 +18,7 @@ from bot.errors import InvalidInput
 from bot.images import sniff_type
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Sequence
 
 __all__ = [
     "MAX_SOURCES",
@@ -27,7 +27,6 @@ __all__ = [
     "PublicOnlyResolver",
     "SourceFetcher",
     "SourceImage",
-    "dedupe",
     "is_public_address",
     "parse_url_list",
     "plan_sources",
@@ -256,8 +255,3 @@ def _describe(exc: BaseException) -> str:
         return "timed out"
     text: Any = str(exc) or type(exc).__name__
     return str(text)[:120]
-
-
-def dedupe(urls: Iterable[str]) -> list[str]:
-    """Keep the first occurrence of each URL, in order."""
-    return list(dict.fromkeys(urls))

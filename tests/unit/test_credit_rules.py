@@ -130,7 +130,7 @@ def test_owners_are_unlimited_everywhere() -> None:
     assert terms.unlimited
     assert terms.cost == 0
     assert ledger().rules_for(OWNER) is None
-    assert ledger().cost_for(OWNER) == 0
+    assert ledger().terms_for(OWNER).cost == 0
 
 
 def test_guild_scope_and_ban_scopes() -> None:
