@@ -18,7 +18,16 @@ from bot.store.base import (
     NewJob,
     Store,
 )
-from bot.store.records import DayUsage, LedgerAudit, SpendCapExceeded, SpendLimit, Usage, UserUsage
+from bot.store.records import (
+    DayUsage,
+    LedgerAudit,
+    QueueLimitExceeded,
+    QueueLimits,
+    SpendCapExceeded,
+    SpendLimit,
+    Usage,
+    UserUsage,
+)
 from bot.store.sql import SqlStore
 
 if TYPE_CHECKING:
@@ -37,6 +46,8 @@ __all__ = [
     "LedgerAudit",
     "LedgerEntry",
     "NewJob",
+    "QueueLimitExceeded",
+    "QueueLimits",
     "SpendCapExceeded",
     "SpendLimit",
     "Store",

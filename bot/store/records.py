@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DayUsage", "LedgerAudit", "SpendCapExceeded", "SpendLimit", "Usage", "UserUsage"]
+__all__ = [
+    "DayUsage",
+    "LedgerAudit",
+    "QueueLimitExceeded",
+    "QueueLimits",
+    "SpendCapExceeded",
+    "SpendLimit",
+    "Usage",
+    "UserUsage",
+]
 
 
 class SpendCapExceeded(Exception):
@@ -14,6 +23,26 @@ class SpendCapExceeded(Exception):
         super().__init__(f"{counted} images already count against a cap of {max_jobs}")
         self.counted = counted
         self.max_jobs = max_jobs
+
+
+class QueueLimitExceeded(Exception):
+    """Accepting the job would pass a limit on waiting jobs; nothing was stored.
+
+    ``per_user`` tells which limit: the member's own (``jobs.per_user_queued``) or everyone's (``jobs.max_queued``).
+    """
+
+    def __init__(self, *, limit: int, per_user: bool) -> None:
+        super().__init__(f"{'the member has' if per_user else 'there are'} {limit} jobs waiting already")
+        self.limit = limit
+        self.per_user = per_user
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLimits:
+    """How many jobs may wait (state 'queued') at once: in all, and per member. Checked inside create_job."""
+
+    max_queued: int
+    per_user_queued: int
 
 
 @dataclass(frozen=True, slots=True)
