@@ -131,6 +131,7 @@ class LedgerEntry:
     actor_id: int | None
     created_at: float
     note: str | None = None
+    cap: int | None = None  # on 'allowance' entries: the max_balance the refill was applied under
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,21 +170,29 @@ class AccountRules:
         """When the next refill is due for a period that started at ``period_start``."""
         return self.period_start(period_start) + self.period_seconds
 
-    def refilled(self, balance: int, periods: int) -> int:
-        """The balance after ``periods`` refills: never above ``max_balance``, never lowered."""
-        if periods < 1 or balance >= self.max_balance:
+    def refilled(self, balance: int, periods: int, *, held: int = 0) -> int:
+        """The spendable balance after ``periods`` refills, never lowered.
+
+        Refills never lift ``balance + held`` above ``max_balance``, so refunding what is held cannot pass it either.
+        """
+        if periods < 1 or balance + held >= self.max_balance:
             return balance
-        return min(self.max_balance, balance + periods * self.allowance)
+        return min(self.max_balance - held, balance + periods * self.allowance)
 
 
 @dataclass(frozen=True, slots=True)
 class Balance:
-    """A member's balance after any refill that was due."""
+    """A member's balance after any refill that was due.
+
+    ``balance`` is what the member can spend; ``held`` is reserved for their jobs in progress (returned to
+    ``balance`` if they fail, gone once delivered).
+    """
 
     user_id: int
     scope: str
     balance: int
     next_refill_at: float
+    held: int = 0
 
 
 class InsufficientBalance(Exception):
@@ -306,7 +315,7 @@ class Store(Protocol):
     async def reset_balance(
         self, user_id: int, scope: str, rules: AccountRules, *, actor_id: int | None, note: str | None = None
     ) -> Balance:
-        """Give the member a fresh start: a full allowance (capped) and a new refill period ('adjust' entry)."""
+        """A fresh start: a full allowance (capped) counting what is held, and a new refill period ('adjust')."""
         ...
 
     async def account_scopes(self, user_id: int) -> list[str]:
@@ -337,7 +346,9 @@ class Store(Protocol):
         ...
 
     async def audit_ledger(self) -> LedgerAudit:
-        """Check that balances equal their ledger sums and every reservation is settled once or in flight."""
+        """Check the books: balances equal their ledger sums, every reservation is settled once or in flight,
+        held equals the unsettled reservations, and no refill lifted balance + held above its max_balance.
+        """
         ...
 
     async def claim_meta(self, key: str, value: str) -> bool:

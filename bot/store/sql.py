@@ -58,7 +58,13 @@ class Tx(Protocol):
 
 
 class Database(Protocol):
-    """A connection (or pool) that hands out transactions."""
+    """A connection (or pool) that hands out transactions.
+
+    ``locks_rows``: whether transactions run side by side and reads that precede a write must lock the row
+    (``SELECT … FOR UPDATE``, PostgreSQL). SQLite runs one writer at a time and has no such clause.
+    """
+
+    locks_rows: bool
 
     def transaction(self) -> AbstractAsyncContextManager[Tx]:
         """A transaction that commits on success and rolls back on any exception."""
@@ -98,6 +104,7 @@ class SqlStore(AccountsSql):
     def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._clock = clock
+        self._for_update = " FOR UPDATE" if db.locks_rows else ""
 
     async def close(self) -> None:
         """Close the underlying database."""
@@ -114,10 +121,13 @@ class SqlStore(AccountsSql):
         values["kind"] = job.kind.value
         columns = list(values)
         async with self._db.transaction() as tx:
+            if cost > 0 and rules is not None:
+                # The member's row lock first: their concurrent creations then count one after another.
+                await self._touch_account(tx, job.user_id, job.scope, rules, now)
             if spend is not None:
                 await self._check_spend(tx, spend)
             if cost > 0 and rules is not None:
-                await self._reserve(tx, job.user_id, job.scope, cost, rules, now)
+                await self._reserve(tx, job.user_id, job.scope, cost, rules)
             row = await tx.fetchone(
                 f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) RETURNING *",
                 *(_to_db(c, values[c]) for c in columns),
@@ -206,16 +216,17 @@ class SqlStore(AccountsSql):
                 return None
             job = _job_from_row(row)
             if job.cost > 0:
-                if delivered:
-                    await self._append(tx, job.user_id, job.scope, 0, "capture", job.id, None, now)
-                else:
-                    await tx.execute(
-                        "UPDATE accounts SET balance = balance + ? WHERE user_id = ? AND scope = ?",
-                        job.cost,
-                        job.user_id,
-                        job.scope,
-                    )
-                    await self._append(tx, job.user_id, job.scope, job.cost, "refund", job.id, None, now)
+                # A capture spends what was held; a refund moves it back to the spendable balance.
+                back = 0 if delivered else job.cost
+                await tx.execute(
+                    "UPDATE accounts SET balance = balance + ?, held = held - ? WHERE user_id = ? AND scope = ?",
+                    back,
+                    job.cost,
+                    job.user_id,
+                    job.scope,
+                )
+                reason = "capture" if delivered else "refund"
+                await self._append(tx, job.user_id, job.scope, back, reason, job.id, None, now)
             await tx.execute(
                 "INSERT INTO history (job_id, user_id, guild_id, channel_id, kind, prompt, aspect_ratio, "
                 "sources, parent_job_id, state, cost, result_message_id, error_message, created_at, finished_at) "
@@ -299,28 +310,38 @@ class SqlStore(AccountsSql):
                 actor_id=r["actor_id"],
                 created_at=r["created_at"],
                 note=r["note"],
+                cap=r["cap"],
             )
             for r in rows
         ]
 
-    async def _reserve(self, tx: Tx, user_id: int, scope: str, cost: int, rules: AccountRules, now: float) -> None:
-        await self._touch_account(tx, user_id, scope, rules, now)
+    async def _reserve(self, tx: Tx, user_id: int, scope: str, cost: int, rules: AccountRules) -> None:
+        """Move ``cost`` from the spendable balance to held (the account was touched earlier in ``tx``)."""
         changed = await tx.execute(
-            "UPDATE accounts SET balance = balance - ? WHERE user_id = ? AND scope = ? AND balance >= ?",
+            "UPDATE accounts SET balance = balance - ?, held = held + ? "
+            "WHERE user_id = ? AND scope = ? AND balance >= ?",
+            cost,
             cost,
             user_id,
             scope,
             cost,
         )
         if changed != 1:
-            # The refill above is rolled back with the transaction; it is recomputed identically next time.
+            # The refill applied by the touch is rolled back with the transaction; it is recomputed next time.
             raise InsufficientBalance(await self._read_balance(tx, user_id, scope, rules), cost)
 
-    async def _touch_account(self, tx: Tx, user_id: int, scope: str, rules: AccountRules, now: float) -> Balance:
-        """Create the account with a full allowance, or apply the refills due since its period began."""
-        row = await tx.fetchone(
-            "SELECT balance, period_start FROM accounts WHERE user_id = ? AND scope = ?", user_id, scope
+    async def _lock_account(self, tx: Tx, user_id: int, scope: str) -> Row | None:
+        # FOR UPDATE on PostgreSQL: a refund committing between this read and the refill below would otherwise
+        # make the refill's conditional UPDATE miss, and the member be refused although a refill was due.
+        return await tx.fetchone(
+            f"SELECT balance, held, period_start FROM accounts WHERE user_id = ? AND scope = ?{self._for_update}",
+            user_id,
+            scope,
         )
+
+    async def _touch_account(self, tx: Tx, user_id: int, scope: str, rules: AccountRules, now: float) -> Balance:
+        """Lock the account (creating it with a full allowance) and apply the refills due since its period began."""
+        row = await self._lock_account(tx, user_id, scope)
         if row is None:
             start = min(rules.allowance, rules.max_balance)
             created = await tx.execute(
@@ -332,30 +353,34 @@ class SqlStore(AccountsSql):
                 rules.period_start(now),
             )
             if created == 1 and start > 0:
-                await self._append(tx, user_id, scope, start, "allowance", None, None, now)
-            return await self._read_balance(tx, user_id, scope, rules)
-        balance, period_start = int(row["balance"]), float(row["period_start"])
+                await self._append(tx, user_id, scope, start, "allowance", None, None, now, cap=rules.max_balance)
+            # Another transaction may have created it first (DO NOTHING takes no lock): lock it now.
+            row = await self._lock_account(tx, user_id, scope)
+            assert row is not None
+        balance, held, period_start = int(row["balance"]), int(row["held"]), float(row["period_start"])
         periods, new_start = rules.refills_due(period_start, now)
         if periods >= 1:
-            refilled = rules.refilled(balance, periods)
+            refilled = rules.refilled(balance, periods, held=held)
             # Conditional on what was read, so two concurrent touches cannot both refill.
             changed = await tx.execute(
                 "UPDATE accounts SET balance = ?, period_start = ? "
-                "WHERE user_id = ? AND scope = ? AND balance = ? AND period_start = ?",
+                "WHERE user_id = ? AND scope = ? AND balance = ? AND held = ? AND period_start = ?",
                 refilled,
                 new_start,
                 user_id,
                 scope,
                 balance,
+                held,
                 period_start,
             )
             if changed == 1 and refilled != balance:
-                await self._append(tx, user_id, scope, refilled - balance, "allowance", None, None, now)
+                delta = refilled - balance
+                await self._append(tx, user_id, scope, delta, "allowance", None, None, now, cap=rules.max_balance)
         return await self._read_balance(tx, user_id, scope, rules)
 
     async def _read_balance(self, tx: Tx, user_id: int, scope: str, rules: AccountRules) -> Balance:
         row = await tx.fetchone(
-            "SELECT balance, period_start FROM accounts WHERE user_id = ? AND scope = ?", user_id, scope
+            "SELECT balance, held, period_start FROM accounts WHERE user_id = ? AND scope = ?", user_id, scope
         )
         assert row is not None
         return Balance(
@@ -363,6 +388,7 @@ class SqlStore(AccountsSql):
             scope=scope,
             balance=int(row["balance"]),
             next_refill_at=rules.next_refill(float(row["period_start"])),
+            held=int(row["held"]),
         )
 
     @staticmethod
@@ -376,10 +402,12 @@ class SqlStore(AccountsSql):
         actor_id: int | None,
         now: float,
         note: str | None = None,
+        *,
+        cap: int | None = None,
     ) -> None:
         await tx.execute(
-            "INSERT INTO ledger (user_id, scope, delta, reason, job_id, actor_id, created_at, note) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO ledger (user_id, scope, delta, reason, job_id, actor_id, created_at, note, cap) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             user_id,
             scope,
             delta,
@@ -388,6 +416,7 @@ class SqlStore(AccountsSql):
             actor_id,
             now,
             note,
+            cap,
         )
 
     # -- meta -------------------------------------------------------------------------------------
