@@ -45,6 +45,17 @@ if TYPE_CHECKING:
 __all__ = ["JobFailure", "JobRunner"]
 
 log = logging.getLogger(__name__)
+# Bridge until the runner records this itself: failures after which reAPI provably charged nothing.
+_UNCHARGED = (
+    "reapi_400",
+    "reapi_401",
+    "reapi_402",
+    "reapi_unavailable",
+    "content_policy",
+    "task_failed",
+    "reapi_paused",
+    "cancelled",
+)
 
 
 class JobFailure(Exception):
@@ -374,4 +385,7 @@ class JobRunner:
             await self._messenger.fail(job, ui.failure_text(failure.reason, refunded=job.cost))
         except Exception:  # showing the failure is best effort; the refund below is not
             log.exception("could not show the failure of job %s", job.id)
-        await self._store.finish_job(job.id, delivered=False, error_code=failure.code, error_message=failure.reason)
+        charged = False if failure.code in _UNCHARGED else None
+        await self._store.finish_job(
+            job.id, delivered=False, error_code=failure.code, error_message=failure.reason, charged=charged
+        )

@@ -19,13 +19,11 @@ if TYPE_CHECKING:
     from bot.alerts import Alerts
     from bot.store import SpendCapExceeded, Store
 
-__all__ = ["UNCHARGED_FAILURES", "SpendGuard", "SpendToday", "day_start"]
+__all__ = ["SpendGuard", "SpendToday", "day_start"]
 
 log = logging.getLogger(__name__)
 
 DAY = 86_400.0
-# Failure codes (bot.jobs.failure_for) meaning reAPI refused the POST, so the owner was not charged.
-UNCHARGED_FAILURES = ("reapi_400", "reapi_401", "reapi_402", "reapi_unavailable")
 _PAUSE_KEY = "reapi_paused_until"
 
 
@@ -74,7 +72,7 @@ class SpendGuard:
         if self._cap <= 0 or self._per_image <= 0:
             return None
         since = day_start(self._clock())
-        return SpendLimit(since=since, max_jobs=self._cap // self._per_image, uncharged_codes=UNCHARGED_FAILURES)
+        return SpendLimit(since=since, max_jobs=self._cap // self._per_image)
 
     @property
     def paused_until(self) -> float | None:
@@ -125,7 +123,7 @@ class SpendGuard:
 
     async def today(self) -> SpendToday:
         """Today's spend (reAPI credits) so far and what the waiting jobs will add."""
-        usage = await self._store.usage([day_start(self._clock())], uncharged_codes=UNCHARGED_FAILURES)
+        usage = await self._store.usage([day_start(self._clock())])
         return SpendToday(
             spent=usage.days[0].charged * self._per_image,
             in_flight=usage.in_flight * self._per_image,

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
     from contextlib import AbstractAsyncContextManager
 
-    from bot.store.records import SpendLimit
+    from bot.store.records import QueueLimits, SpendLimit
 
 __all__ = ["Database", "Row", "SqlStore", "Tx"]
 
@@ -38,6 +38,7 @@ class Row(Protocol):
 
 _JOB_COLUMNS = frozenset(f.name for f in fields(Job))
 _JSON_COLUMNS = frozenset({"image_urls", "sources"})
+_BOOL_COLUMNS = ("simulated", "charged", "notice_pending")
 _TERMINAL = "('delivered', 'failed')"
 
 
@@ -92,7 +93,8 @@ def _job_from_row(row: Row) -> Job:
     values = {name: row[name] for name in _JOB_COLUMNS}
     values["kind"] = JobKind(values["kind"])
     values["state"] = JobState(values["state"])
-    values["simulated"] = bool(values["simulated"])
+    for name in _BOOL_COLUMNS:
+        values[name] = bool(values[name])
     for name in _JSON_COLUMNS:
         values[name] = tuple(json.loads(values[name]))
     return Job(**values)
@@ -112,8 +114,15 @@ class SqlStore(AccountsSql):
 
     # -- jobs -------------------------------------------------------------------------------------
 
-    async def create_job(self, job: NewJob, *, rules: AccountRules | None, spend: SpendLimit | None = None) -> Job:
-        """Store a queued job and reserve its cost in one transaction (checking the spend cap first)."""
+    async def create_job(
+        self,
+        job: NewJob,
+        *,
+        rules: AccountRules | None,
+        spend: SpendLimit | None = None,
+        queue: QueueLimits | None = None,
+    ) -> Job:
+        """Store a queued job and reserve its cost in one transaction (spend cap, then queue limits, then balance)."""
         now = self._clock()
         cost = job.cost if rules is not None else 0
         values: dict[str, Any] = {f.name: getattr(job, f.name) for f in fields(NewJob)}
@@ -124,8 +133,12 @@ class SqlStore(AccountsSql):
             if cost > 0 and rules is not None:
                 # The member's row lock first: their concurrent creations then count one after another.
                 await self._touch_account(tx, job.user_id, job.scope, rules, now)
+            if spend is not None or queue is not None:
+                await self._lock_creations(tx)
             if spend is not None:
                 await self._check_spend(tx, spend)
+            if queue is not None:
+                await self._check_queue(tx, job.user_id, queue)
             if cost > 0 and rules is not None:
                 await self._reserve(tx, job.user_id, job.scope, cost, rules)
             row = await tx.fetchone(
@@ -159,6 +172,9 @@ class SqlStore(AccountsSql):
             raise ValueError("pass the new state as `to`, not as a value")
         if not from_states:
             return None
+        if to is JobState.SUBMITTING:
+            # From here on the POST may reach reAPI and be charged: a stored fact, until finish_job says otherwise.
+            values = {"charged": True, **values}
         assignments = {"state": to.value, **values, "updated_at": self._clock()}
         sets, params = self._assignments(assignments)
         states = [s.value for s in from_states]
@@ -190,6 +206,8 @@ class SqlStore(AccountsSql):
         error_code: str | None = None,
         error_message: str | None = None,
         only_from: Collection[JobState] | None = None,
+        charged: bool | None = None,
+        notice_pending: bool = False,
     ) -> Job | None:
         """End a job once, settling its reservation and writing its history row."""
         now = self._clock()
@@ -201,7 +219,8 @@ class SqlStore(AccountsSql):
         async with self._db.transaction() as tx:
             row = await tx.fetchone(
                 "UPDATE jobs SET state = ?, finished_at = ?, updated_at = ?, "
-                "result_message_id = COALESCE(?, result_message_id), error_code = ?, error_message = ? "
+                "result_message_id = COALESCE(?, result_message_id), error_code = ?, error_message = ?, "
+                "charged = COALESCE(?, charged), notice_pending = ? "
                 f"WHERE id = ? AND state NOT IN {_TERMINAL}{only} RETURNING *",
                 state.value,
                 now,
@@ -209,6 +228,8 @@ class SqlStore(AccountsSql):
                 result_message_id,
                 error_code,
                 error_message,
+                None if charged is None else int(charged),
+                int(notice_pending),
                 job_id,
                 *states,
             )
@@ -229,8 +250,8 @@ class SqlStore(AccountsSql):
                 await self._append(tx, job.user_id, job.scope, back, reason, job.id, None, now)
             await tx.execute(
                 "INSERT INTO history (job_id, user_id, guild_id, channel_id, kind, prompt, aspect_ratio, "
-                "sources, parent_job_id, state, cost, result_message_id, error_message, created_at, finished_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "sources, parent_job_id, state, cost, result_message_id, error_code, error_message, created_at, "
+                "finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 job.id,
                 job.user_id,
                 job.guild_id,
@@ -243,11 +264,25 @@ class SqlStore(AccountsSql):
                 state.value,
                 job.cost if delivered else 0,
                 job.result_message_id,
+                error_code,
                 error_message,
                 job.created_at,
                 now,
             )
         return job
+
+    async def pending_notices(self) -> list[Job]:
+        """Ended jobs whose outcome is still to be shown, oldest first."""
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall(
+                f"SELECT * FROM jobs WHERE notice_pending = 1 AND state IN {_TERMINAL} ORDER BY finished_at, id"
+            )
+        return [_job_from_row(r) for r in rows]
+
+    async def clear_notice(self, job_id: str) -> None:
+        """The job's outcome has been shown."""
+        async with self._db.transaction() as tx:
+            await tx.execute("UPDATE jobs SET notice_pending = 0 WHERE id = ? AND notice_pending = 1", job_id)
 
     async def history(self, user_id: int, *, limit: int, offset: int = 0) -> list[HistoryEntry]:
         """A member's finished jobs, newest first."""
@@ -272,6 +307,7 @@ class SqlStore(AccountsSql):
                 error_message=r["error_message"],
                 created_at=r["created_at"],
                 finished_at=r["finished_at"],
+                error_code=r["error_code"],
             )
             for r in rows
         ]

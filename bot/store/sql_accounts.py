@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.store.base import Balance, InsufficientBalance
-from bot.store.records import DayUsage, SpendCapExceeded, Usage, UserUsage
+from bot.store.records import DayUsage, QueueLimitExceeded, SpendCapExceeded, Usage, UserUsage
 from bot.store.sql_audit import audit_ledger
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Sequence
+    from collections.abc import Callable, Sequence
 
     from bot.store.base import AccountRules
-    from bot.store.records import LedgerAudit, SpendLimit
+    from bot.store.records import LedgerAudit, QueueLimits, SpendLimit
     from bot.store.sql import Database, Tx
 
 __all__ = ["AccountsSql"]
@@ -21,15 +21,6 @@ _TERMINAL = "('delivered', 'failed')"
 _DAY = 86_400.0
 # A conditional update on a seen balance loses only to a concurrent change; retry that many times.
 _ATTEMPTS = 20
-
-
-def _charged(codes: Collection[str]) -> tuple[str, list[str]]:
-    """SQL that is true for a job reAPI may have charged for, given that it reached 'submitting'."""
-    if not codes:
-        return "1 = 1", []
-    marks = ", ".join("?" for _ in codes)
-    # COALESCE: a NULL error code must not turn the whole condition NULL (= false).
-    return f"NOT (state = 'failed' AND COALESCE(error_code, '') IN ({marks}))", list(codes)
 
 
 class AccountsSql:
@@ -63,20 +54,37 @@ class AccountsSql:
 
     # -- the owner's spend cap --------------------------------------------------------------------
 
-    async def _check_spend(self, tx: Tx, spend: SpendLimit) -> None:
-        """Refuse the job being created if it would pass the cap (called inside create_job's transaction)."""
-        # Every capped creation updates this one row first, so on PostgreSQL they count one after another.
+    async def _lock_creations(self, tx: Tx) -> None:
+        """Make limited creations count one after another (called inside create_job's transaction).
+
+        Every creation checked against the spend cap or the queue limits updates this one row first, so on
+        PostgreSQL (READ COMMITTED) two of them can never both see room for one more job.
+        """
         await tx.execute("UPDATE spend_lock SET taken = ? WHERE id = 1", self._clock())
-        charged, codes = _charged(spend.uncharged_codes)
+
+    async def _check_spend(self, tx: Tx, spend: SpendLimit) -> None:
+        """Refuse the job being created if it would pass the cap (after ``_lock_creations``)."""
         row = await tx.fetchone(
             "SELECT COUNT(*) AS n FROM jobs WHERE "
-            f"(submit_started_at IS NULL AND state NOT IN {_TERMINAL}) OR (submit_started_at >= ? AND {charged})",
+            f"(submit_started_at IS NULL AND state NOT IN {_TERMINAL}) OR (submit_started_at >= ? AND charged = 1)",
             spend.since,
-            *codes,
         )
         counted = int(row["n"]) if row else 0
         if counted + 1 > spend.max_jobs:
             raise SpendCapExceeded(counted, spend.max_jobs)
+
+    async def _check_queue(self, tx: Tx, user_id: int, queue: QueueLimits) -> None:
+        """Refuse the job being created if the member, or everyone, has as many jobs waiting as allowed."""
+        row = await tx.fetchone(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN user_id = ? THEN 1 ELSE 0 END), 0) AS mine "
+            "FROM jobs WHERE state = 'queued'",
+            user_id,
+        )
+        waiting, mine = (int(row["n"]), int(row["mine"])) if row else (0, 0)
+        if mine >= queue.per_user_queued:
+            raise QueueLimitExceeded(limit=queue.per_user_queued, per_user=True)
+        if waiting >= queue.max_queued:
+            raise QueueLimitExceeded(limit=queue.max_queued, per_user=False)
 
     # -- balances changed by admins and operators -------------------------------------------------
 
@@ -227,11 +235,9 @@ class AccountsSql:
         *,
         guild_id: int | None = None,
         top: int = 5,
-        uncharged_codes: Collection[str] = (),
     ) -> Usage:
         """Activity for each 24-hour day starting at ``day_starts``, the top members, and jobs not yet sent."""
         guild_sql, guild_params = (" AND guild_id = ?", [guild_id]) if guild_id is not None else ("", [])
-        charged, codes = _charged(uncharged_codes)
         days = []
         async with self._db.transaction() as tx:
             for start in day_starts:
@@ -242,11 +248,9 @@ class AccountsSql:
                     f"COALESCE(SUM(CASE WHEN state = 'failed' AND {finished} THEN 1 ELSE 0 END), 0) AS f, "
                     f"COALESCE(SUM(CASE WHEN state = 'delivered' AND {finished} THEN cost ELSE 0 END), 0) AS c, "
                     "COALESCE(SUM(CASE WHEN submit_started_at >= ? AND submit_started_at < ? "
-                    f"AND {charged} THEN 1 ELSE 0 END), 0) AS s "
+                    "AND charged = 1 THEN 1 ELSE 0 END), 0) AS s "
                     f"FROM jobs WHERE (({finished}) OR (submit_started_at >= ? AND submit_started_at < ?)){guild_sql}",
-                    *(start, end) * 4,
-                    *codes,
-                    *(start, end) * 2,
+                    *(start, end) * 6,
                     *guild_params,
                 )
                 assert row is not None

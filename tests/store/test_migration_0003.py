@@ -79,3 +79,46 @@ async def test_held_is_back_filled_from_the_costs_of_unfinished_jobs(
         assert (await store.balance(1, "global", RULES)).held == 5
     finally:
         await store.close()
+
+
+async def test_charged_is_back_filled_from_task_ids_states_and_failure_codes(
+    backend: Backend, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Charged: a task id unless the task itself failed, an unknown outcome, or a job still in reAPI's hands."""
+    expected = {
+        "queued": ("queued", None, None, False),
+        "submitting": ("submitting", None, None, True),
+        "running": ("running", "t1", None, True),
+        "delivering": ("delivering", "t2", None, True),
+        "delivered": ("delivered", "t3", None, True),
+        "poll_429": ("failed", "t4", "reapi_unavailable", True),
+        "task_failed": ("failed", "t5", "task_failed", False),
+        "moderated": ("failed", "t6", "content_policy", False),
+        "unknown": ("failed", None, "outcome_unknown", True),
+        "interrupted": ("failed", None, "interrupted_submit", True),
+        "refused": ("failed", None, "reapi_402", False),
+        "cancelled": ("failed", None, "cancelled", False),
+    }
+    old = await open_at_version(backend, clock, monkeypatch, 2)
+    try:
+        for job_id, (state, task_id, code, _) in expected.items():
+            await old_job(old, job_id, state, task_id=task_id, error_code=code)
+        await sql_execute(
+            old,
+            "INSERT INTO history (job_id, user_id, channel_id, kind, prompt, aspect_ratio, state, cost, "
+            "created_at, finished_at) VALUES ('refused', 1, 200, 'imagine', 'a cat', '1:1', 'failed', 0, ?, ?)",
+            START,
+            START,
+        )
+    finally:
+        await old.close()
+    store = await open_store(backend.url, clock=clock)
+    try:
+        for job_id, (*_, charged) in expected.items():
+            job = await store.get_job(job_id)
+            assert job is not None
+            assert (job_id, job.charged, job.notice_pending, job.post_started_at) == (job_id, charged, False, None)
+        (entry,) = await store.history(1, limit=5)
+        assert entry.error_code is None  # rows written before step 4 have no code
+    finally:
+        await store.close()

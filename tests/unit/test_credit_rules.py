@@ -221,7 +221,6 @@ async def test_spend_limit_is_whole_images_since_midnight_utc(store: Store) -> N
     limit = guard(store, alerts, clock, cap=110).limit()
     assert limit is not None
     assert (limit.since, limit.max_jobs) == (T0, 5)
-    assert "reapi_402" in limit.uncharged_codes
     assert guard(store, alerts, clock, cap=0).limit() is None
     assert day_start(T0 + DAY - 1) == T0
 
