@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING
 from bot.store.base import Balance, InsufficientBalance
 from bot.store.records import DayUsage, QueueLimitExceeded, SpendCapExceeded, Usage, UserUsage
 from bot.store.sql_audit import audit_ledger
+from bot.store.sql_ledger import LedgerSql
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
     from bot.store.base import AccountRules
     from bot.store.records import LedgerAudit, QueueLimits, SpendLimit
-    from bot.store.sql import Database, Tx
+    from bot.store.sql import Tx
 
 __all__ = ["AccountsSql"]
 
@@ -23,34 +24,8 @@ _DAY = 86_400.0
 _ATTEMPTS = 20
 
 
-class AccountsSql:
+class AccountsSql(LedgerSql):
     """Mixed into SqlStore: the administrative side of the ledger. Money changes stay conditional."""
-
-    _db: Database
-    _clock: Callable[[], float]
-
-    if TYPE_CHECKING:
-
-        async def _touch_account(
-            self, tx: Tx, user_id: int, scope: str, rules: AccountRules, now: float
-        ) -> Balance: ...
-
-        async def _read_balance(self, tx: Tx, user_id: int, scope: str, rules: AccountRules) -> Balance: ...
-
-        @staticmethod
-        async def _append(
-            tx: Tx,
-            user_id: int,
-            scope: str,
-            delta: int,
-            reason: str,
-            job_id: str | None,
-            actor_id: int | None,
-            now: float,
-            note: str | None = None,
-            *,
-            cap: int | None = None,
-        ) -> None: ...
 
     # -- the owner's spend cap --------------------------------------------------------------------
 
