@@ -116,7 +116,7 @@ def assert_delivered_once(ended: Ended, *, posts: int) -> None:
 def assert_charged(ended: Ended, expected: bool) -> None:
     """Contract (the store's ``charged`` column): whether reAPI may have charged the owner for this job."""
     assert hasattr(ended.job, "charged"), "jobs do not store the `charged` fact yet"
-    assert ended.job.charged is expected  # type: ignore[attr-defined]
+    assert ended.job.charged is expected
 
 
 def says(text: str, *patterns: str) -> None:
