@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Collection
 
     from bot.config import JobsSettings
+    from bot.cooldown import Cooldown
     from bot.credits import CreditLedger
     from bot.messenger import JobMessenger
     from bot.reapi import ReapiClient, Task
@@ -101,8 +102,10 @@ class JobRunner:
         spend: SpendGuard | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        cooldown: Cooldown | None = None,
     ) -> None:
         self._store = store
+        self._cooldown = cooldown  # cooldown
         self._spend = spend
         self._reapi = reapi
         self._messenger = messenger
@@ -173,7 +176,11 @@ class JobRunner:
             The member cannot pay; nothing was stored.
         QueueFull
             Too many jobs are waiting; nothing was stored.
+        CooldownActive
+            The member's accepted jobs hit the optional cooldown; nothing was stored.
         """
+        if self._cooldown is not None:  # cooldown
+            self._cooldown.check(new.user_id)  # cooldown
         if len(self._queue) >= self._settings.max_queued:
             raise QueueFull("The queue is full right now. Please try again in a minute.")
         terms = self._ledger.terms_for(new.user_id, new.guild_id, role_ids)
@@ -192,6 +199,8 @@ class JobRunner:
         except SpendCapExceeded as exc:
             assert self._spend is not None
             raise await self._spend.refuse(exc) from None
+        if self._cooldown is not None:  # cooldown: only accepted (stored) jobs count
+            self._cooldown.record(job.user_id)  # cooldown
         log.info("job %s queued (user %s, guild %s, %s)", job.id, job.user_id, job.guild_id, job.kind)
         self._enqueue(job)
         return job

@@ -83,7 +83,6 @@ class EditCog(commands.Cog):
 
     @app_commands.command(name="edit")
     @app_commands.choices(aspect_ratio=ASPECT_CHOICES)
-    @app_commands.checks.cooldown(2, 6.0, key=lambda i: i.user.id)
     async def edit(
         self,
         interaction: discord.Interaction[ImagineBot],

@@ -28,7 +28,6 @@ class ImagineCog(commands.Cog):
 
     @app_commands.command(name="imagine")
     @app_commands.choices(aspect_ratio=ASPECT_CHOICES)
-    @app_commands.checks.cooldown(2, 6.0, key=lambda i: i.user.id)
     async def imagine(
         self,
         interaction: discord.Interaction[ImagineBot],
