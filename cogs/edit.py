@@ -15,7 +15,9 @@ from bot.errors import InvalidInput, UserFacingError
 from bot.intake import clean_prompt, job_for_reply, submit_edit
 from bot.sources import SourceImage, parse_url_list, plan_sources
 from bot.views import EditModal, job_id_in
-from cogs.common import ASPECT_CHOICES, PromptTransformer
+
+# Runtime import: discord.py evaluates the command annotations that use these.
+from cogs.common import AspectRatioOption, PromptTransformer, TextOption  # noqa: TC001
 
 if TYPE_CHECKING:
     from bot.app import ImagineBot
@@ -82,14 +84,13 @@ class EditCog(commands.Cog):
         self._tree.remove_command(self._menu.name, type=self._menu.type)
 
     @app_commands.command(name="edit")
-    @app_commands.choices(aspect_ratio=ASPECT_CHOICES)
     async def edit(
         self,
         interaction: discord.Interaction[ImagineBot],
         prompt: app_commands.Transform[str, PromptTransformer],
         image: discord.Attachment | None = None,
-        urls: str | None = None,
-        aspect_ratio: str = "auto",
+        urls: app_commands.Transform[str, TextOption(1, 6000, name="urls")] | None = None,
+        aspect_ratio: app_commands.Transform[str, AspectRatioOption] = "auto",
         image2: discord.Attachment | None = None,
         image3: discord.Attachment | None = None,
         image4: discord.Attachment | None = None,
@@ -109,7 +110,7 @@ class EditCog(commands.Cog):
         image:
             An image to edit (JPEG, PNG or WebP, up to 30 MB).
         urls:
-            Links to more images (http/https), separated by spaces or new lines.
+            Links to more images (http/https), separated by spaces or new lines (up to 6,000 characters).
         aspect_ratio:
             Shape of the result; "auto" lets the model decide.
         """

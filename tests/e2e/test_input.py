@@ -87,3 +87,76 @@ async def test_six_at_once_with_three_credits_give_three_jobs_and_three_clear_re
     history = await bot.services.store.history(int(fake.member_user["id"]), limit=10)
     assert len(history) == 3
     assert sim.submit_count == 3
+
+
+# -- option values a modified client can send (issue item 14) ---------------------------------------
+
+
+def opt(name: str, value: object, option_type: int | None = None) -> JSON:
+    option: JSON = {"name": name, "value": value}
+    if option_type is not None:
+        option["type"] = option_type  # what the command declares, whatever the value is
+    return option
+
+
+STRING, INTEGER, BOOLEAN = 3, 4, 5
+
+
+async def test_image_commands_refuse_values_outside_their_choices_and_charge_nothing(
+    fake: FakeDiscord, sim: ReapiSimulator, start_bot: StartBot, make_settings: Callable[..., Settings]
+) -> None:
+    bot = await start_bot(make_settings(images={"allow_private_urls": True}))
+    (imagine_cmd,) = [c for c in fake.commands() if c["name"] == "imagine"]
+    shape = {o["name"]: o for o in imagine_cmd["options"]}["aspect_ratio"]
+    assert "16:9" in [c["value"] for c in shape["choices"]]  # Discord still offers the choices
+    cases: list[tuple[str, list[JSON], str]] = [
+        ("imagine", [opt("prompt", "a cat"), opt("aspect_ratio", "banana")], "not an aspect ratio"),
+        ("imagine", [opt("prompt", "a cat"), opt("aspect_ratio", 16, STRING)], "not an aspect ratio"),
+        ("imagine", [opt("prompt", 12345, STRING)], "prompt must be text"),
+        ("imagine", [opt("prompt", "x" * 6001)], "the limit is 6,000"),
+        (
+            "edit",
+            [opt("prompt", "make it blue"), opt("urls", "https://example.com/a.png"), opt("aspect_ratio", "1:0")],
+            "not an aspect ratio",
+        ),
+        ("edit", [opt("prompt", "make it blue"), opt("urls", 7, STRING)], "`urls` must be a text"),
+    ]
+    for command, options, problem in cases:
+        inter = await fake.send_slash_command(command, options, user=fake.member_user)
+        assert problem in await ephemeral_answer(fake, inter), (command, options)
+    assert sim.submit_count == 0
+    assert await bot.services.store.ledger() == []
+    assert await bot.services.store.history(int(fake.member_user["id"]), limit=10) == []
+
+
+async def test_numbers_and_texts_out_of_bounds_are_refused_and_change_nothing(
+    fake: FakeDiscord, sim: ReapiSimulator, start_bot: StartBot, make_settings: Callable[..., Settings]
+) -> None:
+    owner = fake.owner_user
+    bot = await start_bot(make_settings(discord={"owner_ids": [int(owner["id"])]}))
+    member = fake.member_user
+    cases: list[tuple[str, list[JSON], str]] = [
+        ("admin credits grant", [opt("member", member), opt("amount", -5)], "from 1 to 1,000,000"),
+        ("admin credits grant", [opt("member", member), opt("amount", 0)], "from 1 to 1,000,000"),
+        ("admin credits grant", [opt("member", member), opt("amount", 10**20)], "from 1 to 1,000,000"),
+        ("admin credits grant", [opt("member", member), opt("amount", "5", INTEGER)], "whole number"),
+        ("admin credits grant", [opt("member", member), opt("amount", True, INTEGER)], "whole number"),
+        ("admin credits grant", [opt("member", member), opt("amount", 5), opt("note", "n" * 201)], "`note`"),
+        ("admin credits set", [opt("member", member), opt("amount", -1)], "from 0 to 1,000,000"),
+        ("admin credits set", [opt("member", member), opt("amount", 1_000_001)], "from 0 to 1,000,000"),
+        ("admin usage", [opt("days", 20000)], "from 1 to 31"),
+        ("admin usage", [opt("days", 0)], "from 1 to 31"),
+        ("admin ban", [opt("member", member), opt("reason", "r" * 5000)], "`reason`"),
+        ("admin ban", [opt("member", member), opt("everywhere", "false", BOOLEAN)], "true or false"),
+        ("admin unban", [opt("member", member), opt("everywhere", 1, BOOLEAN)], "true or false"),
+        ("history", [opt("page", 0)], "from 1 to 1,000"),
+        ("history", [opt("page", 10**30)], "from 1 to 1,000"),
+    ]
+    for command, options, problem in cases:
+        inter = await fake.send_slash_command(command, options, user=owner)
+        assert problem in await ephemeral_answer(fake, inter), (command, options)
+    assert await bot.services.store.ledger() == []
+    assert await bot.services.store.banned_in(int(member["id"]), ["global", f"guild:{fake.guild_id}"]) is None
+    # The same commands with values inside the bounds still work.
+    inter = await fake.send_slash_command("admin credits grant", [opt("member", member), opt("amount", 5)], user=owner)
+    assert "Granted 5 credits" in await ephemeral_answer(fake, inter)
