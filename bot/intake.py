@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import unicodedata
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -36,9 +37,32 @@ DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 MAX_PROMPT_CHARS = 6000
 
 
+# Characters that draw nothing although Unicode does not call them whitespace: Hangul fillers, the blank
+# Braille pattern, the Mongolian vowel separator, the combining grapheme joiner.
+_BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e\u034f")
+# Categories that are never visible on their own: controls, format characters (zero-width space/joiners,
+# bidi marks, soft hyphen), separators, combining marks, surrogates, private use and unassigned.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp", "Mn", "Me"})
+
+
+def _visible(char: str) -> bool:
+    return char not in _BLANK_LOOKING and unicodedata.category(char) not in _INVISIBLE_CATEGORIES
+
+
 def clean_prompt(value: str) -> str:
-    """Trim a prompt and check its length (1 to 6,000 characters)."""
-    prompt = value.strip()
+    """Trim a prompt, drop control characters and check its length (1 to 6,000 characters).
+
+    A prompt made only of invisible characters (zero-width, fillers, blank Braille, controls) is empty.
+    """
+    # Control characters other than new lines and tabs mean nothing to the model and can upset a terminal.
+    prompt = "".join(c for c in value if c in "\n\t" or unicodedata.category(c) != "Cc")
+    # Trim what draws nothing: all of it in front, and at the end everything but combining marks (an accent
+    # on the last letter is part of it).
+    start = next((i for i, c in enumerate(prompt) if _visible(c)), len(prompt))
+    end = len(prompt)
+    while end > start and not _visible(prompt[end - 1]) and unicodedata.category(prompt[end - 1]) not in ("Mn", "Me"):
+        end -= 1
+    prompt = prompt[start:end]
     if not prompt:
         raise InvalidInput("Your prompt is empty. Describe what you want, e.g. `a fox in the snow`.")
     if len(prompt) > MAX_PROMPT_CHARS:
@@ -53,7 +77,8 @@ def parse_aspect_ratio(value: str | None) -> str:
         return AspectRatio(text).value
     except ValueError:
         allowed = ", ".join(r.value for r in AspectRatio)
-        raise InvalidInput(f"`{text[:20]}` is not an aspect ratio I know. Use one of: {allowed}.") from None
+        shown = text[:20].replace("`", "ˋ")  # inside `code`: a backtick must not end it
+        raise InvalidInput(f"`{shown}` is not an aspect ratio I know. Use one of: {allowed}.") from None
 
 
 @asynccontextmanager

@@ -158,8 +158,9 @@ class EditCog(commands.Cog):
             hidden = blanked and target.author.id != me.id and not self._content_intent
             await _answer(message, _INTENT_HINT if hidden else "The message you replied to has no image I can edit.")
             return
-        instruction = mention.sub("", message.content).strip()
-        if not instruction:
+        try:
+            instruction = clean_prompt(mention.sub("", message.content))
+        except InvalidInput:  # nothing but the mention, or only invisible characters
             await _answer(message, f"Tell me what to change, e.g. {me.mention} make it night-time.")
             return
         await self._edit_from_reply(message, target, images, instruction)

@@ -7,8 +7,9 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from tests.e2e.conftest import settled
-from tests.e2e.test_imagine import imagine
+from tests.e2e.test_imagine import final_edit, imagine
 from tests.fakes.discord_payloads import FLAG_EPHEMERAL, FLAG_LOADING
+from tests.unit.test_sources import png_bytes
 
 if TYPE_CHECKING:
     from bot.app import ImagineBot
@@ -160,3 +161,45 @@ async def test_numbers_and_texts_out_of_bounds_are_refused_and_change_nothing(
     # The same commands with values inside the bounds still work.
     inter = await fake.send_slash_command("admin credits grant", [opt("member", member), opt("amount", 5)], user=owner)
     assert "Granted 5 credits" in await ephemeral_answer(fake, inter)
+
+
+# -- invisible prompts and echoed Markdown (issue item 16) ------------------------------------------
+
+INVISIBLE = "\u200b\u3164\u2800\u200d\x00 \u115f"
+
+
+async def test_invisible_prompts_are_empty_on_every_path(
+    fake: FakeDiscord, sim: ReapiSimulator, start_bot: StartBot, make_settings: Callable[..., Settings]
+) -> None:
+    settings = make_settings(images={"allow_private_urls": True}, discord={"message_content_intent": True})
+    bot = await start_bot(settings)
+    inter = await imagine(fake, INVISIBLE)
+    assert "prompt is empty" in await ephemeral_answer(fake, inter)
+
+    upload = await fake.send_message(
+        "look", author=fake.owner_user, attachments=[fake.add_attachment("dog.png", png_bytes())]
+    )
+    menu = await fake.send_message_command("Edit image", upload, user=fake.member_user)
+    await fake.wait_for_request("POST", menu.callback_path)
+    assert menu.modal is not None
+    submit = await fake.send_modal_submit(menu.modal["custom_id"], {"instruction": INVISIBLE, "aspect_ratio": ""})
+    assert "prompt is empty" in await ephemeral_answer(fake, submit)
+
+    await fake.send_message(
+        f"<@{fake.bot_user['id']}> {INVISIBLE}", author=fake.owner_user, mentions=[fake.bot_user], reply_to=upload
+    )
+    answer = await fake.wait_for_request("POST", rf"/channels/{fake.channel_id}/messages")
+    assert "Tell me what to change" in answer.json["content"]
+    assert sim.submit_count == 0
+    assert await bot.services.store.ledger() == []
+
+
+async def test_echoed_prompt_renders_no_links_or_formatting_in_the_public_result(
+    fake: FakeDiscord, sim: ReapiSimulator, start_bot: StartBot
+) -> None:
+    await start_bot()
+    inter = await imagine(fake, "[free nitro](https://evil.example)\n# HUGE **bold** ||spoiler||")
+    final = await final_edit(fake, inter, files=True)
+    description = final.json["embeds"][0]["description"]
+    assert description == "\\[free nitro](https://evil.example)\n\\# HUGE \\*\\*bold\\*\\* \\|\\|spoiler\\|\\|"
+    assert sim.submissions[0]["body"]["prompt"] == "[free nitro](https://evil.example)\n# HUGE **bold** ||spoiler||"
