@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.credits import role_ids_of
-from bot.errors import InvalidInput, UserFacingError
+from bot.errors import InvalidInput
 from bot.reapi import AspectRatio
 from bot.store import JobKind, NewJob
 
@@ -85,8 +85,10 @@ def parse_aspect_ratio(value: str | None) -> str:
 async def public_placeholder(interaction: discord.Interaction[Any]) -> AsyncIterator[int]:
     """Acknowledge at once with a public "thinking" placeholder and yield its message id.
 
-    A UserFacingError raised inside (bad input found after the ack, no credits …) removes the placeholder
-    and propagates, so the error handler answers ephemerally and nothing public is left behind.
+    Any error raised inside (bad input found after the ack, no credits, a database failure …) removes the
+    placeholder and propagates, so the error handler answers ephemerally and nothing public is left behind.
+    The delete must come first: after a public defer, Discord turns the first follow-up into the placeholder
+    itself and ignores ``ephemeral``.
     """
     callback = await interaction.response.defer(thinking=True)
     if callback is not None and callback.message_id is not None:
@@ -95,7 +97,7 @@ async def public_placeholder(interaction: discord.Interaction[Any]) -> AsyncIter
         placeholder = (await interaction.original_response()).id
     try:
         yield placeholder
-    except UserFacingError:
+    except Exception:
         with contextlib.suppress(discord.HTTPException):
             await interaction.delete_original_response()
         raise

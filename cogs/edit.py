@@ -11,8 +11,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.credits import role_ids_of
-from bot.errors import InvalidInput, UserFacingError
+from bot.errors import InvalidInput
 from bot.intake import clean_prompt, job_for_reply, submit_edit
+from bot.reporting import user_message_for
 from bot.sources import SourceImage, parse_url_list, plan_sources
 from bot.views import EditModal, job_id_in
 
@@ -184,9 +185,15 @@ class EditCog(commands.Cog):
                 ),
                 role_ids=role_ids_of(message.author),
             )
-        except UserFacingError as exc:
-            # Nothing was charged; there is no ephemeral reply outside interactions, so say it in place.
-            await placeholder.edit(content=f"❌ {exc.user_message}")
+        except Exception as exc:
+            # There is no ephemeral reply outside interactions, so say it in place of "Checking the image…".
+            text, error_id = user_message_for(exc)
+            if error_id is not None:
+                log.error("error %s in reply-to-edit (user %s)", error_id, message.author.id, exc_info=exc)
+            try:
+                await placeholder.edit(content=f"❌ {text}")
+            except discord.HTTPException as edit_error:
+                log.info("could not answer message %s: %s", message.id, edit_error)
 
     async def _referenced(self, message: discord.Message) -> discord.Message | None:
         reference = message.reference

@@ -12,6 +12,8 @@ from tests.fakes.discord_payloads import FLAG_EPHEMERAL, FLAG_LOADING
 from tests.unit.test_sources import png_bytes
 
 if TYPE_CHECKING:
+    import pytest
+
     from bot.app import ImagineBot
     from bot.config import Settings
     from bot.reapi.simulator import ReapiSimulator
@@ -33,7 +35,8 @@ async def ephemeral_answer(fake: FakeDiscord, inter: FakeInteraction) -> str:
 
     message = await fake.wait_for(find, timeout=10, what=f"an ephemeral answer to {inter.id}")
     original = fake.original_message(inter)
-    assert original is None or _ephemeral(original), f"a public message was left behind: {original}"
+    clicked = original is not None and original["id"] == inter.message_id  # a button's own message stays
+    assert original is None or clicked or _ephemeral(original), f"a public message was left behind: {original}"
     return str(message["content"])
 
 
@@ -203,3 +206,88 @@ async def test_echoed_prompt_renders_no_links_or_formatting_in_the_public_result
     description = final.json["embeds"][0]["description"]
     assert description == "\\[free nitro](https://evil.example)\n\\# HUGE \\*\\*bold\\*\\* \\|\\|spoiler\\|\\|"
     assert sim.submissions[0]["body"]["prompt"] == "[free nitro](https://evil.example)\n# HUGE **bold** ||spoiler||"
+
+
+# -- unexpected errors after the ack, and buttons (issue items 10 and 17) -----------------------------
+
+
+class StoreDown(Exception):
+    """A stand-in for a database failure."""
+
+
+def break_store(monkeypatch: pytest.MonkeyPatch, bot: ImagineBot, method: str) -> None:
+    async def fail(*args: object, **kwargs: object) -> None:
+        raise StoreDown(f"{method} failed")
+
+    monkeypatch.setattr(bot.services.store, method, fail)
+
+
+async def test_a_database_error_after_the_public_defer_leaves_nothing_public(
+    fake: FakeDiscord, sim: ReapiSimulator, start_bot: StartBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bot = await start_bot()
+    break_store(monkeypatch, bot, "create_job")
+    inter = await imagine(fake, "a lighthouse")
+    text = await ephemeral_answer(fake, inter)  # also: the public placeholder is gone
+    assert "something went wrong on our side" in text
+    assert "error id" in text
+    await fake.wait_for_request("DELETE", rf"/webhooks/\d+/{inter.token}/messages/@original")
+    assert not [m for m in fake.channel_messages(include_ephemeral=False) if "went wrong" in m["content"]]
+    assert sim.submit_count == 0
+
+
+async def test_a_database_error_in_reply_to_edit_replaces_the_checking_message(
+    fake: FakeDiscord,
+    sim: ReapiSimulator,
+    start_bot: StartBot,
+    make_settings: Callable[..., Settings],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = make_settings(images={"allow_private_urls": True}, discord={"message_content_intent": True})
+    bot = await start_bot(settings)
+    upload = await fake.send_message(
+        "my cat", author=fake.owner_user, attachments=[fake.add_attachment("c.png", png_bytes())]
+    )
+    break_store(monkeypatch, bot, "create_job")
+    await fake.send_message(
+        f"<@{fake.bot_user['id']}> add a hat", author=fake.member_user, mentions=[fake.bot_user], reply_to=upload
+    )
+    edit = await fake.wait_for_request("PATCH", rf"/channels/{fake.channel_id}/messages/\d+")
+    assert edit.json["content"].startswith("❌ Sorry, something went wrong on our side (error id")
+    placeholder = fake.message(edit.path.rsplit("/", 1)[1])
+    assert placeholder is not None
+    assert "Checking" not in placeholder["content"]
+    assert sim.submit_count == 0
+
+
+async def test_button_rights_checks_that_fail_are_answered_not_just_logged(
+    fake: FakeDiscord, sim: ReapiSimulator, start_bot: StartBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bot = await start_bot()
+    inter = await imagine(fake, "a kite")
+    await final_edit(fake, inter, files=True)
+    result = fake.message(inter.original_message_id or "")
+    assert result is not None
+    delete_id = next(
+        c["custom_id"] for row in result["components"] for c in row["components"] if ":delete:" in c["custom_id"]
+    )
+    break_store(monkeypatch, bot, "get_job")
+    click = await fake.send_component_click(delete_id, message=result, user=fake.member_user)
+    assert "something went wrong on our side" in await ephemeral_answer(fake, click)
+    assert fake.message(result["id"]) is not None
+    cancel = {"type": 2, "style": 2, "label": "Cancel", "custom_id": "imagine:cancel:0123456789ab"}
+    row = {"type": 1, "components": [cancel]}
+    queued = await fake.send_message("⏳ Queued", author=fake.bot_user, components=[row])
+    click = await fake.send_component_click(cancel["custom_id"], message=queued, user=fake.member_user)
+    assert "something went wrong on our side" in await ephemeral_answer(fake, click)
+
+
+async def test_cancel_of_a_job_that_does_not_exist_says_so(
+    fake: FakeDiscord, sim: ReapiSimulator, start_bot: StartBot
+) -> None:
+    await start_bot()
+    cancel = {"type": 2, "style": 2, "label": "Cancel", "custom_id": "imagine:cancel:0123456789ab"}
+    row = {"type": 1, "components": [cancel]}
+    ghost = await fake.send_message("⏳ Queued", author=fake.bot_user, components=[row])
+    click = await fake.send_component_click(cancel["custom_id"], message=ghost, user=fake.member_user)
+    assert "no longer exists" in await ephemeral_answer(fake, click)
