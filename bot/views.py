@@ -148,12 +148,13 @@ class CancelButton(ui.DynamicItem[ui.Button[ui.View]], template=r"imagine:cancel
         errors discord.py would only log.
         """
         try:
-            await interaction.response.defer()  # the store is read below: acknowledge first
             services = _services(interaction)
+            # Read before the ack (one primary-key lookup) so a refusal is a plain ephemeral reply.
             job = await services.store.get_job(self.job_id)
             if job is None:
                 raise UserFacingError("This job no longer exists, so there is nothing to cancel.")
             _require_requester_or_moderator(interaction, job, "cancel it")
+            await interaction.response.defer()
             if await services.runner.cancel(self.job_id) is None:
                 raise UserFacingError("It is already being generated (or finished), so it can't be cancelled now.")
         except Exception as exc:  # the library would only log it
