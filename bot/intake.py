@@ -25,7 +25,9 @@ __all__ = [
     "clean_prompt",
     "job_for_reply",
     "job_request",
+    "missing_post_permissions",
     "parse_aspect_ratio",
+    "permissions_heads_up",
     "public_placeholder",
     "submit_edit",
 ]
@@ -81,6 +83,39 @@ def parse_aspect_ratio(value: str | None) -> str:
         raise InvalidInput(f"`{shown}` is not an aspect ratio I know. Use one of: {allowed}.") from None
 
 
+# What the bot itself needs in a channel to post a result there once the interaction token has expired.
+_POST_PERMISSIONS = (
+    ("view_channel", "View Channel"),
+    ("send_messages", "Send Messages"),
+    ("embed_links", "Embed Links"),
+    ("attach_files", "Attach Files"),
+)
+
+
+def missing_post_permissions(interaction: discord.Interaction[Any]) -> list[str]:
+    """The permissions the bot lacks to post in this interaction's channel (none outside servers).
+
+    Read from ``app_permissions`` in the interaction itself: no request, so it can run before the ack.
+    """
+    if interaction.guild_id is None:
+        return []
+    permissions = interaction.app_permissions
+    needed = list(_POST_PERMISSIONS)
+    if isinstance(interaction.channel, discord.Thread):
+        needed[1] = ("send_messages_in_threads", "Send Messages in Threads")
+    return [label for flag, label in needed if not getattr(permissions, flag)]
+
+
+def permissions_heads_up(missing: Sequence[str]) -> str:
+    """Tell a member the result may not reach this channel, and what to ask an admin for."""
+    names = ", ".join(f"**{name}**" for name in missing)
+    return (
+        f"Heads-up: I lack {names} in this channel. Your image is on its way and shows up here if it is ready "
+        "within 15 minutes; after that I can't post here and will try to send it to you by DM instead. "
+        "A server admin can give me these permissions."
+    )
+
+
 @asynccontextmanager
 async def public_placeholder(interaction: discord.Interaction[Any]) -> AsyncIterator[int]:
     """Acknowledge at once with a public "thinking" placeholder and yield its message id.
@@ -89,18 +124,33 @@ async def public_placeholder(interaction: discord.Interaction[Any]) -> AsyncIter
     placeholder and propagates, so the error handler answers ephemerally and nothing public is left behind.
     The delete must come first: after a public defer, Discord turns the first follow-up into the placeholder
     itself and ignores ``ephemeral``.
+
+    When the bot could not post in the channel by itself (see :func:`missing_post_permissions`), the job is
+    still accepted and the member gets one ephemeral heads-up once it is.
     """
+    missing = missing_post_permissions(interaction)
     callback = await interaction.response.defer(thinking=True)
     if callback is not None and callback.message_id is not None:
         placeholder = callback.message_id
     else:
         placeholder = (await interaction.original_response()).id
+    warn = bool(missing)
+    if warn:
+        # Replace the "thinking" state first, so the heads-up below is a follow-up of its own (and ephemeral)
+        # rather than the placeholder itself. The runner's progress edits overwrite this line.
+        try:
+            await interaction.edit_original_response(content="⏳ Queued")
+        except discord.HTTPException:
+            warn = False
     try:
         yield placeholder
     except Exception:
         with contextlib.suppress(discord.HTTPException):
             await interaction.delete_original_response()
         raise
+    if warn:
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.followup.send(permissions_heads_up(missing), ephemeral=True)
 
 
 def job_request(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from tests.e2e.conftest import settled
 from tests.e2e.test_imagine import final_edit, imagine
-from tests.fakes.discord_payloads import FLAG_EPHEMERAL, FLAG_LOADING
+from tests.fakes.discord_payloads import ATTACH_FILES, EMBED_LINKS, FLAG_EPHEMERAL, FLAG_LOADING
 from tests.unit.test_sources import png_bytes
 
 if TYPE_CHECKING:
@@ -291,3 +291,37 @@ async def test_cancel_of_a_job_that_does_not_exist_says_so(
     ghost = await fake.send_message("⏳ Queued", author=fake.bot_user, components=[row])
     click = await fake.send_component_click(cancel["custom_id"], message=ghost, user=fake.member_user)
     assert "no longer exists" in await ephemeral_answer(fake, click)
+
+
+# -- the bot's own permissions in the channel (issue item 11, intake) -------------------------------
+
+
+def take_from_the_bot(fake: FakeDiscord, permissions: int) -> None:
+    """Remove permissions from @everyone and the bot's role (the fake has no helper to edit a role)."""
+    for role in fake._guilds[fake.guild_id]["roles"]:
+        if role["id"] in (fake.everyone_role_id, fake.bot_role_id):
+            role["permissions"] = str(int(role["permissions"]) & ~permissions)
+
+
+async def test_a_channel_where_the_bot_cannot_post_gets_one_ephemeral_heads_up_and_the_job_still_runs(
+    fake: FakeDiscord, sim: ReapiSimulator, start_bot: StartBot
+) -> None:
+    await start_bot()
+    normal = await imagine(fake, "a fox")
+    await final_edit(fake, normal, files=True)
+    assert fake.requests_matching("POST", rf"/webhooks/\d+/{normal.token}") == []  # no heads-up when all is well
+
+    take_from_the_bot(fake, EMBED_LINKS | ATTACH_FILES)
+    inter = await imagine(fake, "a lynx")
+    final = await final_edit(fake, inter, files=True)  # delivered through the interaction token all the same
+    assert final.json["embeds"][0]["description"] == "a lynx"
+    (heads_up,) = fake.requests_matching("POST", rf"/webhooks/\d+/{inter.token}")
+    assert heads_up.json["flags"] & FLAG_EPHEMERAL
+    assert "**Embed Links**, **Attach Files**" in heads_up.json["content"]
+    assert "Send Messages" not in heads_up.json["content"]
+    placeholder = fake.original_message(inter)
+    assert placeholder is not None
+    assert not placeholder["flags"] & FLAG_EPHEMERAL  # the result itself stays public
+    (message,) = fake.followup_messages(inter)  # a message of its own, not the placeholder
+    assert _ephemeral(message)
+    assert sim.submit_count == 2
