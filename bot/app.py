@@ -15,6 +15,7 @@ from discord.ext import commands
 
 from bot.accounts import Accounts
 from bot.alerts import OwnerAlerts
+from bot.cooldown import Cooldown
 from bot.credits import CreditLedger
 from bot.jobs import JobRunner
 from bot.messenger import JobMessenger
@@ -133,6 +134,7 @@ class ImagineBot(commands.Bot):
             max_download_bytes=settings.images.max_download_bytes,
             simulated=simulator is not None,
             spend=spend,
+            cooldown=Cooldown(settings.jobs.cooldown_jobs, settings.jobs.cooldown_seconds),
         )
         sources = SourceFetcher(allow_private=settings.images.allow_private_urls)
         accounts = Accounts(store=store, ledger=ledger, spend=spend)

@@ -161,6 +161,9 @@ class JobsSettings(_Section):
     timeout: float = Field(default=600.0, gt=0)
     progress_interval: float = Field(default=3.0, ge=0)
     shutdown_grace: float = Field(default=10.0, ge=0)
+    # Optional per-member limit: at most cooldown_jobs accepted jobs in any cooldown_seconds; 0 = off.
+    cooldown_jobs: int = Field(default=0, ge=0)
+    cooldown_seconds: float = Field(default=0.0, ge=0)
 
 
 class _AliasEnvSource(PydanticBaseSettingsSource):

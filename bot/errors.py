@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 __all__ = [
     "Banned",
+    "CooldownActive",
     "InsufficientCredits",
     "InvalidInput",
     "NotAllowed",
@@ -48,3 +51,12 @@ class ReapiPaused(UserFacingError):
 
 class NotAllowed(UserFacingError):
     """The member lacks the rights an admin action needs (checked on the server, not by command visibility)."""
+
+
+class CooldownActive(UserFacingError):
+    """The member started jobs too quickly (``jobs.cooldown_*``); nothing was queued or charged."""
+
+    def __init__(self, retry_at: float) -> None:
+        # A Discord timestamp, rendered in the member's own timezone and language ("in 5 seconds").
+        super().__init__(f"You are starting images too quickly. You can start another one <t:{math.ceil(retry_at)}:R>.")
+        self.retry_at = retry_at

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import unicodedata
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import discord
 
 from bot.credits import role_ids_of
-from bot.errors import InvalidInput, UserFacingError
+from bot.errors import InvalidInput
 from bot.reapi import AspectRatio
 from bot.store import JobKind, NewJob
 
@@ -24,7 +25,9 @@ __all__ = [
     "clean_prompt",
     "job_for_reply",
     "job_request",
+    "missing_post_permissions",
     "parse_aspect_ratio",
+    "permissions_heads_up",
     "public_placeholder",
     "submit_edit",
 ]
@@ -36,9 +39,32 @@ DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 MAX_PROMPT_CHARS = 6000
 
 
+# Characters that draw nothing although Unicode does not call them whitespace: Hangul fillers, the blank
+# Braille pattern, the Mongolian vowel separator, the combining grapheme joiner.
+_BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e\u034f")
+# Categories that are never visible on their own: controls, format characters (zero-width space/joiners,
+# bidi marks, soft hyphen), separators, combining marks, surrogates, private use and unassigned.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp", "Mn", "Me"})
+
+
+def _visible(char: str) -> bool:
+    return char not in _BLANK_LOOKING and unicodedata.category(char) not in _INVISIBLE_CATEGORIES
+
+
 def clean_prompt(value: str) -> str:
-    """Trim a prompt and check its length (1 to 6,000 characters)."""
-    prompt = value.strip()
+    """Trim a prompt, drop control characters and check its length (1 to 6,000 characters).
+
+    A prompt made only of invisible characters (zero-width, fillers, blank Braille, controls) is empty.
+    """
+    # Control characters other than new lines and tabs mean nothing to the model and can upset a terminal.
+    prompt = "".join(c for c in value if c in "\n\t" or unicodedata.category(c) != "Cc")
+    # Trim what draws nothing: all of it in front, and at the end everything but combining marks (an accent
+    # on the last letter is part of it).
+    start = next((i for i, c in enumerate(prompt) if _visible(c)), len(prompt))
+    end = len(prompt)
+    while end > start and not _visible(prompt[end - 1]) and unicodedata.category(prompt[end - 1]) not in ("Mn", "Me"):
+        end -= 1
+    prompt = prompt[start:end]
     if not prompt:
         raise InvalidInput("Your prompt is empty. Describe what you want, e.g. `a fox in the snow`.")
     if len(prompt) > MAX_PROMPT_CHARS:
@@ -53,27 +79,78 @@ def parse_aspect_ratio(value: str | None) -> str:
         return AspectRatio(text).value
     except ValueError:
         allowed = ", ".join(r.value for r in AspectRatio)
-        raise InvalidInput(f"`{text[:20]}` is not an aspect ratio I know. Use one of: {allowed}.") from None
+        shown = text[:20].replace("`", "ˋ")  # inside `code`: a backtick must not end it
+        raise InvalidInput(f"`{shown}` is not an aspect ratio I know. Use one of: {allowed}.") from None
+
+
+# What the bot itself needs in a channel to post a result there once the interaction token has expired.
+_POST_PERMISSIONS = (
+    ("view_channel", "View Channel"),
+    ("send_messages", "Send Messages"),
+    ("embed_links", "Embed Links"),
+    ("attach_files", "Attach Files"),
+)
+
+
+def missing_post_permissions(interaction: discord.Interaction[Any]) -> list[str]:
+    """The permissions the bot lacks to post in this interaction's channel (none outside servers).
+
+    Read from ``app_permissions`` in the interaction itself: no request, so it can run before the ack.
+    """
+    if interaction.guild_id is None:
+        return []
+    permissions = interaction.app_permissions
+    needed = list(_POST_PERMISSIONS)
+    if isinstance(interaction.channel, discord.Thread):
+        needed[1] = ("send_messages_in_threads", "Send Messages in Threads")
+    return [label for flag, label in needed if not getattr(permissions, flag)]
+
+
+def permissions_heads_up(missing: Sequence[str]) -> str:
+    """Tell a member the result may not reach this channel, and what to ask an admin for."""
+    names = ", ".join(f"**{name}**" for name in missing)
+    return (
+        f"Heads-up: I lack {names} in this channel. Your image is on its way and shows up here if it is ready "
+        "within 15 minutes; after that I can't post here and will try to send it to you by DM instead. "
+        "A server admin can give me these permissions."
+    )
 
 
 @asynccontextmanager
 async def public_placeholder(interaction: discord.Interaction[Any]) -> AsyncIterator[int]:
     """Acknowledge at once with a public "thinking" placeholder and yield its message id.
 
-    A UserFacingError raised inside (bad input found after the ack, no credits …) removes the placeholder
-    and propagates, so the error handler answers ephemerally and nothing public is left behind.
+    Any error raised inside (bad input found after the ack, no credits, a database failure …) removes the
+    placeholder and propagates, so the error handler answers ephemerally and nothing public is left behind.
+    The delete must come first: after a public defer, Discord turns the first follow-up into the placeholder
+    itself and ignores ``ephemeral``.
+
+    When the bot could not post in the channel by itself (see :func:`missing_post_permissions`), the job is
+    still accepted and the member gets one ephemeral heads-up once it is.
     """
+    missing = missing_post_permissions(interaction)
     callback = await interaction.response.defer(thinking=True)
     if callback is not None and callback.message_id is not None:
         placeholder = callback.message_id
     else:
         placeholder = (await interaction.original_response()).id
+    warn = bool(missing)
+    if warn:
+        # Replace the "thinking" state first, so the heads-up below is a follow-up of its own (and ephemeral)
+        # rather than the placeholder itself. The runner's progress edits overwrite this line.
+        try:
+            await interaction.edit_original_response(content="⏳ Queued")
+        except discord.HTTPException:
+            warn = False
     try:
         yield placeholder
-    except UserFacingError:
+    except Exception:
         with contextlib.suppress(discord.HTTPException):
             await interaction.delete_original_response()
         raise
+    if warn:
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.followup.send(permissions_heads_up(missing), ephemeral=True)
 
 
 def job_request(

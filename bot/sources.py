@@ -7,7 +7,7 @@ import ipaddress
 import re
 import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_SOURCES",
     "MAX_SOURCE_BYTES",
+    "MAX_URL_CHARS",
+    "PrivateAddressError",
     "ProbedImage",
     "PublicOnlyResolver",
     "SourceFetcher",
@@ -34,20 +36,48 @@ __all__ = [
 ]
 
 MAX_SOURCES = 10
+# Longer links are not image links a member pasted; reAPI and most servers refuse them anyway.
+MAX_URL_CHARS = 2048
 MAX_SOURCE_BYTES = 30 * 1024 * 1024
 _MAX_REDIRECTS = 3
 _SPLIT = re.compile(r"[\s,]+")
 
 
+# NAT64's well-known prefix (RFC 6052): on an IPv6-only host, DNS64 answers with these for IPv4-only sites, so
+# they are judged by the IPv4 address in their last 32 bits, like IPv4-mapped addresses.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# Never a destination for a public image, whatever they embed: refused outright.
+_NEVER_PUBLIC_V6 = (
+    ipaddress.IPv6Network("::/96"),  # IPv4-compatible ::a.b.c.d (deprecated), with :: and ::1
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # RFC 8215 local-use NAT64
+    ipaddress.IPv6Network("2002::/16"),  # 6to4 (deprecated; relays reach any IPv4 address)
+    ipaddress.IPv6Network("2001::/32"),  # Teredo
+    ipaddress.IPv6Network("fec0::/10"),  # site-local (deprecated)
+)
+
+
 def is_public_address(address: str) -> bool:
-    """Whether an IP address is globally routable (not loopback, private, link-local, reserved …)."""
+    """Whether an IP address is globally routable (not loopback, private, link-local, reserved …).
+
+    IPv6 forms that lead to an IPv4 address are judged by it (IPv4-mapped, NAT64 ``64:ff9b::/96``, so
+    ``[64:ff9b::7f00:1]`` is loopback) or refused outright (IPv4-compatible, local NAT64, 6to4, Teredo).
+    """
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return _is_public(ip.ipv4_mapped)
+        if ip in _NAT64:
+            return _is_public(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        if any(ip in network for network in _NEVER_PUBLIC_V6):
+            return False
+    return _is_public(ip)
+
+
+def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved)
 
 
 def validate_url(raw: str, *, allow_private: bool) -> str:
@@ -58,7 +88,10 @@ def validate_url(raw: str, *, allow_private: bool) -> str:
     InvalidInput
         Naming the exact problem: scheme, credentials, missing host, or a private/loopback address.
     """
-    shown = raw if len(raw) <= 80 else raw[:77] + "…"
+    # Shown inside `code`: a backtick in the link must not end it and let the rest render as Markdown.
+    shown = (raw if len(raw) <= 80 else raw[:77] + "…").replace("`", "ˋ")
+    if len(raw) > MAX_URL_CHARS:
+        raise InvalidInput(f"`{shown}` is {len(raw):,} characters long; links can be at most {MAX_URL_CHARS:,}.")
     try:
         url = URL(raw)
     except ValueError:
@@ -73,7 +106,8 @@ def validate_url(raw: str, *, allow_private: bool) -> str:
         raise InvalidInput(f"`{shown}` has no host name.")
     if not allow_private:
         literal = host.strip("[]")
-        if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        name = host.lower().rstrip(".")
+        if name == "localhost" or name.endswith(".localhost"):
             raise InvalidInput(f"`{shown}` points at this machine; use a public image link.")
         try:
             ipaddress.ip_address(literal.split("%", 1)[0])
@@ -92,6 +126,10 @@ def parse_url_list(text: str | None, *, allow_private: bool) -> list[str]:
     return [validate_url(part, allow_private=allow_private) for part in _SPLIT.split(text.strip()) if part]
 
 
+class PrivateAddressError(OSError):
+    """A host name resolved only to addresses the bot must not connect to."""
+
+
 class PublicOnlyResolver(AbstractResolver):
     """Resolves names like the default resolver, then drops private addresses (no DNS rebinding to LAN)."""
 
@@ -104,7 +142,7 @@ class PublicOnlyResolver(AbstractResolver):
         results = await self._inner.resolve(host, port, family)
         public = [r for r in results if is_public_address(r["host"])]
         if not public:
-            raise OSError(f"{host} resolves only to private or reserved addresses")
+            raise PrivateAddressError(f"{host} resolves only to private or reserved addresses")
         return public
 
     async def close(self) -> None:
@@ -227,7 +265,7 @@ class SourceFetcher:
                         raise InvalidInput(f"{name} could not be fetched (HTTP {response.status}).")
                     return await self._read_capped(response, name, keep, head_only)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                raise InvalidInput(f"{name} could not be fetched ({_describe(exc)}).") from None
+                raise InvalidInput(f"{name} could not be fetched ({_describe(exc, current)}).") from None
         raise InvalidInput(f"{name} redirects too many times.")
 
     async def _read_capped(
@@ -250,8 +288,20 @@ class SourceFetcher:
         return bytes(kept), size
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
+def _describe(exc: BaseException, url: str) -> str:
+    """Why a fetch failed, in words a member understands (aiohttp's own text is "Cannot connect to host … [None]")."""
+    host = URL(url).host or url
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
         return "timed out"
-    text: Any = str(exc) or type(exc).__name__
-    return str(text)[:120]
+    cause = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
+    if isinstance(cause, PrivateAddressError):
+        return f"`{host}` points at a private or reserved address; use a public image link"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"the name `{host}` could not be found"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return f"`{host}` has no valid HTTPS certificate"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"`{host}` could not be reached"
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+        return "the connection broke off"
+    return "the server's answer was not usable"

@@ -61,7 +61,8 @@ def progress_text(progress: Progress, *, simulated: bool = False) -> str:
 
 def result_embed(job: Job, *, filename: str, took: float | None) -> discord.Embed:
     """The embed that carries a finished image: the prompt, the options and (in simulation) a warning."""
-    embed = discord.Embed(description=shorten(job.prompt, 4000), colour=EMBED_COLOUR)
+    # The prompt is the member's text in a public message: no masked links, headings or other formatting.
+    embed = discord.Embed(description=shorten(discord.utils.escape_markdown(job.prompt), 4000), colour=EMBED_COLOUR)
     embed.set_image(url=f"attachment://{filename}")
     if job.sources:
         embed.add_field(name="Sources", value=source_links(job.sources), inline=False)
@@ -84,7 +85,7 @@ def source_links(sources: Sequence[str], *, limit: int = 1024) -> str:
     used = 0
     for n, link in enumerate(sources, 1):
         kind = "message" if "/channels/" in link else "image"
-        line = f"[{kind} {n}]({link})"
+        line = f"[{kind} {n}]({_link_target(link)})"
         rest = f"… and {len(sources) - n + 1} more"
         if used + len(line) + 1 > limit - len(rest) - 1:
             lines.append(rest)
@@ -92,6 +93,15 @@ def source_links(sources: Sequence[str], *, limit: int = 1024) -> str:
         lines.append(line)
         used += len(line) + 1
     return "\n".join(lines)
+
+
+# Characters that could end a Markdown link target early and start a masked link of the member's own;
+# percent-encoded they mean the same to the web server.
+_LINK_UNSAFE = {ord(c): f"%{ord(c):02X}" for c in '()[]<> `"\\'}
+
+
+def _link_target(url: str) -> str:
+    return url.translate(_LINK_UNSAFE)
 
 
 _FAILURE_REASONS: dict[FailureCode, str] = {

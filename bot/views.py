@@ -10,7 +10,7 @@ import discord
 from discord import ui
 
 from bot.credits import role_ids_of
-from bot.errors import UserFacingError
+from bot.errors import NotAllowed, UserFacingError
 from bot.intake import clean_prompt, job_request, parse_aspect_ratio, public_placeholder, submit_edit
 from bot.reporting import report_error
 from bot.sources import SourceImage, plan_sources
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from bot.app import ImagineBot, Services
+    from bot.store import Job
 
     Interaction = discord.Interaction[ImagineBot]
 
@@ -72,12 +73,6 @@ class ResultButton(ui.DynamicItem[ui.Button[ui.View]], template=_CUSTOM_ID.patte
         """Rebuild the button from a click, also after a restart."""
         return cls(match["action"], match["job_id"])
 
-    async def interaction_check(self, interaction: Interaction, /) -> bool:  # type: ignore[override]
-        """Only the requester (or an owner / a member who can manage messages) may delete a result."""
-        if self.action != "delete":
-            return True
-        return await _requester_or_moderator(interaction, self.job_id, "delete it")
-
     async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
         """Dispatch the click; errors get the same friendly ephemeral answer as commands."""
         try:
@@ -91,6 +86,7 @@ class ResultButton(ui.DynamicItem[ui.Button[ui.View]], template=_CUSTOM_ID.patte
         if job is None:
             raise UserFacingError("This image is no longer on record, so its buttons don't work any more.")
         if self.action == "delete":
+            _require_requester_or_moderator(interaction, job, "delete it")
             await interaction.response.defer()
             await interaction.delete_original_response()
             return
@@ -145,15 +141,21 @@ class CancelButton(ui.DynamicItem[ui.Button[ui.View]], template=r"imagine:cancel
         """Rebuild the button from a click, also after a restart."""
         return cls(match["job_id"])
 
-    async def interaction_check(self, interaction: Interaction, /) -> bool:  # type: ignore[override]
-        """Only the requester (or a moderator) may cancel."""
-        return await _requester_or_moderator(interaction, self.job_id, "cancel it")
-
     async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
-        """Cancel if the job has not been sent yet; the runner edits the placeholder and refunds."""
+        """Cancel if the job has not been sent yet; the runner edits the placeholder and refunds.
+
+        Only the requester (or a moderator) may cancel; checked here rather than in ``interaction_check``, whose
+        errors discord.py would only log.
+        """
         try:
+            services = _services(interaction)
+            # Read before the ack (one primary-key lookup) so a refusal is a plain ephemeral reply.
+            job = await services.store.get_job(self.job_id)
+            if job is None:
+                raise UserFacingError("This job no longer exists, so there is nothing to cancel.")
+            _require_requester_or_moderator(interaction, job, "cancel it")
             await interaction.response.defer()
-            if await _services(interaction).runner.cancel(self.job_id) is None:
+            if await services.runner.cancel(self.job_id) is None:
                 raise UserFacingError("It is already being generated (or finished), so it can't be cancelled now.")
         except Exception as exc:  # the library would only log it
             await report_error(interaction, exc)
@@ -166,15 +168,10 @@ def cancel_view(job_id: str) -> ui.View:
     return view
 
 
-async def _requester_or_moderator(interaction: Interaction, job_id: str, what: str) -> bool:
+def _require_requester_or_moderator(interaction: Interaction, job: Job, what: str) -> None:
     """Allow the job's requester, bot owners and members who can manage messages; refuse others politely."""
-    job = await _services(interaction).store.get_job(job_id)
-    if job is None or job.user_id == interaction.user.id or _is_moderator(interaction):
-        return True
-    await interaction.response.send_message(
-        f"Only the person who asked for this image, or a moderator, can {what}.", ephemeral=True
-    )
-    return False
+    if job.user_id != interaction.user.id and not _is_moderator(interaction):
+        raise NotAllowed(f"Only the person who asked for this image, or a moderator, can {what}.")
 
 
 def _is_moderator(interaction: Interaction) -> bool:

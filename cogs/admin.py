@@ -12,6 +12,9 @@ from bot.account_ui import usage_embed
 from bot.credits import credits_text, role_ids_of
 from bot.errors import NotAllowed, UserFacingError
 
+# Runtime import: discord.py evaluates the command annotations that use these.
+from cogs.common import FlagOption, IntOption, TextOption  # noqa: TC001
+
 if TYPE_CHECKING:
     from bot.accounts import Accounts
     from bot.app import ImagineBot
@@ -53,8 +56,8 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
         self,
         interaction: Interaction,
         member: discord.Member | discord.User,
-        amount: app_commands.Range[int, 1, 1_000_000],
-        note: app_commands.Range[str, 1, 200] | None = None,
+        amount: app_commands.Transform[int, IntOption(1, 1_000_000, name="amount")],
+        note: app_commands.Transform[str, TextOption(1, 200, name="note")] | None = None,
     ) -> None:
         """Give a member extra credits (grants may go past the refill cap).
 
@@ -63,9 +66,9 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
         member:
             Who gets the credits.
         amount:
-            How many credits to add.
+            How many credits to add (1 to 1,000,000).
         note:
-            Why (kept in the ledger).
+            Why (kept in the ledger; up to 200 characters).
         """
         self._require_balance_rights(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -84,8 +87,8 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
         self,
         interaction: Interaction,
         member: discord.Member | discord.User,
-        amount: app_commands.Range[int, 0, 1_000_000],
-        note: app_commands.Range[str, 1, 200] | None = None,
+        amount: app_commands.Transform[int, IntOption(0, 1_000_000, name="amount")],
+        note: app_commands.Transform[str, TextOption(1, 200, name="note")] | None = None,
     ) -> None:
         """Set a member's balance to an exact amount.
 
@@ -94,9 +97,9 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
         member:
             Whose balance to set.
         amount:
-            The new balance.
+            The new balance (0 to 1,000,000).
         note:
-            Why (kept in the ledger).
+            Why (kept in the ledger; up to 200 characters).
         """
         self._require_balance_rights(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -133,8 +136,8 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
         self,
         interaction: Interaction,
         member: discord.Member | discord.User,
-        everywhere: bool = False,
-        reason: app_commands.Range[str, 1, 200] | None = None,
+        everywhere: app_commands.Transform[bool, FlagOption(name="everywhere")] = False,
+        reason: app_commands.Transform[str, TextOption(1, 200, name="reason")] | None = None,
     ) -> None:
         """Stop a member from creating images (here, or everywhere for bot owners).
 
@@ -145,7 +148,7 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
         everywhere:
             Bot owners only: ban on every server and in DMs.
         reason:
-            Why (kept with the ban).
+            Why (kept with the ban; up to 200 characters).
         """
         scope = self._ban_scope(interaction, everywhere)
         if member.id in self._owner_ids:
@@ -162,7 +165,10 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
 
     @app_commands.command(name="unban")
     async def unban(
-        self, interaction: Interaction, member: discord.Member | discord.User, everywhere: bool = False
+        self,
+        interaction: Interaction,
+        member: discord.Member | discord.User,
+        everywhere: app_commands.Transform[bool, FlagOption(name="everywhere")] = False,
     ) -> None:
         """Lift a ban.
 
@@ -187,13 +193,15 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
     # -- usage ------------------------------------------------------------------------------------
 
     @app_commands.command(name="usage")
-    async def usage(self, interaction: Interaction, days: app_commands.Range[int, 1, 31] = 7) -> None:
+    async def usage(
+        self, interaction: Interaction, days: app_commands.Transform[int, IntOption(1, 31, name="days")] = 7
+    ) -> None:
         """Images and credits per day, top members and, for bot owners, reAPI spend against the cap.
 
         Parameters
         ----------
         days:
-            How many UTC days to show, today included.
+            How many UTC days to show, today included (1 to 31).
         """
         guild_id = None if self._is_owner(interaction) else interaction.guild_id
         await interaction.response.defer(ephemeral=True, thinking=True)

@@ -14,6 +14,9 @@ from bot.credits import role_ids_of
 from bot.errors import NotAllowed
 from bot.reporting import report_error
 
+# Runtime import: discord.py evaluates the command annotations that use these.
+from cogs.common import IntOption  # noqa: TC001
+
 if TYPE_CHECKING:
     from bot.accounts import Accounts, HistoryPage
     from bot.app import ImagineBot
@@ -22,7 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CreditsCog", "HistoryButton", "history_view", "setup"]
 
-_HISTORY_ID = re.compile(r"imagine:history:(?P<user_id>\d+):(?P<page>\d+)")
+# Bounded: a forged custom_id must not reach the store with a page number of a hundred digits.
+_HISTORY_ID = re.compile(r"imagine:history:(?P<user_id>\d{1,20}):(?P<page>\d{1,4})")
 
 
 class HistoryButton(ui.DynamicItem[ui.Button[ui.View]], template=_HISTORY_ID.pattern):
@@ -97,13 +101,15 @@ class CreditsCog(commands.Cog):
         await interaction.followup.send(embed=embed, ephemeral=True)
 
     @app_commands.command(name="history")
-    async def history(self, interaction: Interaction, page: app_commands.Range[int, 1, 1000] = 1) -> None:
+    async def history(
+        self, interaction: Interaction, page: app_commands.Transform[int, IntOption(1, 1000, name="page")] = 1
+    ) -> None:
         """Your images, newest first, with links to the results.
 
         Parameters
         ----------
         page:
-            Which page to show (5 images per page).
+            Which page to show (1 to 1,000; 5 images per page).
         """
         await interaction.response.defer(ephemeral=True, thinking=True)
         result = await self._accounts.history_page(interaction.user.id, page)

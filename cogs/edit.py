@@ -11,11 +11,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.credits import role_ids_of
-from bot.errors import InvalidInput, UserFacingError
+from bot.errors import InvalidInput
 from bot.intake import clean_prompt, job_for_reply, submit_edit
+from bot.reporting import user_message_for
 from bot.sources import SourceImage, parse_url_list, plan_sources
 from bot.views import EditModal, job_id_in
-from cogs.common import ASPECT_CHOICES, PromptTransformer
+
+# Runtime import: discord.py evaluates the command annotations that use these.
+from cogs.common import AspectRatioOption, PromptTransformer, TextOption  # noqa: TC001
 
 if TYPE_CHECKING:
     from bot.app import ImagineBot
@@ -82,15 +85,13 @@ class EditCog(commands.Cog):
         self._tree.remove_command(self._menu.name, type=self._menu.type)
 
     @app_commands.command(name="edit")
-    @app_commands.choices(aspect_ratio=ASPECT_CHOICES)
-    @app_commands.checks.cooldown(2, 6.0, key=lambda i: i.user.id)
     async def edit(
         self,
         interaction: discord.Interaction[ImagineBot],
         prompt: app_commands.Transform[str, PromptTransformer],
         image: discord.Attachment | None = None,
-        urls: str | None = None,
-        aspect_ratio: str = "auto",
+        urls: app_commands.Transform[str, TextOption(1, 6000, name="urls")] | None = None,
+        aspect_ratio: app_commands.Transform[str, AspectRatioOption] = "auto",
         image2: discord.Attachment | None = None,
         image3: discord.Attachment | None = None,
         image4: discord.Attachment | None = None,
@@ -110,7 +111,7 @@ class EditCog(commands.Cog):
         image:
             An image to edit (JPEG, PNG or WebP, up to 30 MB).
         urls:
-            Links to more images (http/https), separated by spaces or new lines.
+            Links to more images (http/https), separated by spaces or new lines (up to 6,000 characters).
         aspect_ratio:
             Shape of the result; "auto" lets the model decide.
         """
@@ -158,8 +159,9 @@ class EditCog(commands.Cog):
             hidden = blanked and target.author.id != me.id and not self._content_intent
             await _answer(message, _INTENT_HINT if hidden else "The message you replied to has no image I can edit.")
             return
-        instruction = mention.sub("", message.content).strip()
-        if not instruction:
+        try:
+            instruction = clean_prompt(mention.sub("", message.content))
+        except InvalidInput:  # nothing but the mention, or only invisible characters
             await _answer(message, f"Tell me what to change, e.g. {me.mention} make it night-time.")
             return
         await self._edit_from_reply(message, target, images, instruction)
@@ -183,9 +185,15 @@ class EditCog(commands.Cog):
                 ),
                 role_ids=role_ids_of(message.author),
             )
-        except UserFacingError as exc:
-            # Nothing was charged; there is no ephemeral reply outside interactions, so say it in place.
-            await placeholder.edit(content=f"❌ {exc.user_message}")
+        except Exception as exc:
+            # There is no ephemeral reply outside interactions, so say it in place of "Checking the image…".
+            text, error_id = user_message_for(exc)
+            if error_id is not None:
+                log.error("error %s in reply-to-edit (user %s)", error_id, message.author.id, exc_info=exc)
+            try:
+                await placeholder.edit(content=f"❌ {text}")
+            except discord.HTTPException as edit_error:
+                log.info("could not answer message %s: %s", message.id, edit_error)
 
     async def _referenced(self, message: discord.Message) -> discord.Message | None:
         reference = message.reference

@@ -11,7 +11,9 @@ from discord.ext import commands
 from bot.credits import role_ids_of
 from bot.intake import job_request, public_placeholder
 from bot.store import JobKind
-from cogs.common import ASPECT_CHOICES, PromptTransformer
+
+# Runtime import: discord.py evaluates the command annotations that use these.
+from cogs.common import AspectRatioOption, PromptTransformer  # noqa: TC001
 
 if TYPE_CHECKING:
     from bot.app import ImagineBot
@@ -27,13 +29,11 @@ class ImagineCog(commands.Cog):
         self._runner = runner
 
     @app_commands.command(name="imagine")
-    @app_commands.choices(aspect_ratio=ASPECT_CHOICES)
-    @app_commands.checks.cooldown(2, 6.0, key=lambda i: i.user.id)
     async def imagine(
         self,
         interaction: discord.Interaction[ImagineBot],
         prompt: app_commands.Transform[str, PromptTransformer],
-        aspect_ratio: str = "auto",
+        aspect_ratio: app_commands.Transform[str, AspectRatioOption] = "auto",
     ) -> None:
         """Create an image from a description.
 
