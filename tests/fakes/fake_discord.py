@@ -107,6 +107,7 @@ __all__ = [
     "FakeDiscord",
     "FakeInteraction",
     "GatewayFrame",
+    "HeldRequest",
     "RecordedFile",
     "RecordedRequest",
     "redirect_discord_py",
@@ -211,6 +212,19 @@ class _Fault:
     remaining: int
 
 
+@dataclass(eq=False)
+class HeldRequest:
+    """A request the fake holds before applying it (:meth:`FakeDiscord.hold_next`), e.g. an edit on the wire."""
+
+    method: str
+    pattern: re.Pattern[str]
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # the request reached the fake
+    released: asyncio.Event = field(default_factory=asyncio.Event)  # set it to let the fake apply the request
+
+    def release(self) -> None:
+        self.released.set()
+
+
 @dataclass
 class _StoredFile:
     filename: str
@@ -307,6 +321,7 @@ class FakeDiscord:
         self.ready_count = 0
         self._cond = asyncio.Condition()
         self._faults: list[_Fault] = []
+        self._holds: list[HeldRequest] = []
         self._unsettled: set[int] = set()
 
         # --- server
@@ -512,6 +527,25 @@ class FakeDiscord:
         """The next ``count`` matching requests get ``status``. 429s carry everything discord.py needs
         to treat them as a normal (non-Cloudflare) rate limit and retry after ``retry_after`` s."""
         self._faults.append(_Fault(method, re.compile(path_regex), status, json, retry_after, count))
+
+    def hold_next(self, method: str, path_regex: str) -> HeldRequest:
+        """The next matching request waits, unapplied and unanswered, until the test releases it (at most 10 s).
+
+        Models a request already on the wire: whatever the client does meanwhile, Discord applies it later.
+        """
+        held = HeldRequest(method, re.compile(path_regex))
+        self._holds.append(held)
+        return held
+
+    async def _wait_if_held(self, method: str, path: str) -> None:
+        held = next((h for h in self._holds if _method_ok(h.method, method) and h.pattern.fullmatch(path)), None)
+        if held is None:
+            return
+        self._holds.remove(held)
+        held.arrived.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                await held.released.wait()
 
     def _take_fault(self, method: str, path: str) -> _Reply | None:
         for fault in self._faults:
@@ -1040,6 +1074,12 @@ class FakeDiscord:
         await self.dispatch("MESSAGE_CREATE", self.gateway_message(msg))
         return msg
 
+    async def delete_message(self, message_id: str | int) -> None:
+        """Someone (the member, a moderator) deletes a message: gone from REST, MESSAGE_DELETE to the bot."""
+        msg = self._messages[str(message_id)]
+        self._delete_message(msg)
+        await self._echo("MESSAGE_DELETE", msg)
+
     def _new_interaction(
         self,
         itype: int,
@@ -1412,6 +1452,7 @@ class FakeDiscord:
             fault = self._take_fault(method, path)
             if fault is not None:
                 return fault
+            await self._wait_if_held(method, path)
             req = _Req(method, path, query, body, files, {k: v for k, v in match.groupdict().items() if v is not None})
             try:
                 return await handler(req)
