@@ -55,11 +55,13 @@ def statement_embed(statement: Statement, *, name: str, own: bool) -> discord.Em
         embed.add_field(name="Balance", value="Unlimited (bot owner)", inline=True)
         return embed
     rules, balance = terms.rules, statement.balance
-    embed.add_field(name="Balance", value=f"**{credits_text(balance.balance)}** ({where})", inline=True)
+    held = f"\n{credits_text(balance.held)} reserved for images in progress" if balance.held else ""
+    embed.add_field(name="Balance", value=f"**{credits_text(balance.balance)}** ({where}){held}", inline=True)
     embed.add_field(name="Cost per image", value=credits_text(terms.cost), inline=True)
     if rules.allowance > 0:
         refill = f"+{rules.allowance} {_schedule(rules)}, up to {rules.max_balance}"
-        if balance.balance >= rules.max_balance:
+        # Credits reserved for jobs in progress count against the cap (they come back if a job fails).
+        if balance.balance + balance.held >= rules.max_balance:
             refill += "\nYou are at the cap: refills add nothing until you spend."
         else:
             refill += f"\nNext refill {refill_time(balance.next_refill_at)}"
@@ -75,8 +77,10 @@ def _history_line(entry: HistoryEntry) -> str:
     if entry.result_message_id is not None and entry.state is JobState.DELIVERED:
         parts.append(f"[result]({jump_url(entry.guild_id, entry.channel_id, entry.result_message_id)})")
     line = " · ".join(parts)
-    if entry.state is JobState.FAILED and entry.error_message:
-        line += f"\n{ui.shorten(entry.error_message, 150)}"
+    if entry.state is JobState.FAILED and entry.error_code:
+        line += f"\n{ui.shorten(ui.failure_reason(entry.error_code, entry.error_message), 150)}"
+    elif entry.state is JobState.FAILED and entry.error_message:  # rows from before failure codes were kept
+        line += f"\n{discord.utils.escape_markdown(ui.shorten(entry.error_message, 150))}"
     return line
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.credits import ban_applying
-from bot.spend import DAY, UNCHARGED_FAILURES, day_start
+from bot.spend import DAY, day_start
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -137,7 +137,7 @@ class Accounts:
         """The last ``days`` UTC days (today included); spend vs cap only for the bot-wide view."""
         today = day_start(self._clock())
         starts = [today - DAY * n for n in range(days - 1, -1, -1)]
-        usage = await self._store.usage(starts, guild_id=guild_id, top=5, uncharged_codes=UNCHARGED_FAILURES)
+        usage = await self._store.usage(starts, guild_id=guild_id, top=5)
         spend = await self._spend.today() if self._spend is not None and guild_id is None else None
         return UsageReport(usage, guild_id, spend)
 

@@ -127,8 +127,8 @@ class ImagineBot(commands.Bot):
         runner = JobRunner(
             store=store,
             reapi=reapi,
-            messenger=messenger,
-            ledger=ledger,
+            notifier=messenger,
+            credit_rules=ledger,
             settings=settings.jobs,
             max_download_bytes=settings.images.max_download_bytes,
             simulated=simulator is not None,

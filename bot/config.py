@@ -155,6 +155,7 @@ class JobsSettings(_Section):
     max_concurrent: int = Field(default=16, ge=1)
     per_user_concurrent: int = Field(default=2, ge=1)
     max_queued: int = Field(default=500, ge=1)
+    per_user_queued: int = Field(default=10, ge=1)
     poll_interval: float = Field(default=1.5, gt=0)
     max_poll_interval: float = Field(default=2.5, gt=0)
     timeout: float = Field(default=600.0, gt=0)

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
-
-import discord
 
 from bot.errors import InsufficientCredits
 from bot.store import AccountRules, InsufficientBalance
@@ -135,16 +132,15 @@ async def ban_applying(store: Store, ledger: CreditLedger, user_id: int, guild_i
     return await store.banned_in(user_id, ledger.ban_scopes(guild_id))
 
 
-def role_ids_of(user: discord.abc.User) -> tuple[int, ...]:
-    """The role ids of a guild member (empty for a user outside a guild)."""
-    if isinstance(user, discord.Member):
-        return tuple(role.id for role in user.roles)
-    return ()
+def role_ids_of(user: object) -> tuple[int, ...]:
+    """The role ids of a guild member (empty for a user outside a guild, which has no ``roles``)."""
+    # Duck-typed so the engine never imports discord: only discord.Member has ``roles``.
+    return tuple(role.id for role in getattr(user, "roles", ()))
 
 
 def refill_time(timestamp: float) -> str:
-    """A Discord timestamp shown in each reader's timezone, e.g. "in 3 hours"."""
-    return discord.utils.format_dt(datetime.fromtimestamp(timestamp, UTC), "R")
+    """A Discord timestamp shown in each reader's timezone, e.g. "in 3 hours" (plain markup, no discord import)."""
+    return f"<t:{int(timestamp)}:R>"
 
 
 def credits_text(n: int) -> str:

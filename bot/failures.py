@@ -3,8 +3,28 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-__all__ = ["FailureCode", "JobFailure"]
+from bot.reapi import (
+    BadRequest,
+    ContentPolicy,
+    DownloadError,
+    InsufficientFunds,
+    InvalidResponse,
+    NotSent,
+    OutcomeUnknown,
+    RateLimited,
+    ServerError,
+    TaskFailed,
+    TaskNotFound,
+    Unauthorized,
+)
+
+if TYPE_CHECKING:
+    from bot.reapi import ReapiError
+    from bot.store import Job
+
+__all__ = ["FailureCode", "JobFailure", "failure_for", "stored_failure"]
 
 
 class FailureCode(StrEnum):
@@ -37,11 +57,54 @@ class FailureCode(StrEnum):
 class JobFailure(Exception):
     """A job cannot produce an image: the code says why, ``detail`` adds a fact worth showing (never prose).
 
-    ``detail`` is e.g. reAPI's error code, or reAPI's (already shortened) message for a 400; the surface decides
-    how to show it.
+    ``detail`` is e.g. reAPI's error code, or reAPI's message for a 400; the surface decides how to show it.
+    ``charged`` is what the failure proves about the owner's reAPI bill: False when reAPI provably charged
+    nothing (it refused the POST, or the task failed and reAPI refunded it); None when it proves nothing, so the
+    store keeps what it knows (a job that reached 'submitting' counts as charged).
     """
 
-    def __init__(self, code: FailureCode, detail: str | None = None) -> None:
+    def __init__(self, code: FailureCode, detail: str | None = None, *, charged: bool | None = None) -> None:
         super().__init__(code.value if detail is None else f"{code.value}: {detail}")
         self.code = code
         self.detail = detail
+        self.charged = charged
+
+
+def failure_for(exc: ReapiError, *, submitting: bool) -> JobFailure:
+    """Translate a reAPI error into a failure, knowing whether it answered the POST (phase-aware charging).
+
+    An error that answers the POST proves reAPI created nothing (4xx, 429, connection refused), or proves
+    nothing (5xx, unreadable answer, lost connection): then the job stays counted as charged.
+    """
+    if isinstance(exc, ContentPolicy):
+        return JobFailure(FailureCode.CONTENT_POLICY, charged=False)  # reAPI refunds failed tasks itself
+    if isinstance(exc, TaskFailed):
+        return JobFailure(FailureCode.TASK_FAILED, str(exc.code) if exc.code else None, charged=False)
+    if not submitting:
+        if isinstance(exc, TaskNotFound):
+            return JobFailure(FailureCode.TASK_LOST)
+        if isinstance(exc, DownloadError):
+            return JobFailure(FailureCode.DOWNLOAD_FAILED)
+        return JobFailure(FailureCode.REAPI_UNAVAILABLE)  # a poll after acceptance: the task was charged
+    if isinstance(exc, InsufficientFunds):
+        return JobFailure(FailureCode.REAPI_402, charged=False)
+    if isinstance(exc, Unauthorized):
+        return JobFailure(FailureCode.REAPI_401, charged=False)
+    if isinstance(exc, RateLimited | NotSent):
+        return JobFailure(FailureCode.REAPI_UNAVAILABLE, charged=False)
+    if isinstance(exc, BadRequest):
+        return JobFailure(FailureCode.REAPI_400, exc.message, charged=False)
+    if isinstance(exc, ServerError | InvalidResponse):
+        return JobFailure(FailureCode.REAPI_SERVER_ERROR)
+    if isinstance(exc, OutcomeUnknown):
+        return JobFailure(FailureCode.OUTCOME_UNKNOWN)
+    return JobFailure(FailureCode.OUTCOME_UNKNOWN)  # any other answer to a POST: it may have created a task
+
+
+def stored_failure(job: Job) -> JobFailure:
+    """The failure a settled job was stored with (an unknown legacy code shows as internal)."""
+    try:
+        code = FailureCode(job.error_code or "")
+    except ValueError:
+        code = FailureCode.INTERNAL
+    return JobFailure(code, job.error_message)

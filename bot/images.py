@@ -7,9 +7,14 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-__all__ = ["EXTENSIONS", "ImageTooLarge", "PreparedImage", "fit_to_limit", "sniff_type"]
+__all__ = ["EXTENSIONS", "MAX_IMAGE_PIXELS", "ImageTooLarge", "PreparedImage", "fit_to_limit", "sniff_type"]
 
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+
+# Set on purpose rather than left to Pillow's default (~89 MP, a warning only): reAPI's largest outputs are 4K
+# (4096 x 4096, ~17 MP); anything far beyond that is a decompression bomb, and Pillow refuses to decode it.
+MAX_IMAGE_PIXELS = 8192 * 8192
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
 
 class ImageTooLarge(Exception):
@@ -40,7 +45,9 @@ def sniff_type(data: bytes) -> str | None:
 
 
 def fit_to_limit(data: bytes, content_type: str, limit: int) -> PreparedImage:
-    """Return the image unchanged when it fits, else re-encoded as WebP/JPEG at falling quality and size.
+    """Return the image unchanged when it fits, else re-encoded as WebP at falling quality and size.
+
+    CPU-bound (seconds for a 4K image): call it in a worker thread, never on the event loop.
 
     The image is never dropped for being too large: the member paid for it.
 
@@ -51,8 +58,11 @@ def fit_to_limit(data: bytes, content_type: str, limit: int) -> PreparedImage:
     """
     if len(data) <= limit:
         return PreparedImage(data, content_type)
-    with Image.open(io.BytesIO(data)) as original:
-        image = original.convert("RGB")
+    try:
+        with Image.open(io.BytesIO(data)) as original:
+            image = original.convert("RGB")
+    except (Image.DecompressionBombError, OSError) as exc:  # a bomb, or bytes Pillow cannot decode
+        raise ImageTooLarge(f"cannot re-encode the image: {exc}") from exc
     for scale in (1.0, 0.75, 0.5, 0.35, 0.25):
         if scale < 1.0:
             size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))

@@ -12,24 +12,25 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot import ui
+from bot.ports import DeliveryFailed
+from bot.progress import Stage
 from bot.views import cancel_view, result_view
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from bot.failures import JobFailure
     from bot.images import PreparedImage
+    from bot.ports import DeliveryJournal
+    from bot.progress import Progress
     from bot.store import Job
 
-__all__ = ["DeliveryFailed", "JobMessenger"]
+__all__ = ["JobMessenger"]
 
 log = logging.getLogger(__name__)
 
 # Stop using the interaction token a little before Discord's 15 minutes run out.
 _TOKEN_MARGIN = 60.0
-
-
-class DeliveryFailed(Exception):
-    """The result could not be shown on Discord at all (no placeholder and no channel to post in)."""
 
 
 class _Pending:
@@ -46,7 +47,7 @@ class _Pending:
 
 
 class JobMessenger:
-    """Edits each job's placeholder: progress at most once per interval (latest wins), then the outcome.
+    """The Discord Notifier (``bot.ports.Notifier``): progress at most once per interval, then the outcome.
 
     Editing the one placeholder makes delivery idempotent: a job resumed after a crash edits the same
     message again instead of posting a second image.
@@ -66,7 +67,7 @@ class JobMessenger:
         self._monotonic = monotonic
         self._pending: dict[str, _Pending] = {}
 
-    def progress(self, job: Job, progress: ui.Progress) -> None:
+    def progress(self, job: Job, progress: Progress) -> None:
         """Show ``progress`` soon; a newer call before it is sent replaces it."""
         pending = self._pending.get(job.id)
         if pending is None:
@@ -74,15 +75,15 @@ class JobMessenger:
         pending.job = job
         pending.text = ui.progress_text(progress, simulated=job.simulated)
         # Only a job still waiting can be cancelled: once sent, reAPI has charged and cannot cancel.
-        pending.cancellable = progress.stage is ui.Stage.QUEUED
+        pending.cancellable = progress.stage is Stage.QUEUED
         if pending.task is None or pending.task.done():
             pending.task = asyncio.create_task(self._flush(pending), name=f"progress-{job.id}")
 
-    async def deliver(self, job: Job, image: PreparedImage, *, took: float | None) -> int:
+    async def deliver(self, job: Job, image: PreparedImage, *, journal: DeliveryJournal) -> int:
         """Replace the placeholder with the image; returns the id of the message that shows it."""
         await self._cancel_progress(job.id)
         filename = image.filename(f"imagine-{job.id}")
-        embed = ui.result_embed(job, filename=filename, took=took)
+        embed = ui.result_embed(job, filename=filename, took=job.duration)
         file = discord.File(io.BytesIO(image.data), filename=filename)
         view = result_view(job.id)
         try:
@@ -90,19 +91,24 @@ class JobMessenger:
         except (discord.NotFound, DeliveryFailed):
             log.info("placeholder of job %s is gone; posting the result as a new message", job.id)
         file = discord.File(io.BytesIO(image.data), filename=filename)
+        await journal.posting()
         try:
             message = await self._client.get_partial_messageable(job.channel_id).send(embed=embed, file=file, view=view)
         except discord.HTTPException as exc:
             raise DeliveryFailed(f"cannot post in channel {job.channel_id}: {exc.status}") from exc
+        await journal.posted(message.id)
         return message.id
 
-    async def fail(self, job: Job, text: str) -> None:
-        """Replace the placeholder with a failure explanation (best effort: the refund stands regardless)."""
+    async def fail(self, job: Job, failure: JobFailure) -> bool:
+        """Replace the placeholder with why the job failed; False when Discord refused (the refund stands)."""
         await self._cancel_progress(job.id)
+        text = ui.failure_text(failure, refunded=job.cost)
         try:
             await self._edit(job, content=text, embed=None, attachments=[], view=None)
-        except Exception as exc:  # best effort: a transport error must not stop the refund that follows
+        except Exception as exc:  # best effort: the job is already settled
             log.warning("could not show the failure of job %s: %s", job.id, exc)
+            return False
+        return True
 
     async def close(self) -> None:
         """Stop every pending progress edit."""

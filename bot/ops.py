@@ -47,7 +47,10 @@ def add_operator_commands(commands: argparse._SubParsersAction[argparse.Argument
     ledger_actions.add_parser(
         "check",
         parents=[config],
-        help="balances equal ledger sums and every reservation is settled once or in flight (exit 1 if not)",
+        help=(
+            "balances equal ledger sums, every reservation is settled once or in flight and held until then, "
+            "and no refill passed max_balance (exit 1 if not)"
+        ),
     )
 
 
@@ -82,7 +85,10 @@ async def check_ledger(settings: Settings) -> int:
         f"({audit.in_flight} in flight)"
     )
     if audit.ok:
-        print("OK: every balance equals its ledger sum; every reservation is settled once or still in flight")
+        print(
+            "OK: every balance equals its ledger sum; every reservation is settled once or still in flight (and "
+            "held until then); no refill lifted a balance above max_balance"
+        )
         return 0
     print(f"MISMATCH: {len(audit.problems)} problem(s)")
     for problem in audit.problems[:_SHOWN_PROBLEMS]:
@@ -132,8 +138,11 @@ async def show(settings: Settings, user_id: int) -> int:
             if statement.balance is None:
                 lines.append(f"  {scope}: unlimited (bot owner)")
                 continue
-            refill = _iso(statement.balance.next_refill_at)
-            lines.append(f"  {scope}: {credits_text(statement.balance.balance)} (next refill {refill})")
+            balance = statement.balance
+            held = f", {balance.held} reserved for jobs in progress" if balance.held else ""
+            lines.append(
+                f"  {scope}: {credits_text(balance.balance)}{held} (next refill {_iso(balance.next_refill_at)})"
+            )
         if len(lines) == 1:
             lines.append("  no balance yet (a first job starts one with a full allowance)")
         if await store.banned_in(user_id, ["global"]):

@@ -17,17 +17,35 @@ if TYPE_CHECKING:
     from bot.reapi import DownloadedImage, GenerationRequest, SubmittedTask, Task
     from bot.store import AccountRules, Job, JobState, NewJob, QueueLimits, SpendLimit
 
-__all__ = ["Clock", "DeliveryFailed", "DeliveryJournal", "ImageService", "JobStore", "Notifier"]
+__all__ = ["Alerts", "Clock", "DeliveryFailed", "DeliveryJournal", "ImageService", "JobStore", "Notifier"]
 
 
 class DeliveryFailed(Exception):
     """Discord refused every way of showing a result (placeholder, channel, follow-up, DM)."""
 
 
+class Alerts(Protocol):
+    """Tells the bot owners something needs their attention (a DM or the log channel; never blocks)."""
+
+    def notify(self, text: str) -> None: ...
+
+
 class Clock(Protocol):
     """Wall-clock seconds since the epoch (``time.time``); a fake in tests."""
 
     def __call__(self) -> float: ...
+
+
+class Cooldown(Protocol):
+    """An optional per-member pause between accepted jobs."""
+
+    def check(self, user_id: int) -> None:
+        """Raise a refusal (a UserFacingError) while the member must wait."""
+        ...
+
+    def record(self, user_id: int) -> None:
+        """Count one accepted job for the member."""
+        ...
 
 
 class DeliveryJournal(Protocol):

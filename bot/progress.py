@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["Progress", "Stage"]
+__all__ = ["Progress", "Stage", "queue_place"]
 
 
 class Stage(StrEnum):
@@ -22,7 +22,27 @@ class Progress:
     """One progress snapshot of a job (the surface turns it into a sentence)."""
 
     stage: Stage
-    position: int | None = None
-    waiting: int | None = None
+    position: int | None = None  # place in the queue; with ``position_to``, somewhere in that range
+    position_to: int | None = None
     elapsed: float | None = None
     estimate: float | None = None
+
+
+# Exact places near the front; further back, ranges that widen, so a draining queue changes a waiting job's
+# text (and costs a Discord edit) only a handful of times in its life instead of once per job ahead of it.
+_EXACT_UP_TO = 10
+_RANGE_ENDS = (20, 50, 100, 200, 500, 1000)
+
+
+def queue_place(position: int) -> tuple[int, int | None]:
+    """The place to show for a 1-based queue position: ``(position, None)`` near the front, else a range."""
+    if position <= _EXACT_UP_TO:
+        return position, None
+    start = _EXACT_UP_TO + 1
+    for end in _RANGE_ENDS:
+        if position <= end:
+            return start, end
+        start = end + 1
+    # Beyond the last range: blocks of 1,000.
+    block = (position - 1) // 1000
+    return block * 1000 + 1, (block + 1) * 1000

@@ -16,17 +16,16 @@ from bot.store import SpendLimit
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from bot.alerts import Alerts
+    from bot.ports import Alerts
     from bot.store import SpendCapExceeded, Store
 
-__all__ = ["UNCHARGED_FAILURES", "SpendGuard", "SpendToday", "day_start"]
+__all__ = ["SpendGuard", "SpendToday", "day_start"]
 
 log = logging.getLogger(__name__)
 
 DAY = 86_400.0
-# Failure codes (bot.jobs.failure_for) meaning reAPI refused the POST, so the owner was not charged.
-UNCHARGED_FAILURES = ("reapi_400", "reapi_401", "reapi_402", "reapi_unavailable")
 _PAUSE_KEY = "reapi_paused_until"
+_PAUSE_REASON_KEY = "reapi_paused_reason"
 
 
 def day_start(now: float) -> float:
@@ -63,27 +62,39 @@ class SpendGuard:
         self._pause = pause_seconds
         self._clock = clock
         self._paused_until = 0.0
+        self._pause_reason = "402"
 
     async def load(self) -> None:
         """Resume a pause that was under way before a restart."""
         stored = await self._store.get_meta(_PAUSE_KEY)
         self._paused_until = float(stored) if stored else 0.0
+        self._pause_reason = await self._store.get_meta(_PAUSE_REASON_KEY) or "402"
 
     def limit(self) -> SpendLimit | None:
         """The cap as the store checks it (in images, counted since midnight UTC); None when uncapped."""
         if self._cap <= 0 or self._per_image <= 0:
             return None
         since = day_start(self._clock())
-        return SpendLimit(since=since, max_jobs=self._cap // self._per_image, uncharged_codes=UNCHARGED_FAILURES)
+        return SpendLimit(since=since, max_jobs=self._cap // self._per_image)
 
     @property
     def paused_until(self) -> float | None:
         """When submissions resume after a 402, if they are paused now."""
         return self._paused_until if self._paused_until > self._clock() else None
 
+    @property
+    def pause_reason(self) -> str | None:
+        """Why submissions are paused now: reAPI's status "402" (out of credits) or "401" (key refused); or None."""
+        return self._pause_reason if self.paused_until is not None else None
+
     def check_open(self) -> None:
-        """Raise ReapiPaused while submissions are paused after a 402."""
+        """Raise ReapiPaused while submissions are paused after a 402 or a 401."""
         until = self.paused_until
+        if until is not None and self._pause_reason == "401":
+            raise ReapiPaused(
+                "The bot's reAPI key was refused, so new images are paused "
+                f"(until {refill_time(until)} at the earliest). The bot owners have been told. Nothing was charged."
+            )
         if until is not None:
             raise ReapiPaused(
                 "The bot's reAPI account has run out of credits, so new images are paused "
@@ -108,24 +119,39 @@ class SpendGuard:
 
     async def pause_after_402(self) -> None:
         """reAPI answered 402: refuse new images for a while and tell the owners (once per pause)."""
+        await self._pause_for(
+            "402",
+            "⚠️ reAPI answered 402: the bot's reAPI account is out of credits. "
+            "New images are paused until {until}; affected jobs were refunded to their members. "
+            "Top up the reAPI account to resume.",
+        )
+
+    async def pause_after_401(self) -> None:
+        """reAPI refused the key (401) on a submit: every job would fail alike, so pause and tell the owners once."""
+        await self._pause_for(
+            "401",
+            "⚠️ reAPI answered 401: it refused the bot's API key (missing, invalid or revoked). "
+            "New images are paused until {until}; affected jobs were refunded to their members. "
+            "Set a valid `reapi.api_key` and restart the bot.",
+        )
+
+    async def _pause_for(self, reason: str, alert: str) -> None:
         now = self._clock()
         if self._paused_until > now:
             return
         self._paused_until = now + self._pause
+        self._pause_reason = reason
         try:  # kept across restarts; the pause in memory holds even if this write fails
+            await self._store.set_meta(_PAUSE_REASON_KEY, reason)
             await self._store.set_meta(_PAUSE_KEY, repr(self._paused_until))
         except Exception:
             log.exception("could not store the reAPI pause")
-        self._alerts.notify(
-            "⚠️ reAPI answered 402: the bot's reAPI account is out of credits. "
-            f"New images are paused until {refill_time(self._paused_until)}; affected jobs were refunded to "
-            "their members. Top up the reAPI account to resume."
-        )
-        log.warning("reAPI answered 402: submissions paused for %.0f s", self._pause)
+        self._alerts.notify(alert.format(until=refill_time(self._paused_until)))
+        log.warning("reAPI answered %s: submissions paused for %.0f s", reason, self._pause)
 
     async def today(self) -> SpendToday:
         """Today's spend (reAPI credits) so far and what the waiting jobs will add."""
-        usage = await self._store.usage([day_start(self._clock())], uncharged_codes=UNCHARGED_FAILURES)
+        usage = await self._store.usage([day_start(self._clock())])
         return SpendToday(
             spent=usage.days[0].charged * self._per_image,
             in_flight=usage.in_flight * self._per_image,

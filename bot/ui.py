@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import discord
+
+from bot.failures import FailureCode, JobFailure
+from bot.progress import Progress, Stage
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -17,6 +18,7 @@ __all__ = [
     "EMBED_COLOUR",
     "Progress",
     "Stage",
+    "failure_reason",
     "failure_text",
     "progress_text",
     "result_embed",
@@ -28,26 +30,6 @@ EMBED_COLOUR = discord.Colour(0xF5C518)
 _SIMULATED = "simulated: no reAPI call was made"
 
 
-class Stage(StrEnum):
-    """The steps a member sees a job go through."""
-
-    QUEUED = "queued"
-    SUBMITTING = "submitting"
-    GENERATING = "generating"
-    UPLOADING = "uploading"
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """One progress snapshot of a job."""
-
-    stage: Stage
-    position: int | None = None
-    waiting: int | None = None
-    elapsed: float | None = None
-    estimate: float | None = None
-
-
 def shorten(text: str, limit: int) -> str:
     """Cut ``text`` to ``limit`` characters, marking the cut with an ellipsis."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
@@ -56,10 +38,12 @@ def shorten(text: str, limit: int) -> str:
 def progress_text(progress: Progress, *, simulated: bool = False) -> str:
     """The placeholder line for a progress snapshot, e.g. '🎨 Generating… 12s (usually ~20s)'."""
     if progress.stage is Stage.QUEUED:
-        if progress.position is not None and progress.waiting:
-            line = f"⏳ Queued: position {progress.position} of {progress.waiting}"
-        else:
+        if progress.position is None:
             line = "⏳ Queued"
+        elif progress.position_to is None:
+            line = f"⏳ Queued: position {progress.position}"
+        else:
+            line = f"⏳ Queued: position {progress.position}–{progress.position_to}"
     elif progress.stage is Stage.SUBMITTING:
         line = "📤 Submitting to reAPI…"
     elif progress.stage is Stage.GENERATING:
@@ -110,9 +94,61 @@ def source_links(sources: Sequence[str], *, limit: int = 1024) -> str:
     return "\n".join(lines)
 
 
-def failure_text(reason: str, *, refunded: int) -> str:
+_FAILURE_REASONS: dict[FailureCode, str] = {
+    FailureCode.CANCELLED: "Cancelled.",
+    FailureCode.REAPI_PAUSED: "The bot's reAPI account ran out of credits before this job was sent.",
+    FailureCode.REAPI_400: "reAPI rejected the request.",
+    FailureCode.REAPI_401: (
+        "The bot is not set up correctly (its reAPI key was refused). The bot owners have been told."
+    ),
+    FailureCode.REAPI_402: "The bot's reAPI account is out of credits. The bot owner has to top it up.",
+    FailureCode.REAPI_UNAVAILABLE: "reAPI is busy or unreachable right now. Please try again shortly.",
+    FailureCode.OUTCOME_UNKNOWN: (
+        "reAPI did not confirm the request. To avoid paying twice it was not sent again. You can try again."
+    ),
+    FailureCode.REAPI_SERVER_ERROR: (
+        "reAPI failed while taking this request (an error on reAPI's side). It was not sent again, so that "
+        "nobody pays twice. You can try again."
+    ),
+    FailureCode.INTERRUPTED_SUBMIT: (
+        "The bot restarted while sending this request. To avoid paying twice it was not re-sent. You can try again."
+    ),
+    FailureCode.CONTENT_POLICY: "reAPI's content filter refused this request. Try rewording it.",
+    FailureCode.TASK_FAILED: "reAPI could not make this image.",
+    FailureCode.TASK_LOST: "reAPI no longer knows this task.",
+    FailureCode.TIMEOUT: "reAPI did not finish in time.",
+    FailureCode.NO_OUTPUT: "reAPI finished but returned no image.",
+    FailureCode.DOWNLOAD_FAILED: "The finished image could not be downloaded from reAPI.",
+    FailureCode.TOO_LARGE: "The image is too large to upload here.",
+    FailureCode.DISCORD: "The image could not be posted on Discord.",
+    FailureCode.INTERNAL: "Something went wrong on our side.",
+}
+
+
+def failure_reason(code: FailureCode | str, detail: str | None = None) -> str:
+    """One sentence (or two) saying why a job failed; ``detail`` is escaped, it may come from reAPI."""
+    try:
+        code = FailureCode(code)
+    except ValueError:
+        return "It failed."
+    reason = _FAILURE_REASONS[code]
+    if code is FailureCode.REAPI_PAUSED and detail == "401":
+        return "The bot's reAPI key was refused, so new images are paused. The bot owners have been told."
+    if not detail:
+        return reason
+    shown = discord.utils.escape_mentions(discord.utils.escape_markdown(shorten(detail, 300)))
+    if code is FailureCode.REAPI_400:
+        return f"reAPI rejected the request: {shown}"
+    if code is FailureCode.TASK_FAILED:
+        return f"reAPI could not make this image ({shown})."
+    if code is FailureCode.INTERNAL:
+        return f"Something went wrong on our side (error id {shown})."
+    return reason
+
+
+def failure_text(failure: JobFailure, *, refunded: int) -> str:
     """The placeholder text when a job ends without an image."""
-    text = f"❌ {reason}"
+    text = f"❌ {failure_reason(failure.code, failure.detail)}"
     if refunded:
         text += f"\nYour {refunded} credit{'s' if refunded != 1 else ''} {'were' if refunded != 1 else 'was'} refunded."
     return text

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
 
-    from bot.store.records import LedgerAudit, SpendLimit, Usage
+    from bot.store.records import LedgerAudit, QueueLimits, SpendLimit, Usage
 
 __all__ = [
     "TERMINAL_STATES",
@@ -91,6 +91,11 @@ class Job(NewJob):
     submit_started_at: float | None = None  # entered 'submitting': reAPI may charge from here on
     completed_at: float | None = None
     finished_at: float | None = None
+    # Whether reAPI may have charged the owner: set on entering 'submitting'; cleared by finish_job(charged=False)
+    # when reAPI provably refused the POST or refunded the failed task. The daily spend cap counts it.
+    charged: bool = False
+    post_started_at: float | None = None  # a fallback result post was begun (look for it before posting again)
+    notice_pending: bool = False  # ended, but the member has not been shown the outcome yet
 
     @property
     def duration(self) -> float | None:
@@ -116,6 +121,7 @@ class HistoryEntry:
     error_message: str | None
     created_at: float
     finished_at: float
+    error_code: str | None = None  # why it failed, as a code (None when delivered, and on rows before step 4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +137,7 @@ class LedgerEntry:
     actor_id: int | None
     created_at: float
     note: str | None = None
+    cap: int | None = None  # on 'allowance' entries: the max_balance the refill was applied under
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,21 +176,29 @@ class AccountRules:
         """When the next refill is due for a period that started at ``period_start``."""
         return self.period_start(period_start) + self.period_seconds
 
-    def refilled(self, balance: int, periods: int) -> int:
-        """The balance after ``periods`` refills: never above ``max_balance``, never lowered."""
-        if periods < 1 or balance >= self.max_balance:
+    def refilled(self, balance: int, periods: int, *, held: int = 0) -> int:
+        """The spendable balance after ``periods`` refills, never lowered.
+
+        Refills never lift ``balance + held`` above ``max_balance``, so refunding what is held cannot pass it either.
+        """
+        if periods < 1 or balance + held >= self.max_balance:
             return balance
-        return min(self.max_balance, balance + periods * self.allowance)
+        return min(self.max_balance - held, balance + periods * self.allowance)
 
 
 @dataclass(frozen=True, slots=True)
 class Balance:
-    """A member's balance after any refill that was due."""
+    """A member's balance after any refill that was due.
+
+    ``balance`` is what the member can spend; ``held`` is reserved for their jobs in progress (returned to
+    ``balance`` if they fail, gone once delivered).
+    """
 
     user_id: int
     scope: str
     balance: int
     next_refill_at: float
+    held: int = 0
 
 
 class InsufficientBalance(Exception):
@@ -202,18 +217,28 @@ class Store(Protocol):
         """Release connections."""
         ...
 
-    async def create_job(self, job: NewJob, *, rules: AccountRules | None, spend: SpendLimit | None = None) -> Job:
+    async def create_job(
+        self,
+        job: NewJob,
+        *,
+        rules: AccountRules | None,
+        spend: SpendLimit | None = None,
+        queue: QueueLimits | None = None,
+    ) -> Job:
         """Store a queued job and reserve its cost in one transaction.
 
         ``rules`` None means the member is not charged (the cost must then be 0). ``spend`` is the owner's
-        daily cap, checked in the same transaction.
+        daily cap and ``queue`` the limits on waiting jobs, both checked in the same transaction, in that
+        order, before the balance.
 
         Raises
         ------
-        InsufficientBalance
-            The balance (after any refill due) is below ``job.cost``; nothing was stored.
         SpendCapExceeded
             One more image would pass ``spend``; nothing was stored.
+        QueueLimitExceeded
+            The member, or everyone, already has as many jobs waiting as ``queue`` allows; nothing was stored.
+        InsufficientBalance
+            The balance (after any refill due) is below ``job.cost``; nothing was stored.
         """
         ...
 
@@ -230,7 +255,9 @@ class Store(Protocol):
     ) -> Job | None:
         """Move a job to ``to`` (setting ``values``) only if it is in one of ``from_states``.
 
-        Returns the updated job, or None when it was not in an expected state (someone else moved it).
+        ``to`` may equal the current state (e.g. DELIVERING → DELIVERING to record ``post_started_at``). Entering
+        SUBMITTING marks the job ``charged``. Returns the updated job, or None when it was not in an expected
+        state (someone else moved it).
         """
         ...
 
@@ -247,12 +274,23 @@ class Store(Protocol):
         error_code: str | None = None,
         error_message: str | None = None,
         only_from: Collection[JobState] | None = None,
+        charged: bool | None = None,
+        notice_pending: bool = False,
     ) -> Job | None:
         """End a job: capture its reservation when delivered, refund it otherwise; record history.
 
         Happens at most once per job: returns None if the job had already ended, or (with ``only_from``)
         was not in one of those states, e.g. a cancel that must not catch a job already sent to reAPI.
+        ``charged`` overwrites the stored fact when given; ``notice_pending`` marks an outcome still to show.
         """
+        ...
+
+    async def pending_notices(self) -> list[Job]:
+        """Ended jobs whose outcome the member has not been shown yet (notice_pending), oldest first."""
+        ...
+
+    async def clear_notice(self, job_id: str) -> None:
+        """The outcome of this job has been shown."""
         ...
 
     async def history(self, user_id: int, *, limit: int, offset: int = 0) -> list[HistoryEntry]:
@@ -306,7 +344,7 @@ class Store(Protocol):
     async def reset_balance(
         self, user_id: int, scope: str, rules: AccountRules, *, actor_id: int | None, note: str | None = None
     ) -> Balance:
-        """Give the member a fresh start: a full allowance (capped) and a new refill period ('adjust' entry)."""
+        """A fresh start: a full allowance (capped) counting what is held, and a new refill period ('adjust')."""
         ...
 
     async def account_scopes(self, user_id: int) -> list[str]:
@@ -331,13 +369,14 @@ class Store(Protocol):
         *,
         guild_id: int | None = None,
         top: int = 5,
-        uncharged_codes: Collection[str] = (),
     ) -> Usage:
         """Activity for each 24-hour day starting at ``day_starts`` (ascending), optionally for one guild."""
         ...
 
     async def audit_ledger(self) -> LedgerAudit:
-        """Check that balances equal their ledger sums and every reservation is settled once or in flight."""
+        """Check the books: balances equal their ledger sums, every reservation is settled once or in flight,
+        held equals the unsettled reservations, and no refill lifted balance + held above its max_balance.
+        """
         ...
 
     async def claim_meta(self, key: str, value: str) -> bool:

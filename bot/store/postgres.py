@@ -51,6 +51,8 @@ class _PostgresTx:
 class PostgresDatabase:
     """An asyncpg pool with migrations applied."""
 
+    locks_rows = True  # READ COMMITTED transactions run side by side: reads before a write lock the row
+
     def __init__(self, pool: asyncpg.Pool[Any]) -> None:
         self._pool = pool
 

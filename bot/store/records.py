@@ -47,15 +47,12 @@ class QueueLimits:
 
 @dataclass(frozen=True, slots=True)
 class SpendLimit:
-    """The owner's daily cap, in images: jobs POSTed since ``since`` plus jobs waiting must stay within it.
-
-    A job counts once it entered 'submitting' (an unknown outcome counts as spent), unless it failed with one
-    of ``uncharged_codes`` (reAPI refused the POST, so nothing was charged).
+    """The owner's daily cap, in images: jobs waiting plus jobs sent since ``since`` that reAPI may have charged
+    for (``Job.charged``, a stored fact) must stay within it.
     """
 
     since: float
     max_jobs: int
-    uncharged_codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

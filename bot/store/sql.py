@@ -12,7 +12,6 @@ from bot.store.base import (
     AccountRules,
     Balance,
     HistoryEntry,
-    InsufficientBalance,
     Job,
     JobKind,
     JobState,
@@ -25,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
     from contextlib import AbstractAsyncContextManager
 
-    from bot.store.records import SpendLimit
+    from bot.store.records import QueueLimits, SpendLimit
 
 __all__ = ["Database", "Row", "SqlStore", "Tx"]
 
@@ -38,6 +37,7 @@ class Row(Protocol):
 
 _JOB_COLUMNS = frozenset(f.name for f in fields(Job))
 _JSON_COLUMNS = frozenset({"image_urls", "sources"})
+_BOOL_COLUMNS = ("simulated", "charged", "notice_pending")
 _TERMINAL = "('delivered', 'failed')"
 
 
@@ -58,7 +58,13 @@ class Tx(Protocol):
 
 
 class Database(Protocol):
-    """A connection (or pool) that hands out transactions."""
+    """A connection (or pool) that hands out transactions.
+
+    ``locks_rows``: whether transactions run side by side and reads that precede a write must lock the row
+    (``SELECT … FOR UPDATE``, PostgreSQL). SQLite runs one writer at a time and has no such clause.
+    """
+
+    locks_rows: bool
 
     def transaction(self) -> AbstractAsyncContextManager[Tx]:
         """A transaction that commits on success and rolls back on any exception."""
@@ -86,7 +92,8 @@ def _job_from_row(row: Row) -> Job:
     values = {name: row[name] for name in _JOB_COLUMNS}
     values["kind"] = JobKind(values["kind"])
     values["state"] = JobState(values["state"])
-    values["simulated"] = bool(values["simulated"])
+    for name in _BOOL_COLUMNS:
+        values[name] = bool(values[name])
     for name in _JSON_COLUMNS:
         values[name] = tuple(json.loads(values[name]))
     return Job(**values)
@@ -98,6 +105,7 @@ class SqlStore(AccountsSql):
     def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._clock = clock
+        self._for_update = " FOR UPDATE" if db.locks_rows else ""
 
     async def close(self) -> None:
         """Close the underlying database."""
@@ -105,8 +113,15 @@ class SqlStore(AccountsSql):
 
     # -- jobs -------------------------------------------------------------------------------------
 
-    async def create_job(self, job: NewJob, *, rules: AccountRules | None, spend: SpendLimit | None = None) -> Job:
-        """Store a queued job and reserve its cost in one transaction (checking the spend cap first)."""
+    async def create_job(
+        self,
+        job: NewJob,
+        *,
+        rules: AccountRules | None,
+        spend: SpendLimit | None = None,
+        queue: QueueLimits | None = None,
+    ) -> Job:
+        """Store a queued job and reserve its cost in one transaction (spend cap, then queue limits, then balance)."""
         now = self._clock()
         cost = job.cost if rules is not None else 0
         values: dict[str, Any] = {f.name: getattr(job, f.name) for f in fields(NewJob)}
@@ -114,10 +129,17 @@ class SqlStore(AccountsSql):
         values["kind"] = job.kind.value
         columns = list(values)
         async with self._db.transaction() as tx:
+            if cost > 0 and rules is not None:
+                # The member's row lock first: their concurrent creations then count one after another.
+                await self._touch_account(tx, job.user_id, job.scope, rules, now)
+            if spend is not None or queue is not None:
+                await self._lock_creations(tx)
             if spend is not None:
                 await self._check_spend(tx, spend)
+            if queue is not None:
+                await self._check_queue(tx, job.user_id, queue)
             if cost > 0 and rules is not None:
-                await self._reserve(tx, job.user_id, job.scope, cost, rules, now)
+                await self._reserve(tx, job.user_id, job.scope, cost, rules)
             row = await tx.fetchone(
                 f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) RETURNING *",
                 *(_to_db(c, values[c]) for c in columns),
@@ -149,6 +171,9 @@ class SqlStore(AccountsSql):
             raise ValueError("pass the new state as `to`, not as a value")
         if not from_states:
             return None
+        if to is JobState.SUBMITTING:
+            # From here on the POST may reach reAPI and be charged: a stored fact, until finish_job says otherwise.
+            values = {"charged": True, **values}
         assignments = {"state": to.value, **values, "updated_at": self._clock()}
         sets, params = self._assignments(assignments)
         states = [s.value for s in from_states]
@@ -180,6 +205,8 @@ class SqlStore(AccountsSql):
         error_code: str | None = None,
         error_message: str | None = None,
         only_from: Collection[JobState] | None = None,
+        charged: bool | None = None,
+        notice_pending: bool = False,
     ) -> Job | None:
         """End a job once, settling its reservation and writing its history row."""
         now = self._clock()
@@ -191,7 +218,8 @@ class SqlStore(AccountsSql):
         async with self._db.transaction() as tx:
             row = await tx.fetchone(
                 "UPDATE jobs SET state = ?, finished_at = ?, updated_at = ?, "
-                "result_message_id = COALESCE(?, result_message_id), error_code = ?, error_message = ? "
+                "result_message_id = COALESCE(?, result_message_id), error_code = ?, error_message = ?, "
+                "charged = COALESCE(?, charged), notice_pending = ? "
                 f"WHERE id = ? AND state NOT IN {_TERMINAL}{only} RETURNING *",
                 state.value,
                 now,
@@ -199,6 +227,8 @@ class SqlStore(AccountsSql):
                 result_message_id,
                 error_code,
                 error_message,
+                None if charged is None else int(charged),
+                int(notice_pending),
                 job_id,
                 *states,
             )
@@ -206,20 +236,21 @@ class SqlStore(AccountsSql):
                 return None
             job = _job_from_row(row)
             if job.cost > 0:
-                if delivered:
-                    await self._append(tx, job.user_id, job.scope, 0, "capture", job.id, None, now)
-                else:
-                    await tx.execute(
-                        "UPDATE accounts SET balance = balance + ? WHERE user_id = ? AND scope = ?",
-                        job.cost,
-                        job.user_id,
-                        job.scope,
-                    )
-                    await self._append(tx, job.user_id, job.scope, job.cost, "refund", job.id, None, now)
+                # A capture spends what was held; a refund moves it back to the spendable balance.
+                back = 0 if delivered else job.cost
+                await tx.execute(
+                    "UPDATE accounts SET balance = balance + ?, held = held - ? WHERE user_id = ? AND scope = ?",
+                    back,
+                    job.cost,
+                    job.user_id,
+                    job.scope,
+                )
+                reason = "capture" if delivered else "refund"
+                await self._append(tx, job.user_id, job.scope, back, reason, job.id, None, now)
             await tx.execute(
                 "INSERT INTO history (job_id, user_id, guild_id, channel_id, kind, prompt, aspect_ratio, "
-                "sources, parent_job_id, state, cost, result_message_id, error_message, created_at, finished_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "sources, parent_job_id, state, cost, result_message_id, error_code, error_message, created_at, "
+                "finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 job.id,
                 job.user_id,
                 job.guild_id,
@@ -232,11 +263,25 @@ class SqlStore(AccountsSql):
                 state.value,
                 job.cost if delivered else 0,
                 job.result_message_id,
+                error_code,
                 error_message,
                 job.created_at,
                 now,
             )
         return job
+
+    async def pending_notices(self) -> list[Job]:
+        """Ended jobs whose outcome is still to be shown, oldest first."""
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall(
+                f"SELECT * FROM jobs WHERE notice_pending = 1 AND state IN {_TERMINAL} ORDER BY finished_at, id"
+            )
+        return [_job_from_row(r) for r in rows]
+
+    async def clear_notice(self, job_id: str) -> None:
+        """The job's outcome has been shown."""
+        async with self._db.transaction() as tx:
+            await tx.execute("UPDATE jobs SET notice_pending = 0 WHERE id = ? AND notice_pending = 1", job_id)
 
     async def history(self, user_id: int, *, limit: int, offset: int = 0) -> list[HistoryEntry]:
         """A member's finished jobs, newest first."""
@@ -261,6 +306,7 @@ class SqlStore(AccountsSql):
                 error_message=r["error_message"],
                 created_at=r["created_at"],
                 finished_at=r["finished_at"],
+                error_code=r["error_code"],
             )
             for r in rows
         ]
@@ -299,96 +345,10 @@ class SqlStore(AccountsSql):
                 actor_id=r["actor_id"],
                 created_at=r["created_at"],
                 note=r["note"],
+                cap=r["cap"],
             )
             for r in rows
         ]
-
-    async def _reserve(self, tx: Tx, user_id: int, scope: str, cost: int, rules: AccountRules, now: float) -> None:
-        await self._touch_account(tx, user_id, scope, rules, now)
-        changed = await tx.execute(
-            "UPDATE accounts SET balance = balance - ? WHERE user_id = ? AND scope = ? AND balance >= ?",
-            cost,
-            user_id,
-            scope,
-            cost,
-        )
-        if changed != 1:
-            # The refill above is rolled back with the transaction; it is recomputed identically next time.
-            raise InsufficientBalance(await self._read_balance(tx, user_id, scope, rules), cost)
-
-    async def _touch_account(self, tx: Tx, user_id: int, scope: str, rules: AccountRules, now: float) -> Balance:
-        """Create the account with a full allowance, or apply the refills due since its period began."""
-        row = await tx.fetchone(
-            "SELECT balance, period_start FROM accounts WHERE user_id = ? AND scope = ?", user_id, scope
-        )
-        if row is None:
-            start = min(rules.allowance, rules.max_balance)
-            created = await tx.execute(
-                "INSERT INTO accounts (user_id, scope, balance, period_start) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (user_id, scope) DO NOTHING",
-                user_id,
-                scope,
-                start,
-                rules.period_start(now),
-            )
-            if created == 1 and start > 0:
-                await self._append(tx, user_id, scope, start, "allowance", None, None, now)
-            return await self._read_balance(tx, user_id, scope, rules)
-        balance, period_start = int(row["balance"]), float(row["period_start"])
-        periods, new_start = rules.refills_due(period_start, now)
-        if periods >= 1:
-            refilled = rules.refilled(balance, periods)
-            # Conditional on what was read, so two concurrent touches cannot both refill.
-            changed = await tx.execute(
-                "UPDATE accounts SET balance = ?, period_start = ? "
-                "WHERE user_id = ? AND scope = ? AND balance = ? AND period_start = ?",
-                refilled,
-                new_start,
-                user_id,
-                scope,
-                balance,
-                period_start,
-            )
-            if changed == 1 and refilled != balance:
-                await self._append(tx, user_id, scope, refilled - balance, "allowance", None, None, now)
-        return await self._read_balance(tx, user_id, scope, rules)
-
-    async def _read_balance(self, tx: Tx, user_id: int, scope: str, rules: AccountRules) -> Balance:
-        row = await tx.fetchone(
-            "SELECT balance, period_start FROM accounts WHERE user_id = ? AND scope = ?", user_id, scope
-        )
-        assert row is not None
-        return Balance(
-            user_id=user_id,
-            scope=scope,
-            balance=int(row["balance"]),
-            next_refill_at=rules.next_refill(float(row["period_start"])),
-        )
-
-    @staticmethod
-    async def _append(
-        tx: Tx,
-        user_id: int,
-        scope: str,
-        delta: int,
-        reason: str,
-        job_id: str | None,
-        actor_id: int | None,
-        now: float,
-        note: str | None = None,
-    ) -> None:
-        await tx.execute(
-            "INSERT INTO ledger (user_id, scope, delta, reason, job_id, actor_id, created_at, note) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            user_id,
-            scope,
-            delta,
-            reason,
-            job_id,
-            actor_id,
-            now,
-            note,
-        )
 
     # -- meta -------------------------------------------------------------------------------------
 

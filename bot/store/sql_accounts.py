@@ -5,77 +5,61 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.store.base import Balance, InsufficientBalance
-from bot.store.records import DayUsage, LedgerAudit, SpendCapExceeded, Usage, UserUsage
+from bot.store.records import DayUsage, QueueLimitExceeded, SpendCapExceeded, Usage, UserUsage
+from bot.store.sql_audit import audit_ledger
+from bot.store.sql_ledger import LedgerSql
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Sequence
+    from collections.abc import Sequence
 
     from bot.store.base import AccountRules
-    from bot.store.records import SpendLimit
-    from bot.store.sql import Database, Tx
+    from bot.store.records import LedgerAudit, QueueLimits, SpendLimit
+    from bot.store.sql import Tx
 
 __all__ = ["AccountsSql"]
 
 _TERMINAL = "('delivered', 'failed')"
-_SETTLE = "('capture', 'refund')"
-_REASONS = ("allowance", "grant", "reserve", "capture", "refund", "adjust")
 _DAY = 86_400.0
 # A conditional update on a seen balance loses only to a concurrent change; retry that many times.
 _ATTEMPTS = 20
 
 
-def _charged(codes: Collection[str]) -> tuple[str, list[str]]:
-    """SQL that is true for a job reAPI may have charged for, given that it reached 'submitting'."""
-    if not codes:
-        return "1 = 1", []
-    marks = ", ".join("?" for _ in codes)
-    # COALESCE: a NULL error code must not turn the whole condition NULL (= false).
-    return f"NOT (state = 'failed' AND COALESCE(error_code, '') IN ({marks}))", list(codes)
-
-
-class AccountsSql:
+class AccountsSql(LedgerSql):
     """Mixed into SqlStore: the administrative side of the ledger. Money changes stay conditional."""
-
-    _db: Database
-    _clock: Callable[[], float]
-
-    if TYPE_CHECKING:
-
-        async def _touch_account(
-            self, tx: Tx, user_id: int, scope: str, rules: AccountRules, now: float
-        ) -> Balance: ...
-
-        async def _read_balance(self, tx: Tx, user_id: int, scope: str, rules: AccountRules) -> Balance: ...
-
-        @staticmethod
-        async def _append(
-            tx: Tx,
-            user_id: int,
-            scope: str,
-            delta: int,
-            reason: str,
-            job_id: str | None,
-            actor_id: int | None,
-            now: float,
-            note: str | None = None,
-        ) -> None: ...
 
     # -- the owner's spend cap --------------------------------------------------------------------
 
-    async def _check_spend(self, tx: Tx, spend: SpendLimit) -> None:
-        """Refuse the job being created if it would pass the cap (called inside create_job's transaction)."""
-        # Every capped creation updates this one row first, so on PostgreSQL they count one after another.
+    async def _lock_creations(self, tx: Tx) -> None:
+        """Make limited creations count one after another (called inside create_job's transaction).
+
+        Every creation checked against the spend cap or the queue limits updates this one row first, so on
+        PostgreSQL (READ COMMITTED) two of them can never both see room for one more job.
+        """
         await tx.execute("UPDATE spend_lock SET taken = ? WHERE id = 1", self._clock())
-        charged, codes = _charged(spend.uncharged_codes)
+
+    async def _check_spend(self, tx: Tx, spend: SpendLimit) -> None:
+        """Refuse the job being created if it would pass the cap (after ``_lock_creations``)."""
         row = await tx.fetchone(
             "SELECT COUNT(*) AS n FROM jobs WHERE "
-            f"(submit_started_at IS NULL AND state NOT IN {_TERMINAL}) OR (submit_started_at >= ? AND {charged})",
+            f"(submit_started_at IS NULL AND state NOT IN {_TERMINAL}) OR (submit_started_at >= ? AND charged = 1)",
             spend.since,
-            *codes,
         )
         counted = int(row["n"]) if row else 0
         if counted + 1 > spend.max_jobs:
             raise SpendCapExceeded(counted, spend.max_jobs)
+
+    async def _check_queue(self, tx: Tx, user_id: int, queue: QueueLimits) -> None:
+        """Refuse the job being created if the member, or everyone, has as many jobs waiting as allowed."""
+        row = await tx.fetchone(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN user_id = ? THEN 1 ELSE 0 END), 0) AS mine "
+            "FROM jobs WHERE state = 'queued'",
+            user_id,
+        )
+        waiting, mine = (int(row["n"]), int(row["mine"])) if row else (0, 0)
+        if mine >= queue.per_user_queued:
+            raise QueueLimitExceeded(limit=queue.per_user_queued, per_user=True)
+        if waiting >= queue.max_queued:
+            raise QueueLimitExceeded(limit=queue.max_queued, per_user=False)
 
     # -- balances changed by admins and operators -------------------------------------------------
 
@@ -117,7 +101,7 @@ class AccountsSql:
         actor_id: int | None,
         note: str | None = None,
     ) -> Balance:
-        """Set the balance to ``amount``; the 'adjust' entry holds the difference to the value seen."""
+        """Set the spendable balance to exactly ``amount`` (what is held stays held; may pass max_balance)."""
         if amount < 0:
             raise ValueError("a balance cannot be negative")
         return await self._adjust(user_id, scope, rules, amount, None, actor_id=actor_id, note=note)
@@ -125,10 +109,16 @@ class AccountsSql:
     async def reset_balance(
         self, user_id: int, scope: str, rules: AccountRules, *, actor_id: int | None, note: str | None = None
     ) -> Balance:
-        """A full allowance (capped at max_balance) and a refill period starting now."""
+        """A full allowance (capped at max_balance) counting what is held, and a refill period starting now.
+
+        The spendable balance becomes ``min(allowance, max_balance) - held`` (at least 0), so refunding the jobs in
+        progress brings the member to exactly a full allowance, never past it.
+        """
         start = rules.period_start(self._clock())
         target = min(rules.allowance, rules.max_balance)
-        return await self._adjust(user_id, scope, rules, target, start, actor_id=actor_id, note=note or "reset")
+        return await self._adjust(
+            user_id, scope, rules, target, start, actor_id=actor_id, note=note or "reset", counting_held=True
+        )
 
     async def _adjust(
         self,
@@ -140,30 +130,34 @@ class AccountsSql:
         *,
         actor_id: int | None,
         note: str | None,
+        counting_held: bool = False,
     ) -> Balance:
         now = self._clock()
         async with self._db.transaction() as tx:
             for _ in range(_ATTEMPTS):
                 await self._touch_account(tx, user_id, scope, rules, now)
                 row = await tx.fetchone(
-                    "SELECT balance, period_start FROM accounts WHERE user_id = ? AND scope = ?", user_id, scope
+                    "SELECT balance, held, period_start FROM accounts WHERE user_id = ? AND scope = ?", user_id, scope
                 )
                 assert row is not None
-                seen, seen_start = int(row["balance"]), float(row["period_start"])
+                seen, held, seen_start = int(row["balance"]), int(row["held"]), float(row["period_start"])
+                spendable = max(0, target - held) if counting_held else target
                 # Conditional on what was read: a reservation landing in between makes this miss, and we re-read.
                 changed = await tx.execute(
                     "UPDATE accounts SET balance = ?, period_start = ? "
-                    "WHERE user_id = ? AND scope = ? AND balance = ? AND period_start = ?",
-                    target,
+                    "WHERE user_id = ? AND scope = ? AND balance = ? AND held = ? AND period_start = ?",
+                    spendable,
                     seen_start if period_start is None else period_start,
                     user_id,
                     scope,
                     seen,
+                    held,
                     seen_start,
                 )
                 if changed == 1:
-                    if target != seen:
-                        await self._append(tx, user_id, scope, target - seen, "adjust", None, actor_id, now, note)
+                    if spendable != seen:
+                        delta = spendable - seen
+                        await self._append(tx, user_id, scope, delta, "adjust", None, actor_id, now, note)
                     return await self._read_balance(tx, user_id, scope, rules)
         raise RuntimeError(f"the balance of {user_id} in {scope} kept changing; try again")
 
@@ -216,11 +210,9 @@ class AccountsSql:
         *,
         guild_id: int | None = None,
         top: int = 5,
-        uncharged_codes: Collection[str] = (),
     ) -> Usage:
         """Activity for each 24-hour day starting at ``day_starts``, the top members, and jobs not yet sent."""
         guild_sql, guild_params = (" AND guild_id = ?", [guild_id]) if guild_id is not None else ("", [])
-        charged, codes = _charged(uncharged_codes)
         days = []
         async with self._db.transaction() as tx:
             for start in day_starts:
@@ -231,11 +223,9 @@ class AccountsSql:
                     f"COALESCE(SUM(CASE WHEN state = 'failed' AND {finished} THEN 1 ELSE 0 END), 0) AS f, "
                     f"COALESCE(SUM(CASE WHEN state = 'delivered' AND {finished} THEN cost ELSE 0 END), 0) AS c, "
                     "COALESCE(SUM(CASE WHEN submit_started_at >= ? AND submit_started_at < ? "
-                    f"AND {charged} THEN 1 ELSE 0 END), 0) AS s "
+                    "AND charged = 1 THEN 1 ELSE 0 END), 0) AS s "
                     f"FROM jobs WHERE (({finished}) OR (submit_started_at >= ? AND submit_started_at < ?)){guild_sql}",
-                    *(start, end) * 4,
-                    *codes,
-                    *(start, end) * 2,
+                    *(start, end) * 6,
                     *guild_params,
                 )
                 assert row is not None
@@ -260,89 +250,9 @@ class AccountsSql:
         return Usage(tuple(days), tuple(users), int(row["n"]) if row else 0)
 
     async def audit_ledger(self) -> LedgerAudit:
-        """Balances equal ledger sums; each reserve is settled once (capture or refund) or its job is in flight."""
-        problems: list[str] = []
+        """What ``imagine-bot ledger check`` verifies (see ``bot.store.sql_audit``)."""
         async with self._db.transaction() as tx:
-            accounts = await self._count(tx, "SELECT COUNT(*) AS n FROM accounts")
-            entries = await self._count(tx, "SELECT COUNT(*) AS n FROM ledger")
-            reserves = await self._count(tx, "SELECT COUNT(*) AS n FROM ledger WHERE reason = 'reserve'")
-            in_flight = await self._count(
-                tx,
-                "SELECT COUNT(*) AS n FROM ledger r JOIN jobs j ON j.id = r.job_id "
-                f"WHERE r.reason = 'reserve' AND j.state NOT IN {_TERMINAL}",
-            )
-            for r in await tx.fetchall(
-                "SELECT a.user_id, a.scope, a.balance, COALESCE(SUM(l.delta), 0) AS total FROM accounts a "
-                "LEFT JOIN ledger l ON l.user_id = a.user_id AND l.scope = a.scope "
-                "GROUP BY a.user_id, a.scope, a.balance"
-            ):
-                if int(r["balance"]) != int(r["total"]):
-                    problems.append(
-                        f"account {r['user_id']}/{r['scope']}: balance {r['balance']} but the ledger sums to "
-                        f"{r['total']}"
-                    )
-            for r in await tx.fetchall(
-                "SELECT DISTINCT l.user_id, l.scope FROM ledger l LEFT JOIN accounts a "
-                "ON a.user_id = l.user_id AND a.scope = l.scope WHERE a.user_id IS NULL"
-            ):
-                problems.append(f"ledger entries for {r['user_id']}/{r['scope']}, which has no account")
-            for r in await tx.fetchall(
-                f"SELECT id, reason FROM ledger WHERE reason NOT IN ({', '.join('?' for _ in _REASONS)}) "
-                f"OR (job_id IS NULL AND reason IN ('reserve', 'capture', 'refund'))",
-                *_REASONS,
-            ):
-                problems.append(f"ledger entry {r['id']}: unexpected {r['reason']!r} entry")
-            for r in await tx.fetchall(
-                "SELECT job_id, reason, COUNT(*) AS n FROM ledger WHERE reason = 'reserve' GROUP BY job_id, reason "
-                "HAVING COUNT(*) > 1 UNION ALL "
-                f"SELECT job_id, 'settle' AS reason, COUNT(*) AS n FROM ledger WHERE reason IN {_SETTLE} "
-                "GROUP BY job_id HAVING COUNT(*) > 1"
-            ):
-                problems.append(f"job {r['job_id']}: {r['n']} {r['reason']} entries (at most one allowed)")
-            problems.extend(await self._reserve_problems(tx))
-        return LedgerAudit(accounts, entries, reserves, in_flight, tuple(problems))
-
-    async def _reserve_problems(self, tx: Tx) -> list[str]:
-        problems = []
-        for r in await tx.fetchall(
-            "SELECT r.job_id, r.delta, j.state, j.cost, s.reason AS settle, s.delta AS settle_delta "
-            "FROM ledger r LEFT JOIN jobs j ON j.id = r.job_id "
-            f"LEFT JOIN ledger s ON s.job_id = r.job_id AND s.reason IN {_SETTLE} "
-            "WHERE r.reason = 'reserve' AND (j.id IS NULL OR r.delta <> -j.cost OR r.user_id <> j.user_id "
-            f"OR r.scope <> j.scope OR (s.id IS NULL AND j.state IN {_TERMINAL}) "
-            f"OR (s.id IS NOT NULL AND j.state NOT IN {_TERMINAL}) "
-            "OR (s.reason = 'capture' AND (j.state <> 'delivered' OR s.delta <> 0)) "
-            "OR (s.reason = 'refund' AND (j.state <> 'failed' OR s.delta <> -r.delta)))"
-        ):
-            job, state, settle = r["job_id"], r["state"], r["settle"]
-            if state is None:
-                problems.append(f"job {job}: reserved but the job does not exist")
-            elif settle is None:
-                problems.append(f"job {job}: {state} but its reservation was never captured or refunded")
-            elif state not in ("delivered", "failed"):
-                done = "captured" if settle == "capture" else "refunded"
-                problems.append(f"job {job}: still {state} but its reservation was already {done}")
-            else:
-                problems.append(
-                    f"job {job}: {state} with reserve {r['delta']} (cost {r['cost']}) settled by {settle} "
-                    f"{r['settle_delta']}"
-                )
-        for r in await tx.fetchall(
-            f"SELECT s.job_id, s.reason FROM ledger s WHERE s.reason IN {_SETTLE} AND NOT EXISTS "
-            "(SELECT 1 FROM ledger r WHERE r.job_id = s.job_id AND r.reason = 'reserve')"
-        ):
-            problems.append(f"job {r['job_id']}: {r['reason']} without a reservation")
-        for r in await tx.fetchall(
-            "SELECT j.id FROM jobs j WHERE j.cost > 0 AND NOT EXISTS "
-            "(SELECT 1 FROM ledger r WHERE r.job_id = j.id AND r.reason = 'reserve')"
-        ):
-            problems.append(f"job {r['id']}: costs credits but has no reservation")
-        return problems
-
-    @staticmethod
-    async def _count(tx: Tx, sql: str) -> int:
-        row = await tx.fetchone(sql)
-        return int(row["n"]) if row else 0
+            return await audit_ledger(tx)
 
     # -- meta -------------------------------------------------------------------------------------
 

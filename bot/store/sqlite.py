@@ -50,6 +50,8 @@ class _SqliteTx:
 class SqliteDatabase:
     """An aiosqlite connection with migrations applied; transactions run one at a time."""
 
+    locks_rows = False  # one writer at a time (BEGIN IMMEDIATE): a read is never overtaken by another write
+
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
         # One connection means one transaction at a time; BEGIN IMMEDIATE also guards other processes.

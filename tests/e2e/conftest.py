@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
+import sys
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -18,6 +23,8 @@ from tests.fakes.fake_discord import FakeDiscord, redirect_discord_py
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
     from pathlib import Path
+
+    from pydantic import BaseModel
 
     from tests.fakes.fake_discord import RecordedRequest
 
@@ -143,3 +150,103 @@ def _no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     text = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
     assert REAPI_KEY not in text
     assert DISCORD_TOKEN not in text
+
+
+# -- the bot as a real process (`python -m bot run`), for tests that kill it ------------------------------------
+
+
+@dataclass
+class BotProcess:
+    """A running ``python -m bot run``; its stdout and stderr go to ``log`` (a pipe nobody reads could fill up)."""
+
+    process: asyncio.subprocess.Process
+    log: Path
+
+    @property
+    def output(self) -> str:
+        """Everything the process printed so far."""
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    async def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, exactly like a power cut or the OOM killer."""
+        self.process.kill()
+        await asyncio.wait_for(self.process.wait(), timeout=10)
+
+    async def terminate(self) -> int:
+        """SIGTERM and wait for the exit code (a graceful shutdown)."""
+        self.process.terminate()
+        return await asyncio.wait_for(self.process.wait(), timeout=20)
+
+
+def _toml_section(name: str, section: BaseModel, secrets: frozenset[str]) -> str:
+    """One ``[name]`` table of flat scalars and lists (JSON spells those the way TOML does)."""
+    lines = [f"[{name}]"]
+    for key, value in section.model_dump().items():
+        if key in secrets or value is None:
+            continue
+        if isinstance(value, timedelta):
+            value = value.total_seconds()  # durations also take plain seconds
+        if isinstance(value, dict) or (isinstance(value, list) and any(isinstance(v, dict) for v in value)):
+            raise ValueError(f"{name}.{key}: nested values are not supported here")
+        lines.append(f"{key} = {json.dumps(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def write_config(path: Path, settings: Settings) -> None:
+    """Write ``settings`` as the TOML file ``bot run --config`` reads, without the two secrets (those go by env)."""
+    sections = {name: getattr(settings, name) for name in type(settings).model_fields}
+    text = "\n".join(
+        _toml_section(name, section, frozenset({"token", "api_key"})) for name, section in sections.items()
+    )
+    path.write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+async def spawn_bot(fake: FakeDiscord, tmp_path: Path) -> AsyncIterator[Callable[[Settings], Awaitable[BotProcess]]]:
+    """Start ``python -m bot run`` with ``settings`` and wait until it has connected to the fake Discord.
+
+    Every process started is killed at the end of the test, whatever happened.
+    """
+    started: list[BotProcess] = []
+
+    async def spawn(settings: Settings) -> BotProcess:
+        number = len(started)
+        config, log = tmp_path / f"bot-{number}.toml", tmp_path / f"bot-{number}.log"
+        write_config(config, settings)
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("IMAGINEBOT_")},
+            "IMAGINEBOT_DISCORD__TOKEN": settings.discord.token.get_secret_value(),
+            "IMAGINEBOT_REAPI__API_KEY": settings.reapi.api_key.get_secret_value(),
+        }
+        ready = fake.ready_count
+        with log.open("wb") as out:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bot",
+                "run",
+                "--config",
+                str(config),
+                cwd=tmp_path,
+                env=env,
+                stdout=out,
+                stderr=out,
+            )
+        bot = BotProcess(process, log)
+        started.append(bot)
+        connected = asyncio.ensure_future(fake.wait_for(lambda: fake.ready_count > ready, timeout=30))
+        exited = asyncio.ensure_future(process.wait())
+        await asyncio.wait({connected, exited}, return_when=asyncio.FIRST_COMPLETED)
+        exited.cancel()
+        if not connected.done() or connected.exception() is not None:
+            connected.cancel()
+            raise AssertionError(f"bot process {number} did not connect; it printed:\n{bot.output}")
+        return bot
+
+    try:
+        yield spawn
+    finally:
+        for bot in started:
+            if bot.process.returncode is None:
+                bot.process.kill()
+                await bot.process.wait()

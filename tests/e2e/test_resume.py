@@ -101,7 +101,7 @@ async def test_queued_jobs_show_their_position_and_resume_after_a_restart(
     running = await imagine(fake, "first")
     await wait_for_progress(fake, running, "Generating")
     waiting = await imagine(fake, "second")
-    await wait_for_progress(fake, waiting, "Queued: position 1 of 1")
+    await wait_for_progress(fake, waiting, "Queued: position 1")
     await stop_bot(first)
 
     finish_all_tasks(sim)
@@ -177,7 +177,7 @@ async def test_a_queued_job_can_be_cancelled_and_is_refunded(
     running = await imagine(fake, "first")
     await wait_for_progress(fake, running, "Generating")
     waiting = await imagine(fake, "second")
-    await wait_for_progress(fake, waiting, "Queued: position 1 of 1")
+    await wait_for_progress(fake, waiting, "Queued: position 1")
     placeholder = fake.original_message(waiting)
     assert placeholder is not None
     cancel_id = placeholder["components"][0]["components"][0]["custom_id"]

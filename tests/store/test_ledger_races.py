@@ -71,7 +71,8 @@ async def test_concurrent_create_jobs_across_a_refill_boundary_refill_once(
     )
     assert Counter(type(r).__name__ for r in results) == {"Job": 10, "InsufficientBalance": 40}
     assert Counter(e.reason for e in await stores[0].ledger()) == {"allowance": 2, "reserve": 11}
-    assert await stores[0].balance(1, "global", RULES) == Balance(1, "global", 0, START + 2 * RULES.period_seconds)
+    expected = Balance(1, "global", 0, START + 2 * RULES.period_seconds, held=20)
+    assert await stores[0].balance(1, "global", RULES) == expected
     await assert_ledger_consistent(stores[0])
 
 

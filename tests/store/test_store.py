@@ -513,28 +513,28 @@ async def test_refill_adds_whole_periods_only(store: Store, clock: FakeClock) ->
     assert (await store.balance(1, "global", rules)).balance == 3
     await store.create_job(new_job(cost=3), rules=rules)
     clock.advance(99.5)
-    assert await store.balance(1, "global", rules) == _bal(0, START + 100)
+    assert await store.balance(1, "global", rules) == _bal(0, START + 100, held=3)
     clock.now = START + 250  # 2.5 periods: two refills, the half period is kept
-    assert await store.balance(1, "global", rules) == _bal(6, START + 300)
+    assert await store.balance(1, "global", rules) == _bal(6, START + 300, held=3)
     assert (await store.ledger(1))[-1].delta == 6
     clock.now = START + 299.9
-    assert await store.balance(1, "global", rules) == _bal(6, START + 300)
+    assert await store.balance(1, "global", rules) == _bal(6, START + 300, held=3)
     clock.now = START + 300  # exactly on the boundary
-    assert await store.balance(1, "global", rules) == _bal(9, START + 400)
+    assert await store.balance(1, "global", rules) == _bal(9, START + 400, held=3)
     assert await reasons(store) == [("allowance", 3), ("reserve", -3), ("allowance", 6), ("allowance", 3)]
     assert [e.created_at for e in await store.ledger()][-2:] == [START + 250, START + 300]
     await assert_ledger_consistent(store)
 
 
 async def test_refill_is_capped_at_max_balance(store: Store, clock: FakeClock) -> None:
-    """Many missed periods refill only up to max_balance; periods while full still move period_start."""
+    """Many missed periods refill balance + held only up to max_balance; periods while full still move period_start."""
     rules = AccountRules(allowance=5, period_seconds=60.0, max_balance=8)
     await store.create_job(new_job(cost=4), rules=rules)
     clock.advance(10 * 60 + 30)
-    assert await store.balance(1, "global", rules) == _bal(8, START + 11 * 60)
+    assert await store.balance(1, "global", rules) == _bal(4, START + 11 * 60, held=4)
     clock.advance(120)
-    assert await store.balance(1, "global", rules) == _bal(8, START + 13 * 60)
-    assert await reasons(store) == [("allowance", 5), ("reserve", -4), ("allowance", 7)]
+    assert await store.balance(1, "global", rules) == _bal(4, START + 13 * 60, held=4)
+    assert await reasons(store) == [("allowance", 5), ("reserve", -4), ("allowance", 3)]
     await assert_ledger_consistent(store)
 
 
@@ -557,7 +557,10 @@ async def test_refill_does_not_reduce_a_balance_above_max(store: Store, clock: F
     clock.advance(3 * 3600 + 1)
     assert await store.balance(1, "global", RULES) == _bal(50, START + 4 * 3600)
     assert await reasons(store) == [("allowance", 10), ("grant", 40)]
-    await store.create_job(new_job(cost=45), rules=RULES)
+    job = await store.create_job(new_job(cost=45), rules=RULES)
+    clock.advance(3600)
+    assert (await store.balance(1, "global", RULES)).balance == 5  # 5 + 45 held: still above the cap
+    await store.finish_job(job.id, delivered=True)
     clock.advance(3600)
     assert (await store.balance(1, "global", RULES)).balance == 15
     await assert_ledger_consistent(store)
@@ -625,7 +628,7 @@ async def test_insufficient_balance_at_a_refill_boundary_rolls_back_and_refills_
         await store.create_job(new_job(cost=3), rules=rules)
     assert caught.value.balance.balance == 2
     assert await store.ledger() == ledger
-    assert await store.balance(1, "global", rules) == _bal(2, START + 200)
+    assert await store.balance(1, "global", rules) == _bal(2, START + 200, held=2)
     assert await reasons(store) == [("allowance", 2), ("reserve", -2), ("allowance", 2)]
     await assert_ledger_consistent(store)
 
@@ -682,9 +685,9 @@ async def test_meta_get_set_and_overwrite(store: Store) -> None:
     assert await count(store, "meta") == 2
 
 
-def _bal(balance: int, next_refill_at: float, user_id: int = 1, scope: str = "global") -> Balance:
+def _bal(balance: int, next_refill_at: float, user_id: int = 1, scope: str = "global", *, held: int = 0) -> Balance:
     """The Balance a test expects."""
-    return Balance(user_id=user_id, scope=scope, balance=balance, next_refill_at=next_refill_at)
+    return Balance(user_id=user_id, scope=scope, balance=balance, next_refill_at=next_refill_at, held=held)
 
 
 async def test_finish_only_from_cancels_a_queued_job_but_not_one_already_sent(store: Store) -> None:

@@ -8,8 +8,8 @@ import pytest
 
 from bot.config import Settings
 from bot.ops import EXIT_CONFIG, check_ledger, grant, show
-from bot.store import open_store
-from tests.store.conftest import sql_execute
+from bot.store import AccountRules, open_store
+from tests.store.conftest import new_job, sql_execute
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -78,3 +78,26 @@ async def test_check_ledger_exits_1_and_lists_problems(tmp_path: Path, capsys: p
     out = capsys.readouterr().out
     assert "MISMATCH: 1 problem(s)" in out
     assert f"account {USER}/global: balance 3 but the ledger sums to 55" in out
+
+
+async def test_show_tells_what_is_reserved_and_check_finds_a_wrong_held(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = settings_for(tmp_path)
+    store = await open_store(settings.database.url)
+    try:
+        rules = AccountRules(allowance=50, period_seconds=86_400.0, max_balance=50)
+        await store.create_job(new_job(USER, cost=3), rules=rules)
+    finally:
+        await store.close()
+    assert await show(settings, USER) == 0
+    assert "  global: 47 credits, 3 reserved for jobs in progress (next refill " in capsys.readouterr().out
+    assert await check_ledger(settings) == 0
+    store = await open_store(settings.database.url)
+    try:
+        await sql_execute(store, "UPDATE accounts SET held = 0")
+    finally:
+        await store.close()
+    capsys.readouterr()
+    assert await check_ledger(settings) == 1
+    assert f"account {USER}/global: held 0 but its unsettled reservations sum to 3" in capsys.readouterr().out

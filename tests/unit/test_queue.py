@@ -55,3 +55,27 @@ def test_done_on_unknown_job_and_discard_are_harmless() -> None:
     q.discard("a")
     assert len(q) == 0
     assert q.pop_ready() == []
+
+
+def test_a_resumed_job_goes_first_and_still_holds_a_slot() -> None:
+    q = FairQueue(max_running=1, per_user=1)
+    q.push("new", 1)
+    q.push("resumed", 2, first=True)
+    assert q.pop_ready() == ["resumed"]
+    assert q.pop_ready() == []  # the resumed job holds the only slot
+    q.done("resumed")
+    assert q.pop_ready() == ["new"]
+
+
+def test_length_and_discard_track_waiting_jobs_only() -> None:
+    q = FairQueue(max_running=1, per_user=1)
+    for n in range(3):
+        q.push(f"a{n}", 1)
+    assert len(q) == 3
+    assert q.pop_ready() == ["a0"]
+    assert len(q) == 2
+    assert q.discard("a2") is True
+    assert q.discard("a2") is False
+    assert q.discard("a0") is False  # running, not waiting
+    assert len(q) == 1
+    assert "a1" in q

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot import ui
+from bot.failures import FailureCode, JobFailure
 from bot.store import Job, JobKind, JobState
 
 
@@ -22,9 +23,10 @@ def make_job(**overrides: object) -> Job:
     return Job(**values)  # type: ignore[arg-type]
 
 
-def test_queue_position_is_shown() -> None:
-    text = ui.progress_text(ui.Progress(ui.Stage.QUEUED, position=3, waiting=7))
-    assert text == "⏳ Queued: position 3 of 7"
+def test_queue_position_is_shown_exactly_near_the_front_and_as_a_range_further_back() -> None:
+    assert ui.progress_text(ui.Progress(ui.Stage.QUEUED, position=3)) == "⏳ Queued: position 3"
+    text = ui.progress_text(ui.Progress(ui.Stage.QUEUED, position=21, position_to=50))
+    assert text == "⏳ Queued: position 21–50"
 
 
 def test_generating_shows_elapsed_and_estimate() -> None:
@@ -54,6 +56,19 @@ def test_long_prompt_is_shortened_for_the_embed() -> None:
 
 
 def test_failure_text_mentions_refund_with_grammar() -> None:
-    assert ui.failure_text("No.", refunded=1).endswith("Your 1 credit was refunded.")
-    assert ui.failure_text("No.", refunded=3).endswith("Your 3 credits were refunded.")
-    assert ui.failure_text("No.", refunded=0) == "❌ No."
+    cancelled = JobFailure(FailureCode.CANCELLED)
+    assert ui.failure_text(cancelled, refunded=1).endswith("Your 1 credit was refunded.")
+    assert ui.failure_text(cancelled, refunded=3).endswith("Your 3 credits were refunded.")
+    assert ui.failure_text(cancelled, refunded=0) == "❌ Cancelled."
+
+
+def test_every_failure_code_has_its_own_sentence() -> None:
+    reasons = {code: ui.failure_reason(code) for code in FailureCode}
+    assert len(set(reasons.values())) == len(FailureCode)
+
+
+def test_failure_details_from_reapi_are_escaped_and_cannot_ping() -> None:
+    text = ui.failure_reason(FailureCode.REAPI_400, "bad **prompt** @everyone [x](https://evil.example)")
+    assert "**" not in text.replace("\\*\\*", "")
+    assert "@everyone" not in text
+    assert "\\[x](" in text  # the masked link is escaped, so it renders as plain text

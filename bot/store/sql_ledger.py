@@ -1,0 +1,127 @@
+"""The balance primitives every money change is built from: lock and refill an account, reserve, append."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.store.base import Balance, InsufficientBalance
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from bot.store.base import AccountRules
+    from bot.store.sql import Database, Row, Tx
+
+__all__ = ["LedgerSql"]
+
+
+class LedgerSql:
+    """Mixed into SqlStore (through AccountsSql): account rows and ledger entries, always inside a caller's Tx."""
+
+    _db: Database
+    _clock: Callable[[], float]
+    _for_update: str  # " FOR UPDATE" where reads before a write must lock the row (PostgreSQL), else ""
+
+    async def _reserve(self, tx: Tx, user_id: int, scope: str, cost: int, rules: AccountRules) -> None:
+        """Move ``cost`` from the spendable balance to held (the account was touched earlier in ``tx``)."""
+        changed = await tx.execute(
+            "UPDATE accounts SET balance = balance - ?, held = held + ? "
+            "WHERE user_id = ? AND scope = ? AND balance >= ?",
+            cost,
+            cost,
+            user_id,
+            scope,
+            cost,
+        )
+        if changed != 1:
+            # The refill applied by the touch is rolled back with the transaction; it is recomputed next time.
+            raise InsufficientBalance(await self._read_balance(tx, user_id, scope, rules), cost)
+
+    async def _lock_account(self, tx: Tx, user_id: int, scope: str) -> Row | None:
+        # FOR UPDATE on PostgreSQL: a refund committing between this read and the refill below would otherwise
+        # make the refill's conditional UPDATE miss, and the member be refused although a refill was due.
+        return await tx.fetchone(
+            f"SELECT balance, held, period_start FROM accounts WHERE user_id = ? AND scope = ?{self._for_update}",
+            user_id,
+            scope,
+        )
+
+    async def _touch_account(self, tx: Tx, user_id: int, scope: str, rules: AccountRules, now: float) -> Balance:
+        """Lock the account (creating it with a full allowance) and apply the refills due since its period began."""
+        row = await self._lock_account(tx, user_id, scope)
+        if row is None:
+            start = min(rules.allowance, rules.max_balance)
+            created = await tx.execute(
+                "INSERT INTO accounts (user_id, scope, balance, period_start) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (user_id, scope) DO NOTHING",
+                user_id,
+                scope,
+                start,
+                rules.period_start(now),
+            )
+            if created == 1 and start > 0:
+                await self._append(tx, user_id, scope, start, "allowance", None, None, now, cap=rules.max_balance)
+            # Another transaction may have created it first (DO NOTHING takes no lock): lock it now.
+            row = await self._lock_account(tx, user_id, scope)
+            assert row is not None
+        balance, held, period_start = int(row["balance"]), int(row["held"]), float(row["period_start"])
+        periods, new_start = rules.refills_due(period_start, now)
+        if periods >= 1:
+            refilled = rules.refilled(balance, periods, held=held)
+            # Conditional on what was read, so two concurrent touches cannot both refill.
+            changed = await tx.execute(
+                "UPDATE accounts SET balance = ?, period_start = ? "
+                "WHERE user_id = ? AND scope = ? AND balance = ? AND held = ? AND period_start = ?",
+                refilled,
+                new_start,
+                user_id,
+                scope,
+                balance,
+                held,
+                period_start,
+            )
+            if changed == 1 and refilled != balance:
+                delta = refilled - balance
+                await self._append(tx, user_id, scope, delta, "allowance", None, None, now, cap=rules.max_balance)
+        return await self._read_balance(tx, user_id, scope, rules)
+
+    async def _read_balance(self, tx: Tx, user_id: int, scope: str, rules: AccountRules) -> Balance:
+        row = await tx.fetchone(
+            "SELECT balance, held, period_start FROM accounts WHERE user_id = ? AND scope = ?", user_id, scope
+        )
+        assert row is not None
+        return Balance(
+            user_id=user_id,
+            scope=scope,
+            balance=int(row["balance"]),
+            next_refill_at=rules.next_refill(float(row["period_start"])),
+            held=int(row["held"]),
+        )
+
+    @staticmethod
+    async def _append(
+        tx: Tx,
+        user_id: int,
+        scope: str,
+        delta: int,
+        reason: str,
+        job_id: str | None,
+        actor_id: int | None,
+        now: float,
+        note: str | None = None,
+        *,
+        cap: int | None = None,
+    ) -> None:
+        await tx.execute(
+            "INSERT INTO ledger (user_id, scope, delta, reason, job_id, actor_id, created_at, note, cap) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            user_id,
+            scope,
+            delta,
+            reason,
+            job_id,
+            actor_id,
+            now,
+            note,
+            cap,
+        )

@@ -1,0 +1,136 @@
+"""What the runner records on a job besides its state: charged, the fallback post, pending notices, history codes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from bot.store import JobState, SpendCapExceeded, SpendLimit
+from tests.store.conftest import RULES, START, new_job
+
+if TYPE_CHECKING:
+    from bot.store import Job, Store
+    from tests.store.conftest import FakeClock
+
+DAY = 86_400.0
+TODAY = START - (START % DAY)
+
+
+async def move(store: Store, job: Job, *path: JobState, **values: object) -> Job:
+    """Walk ``job`` through ``path`` (each step from the previous state); ``values`` go with the first step."""
+    current = job
+    for state in path:
+        moved = await store.transition(current.id, from_states=[current.state], to=state, **values)
+        assert moved is not None, f"{current.state} → {state}"
+        current, values = moved, {}
+    return current
+
+
+async def charged_today(store: Store) -> int:
+    """What usage() counts as possibly charged by reAPI today."""
+    return (await store.usage([TODAY])).days[0].charged
+
+
+# -- charged: a stored fact, set when the POST may go out ------------------------------------------------
+
+
+async def test_a_job_is_charged_from_submitting_on_and_finish_can_clear_it(store: Store, clock: FakeClock) -> None:
+    """Queued: not charged. Submitting: charged. finish_job(charged=False) records that reAPI refused the POST."""
+    job = await store.create_job(new_job(), rules=RULES)
+    assert job.charged is False
+    submitting = await move(store, job, JobState.SUBMITTING, submit_started_at=clock.now)
+    assert submitting.charged is True
+    assert await charged_today(store) == 1
+    refused = await store.finish_job(job.id, delivered=False, error_code="reapi_402", charged=False)
+    assert refused is not None
+    assert refused.charged is False
+    assert (await store.get_job(job.id)) == refused
+    assert await charged_today(store) == 0
+
+
+async def test_a_delivering_job_whose_poll_then_fails_still_counts_against_the_cap(
+    store: Store, clock: FakeClock
+) -> None:
+    """Review probe A.2: a 429 on the re-poll of a DELIVERING job does not make reAPI's charge disappear."""
+    job = await store.create_job(new_job(), rules=RULES)
+    await move(store, job, JobState.SUBMITTING, JobState.RUNNING, JobState.DELIVERING, submit_started_at=clock.now - 30)
+    assert await charged_today(store) == 1
+    failed = await store.finish_job(job.id, delivered=False, error_code="reapi_unavailable")
+    assert failed is not None
+    assert failed.charged is True
+    assert await charged_today(store) == 1
+    with pytest.raises(SpendCapExceeded) as exceeded:
+        await store.create_job(new_job(2), rules=RULES, spend=SpendLimit(since=TODAY, max_jobs=1))
+    assert (exceeded.value.counted, exceeded.value.max_jobs) == (1, 1)
+
+
+async def test_a_job_never_sent_is_never_charged(store: Store) -> None:
+    """A job cancelled before 'submitting' was never charged."""
+    job = await store.create_job(new_job(), rules=RULES)
+    failed = await store.finish_job(job.id, delivered=False, error_code="cancelled", only_from=[JobState.QUEUED])
+    assert failed is not None
+    assert failed.charged is False
+    assert await charged_today(store) == 0
+
+
+# -- the fallback result post and the pending notice -------------------------------------------------------
+
+
+async def test_a_delivering_job_records_its_fallback_post_step_by_step(store: Store, clock: FakeClock) -> None:
+    """post_started_at before the post, result_message_id right after: both by a transition to the same state."""
+    job = await store.create_job(new_job(), rules=RULES)
+    delivering = await move(store, job, JobState.SUBMITTING, JobState.RUNNING, JobState.DELIVERING)
+    assert (delivering.post_started_at, delivering.result_message_id) == (None, None)
+    started = await store.transition(
+        job.id, from_states=[JobState.DELIVERING], to=JobState.DELIVERING, post_started_at=clock.now
+    )
+    assert started is not None
+    assert (started.state, started.post_started_at) == (JobState.DELIVERING, START)
+    posted = await store.transition(
+        job.id, from_states=[JobState.DELIVERING], to=JobState.DELIVERING, result_message_id=987
+    )
+    assert posted is not None
+    assert (posted.post_started_at, posted.result_message_id) == (START, 987)
+    assert await store.get_job(job.id) == posted
+    assert (await store.active_jobs()) == [posted]
+
+
+async def test_pending_notices_are_terminal_jobs_marked_at_finish_oldest_first(store: Store, clock: FakeClock) -> None:
+    """finish_job(notice_pending=True) leaves a notice to show; clear_notice removes it once shown."""
+    first, second, quiet = [await store.create_job(new_job(), rules=RULES) for _ in range(3)]
+    assert first.notice_pending is False
+    clock.advance(1)
+    done = await store.finish_job(second.id, delivered=False, error_code="task_failed", notice_pending=True)
+    assert done is not None
+    assert done.notice_pending is True
+    clock.advance(1)
+    await store.finish_job(first.id, delivered=True, notice_pending=True)
+    await store.finish_job(quiet.id, delivered=False)
+    assert [j.id for j in await store.pending_notices()] == [second.id, first.id]
+    assert all(j.state.is_terminal and j.notice_pending for j in await store.pending_notices())
+    await store.clear_notice(second.id)
+    await store.clear_notice("no-such-job")
+    assert [j.id for j in await store.pending_notices()] == [first.id]
+    cleared = await store.get_job(second.id)
+    assert cleared is not None
+    assert cleared.notice_pending is False
+
+
+async def test_a_job_still_in_progress_is_never_a_pending_notice(store: Store) -> None:
+    """Only ended jobs have notices to show; an update on a running job does not make one."""
+    job = await store.create_job(new_job(), rules=RULES)
+    await store.update_job(job.id, notice_pending=True)
+    assert await store.pending_notices() == []
+
+
+# -- history keeps the failure code ---------------------------------------------------------------------------
+
+
+async def test_history_records_the_failure_code(store: Store) -> None:
+    """Failed jobs keep their code in history; delivered ones have none."""
+    failed, delivered = [await store.create_job(new_job(), rules=RULES) for _ in range(2)]
+    await store.finish_job(failed.id, delivered=False, error_code="content_policy", error_message="blocked")
+    await store.finish_job(delivered.id, delivered=True)
+    codes = {h.job_id: (h.error_code, h.error_message) for h in await store.history(1, limit=10)}
+    assert codes == {failed.id: ("content_policy", "blocked"), delivered.id: (None, None)}
