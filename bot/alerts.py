@@ -4,23 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Protocol
 
 import discord
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Callable, Collection
 
 __all__ = ["Alerts", "OwnerAlerts"]
 
 log = logging.getLogger(__name__)
 
+# An alert with a key is sent at most once per key in this many seconds (a broken channel would otherwise
+# alert on every job); it is still logged every time.
+REPEAT_AFTER = 24 * 3600.0
+
 
 class Alerts(Protocol):
     """Somewhere to tell the bot's owners about a problem only they can fix."""
 
-    def notify(self, text: str) -> None:
-        """Send ``text`` in the background; never raises and never blocks the caller."""
+    def notify(self, text: str, *, key: str | None = None) -> None:
+        """Send ``text`` in the background; never raises and never blocks the caller.
+
+        Alerts with the same ``key`` are sent at most once a day (the same problem, seen again).
+        """
         ...
 
     async def close(self) -> None:
@@ -31,15 +39,30 @@ class Alerts(Protocol):
 class OwnerAlerts:
     """Posts alerts in ``log_channel_id`` when set, else DMs every owner; every alert is also logged."""
 
-    def __init__(self, client: discord.Client, *, owner_ids: Collection[int], log_channel_id: int = 0) -> None:
+    def __init__(
+        self,
+        client: discord.Client,
+        *,
+        owner_ids: Collection[int],
+        log_channel_id: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
         self._owner_ids = tuple(owner_ids)
         self._channel_id = log_channel_id
+        self._clock = clock
         self._tasks: set[asyncio.Task[None]] = set()
+        self._sent_at: dict[str, float] = {}  # key -> when an alert with it was last sent
 
-    def notify(self, text: str) -> None:
-        """Log the alert and send it in the background."""
+    def notify(self, text: str, *, key: str | None = None) -> None:
+        """Log the alert and send it in the background, unless ``key`` was alerted within the last day."""
         log.warning("owner alert: %s", text)
+        if key is not None:
+            now = self._clock()
+            self._sent_at = {k: t for k, t in self._sent_at.items() if now - t < REPEAT_AFTER}
+            if key in self._sent_at:
+                return
+            self._sent_at[key] = now
         task = asyncio.create_task(self._send(text), name="owner-alert")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -114,8 +114,8 @@ class ImagineBot(commands.Bot):
             )
         reapi = ReapiClient(base_url=base_url, api_key=api_key, model=settings.reapi.model)
         ledger = CreditLedger(settings.credits, owner_ids=frozenset(settings.discord.owner_ids))
-        messenger = JobMessenger(self, progress_interval=settings.jobs.progress_interval)
         alerts = OwnerAlerts(self, owner_ids=settings.discord.owner_ids, log_channel_id=settings.discord.log_channel_id)
+        messenger = JobMessenger(self, progress_interval=settings.jobs.progress_interval, alerts=alerts)
         spend = SpendGuard(
             store=store,
             alerts=alerts,

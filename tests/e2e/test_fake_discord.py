@@ -6,116 +6,23 @@ import asyncio
 import gc
 import io
 import logging
-import struct
-import zlib
 from typing import TYPE_CHECKING, Any
 
 import discord
 import pytest
-from discord import ui
-from discord.ext import commands
 
+from tests.fakes.discord_payloads import (
+    ATTACH_FILES,
+    EMBED_LINKS,
+    READ_MESSAGE_HISTORY,
+    SEND_MESSAGES,
+    VIEW_CHANNEL,
+)
 from tests.fakes.fake_discord import FakeDiscord, redirect_discord_py
+from tests.fakes.probe_bot import PNG, ProbeBot
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
-
-
-def _png(width: int, height: int) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    # one filter byte per row, then RGB pixels
-    raw = b"".join(
-        b"\x00" + b"".join(bytes([x * 40 % 256, y * 60 % 256, 200]) for x in range(width)) for y in range(height)
-    )
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
-
-
-PNG = _png(3, 2)
-
-
-class PromptModal(ui.Modal, title="Describe it"):
-    # discord.py 2.6+ layout (Label wrapping a TextInput) next to a legacy bare TextInput (ActionRow).
-    prompt: ui.Label[PromptModal] = ui.Label(text="Prompt", component=ui.TextInput(custom_id="prompt"))
-    style: ui.TextInput[PromptModal] = ui.TextInput(label="Style", custom_id="style", required=False)
-
-    def __init__(self, sink: asyncio.Future[tuple[str, str]]) -> None:
-        super().__init__(custom_id="prompt-modal")
-        self.sink = sink
-
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        text_input = self.prompt.component
-        assert isinstance(text_input, ui.TextInput)
-        self.sink.set_result((text_input.value, self.style.value))
-        await interaction.response.send_message("thanks", ephemeral=True)
-
-
-class FormView(ui.View):
-    def __init__(self, sink: asyncio.Future[tuple[str, str]]) -> None:
-        super().__init__(timeout=60)
-        self.sink = sink
-
-    @ui.button(label="Open", custom_id="open-form")
-    async def open_form(self, interaction: discord.Interaction, button: ui.Button[FormView]) -> None:
-        await interaction.response.send_modal(PromptModal(self.sink))
-
-    @ui.button(label="Close", custom_id="close-form")
-    async def close_form(self, interaction: discord.Interaction, button: ui.Button[FormView]) -> None:
-        await interaction.response.edit_message(content="closed", view=None)
-
-
-class ProbeBot(commands.Bot):
-    def __init__(self) -> None:
-        # guild_ready_timeout: discord.py waits this long after the last GUILD_CREATE before on_ready (default 2 s).
-        super().__init__(command_prefix="!", intents=discord.Intents.default(), guild_ready_timeout=0.1)
-        loop = asyncio.get_running_loop()
-        self.ready: asyncio.Future[None] = loop.create_future()
-        self.resumed = asyncio.Event()
-        self.messages: asyncio.Queue[discord.Message] = asyncio.Queue()
-        self.modal_values: asyncio.Future[tuple[str, str]] = loop.create_future()
-        self.edited: asyncio.Future[discord.InteractionMessage] = loop.create_future()
-        self._add_commands()
-
-    def _add_commands(self) -> None:
-        @self.tree.command(name="ping", description="pong with a picture")
-        async def ping(interaction: discord.Interaction) -> None:
-            await interaction.response.defer(thinking=True)
-            message = await interaction.edit_original_response(
-                content="pong", attachments=[discord.File(io.BytesIO(PNG), "x.png")]
-            )
-            self.edited.set_result(message)
-
-        @self.tree.command(name="later", description="ephemeral defer, then follow-ups")
-        async def later(interaction: discord.Interaction) -> None:
-            await interaction.response.defer(ephemeral=True, thinking=True)
-            await interaction.followup.send("first")
-            await interaction.followup.send("second")
-
-        @self.tree.command(name="describe", description="look at an attachment")
-        async def describe(interaction: discord.Interaction, image: discord.Attachment, note: str = "") -> None:
-            data = await image.read()
-            await interaction.response.send_message(f"{image.filename} {len(data)} {image.content_type} {note}")
-
-        @self.tree.command(name="form", description="button -> modal")
-        async def form(interaction: discord.Interaction) -> None:
-            await interaction.response.send_message("fill the form", view=FormView(self.modal_values))
-
-        @self.tree.context_menu(name="Reimagine")
-        async def reimagine(interaction: discord.Interaction, message: discord.Message) -> None:
-            await interaction.response.send_message(f"reimagining {message.id}: {message.content}", ephemeral=True)
-
-    async def on_ready(self) -> None:
-        if not self.ready.done():
-            self.ready.set_result(None)
-
-    async def on_resumed(self) -> None:
-        self.resumed.set()
-
-    async def on_message(self, message: discord.Message) -> None:
-        if not message.author.bot:
-            self.messages.put_nowait(message)
 
 
 @pytest.fixture
@@ -251,7 +158,7 @@ async def test_component_update_message(fake: FakeDiscord, bot: ProbeBot) -> Non
 
 async def test_command_sync_and_dm_interaction(fake: FakeDiscord, bot: ProbeBot) -> None:
     synced = await bot.tree.sync()
-    assert sorted(c.name for c in synced) == ["Reimagine", "describe", "form", "later", "ping"]
+    assert sorted(c.name for c in synced) == ["Reimagine", "describe", "form", "hold", "later", "ping", "slow"]
     assert [c["name"] for c in fake.commands()] == [c.name for c in synced]
     inter = await fake.send_slash_command("ping", dm=True)
     assert inter.payload["data"]["id"] == str(next(c.id for c in synced if c.name == "ping"))
@@ -337,3 +244,213 @@ async def test_wrong_token_is_rejected(fake: FakeDiscord) -> None:
         finally:
             await client.close()
     assert [(r.path, r.status, r.bot_auth, r.has_auth) for r in fake.requests] == [("/users/@me", 401, False, True)]
+
+
+# ---------------------------------------------------------------------- Discord's rules
+
+
+async def _interaction(bot: ProbeBot, fake: FakeDiscord, name: str, **kwargs: Any) -> discord.Interaction:
+    """Send ``/name`` and return discord.py's own Interaction for it, once the bot has acknowledged it."""
+    inter = await fake.send_slash_command(name, **kwargs)
+    await fake.wait_for_request("POST", inter.callback_path)
+    return bot.interactions[int(inter.id)]
+
+
+def _text_channel(bot: ProbeBot, channel_id: str) -> discord.TextChannel:
+    channel = bot.get_channel(int(channel_id))
+    assert isinstance(channel, discord.TextChannel)
+    return channel
+
+
+async def _until(check: Any) -> None:
+    """Let the bot process gateway events until ``check()`` holds (bounded)."""
+    for _ in range(500):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the bot never saw the change")
+
+
+async def test_ack_later_than_the_deadline_is_unknown_interaction(fake: FakeDiscord, bot: ProbeBot) -> None:
+    inter = await fake.send_slash_command("slow")
+    fake.advance(fake.ack_deadline + 0.5)
+    bot.release_slow.set()
+    error = await asyncio.wait_for(bot.slow_ack, 5)
+    assert isinstance(error, discord.NotFound)
+    assert (error.status, error.code) == (404, 10062)
+    assert fake.original_message(inter) is None
+
+
+async def test_ack_within_the_deadline_is_accepted(fake: FakeDiscord, bot: ProbeBot) -> None:
+    inter = await fake.send_slash_command("slow")
+    fake.advance(fake.ack_deadline - 0.5)
+    bot.release_slow.set()
+    assert await asyncio.wait_for(bot.slow_ack, 5) is None
+    assert fake.original_message(inter) is not None
+
+
+async def test_token_dies_after_fifteen_minutes(fake: FakeDiscord, bot: ProbeBot) -> None:
+    interaction = await _interaction(bot, fake, "hold")
+    await interaction.followup.send("still alive")
+    fake.advance(15 * 60 + 1)
+    with pytest.raises(discord.HTTPException) as caught:
+        await interaction.edit_original_response(content="too late")
+    assert (caught.value.status, caught.value.code) == (401, 50027)
+    with pytest.raises(discord.HTTPException) as caught:
+        await interaction.followup.send("too late")
+    assert (caught.value.status, caught.value.code) == (401, 50027)
+
+
+async def test_a_token_can_die_early_while_the_bot_token_still_works(fake: FakeDiscord, bot: ProbeBot) -> None:
+    interaction = await _interaction(bot, fake, "ping")
+    await asyncio.wait_for(bot.edited, 5)
+    fake.expire_token(interaction=fake.interaction(str(interaction.id)))
+    assert not interaction.is_expired()  # the bot's clock says the token lives; Discord disagrees
+    with pytest.raises(discord.HTTPException) as caught:
+        await interaction.edit_original_response(content="refused")
+    assert (caught.value.status, caught.value.code) == (401, 50027)
+    original = fake.original_message(fake.interaction(str(interaction.id)))
+    assert original is not None
+    channel = _text_channel(bot, fake.channel_id)
+    edited = await channel.get_partial_message(int(original["id"])).edit(content="through the channel")
+    assert edited.content == "through the channel"
+
+
+async def test_content_over_2000_characters_is_invalid_form_body(fake: FakeDiscord, bot: ProbeBot) -> None:
+    channel = _text_channel(bot, fake.channel_id)
+    await channel.send("x" * 2000)
+    with pytest.raises(discord.HTTPException) as caught:
+        await channel.send("x" * 2001)
+    assert (caught.value.status, caught.value.code) == (400, 50035)
+    assert "In content: Must be 2000 or fewer in length." in caught.value.text
+
+    interaction = await _interaction(bot, fake, "hold")
+    with pytest.raises(discord.HTTPException) as caught:
+        await interaction.followup.send("y" * 2001)
+    assert caught.value.code == 50035
+
+
+@pytest.mark.parametrize(
+    ("embeds", "where"),
+    [
+        ([discord.Embed(description="d" * 4097)], "embeds.0.description"),
+        ([discord.Embed(title="t" * 257)], "embeds.0.title"),
+        ([discord.Embed().add_field(name="n", value="v" * 1025)], "embeds.0.fields.0.value"),
+        ([discord.Embed().set_footer(text="f" * 2049)], "embeds.0.footer.text"),
+        ([discord.Embed(description="d" * 3001), discord.Embed(description="d" * 3000)], "embeds"),
+    ],
+    ids=["description", "title", "field-value", "footer", "total"],
+)
+async def test_embed_limits_are_enforced(
+    fake: FakeDiscord, bot: ProbeBot, embeds: list[discord.Embed], where: str
+) -> None:
+    channel = _text_channel(bot, fake.channel_id)
+    with pytest.raises(discord.HTTPException) as caught:
+        await channel.send(embeds=embeds)
+    assert (caught.value.status, caught.value.code) == (400, 50035)
+    assert f"In {where}:" in caught.value.text
+    assert fake.channel_messages() == []
+
+
+async def test_more_than_ten_embeds_is_invalid_form_body(fake: FakeDiscord, bot: ProbeBot) -> None:
+    # discord.py refuses 11 embeds before sending; a raw request shows what Discord itself answers.
+    route = discord.http.Route("POST", "/channels/{channel_id}/messages", channel_id=int(fake.channel_id))
+    with pytest.raises(discord.HTTPException) as caught:
+        await bot.http.request(route, json={"embeds": [{"title": str(i)} for i in range(11)]})
+    assert (caught.value.status, caught.value.code) == (400, 50035)
+    assert "In embeds: Must be 10 or fewer in length." in caught.value.text
+
+
+async def test_embeds_at_the_limits_are_accepted(fake: FakeDiscord, bot: ProbeBot) -> None:
+    channel = _text_channel(bot, fake.channel_id)
+    full = discord.Embed(title="t" * 256, description="d" * 4096).set_footer(text="f" * 1024)
+    full.add_field(name="n" * 100, value="v" * 518)  # 256 + 4096 + 1024 + 100 + 518 = 5994 <= 6000
+    await channel.send(embed=full)
+    await channel.send(embeds=[discord.Embed(title=str(i)) for i in range(10)])
+    assert len(fake.channel_messages()) == 2
+
+
+async def test_uploads_over_the_limit_are_too_large(fake: FakeDiscord, bot: ProbeBot) -> None:
+    fake.upload_limit = 1000
+    channel = _text_channel(bot, fake.channel_id)
+    await channel.send(file=discord.File(io.BytesIO(b"a" * 1000), "fits.bin"))
+    with pytest.raises(discord.HTTPException) as caught:
+        await channel.send(file=discord.File(io.BytesIO(b"a" * 1001), "big.bin"))
+    assert (caught.value.status, caught.value.code) == (413, 40005)
+
+    interaction = await _interaction(bot, fake, "hold")
+    assert interaction.filesize_limit == 1000  # the fake tells the bot the limit it enforces
+    with pytest.raises(discord.HTTPException) as caught:
+        await interaction.followup.send(file=discord.File(io.BytesIO(b"a" * 1001), "big.bin"))
+    assert (caught.value.status, caught.value.code) == (413, 40005)
+
+
+async def test_channel_overwrites_reach_the_bot_and_its_interactions(fake: FakeDiscord, bot: ProbeBot) -> None:
+    await fake.set_bot_channel_permissions(fake.channel_id, deny=SEND_MESSAGES)
+    channel = _text_channel(bot, fake.channel_id)
+    await _until(lambda: not channel.permissions_for(channel.guild.me).send_messages)
+    interaction = await _interaction(bot, fake, "hold")
+    assert not interaction.app_permissions.send_messages
+    assert not interaction.app_permissions.attach_files  # implied: nothing to attach to without sending
+    assert interaction.app_permissions.view_channel
+
+
+@pytest.mark.parametrize(
+    ("deny", "code"),
+    [(VIEW_CHANNEL, 50001), (SEND_MESSAGES, 50013), (EMBED_LINKS, 50013), (ATTACH_FILES, 50013)],
+    ids=["view", "send", "embeds", "files"],
+)
+async def test_posting_without_permission_is_forbidden(fake: FakeDiscord, bot: ProbeBot, deny: int, code: int) -> None:
+    channel = _text_channel(bot, fake.channel_id)
+    await channel.send("allowed before")
+    await fake.set_bot_channel_permissions(fake.channel_id, deny=deny)
+    if deny == EMBED_LINKS:
+        attempt = channel.send(embed=discord.Embed(description="hello"))
+    elif deny == ATTACH_FILES:
+        attempt = channel.send(file=discord.File(io.BytesIO(PNG), "x.png"))
+    else:
+        attempt = channel.send("hello")
+    with pytest.raises(discord.Forbidden) as caught:
+        await attempt
+    assert caught.value.code == code
+    if deny in (EMBED_LINKS, ATTACH_FILES):
+        await channel.send("plain text is still fine")
+
+
+async def test_without_view_channel_reads_and_edits_are_missing_access(fake: FakeDiscord, bot: ProbeBot) -> None:
+    channel = _text_channel(bot, fake.channel_id)
+    sent = await channel.send("mine")
+    await fake.set_bot_channel_permissions(fake.channel_id, deny=VIEW_CHANNEL)
+    for attempt in (
+        channel.fetch_message(sent.id),
+        sent.edit(content="edited"),
+        anext(channel.history(limit=5)),
+    ):
+        with pytest.raises(discord.Forbidden) as caught:
+            await attempt
+        assert caught.value.code == 50001
+
+
+async def test_without_read_history_the_history_is_empty(fake: FakeDiscord, bot: ProbeBot) -> None:
+    channel = _text_channel(bot, fake.channel_id)
+    await channel.send("mine")
+    await fake.set_bot_channel_permissions(fake.channel_id, deny=READ_MESSAGE_HISTORY)
+    assert [m async for m in channel.history(limit=5)] == []
+
+
+async def test_interaction_webhooks_ignore_channel_permissions(fake: FakeDiscord, bot: ProbeBot) -> None:
+    await fake.set_bot_channel_permissions(fake.channel_id, deny=SEND_MESSAGES | VIEW_CHANNEL)
+    interaction = await _interaction(bot, fake, "hold")
+    sent = await interaction.followup.send("from the webhook", file=discord.File(io.BytesIO(PNG), "x.png"), wait=True)
+    assert fake.message(sent.id) is not None
+
+
+async def test_a_member_who_refuses_dms_cannot_be_dmed(fake: FakeDiscord, bot: ProbeBot) -> None:
+    fake.refuse_dms(fake.member_user)
+    member = await bot.fetch_user(int(fake.member_user["id"]))
+    owner = await bot.fetch_user(int(fake.owner_user["id"]))
+    with pytest.raises(discord.Forbidden) as caught:
+        await member.send("hello")
+    assert caught.value.code == 50007
+    await owner.send("hello")
+    assert [m["content"] for m in fake.channel_messages(fake.dm_channel(fake.owner_user)["id"])] == ["hello"]

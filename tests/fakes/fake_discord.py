@@ -23,6 +23,14 @@ Behaviour notes (mirroring real Discord):
 - messages the bot creates/edits/deletes over REST are echoed as gateway events (``echo_messages``);
 - a request is in ``requests`` before the bot sees the response, but ``wait_for_request`` only returns it after
   the response was delivered and the bot (same event loop) had a few loop iterations to process it;
+- Discord's rules are enforced (``discord_rules.py``), each refusal in Discord's error shape: an interaction
+  callback later than ``ack_deadline`` (3 s) after dispatch → 404 10062; webhook routes with a token older than
+  ``token_lifetime`` (15 min on the fake's clock, see :meth:`FakeDiscord.advance`) or killed early
+  (:meth:`FakeDiscord.expire_token`) → 401 50027; content over 2,000 characters or embeds over their limits →
+  400 50035; uploads over ``upload_limit`` / the interaction's ``attachment_size_limit`` → 413 40005; bot-token
+  message routes in a channel where the bot lacks VIEW_CHANNEL → 403 50001, SEND_MESSAGES / EMBED_LINKS /
+  ATTACH_FILES → 403 50013 (:meth:`FakeDiscord.set_bot_channel_permissions`); interaction webhooks ignore
+  channel permissions; a DM to a member who refuses them (:meth:`FakeDiscord.refuse_dms`) → 403 50007;
 - internal errors of the fake answer 400 (never 5xx, which discord.py retries for seconds) and are
   collected in :attr:`FakeDiscord.errors`.
 """
@@ -60,6 +68,7 @@ from tests.fakes.discord_payloads import (
     MESSAGE_CONTEXT_MENU_COMMAND,
     MESSAGE_DEFAULT,
     MESSAGE_REPLY,
+    READ_MESSAGE_HISTORY,
     SENDABLE_FLAGS,
     SnowflakeGenerator,
     error_body,
@@ -77,6 +86,18 @@ from tests.fakes.discord_payloads import (
     normalize_embed,
     partial_member,
 )
+from tests.fakes.discord_rules import (
+    ACK_DEADLINE,
+    TOKEN_LIFETIME,
+    Refusal,
+    cannot_dm,
+    channel_permissions,
+    form_errors,
+    invalid_token,
+    message_permission_refusal,
+    unknown_interaction,
+    upload_refusal,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -86,6 +107,7 @@ __all__ = [
     "FakeDiscord",
     "FakeInteraction",
     "GatewayFrame",
+    "HeldRequest",
     "RecordedFile",
     "RecordedRequest",
     "redirect_discord_py",
@@ -158,6 +180,13 @@ class FakeInteraction:
     followup_message_ids: list[str] = field(default_factory=list)
     modal: JSON | None = None  # data of a type 9 (modal) response
     triggered_by: FakeInteraction | None = field(default=None, repr=False)  # modal submit: who opened the modal
+    sent_at: float | None = None  # FakeDiscord.now() when INTERACTION_CREATE was dispatched
+    token_killed: bool = False  # FakeDiscord.expire_token: Discord dropped the token before its 15 minutes
+
+    @property
+    def upload_limit(self) -> int:
+        """The ``attachment_size_limit`` the bot was told for this interaction."""
+        return int(self.payload["attachment_size_limit"])
 
     @property
     def callback_path(self) -> str:
@@ -181,6 +210,19 @@ class _Fault:
     body: JSON | None
     retry_after: float | None
     remaining: int
+
+
+@dataclass(eq=False)
+class HeldRequest:
+    """A request the fake holds before applying it (:meth:`FakeDiscord.hold_next`), e.g. an edit on the wire."""
+
+    method: str
+    pattern: re.Pattern[str]
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # the request reached the fake
+    released: asyncio.Event = field(default_factory=asyncio.Event)  # set it to let the fake apply the request
+
+    def release(self) -> None:
+        self.released.set()
 
 
 @dataclass
@@ -252,8 +294,17 @@ class FakeDiscord:
         echo_messages: bool = True,
         enforce_message_content_intent: bool = True,
         guild_name: str = "Fake Guild",
+        ack_deadline: float = ACK_DEADLINE,
+        token_lifetime: float = TOKEN_LIFETIME,
+        upload_limit: int = ATTACHMENT_SIZE_LIMIT,
     ) -> None:
         self.token = token
+        # Discord's rules (see discord_rules.py); tests may tighten or relax them per fake.
+        self.ack_deadline = ack_deadline
+        self.token_lifetime = token_lifetime
+        self.upload_limit = upload_limit  # the guilds' limit; new interactions carry it as attachment_size_limit
+        self._clock_offset = 0.0
+        self._dm_refusers: set[str] = set()
         self.heartbeat_interval = heartbeat_interval
         self.host = host
         self.echo_messages = echo_messages
@@ -270,6 +321,7 @@ class FakeDiscord:
         self.ready_count = 0
         self._cond = asyncio.Condition()
         self._faults: list[_Fault] = []
+        self._holds: list[HeldRequest] = []
         self._unsettled: set[int] = set()
 
         # --- server
@@ -476,6 +528,25 @@ class FakeDiscord:
         to treat them as a normal (non-Cloudflare) rate limit and retry after ``retry_after`` s."""
         self._faults.append(_Fault(method, re.compile(path_regex), status, json, retry_after, count))
 
+    def hold_next(self, method: str, path_regex: str) -> HeldRequest:
+        """The next matching request waits, unapplied and unanswered, until the test releases it (at most 10 s).
+
+        Models a request already on the wire: whatever the client does meanwhile, Discord applies it later.
+        """
+        held = HeldRequest(method, re.compile(path_regex))
+        self._holds.append(held)
+        return held
+
+    async def _wait_if_held(self, method: str, path: str) -> None:
+        held = next((h for h in self._holds if _method_ok(h.method, method) and h.pattern.fullmatch(path)), None)
+        if held is None:
+            return
+        self._holds.remove(held)
+        held.arrived.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                await held.released.wait()
+
     def _take_fault(self, method: str, path: str) -> _Reply | None:
         for fault in self._faults:
             if fault.remaining > 0 and _method_ok(fault.method, method) and fault.pattern.fullmatch(path):
@@ -496,6 +567,86 @@ class FakeDiscord:
                     return _Reply(429, body, headers)
                 return _Reply(fault.status, fault.body or error_body(f"{fault.status}: injected fault", 0))
         return None
+
+    # ------------------------------------------------------------------ Discord's clock and rules
+
+    def now(self) -> float:
+        """The fake's clock (loop time plus all :meth:`advance`): the ACK deadline and token lifetime run on it."""
+        return asyncio.get_running_loop().time() + self._clock_offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the fake's clock forward, so deadlines pass without waiting (the bot's own clock is unchanged)."""
+        self._clock_offset += seconds
+
+    def expire_token(self, interaction: FakeInteraction) -> None:
+        """Kill one interaction token now, before its 15 minutes are up (Discord sometimes does)."""
+        interaction.token_killed = True
+
+    def token_alive(self, interaction: FakeInteraction) -> bool:
+        """Whether webhook routes still accept this interaction's token."""
+        if interaction.token_killed or interaction.sent_at is None:
+            return not interaction.token_killed
+        return self.now() - interaction.sent_at <= self.token_lifetime
+
+    def refuse_dms(self, user: JSON, *, refuse: bool = True) -> None:
+        """``user`` no longer accepts DMs from the bot: posts in their DM channel answer 403 code 50007."""
+        if refuse:
+            self._dm_refusers.add(user["id"])
+        else:
+            self._dm_refusers.discard(user["id"])
+
+    async def set_bot_channel_permissions(self, channel_id: str | int, *, allow: int = 0, deny: int = 0) -> JSON:
+        """Give the bot its own overwrite in a guild channel (replacing any earlier one); returns the channel.
+
+        Interactions from the channel then carry the resulting ``app_permissions``, bot-token message routes
+        there enforce them, and a connected bot gets CHANNEL_UPDATE so its cache agrees.
+        """
+        channel = self._channels[str(channel_id)]
+        if channel.get("guild_id") is None:
+            raise ValueError("permission overwrites exist only in guild channels")
+        bot_id = self.bot_user["id"]
+        overwrites = [o for o in channel["permission_overwrites"] if o["id"] != bot_id]
+        overwrites.append({"id": bot_id, "type": 1, "allow": str(allow), "deny": str(deny)})
+        channel["permission_overwrites"] = overwrites
+        if self._session_id is not None:
+            await self.dispatch("CHANNEL_UPDATE", copy.deepcopy(channel))
+        return channel
+
+    def channel_permissions(self, user_id: str, channel_id: str | int) -> int:
+        """A member's permissions in a guild channel (guild roles, then the channel's overwrites)."""
+        channel = self._channels[str(channel_id)]
+        gid = channel["guild_id"]
+        guild = self._guilds[gid]
+        base = self.permissions(user_id, gid)
+        if guild["owner_id"] == user_id:
+            return base
+        member = self._members.get((gid, user_id))
+        return channel_permissions(
+            base,
+            channel.get("permission_overwrites") or [],
+            everyone_id=gid,
+            role_ids=member["roles"] if member else [],
+            member_id=user_id,
+        )
+
+    def _refusal(self, refusal: Refusal | None) -> _Reply | None:
+        return None if refusal is None else _Reply(refusal[0], refusal[1])
+
+    def _message_refusal(self, payload: Any, files: list[RecordedFile], limit: int) -> _Reply | None:
+        """The rules every message write obeys, on any route: lengths, then the upload size."""
+        return self._refusal(form_errors(payload) or upload_refusal((len(f.data) for f in files), limit))
+
+    def _channel_refusal(self, channel: JSON, req: _Req) -> _Reply | None:
+        """The bot-token channel rules: permissions in a guild channel, accepted DMs in a DM channel."""
+        if channel.get("guild_id") is None:
+            recipient = channel["recipients"][0]["id"]
+            if req.method == "POST" and recipient in self._dm_refusers:
+                return self._refusal(cannot_dm())
+            return None
+        perms = self.channel_permissions(self.bot_user["id"], channel["id"])
+        return self._refusal(
+            message_permission_refusal(perms, method=req.method, payload=req.json, has_files=bool(req.files))
+        )
 
     # ------------------------------------------------------------------ world building
 
@@ -565,7 +716,7 @@ class FakeDiscord:
         )
 
     def permissions(self, user_id: str, guild_id: str | None = None) -> int:
-        """Guild-level permissions of a member (no channel overwrites exist in the fake)."""
+        """Guild-level permissions of a member (see :meth:`channel_permissions` for one channel)."""
         guild = self._guilds[guild_id or self.guild_id]
         if guild["owner_id"] == user_id:
             return ALL_PERMISSIONS
@@ -923,6 +1074,12 @@ class FakeDiscord:
         await self.dispatch("MESSAGE_CREATE", self.gateway_message(msg))
         return msg
 
+    async def delete_message(self, message_id: str | int) -> None:
+        """Someone (the member, a moderator) deletes a message: gone from REST, MESSAGE_DELETE to the bot."""
+        msg = self._messages[str(message_id)]
+        self._delete_message(msg)
+        await self._echo("MESSAGE_DELETE", msg)
+
     def _new_interaction(
         self,
         itype: int,
@@ -947,7 +1104,7 @@ class FakeDiscord:
             "locale": "en-US",
             "entitlements": [],
             "entitlement_sku_ids": [],
-            "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
+            "attachment_size_limit": self.upload_limit,
         }
         guild_id: str | None = None
         if dm:
@@ -964,7 +1121,7 @@ class FakeDiscord:
             channel = self._channels[str(channel_id or self.channel_id)]
             guild_id = channel["guild_id"]
             member = self._members.get((guild_id, user["id"])) or self.add_member(user, guild_id=guild_id)
-            perms = str(self.permissions(user["id"], guild_id))
+            perms = str(self.channel_permissions(user["id"], channel["id"]))
             payload.update(
                 guild_id=guild_id,
                 guild={"id": guild_id, "locale": "en-US", "features": []},
@@ -974,7 +1131,7 @@ class FakeDiscord:
                 member={**copy.deepcopy(member), "permissions": perms},
                 context=0,
                 authorizing_integration_owners={"0": guild_id},
-                app_permissions=str(self.permissions(self.bot_user["id"], guild_id)),
+                app_permissions=str(self.channel_permissions(self.bot_user["id"], channel["id"])),
             )
         if message is not None:
             payload["message"] = copy.deepcopy(message)
@@ -995,6 +1152,7 @@ class FakeDiscord:
         return interaction
 
     async def _send_interaction(self, interaction: FakeInteraction) -> FakeInteraction:
+        interaction.sent_at = self.now()  # Discord's 3-second ACK clock starts when it sends the event
         await self.dispatch("INTERACTION_CREATE", interaction.payload)
         return interaction
 
@@ -1294,6 +1452,7 @@ class FakeDiscord:
             fault = self._take_fault(method, path)
             if fault is not None:
                 return fault
+            await self._wait_if_held(method, path)
             req = _Req(method, path, query, body, files, {k: v for k, v in match.groupdict().items() if v is not None})
             try:
                 return await handler(req)
@@ -1574,9 +1733,16 @@ class FakeDiscord:
             return _not_found("interaction", 10062)
         if inter.response_type is not None:
             return _Reply(400, error_body("Interaction has already been acknowledged.", 40060))
+        if inter.sent_at is not None and self.now() - inter.sent_at > self.ack_deadline:
+            status, body = unknown_interaction()
+            return _Reply(status, body)
         payload = req.json or {}
         cb_type = int(payload.get("type", 0))
         data: JSON = payload.get("data") or {}
+        if cb_type in (4, 7):
+            refused = self._message_refusal(data, req.files, inter.upload_limit)
+            if refused is not None:
+                return refused
         inter.response_type = cb_type
         msg: JSON | None = None
         if cb_type in (4, 5):
@@ -1620,11 +1786,22 @@ class FakeDiscord:
             return None
         return inter
 
+    def _webhook_refusal(self, inter: FakeInteraction, req: _Req) -> _Reply | None:
+        """Interaction webhooks need a live token, not channel permissions; writes obey the message rules."""
+        if not self.token_alive(inter):
+            return self._refusal(invalid_token())
+        if req.method in ("POST", "PATCH"):
+            return self._message_refusal(req.json, req.files, inter.upload_limit)
+        return None
+
     async def _r_followup(self, req: _Req) -> _Reply:
         inter = self._webhook_interaction(req)
         if inter is None or inter.response_type is None:
             return _not_found("Webhook", 10015)
         payload = req.json or {}
+        refused = self._webhook_refusal(inter, req)
+        if refused is not None:
+            return refused
         original = self.original_message(inter)
         if inter.response_type == 5 and original is not None and original["flags"] & FLAG_LOADING:
             # Discord: the first follow-up after a deferred response replaces the loading message.
@@ -1642,6 +1819,9 @@ class FakeDiscord:
         inter = self._webhook_interaction(req)
         if inter is None:
             return _not_found("Webhook", 10015)
+        refused = self._webhook_refusal(inter, req)
+        if refused is not None:
+            return refused
         mid = req.params["message_id"]
         if mid == "@original":
             mid = inter.original_message_id or ""
@@ -1670,8 +1850,14 @@ class FakeDiscord:
 
     async def _r_list_messages(self, req: _Req) -> _Reply:
         cid = req.params["channel_id"]
-        if cid not in self._channels:
+        channel = self._channels.get(cid)
+        if channel is None:
             return _not_found("Channel", 10003)
+        refused = self._channel_refusal(channel, req)
+        if refused is not None:
+            return refused
+        if channel.get("guild_id") and not self.channel_permissions(self.bot_user["id"], cid) & READ_MESSAGE_HISTORY:
+            return _Reply(200, [])  # Discord: without READ_MESSAGE_HISTORY the history is simply empty
         msgs = self.channel_messages(cid, include_ephemeral=False)
         if "before" in req.query:
             msgs = [m for m in msgs if int(m["id"]) < int(req.query["before"])]
@@ -1683,16 +1869,29 @@ class FakeDiscord:
 
     async def _r_create_message(self, req: _Req) -> _Reply:
         cid = req.params["channel_id"]
-        if cid not in self._channels:
+        channel = self._channels.get(cid)
+        if channel is None:
             return _not_found("Channel", 10003)
+        refused = self._channel_refusal(channel, req)
+        if refused is not None:
+            return refused
         payload = req.json or {}
         if not (payload.get("content") or payload.get("embeds") or req.files or payload.get("components")):
             return _Reply(400, error_body("Cannot send an empty message", 50006))
+        refused = self._message_refusal(payload, req.files, self.upload_limit)
+        if refused is not None:
+            return refused
         msg = self._create_bot_message(cid, payload, req.files)
         await self._echo("MESSAGE_CREATE", msg)
         return _Reply(200, copy.deepcopy(msg))
 
     async def _r_channel_message(self, req: _Req) -> _Reply:
+        channel = self._channels.get(req.params["channel_id"])
+        if channel is None:
+            return _not_found("Channel", 10003)
+        refused = self._channel_refusal(channel, req)
+        if refused is not None:
+            return refused
         msg = self._messages.get(req.params["message_id"])
         if msg is None or msg["channel_id"] != req.params["channel_id"] or msg["flags"] & FLAG_EPHEMERAL:
             return _not_found("Message", 10008)
@@ -1708,6 +1907,9 @@ class FakeDiscord:
             return _Reply(204)
         if msg["author"]["id"] != self.bot_user["id"]:
             return _Reply(403, error_body("Cannot edit a message authored by another user", 50005))
+        refused = self._message_refusal(req.json, req.files, self.upload_limit)
+        if refused is not None:
+            return refused
         self._edit_message(msg, req.json or {}, req.files)
         await self._echo("MESSAGE_UPDATE", msg)
         return _Reply(200, copy.deepcopy(msg))
