@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import discord
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
 
-__all__ = ["Alerts", "OwnerAlerts"]
+__all__ = ["OwnerAlerts"]
 
 log = logging.getLogger(__name__)
 
@@ -21,23 +21,8 @@ log = logging.getLogger(__name__)
 REPEAT_AFTER = 24 * 3600.0
 
 
-class Alerts(Protocol):
-    """Somewhere to tell the bot's owners about a problem only they can fix."""
-
-    def notify(self, text: str, *, key: str | None = None) -> None:
-        """Send ``text`` in the background; never raises and never blocks the caller.
-
-        Alerts with the same ``key`` are sent at most once a day (the same problem, seen again).
-        """
-        ...
-
-    async def close(self) -> None:
-        """Wait briefly for alerts still being sent."""
-        ...
-
-
 class OwnerAlerts:
-    """Posts alerts in ``log_channel_id`` when set, else DMs every owner; every alert is also logged."""
+    """The bot's ``bot.ports.Alerts``: posts in ``log_channel_id`` when set, else DMs every owner; always logs."""
 
     def __init__(
         self,

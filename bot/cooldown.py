@@ -35,8 +35,11 @@ class Cooldown:
         """Whether the cooldown limits anything at all."""
         return self._jobs > 0 and self._seconds > 0
 
-    def check(self, user_id: int) -> None:
+    def check(self, user_id: int, *, pending: int = 0) -> None:
         """Refuse a new job when the member's last ``jobs`` accepted jobs all fall inside the window.
+
+        ``pending`` counts the member's jobs already past this check but not yet stored (or refused), so
+        requests sent at the same instant cannot all slip through before the first is recorded.
 
         Raises
         ------
@@ -45,9 +48,12 @@ class Cooldown:
         """
         if not self.enabled:
             return
-        times = self._window(user_id, self._clock())
-        if times is not None and len(times) >= self._jobs:
-            raise CooldownActive(times[0] + self._seconds)
+        now = self._clock()
+        times = self._window(user_id, now)
+        recent = len(times) if times is not None else 0
+        if recent + pending >= self._jobs:
+            # The oldest counted job leaves the window first (a pending one counts as made now).
+            raise CooldownActive((times[0] if times else now) + self._seconds)
 
     def record(self, user_id: int) -> None:
         """Count one accepted job for ``user_id`` now."""

@@ -79,6 +79,7 @@ class JobRunner:
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._positions_task: asyncio.Task[None] | None = None
         self._positions_dirty = False
+        self._admitting: dict[int, int] = {}  # member -> submissions between the cooldown check and the store
         self._stopping = False
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -157,10 +158,25 @@ class JobRunner:
             if banned is not None:
                 where = "on this bot" if banned == "global" else "in this server"
                 raise Banned(f"You are banned from creating images {where}. Nothing was charged.")
-        if self._cooldown is not None:  # cooldown
-            self._cooldown.check(new.user_id)
+        if self._cooldown is not None:
+            self._cooldown.check(new.user_id, pending=self._admitting.get(new.user_id, 0))
         if self._spend is not None:
             self._spend.check_open()
+        self._admitting[new.user_id] = self._admitting.get(new.user_id, 0) + 1
+        try:
+            job = await self._admit(new, role_ids)
+        finally:
+            left = self._admitting.pop(new.user_id) - 1
+            if left:
+                self._admitting[new.user_id] = left
+        log.info("job %s queued (user %s, guild %s, %s)", job.id, job.user_id, job.guild_id, job.kind)
+        self._waiting[job.id] = job
+        self._queue.push(job.id, job.user_id)
+        self._pump()
+        return job
+
+    async def _admit(self, new: NewJob, role_ids: Collection[int]) -> Job:
+        """Store the job and reserve its credits, turning the store's refusals into the member's."""
         terms = self._rules.terms_for(new.user_id, new.guild_id, role_ids)
         limit = self._spend.limit() if self._spend is not None and not terms.unlimited else None
         queue = QueueLimits(max_queued=self._settings.max_queued, per_user_queued=self._settings.per_user_queued)
@@ -181,10 +197,6 @@ class JobRunner:
             raise QueueFull("The queue is full right now. Please try again in a minute. Nothing was charged.") from None
         if self._cooldown is not None:  # cooldown: only accepted jobs count
             self._cooldown.record(new.user_id)
-        log.info("job %s queued (user %s, guild %s, %s)", job.id, job.user_id, job.guild_id, job.kind)
-        self._waiting[job.id] = job
-        self._queue.push(job.id, job.user_id)
-        self._pump()
         return job
 
     async def cancel(self, job_id: str) -> Job | None:

@@ -28,10 +28,9 @@ from bot.views import cancel_view, result_view
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from bot.alerts import Alerts
     from bot.failures import JobFailure
     from bot.images import PreparedImage
-    from bot.ports import DeliveryJournal
+    from bot.ports import Alerts, DeliveryJournal
     from bot.progress import Progress
     from bot.store import Job
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from bot.reapi import DownloadedImage, GenerationRequest, SubmittedTask, Task
     from bot.store import AccountRules, Job, JobState, NewJob, QueueLimits, SpendLimit
 
-__all__ = ["Alerts", "Clock", "DeliveryFailed", "DeliveryJournal", "ImageService", "JobStore", "Notifier"]
+__all__ = ["Alerts", "Clock", "Cooldown", "DeliveryFailed", "DeliveryJournal", "ImageService", "JobStore", "Notifier"]
 
 
 class DeliveryFailed(Exception):
@@ -25,9 +25,18 @@ class DeliveryFailed(Exception):
 
 
 class Alerts(Protocol):
-    """Tells the bot owners something needs their attention (a DM or the log channel; never blocks)."""
+    """Somewhere to tell the bot's owners about a problem only they can fix (``bot.alerts.OwnerAlerts``)."""
 
-    def notify(self, text: str) -> None: ...
+    def notify(self, text: str, *, key: str | None = None) -> None:
+        """Send ``text`` in the background; never raises and never blocks the caller.
+
+        Alerts with the same ``key`` are sent at most once a day (the same problem, seen again).
+        """
+        ...
+
+    async def close(self) -> None:
+        """Wait briefly for alerts still being sent."""
+        ...
 
 
 class Clock(Protocol):
@@ -39,8 +48,8 @@ class Clock(Protocol):
 class Cooldown(Protocol):
     """An optional per-member pause between accepted jobs."""
 
-    def check(self, user_id: int) -> None:
-        """Raise a refusal (a UserFacingError) while the member must wait."""
+    def check(self, user_id: int, *, pending: int = 0) -> None:
+        """Raise a refusal (a UserFacingError) while the member must wait; ``pending``: jobs being admitted."""
         ...
 
     def record(self, user_id: int) -> None:

@@ -41,7 +41,8 @@ T = TypeVar("T")
 # A store write that fails (database briefly locked, connection lost) is retried with backoff before giving up.
 _STORE_ATTEMPTS = 5
 _STORE_BACKOFF = 0.5
-# After the shutdown grace, a POST still in flight gets this long to return its task id (which is then stored).
+# After the shutdown grace, a POST still in flight gets up to this long more (never more than the grace itself)
+# to return its task id, which is then stored.
 _SUBMIT_DRAIN = 5.0
 # Re-encoding a 4K image takes seconds of CPU: it runs in threads, at most this many at once.
 _IMAGE_WORKERS = 2
@@ -114,9 +115,11 @@ class JobSteps:
             await self._submit(run)
         if run.job.state in (JobState.RUNNING, JobState.DELIVERING):
             # A resumed DELIVERING job polls too: reAPI is asked again for the output URL, with the same
-            # tolerance for transient errors as any poll.
+            # tolerance for transient errors as any poll. Its placeholder may already show the image (the
+            # crash came before the capture), so it gets no "uploading" progress over it, only the result again.
+            resumed_delivery = run.job.state is JobState.DELIVERING
             task = await self._await_completion(run)
-            await self._deliver(run, task)
+            await self._deliver(run, task, announce=not resumed_delivery)
 
     @staticmethod
     def request_for(job: NewJob) -> GenerationRequest:
@@ -159,7 +162,8 @@ class JobSteps:
     async def _drain_submit(self, run: Run, post: asyncio.Future[SubmittedTask]) -> None:
         """Shutdown cut in while the POST was under way: give it a last bounded wait and keep its task id."""
         try:
-            submitted = await asyncio.wait_for(post, timeout=_SUBMIT_DRAIN)
+            # A shutdown_grace of 0 means "stop now": then there is no extra wait either.
+            submitted = await asyncio.wait_for(post, timeout=min(_SUBMIT_DRAIN, self._settings.shutdown_grace))
         except Exception as exc:
             log.warning("job %s: the POST in flight at shutdown did not answer (%s)", run.job.id, type(exc).__name__)
             return
@@ -225,11 +229,12 @@ class JobSteps:
             return self._settings.max_poll_interval
         return self._settings.poll_interval
 
-    async def _deliver(self, run: Run, task: Task) -> None:
+    async def _deliver(self, run: Run, task: Task, *, announce: bool) -> None:
         job = run.job
         if task.output is None or not task.output.image_urls:
             raise JobFailure(FailureCode.NO_OUTPUT)
-        self._notifier.progress(job, Progress(Stage.UPLOADING))
+        if announce:
+            self._notifier.progress(job, Progress(Stage.UPLOADING))
         image = await self._reapi.download(task.output.image_urls[0], max_bytes=self._max_download)
         prepared = await self._prepare(image, job.upload_limit)
         try:

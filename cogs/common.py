@@ -75,17 +75,13 @@ class AspectRatioOption(app_commands.Transformer[discord.Client]):
         raise InvalidInput(f"That is not an aspect ratio I know. Pick one from the list: {allowed}.")
 
 
-class IntOption(app_commands.Transformer[discord.Client]):
-    """A whole number from ``low`` to ``high``: Discord's clients enforce it, the bot checks it again."""
+class _BoundedOption(app_commands.Transformer[discord.Client]):
+    """An option bounded by ``low`` and ``high`` (a number's value or a text's length), checked again in the bot."""
 
     def __init__(self, low: int, high: int, *, name: str) -> None:
         self._low = low
         self._high = high
         self._name = name
-
-    @property
-    def type(self) -> discord.AppCommandOptionType:
-        return discord.AppCommandOptionType.integer
 
     @property
     def min_value(self) -> int:
@@ -94,6 +90,14 @@ class IntOption(app_commands.Transformer[discord.Client]):
     @property
     def max_value(self) -> int:
         return self._high
+
+
+class IntOption(_BoundedOption):
+    """A whole number from ``low`` to ``high``: Discord's clients enforce it, the bot checks it again."""
+
+    @property
+    def type(self) -> discord.AppCommandOptionType:
+        return discord.AppCommandOptionType.integer
 
     async def transform(self, interaction: discord.Interaction[discord.Client], value: object, /) -> int:
         # bool is an int in Python; a JSON true is not a number a member typed.
@@ -102,25 +106,12 @@ class IntOption(app_commands.Transformer[discord.Client]):
         raise InvalidInput(f"`{self._name}` must be a whole number from {self._low:,} to {self._high:,}.")
 
 
-class TextOption(app_commands.Transformer[discord.Client]):
+class TextOption(_BoundedOption):
     """A text of ``low`` to ``high`` characters, checked again in the bot."""
-
-    def __init__(self, low: int, high: int, *, name: str) -> None:
-        self._low = low
-        self._high = high
-        self._name = name
 
     @property
     def type(self) -> discord.AppCommandOptionType:
         return discord.AppCommandOptionType.string
-
-    @property
-    def min_value(self) -> int:
-        return self._low
-
-    @property
-    def max_value(self) -> int:
-        return self._high
 
     async def transform(self, interaction: discord.Interaction[discord.Client], value: object, /) -> str:
         if isinstance(value, str) and self._low <= len(value) <= self._high:

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -15,14 +11,14 @@ from tests.e2e.conftest import settled, stop_bot
 from tests.e2e.test_imagine import final_edit, imagine
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from bot.app import ImagineBot
     from bot.config import Settings
     from bot.reapi.simulator import ReapiSimulator
+    from tests.e2e.conftest import BotProcess
     from tests.fakes.fake_discord import FakeDiscord, FakeInteraction
 
 StartBot = Callable[..., Awaitable["ImagineBot"]]
+SpawnBot = Callable[["Settings"], Awaitable["BotProcess"]]
 
 
 async def wait_for_progress(fake: FakeDiscord, inter: FakeInteraction, text: str) -> None:
@@ -114,50 +110,17 @@ async def test_queued_jobs_show_their_position_and_resume_after_a_restart(
 async def test_sigterm_stops_the_process_cleanly_and_the_job_resumes(
     fake: FakeDiscord,
     sim: ReapiSimulator,
-    sim_url: str,
     start_bot: StartBot,
+    spawn_bot: SpawnBot,
     make_settings: Callable[..., Settings],
-    tmp_path: Path,
 ) -> None:
     settings = make_settings()
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[discord]\napi_base_url = "{fake.api_base_url}"\ngateway_url = "{fake.gateway_url}"\n'
-        f'[reapi]\nbase_url = "{sim_url}"\nsimulate = false\n'
-        f'[database]\nurl = "{settings.database.url}"\n'
-        "[jobs]\npoll_interval = 0.05\nmax_poll_interval = 0.05\nprogress_interval = 0.1\n",
-        encoding="utf-8",
-    )
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("IMAGINEBOT_")},
-        "IMAGINEBOT_DISCORD__TOKEN": settings.discord.token.get_secret_value(),
-        "IMAGINEBOT_REAPI__API_KEY": settings.reapi.api_key.get_secret_value(),
-    }
     sim.next_outcomes.append(Outcome.never())
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        "--config",
-        str(config),
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
-        await fake.wait_until_ready(timeout=20)
-        # discord.py marks itself ready ~guild_ready_timeout after GUILD_CREATE; interactions work before that.
-        inter = await imagine(fake, "a harbour")
-        await wait_for_progress(fake, inter, "Generating")
-        process.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(process.wait(), timeout=20)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    output = (await process.stdout.read()).decode() if process.stdout else ""
+    process = await spawn_bot(settings)
+    inter = await imagine(fake, "a harbour")
+    await wait_for_progress(fake, inter, "Generating")
+    code = await process.terminate()
+    output = process.output
     assert code == 0, output
     assert "unfinished jobs will resume" in output
     assert settings.reapi.api_key.get_secret_value() not in output

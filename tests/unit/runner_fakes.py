@@ -84,6 +84,7 @@ class FakeStore:
         spend: SpendLimit | None = None,
         queue: QueueLimits | None = None,
     ) -> Job:
+        await asyncio.sleep(0)  # a real store awaits its database here: other submissions run meanwhile
         self._maybe_fail("create_job")
         if queue is not None:
             waiting = [j for j in self.jobs.values() if j.state is JobState.QUEUED]

@@ -14,8 +14,9 @@ import pytest
 
 from bot import images
 from bot.config import CreditsSettings, JobsSettings
+from bot.cooldown import Cooldown
 from bot.credits import CreditLedger
-from bot.errors import InvalidInput, QueueFull, ReapiPaused
+from bot.errors import CooldownActive, InvalidInput, QueueFull, ReapiPaused
 from bot.failures import FailureCode
 from bot.jobs import JobRunner
 from bot.progress import Stage
@@ -205,6 +206,17 @@ async def test_a_job_resumed_in_delivering_survives_a_transient_poll_error_and_s
     await rig.runner.start()
     await rig.settle()
     assert store.jobs["a0a0a0a0a0a0"].state is JobState.DELIVERED
+
+
+async def test_a_resumed_delivery_never_shows_progress_over_an_image_it_may_already_have_posted() -> None:
+    clock = FakeClock()
+    store = FakeStore(clock)
+    store.add(stored_job(clock, JobState.DELIVERING, task_id="task_done", submitted_at=clock.now - 30, charged=True))
+    rig = make_rig(store)
+    await rig.runner.start()
+    await rig.settle()
+    assert rig.notifier.deliveries == ["a0a0a0a0a0a0"]
+    assert rig.notifier.progress_calls == []
 
 
 # -- C3: whether reAPI charged is a fact, decided by the phase ----------------------------------------------
@@ -482,7 +494,7 @@ async def test_resumed_jobs_hold_queue_slots_like_new_ones() -> None:
 
 
 async def test_a_submit_in_flight_when_the_shutdown_grace_ends_keeps_its_task_id() -> None:
-    rig = make_rig(shutdown_grace=0.05)
+    rig = make_rig(shutdown_grace=0.2)  # the POST answers after the grace, within the extra wait
     rig.reapi.hold_submit = asyncio.Event()
     job = await rig.submit()
     for _ in range(1000):
@@ -491,7 +503,7 @@ async def test_a_submit_in_flight_when_the_shutdown_grace_ends_keeps_its_task_id
         await asyncio.sleep(0)
 
     async def answer_late() -> None:
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.3)
         assert rig.reapi.hold_submit is not None
         rig.reapi.hold_submit.set()
 
@@ -545,6 +557,15 @@ async def test_a_member_with_too_many_jobs_waiting_is_told_so() -> None:
     with pytest.raises(QueueFull, match="2 images waiting"):
         await rig.submit("one too many")
     rig.reapi.hold_submit.set()
+    await rig.settle()
+
+
+async def test_requests_sent_at_the_same_instant_cannot_slip_past_the_cooldown_together() -> None:
+    rig = make_rig()
+    rig.runner._cooldown = Cooldown(1, 60.0, clock=rig.clock)
+    outcomes = await asyncio.gather(*(rig.submit(f"fox {n}") for n in range(3)), return_exceptions=True)
+    assert len([o for o in outcomes if isinstance(o, Job)]) == 1
+    assert len([o for o in outcomes if isinstance(o, CooldownActive)]) == 2
     await rig.settle()
 
 
