@@ -246,10 +246,7 @@ class JobMessenger:
         """The last resort: the member gets the image by DM with the reason; the owners learn what to fix."""
         missing = self._missing_permissions(job.channel_id, refusal)
         self._alert_owners(job, missing)
-        note = (
-            f"I couldn't post your image in <#{job.channel_id}>: I'm missing {missing} there. "
-            "Here it is instead; the server's admins have been told."
-        )
+        note = ui.dm_delivery_note(job.channel_id, missing)
         try:
             dm = await self._client.create_dm(discord.Object(job.user_id))
             sent = await dm.send(note, **result.send_fields(buttons=False))
@@ -282,9 +279,7 @@ class JobMessenger:
         me = self._client.user
         if me is None or message.author.id != me.id:
             return False
-        # ui.result_embed's footer is " · "-separated parts, one of them exactly "job <id>".
-        marker = f"job {job.id}"
-        return any(marker in (e.footer.text or "").split(" · ") for e in message.embeds)
+        return any(ui.is_result_footer(e.footer.text or "", job.id) for e in message.embeds)
 
     # -- owners ------------------------------------------------------------------------------------
 
@@ -308,11 +303,8 @@ class JobMessenger:
     def _alert_owners(self, job: Job, missing: str) -> None:
         if self._alerts is None:
             return
-        server = f", server {job.guild_id}" if job.guild_id else ""
-        where = f"<#{job.channel_id}> (channel {job.channel_id}{server})"
         self._alerts.notify(
-            f"Results cannot be posted in {where}: the bot is missing {missing}. "
-            f"Members there get their images by DM (latest: job {job.id}).",
+            ui.channel_refused_alert(job.channel_id, job.guild_id, missing, job.id),
             key=f"channel-refused:{job.channel_id}:{missing}",
         )
 

@@ -18,8 +18,12 @@ __all__ = [
     "EMBED_COLOUR",
     "Progress",
     "Stage",
+    "channel_refused_alert",
+    "dm_delivery_note",
     "failure_reason",
     "failure_text",
+    "is_result_footer",
+    "job_marker",
     "progress_text",
     "result_embed",
     "shorten",
@@ -70,13 +74,43 @@ def result_embed(job: Job, *, filename: str, took: float | None) -> discord.Embe
     footer = [f"aspect {job.aspect_ratio}"]
     if took is not None:
         footer.append(f"{took:.1f}s")
-    footer.append(f"job {job.id}")
+    footer.append(job_marker(job.id))
     if job.parent_job_id:
         footer.append(f"from job {job.parent_job_id}")
     if job.simulated:
         footer.append(_SIMULATED.upper())
-    embed.set_footer(text=" · ".join(footer))
+    embed.set_footer(text=FOOTER_SEPARATOR.join(footer))
     return embed
+
+
+FOOTER_SEPARATOR = " · "
+
+
+def job_marker(job_id: str) -> str:
+    """The footer part that names a result's job: how a resumed delivery recognises a result it posted."""
+    return f"job {job_id}"
+
+
+def is_result_footer(footer: str, job_id: str) -> bool:
+    """Whether a result embed's footer (from :func:`result_embed`) names ``job_id``."""
+    return job_marker(job_id) in footer.split(FOOTER_SEPARATOR)
+
+
+def dm_delivery_note(channel_id: int, missing: str) -> str:
+    """The text of a result sent by DM because the channel refused the bot."""
+    return (
+        f"I couldn't post your image in <#{channel_id}>: I'm missing {missing} there. "
+        "Here it is instead; the server's admins have been told."
+    )
+
+
+def channel_refused_alert(channel_id: int, guild_id: int | None, missing: str, job_id: str) -> str:
+    """The owners' alert when a channel refuses the bot's results."""
+    server = f", server {guild_id}" if guild_id else ""
+    return (
+        f"Results cannot be posted in <#{channel_id}> (channel {channel_id}{server}): the bot is missing {missing}. "
+        f"Members there get their images by DM (latest: job {job_id})."
+    )
 
 
 def source_links(sources: Sequence[str], *, limit: int = 1024) -> str:
