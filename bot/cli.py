@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def run_bot(settings: Settings) -> int:
     """Run until SIGINT/SIGTERM, then shut down gracefully so unfinished jobs resume next start."""
-    from bot.app import ImagineBot
+    from bot.surface.app import ImagineBot
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

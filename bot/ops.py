@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.accounts import Accounts
 from bot.config import ConfigError, load_settings
-from bot.credits import CreditLedger, credits_text
+from bot.engine.accounts import Accounts
+from bot.engine.credits import CreditLedger, credits_text
 from bot.store import InsufficientBalance, open_store
 
 if TYPE_CHECKING:

@@ -8,17 +8,17 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.account_ui import usage_embed
-from bot.credits import credits_text, role_ids_of
-from bot.errors import NotAllowed, UserFacingError
+from bot.engine.credits import credits_text, role_ids_of
+from bot.engine.errors import NotAllowed, UserFacingError
+from bot.surface.account_ui import usage_embed
 
 # Runtime import: discord.py evaluates the command annotations that use these.
 from cogs.common import FlagOption, IntOption, TextOption  # noqa: TC001
 
 if TYPE_CHECKING:
-    from bot.accounts import Accounts
-    from bot.app import ImagineBot
+    from bot.engine.accounts import Accounts
     from bot.store import Balance
+    from bot.surface.app import ImagineBot
 
     Interaction = discord.Interaction[ImagineBot]
 

@@ -9,17 +9,17 @@ import discord
 from discord import app_commands, ui
 from discord.ext import commands
 
-from bot.account_ui import history_embed, statement_embed
-from bot.credits import role_ids_of
-from bot.errors import NotAllowed
-from bot.reporting import report_error
+from bot.engine.credits import role_ids_of
+from bot.engine.errors import NotAllowed
+from bot.surface.account_ui import history_embed, statement_embed
+from bot.surface.reporting import report_error
 
 # Runtime import: discord.py evaluates the command annotations that use these.
 from cogs.common import IntOption  # noqa: TC001
 
 if TYPE_CHECKING:
-    from bot.accounts import Accounts, HistoryPage
-    from bot.app import ImagineBot
+    from bot.engine.accounts import Accounts, HistoryPage
+    from bot.surface.app import ImagineBot
 
     Interaction = discord.Interaction[ImagineBot]
 

@@ -10,20 +10,20 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.credits import role_ids_of
-from bot.errors import InvalidInput
-from bot.intake import clean_prompt, job_for_reply, submit_edit
-from bot.reporting import user_message_for
-from bot.sources import SourceImage, parse_url_list, plan_sources
-from bot.views import EditModal, job_id_in
+from bot.engine.credits import role_ids_of
+from bot.engine.errors import InvalidInput
+from bot.engine.sources import SourceImage, parse_url_list, plan_sources
+from bot.surface.components import EditModal, job_id_in
+from bot.surface.intake import clean_prompt, job_for_reply, submit_edit
+from bot.surface.reporting import user_message_for
 
 # Runtime import: discord.py evaluates the command annotations that use these.
 from cogs.common import AspectRatioOption, PromptTransformer, TextOption  # noqa: TC001
 
 if TYPE_CHECKING:
-    from bot.app import ImagineBot
-    from bot.jobs import JobRunner
-    from bot.sources import SourceFetcher
+    from bot.engine.runner import JobRunner
+    from bot.engine.sources import SourceFetcher
+    from bot.surface.app import ImagineBot
 
 __all__ = ["EditCog", "images_in", "setup"]
 

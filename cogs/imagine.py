@@ -8,16 +8,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.credits import role_ids_of
-from bot.intake import job_request, public_placeholder
+from bot.engine.credits import role_ids_of
 from bot.store import JobKind
+from bot.surface.intake import job_request, public_placeholder
 
 # Runtime import: discord.py evaluates the command annotations that use these.
 from cogs.common import AspectRatioOption, PromptTransformer  # noqa: TC001
 
 if TYPE_CHECKING:
-    from bot.app import ImagineBot
-    from bot.jobs import JobRunner
+    from bot.engine.runner import JobRunner
+    from bot.surface.app import ImagineBot
 
 __all__ = ["ImagineCog", "setup"]
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import time
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -30,6 +33,7 @@ __all__ = [
     "TaskNotFound",
     "Unauthorized",
     "error_from_response",
+    "parse_retry_after",
 ]
 
 CONTENT_POLICY_CODE = 80006
@@ -224,8 +228,6 @@ def error_from_response(
         message = _shorten(text) if text.strip() else f"HTTP {status} without a message"
     else:
         message = _shorten(message)
-    from bot.reapi.retry import parse_retry_after  # retry.py imports this module for its policies
-
     retry_after = None
     if headers is not None:
         retry_after = parse_retry_after(headers.get("Retry-After"), time.time() if now is None else now)
@@ -233,3 +235,28 @@ def error_from_response(
     if cls is None:
         cls = ServerError if 500 <= status <= 599 else ReapiStatusError
     return cls(status, code, message, request_id, retry_after=retry_after)
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date; None when absent or garbage.
+
+    ``now`` is the current Unix time, used for the HTTP-date form (a date in the past gives 0).
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000" parses as naive; HTTP dates are always GMT
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now)

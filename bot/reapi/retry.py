@@ -5,11 +5,16 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
-from bot.reapi.errors import NotSent, RateLimited, ReapiConnectionError, ReapiStatusError, ServerError
+from bot.reapi.errors import (
+    NotSent,
+    RateLimited,
+    ReapiConnectionError,
+    ReapiStatusError,
+    ServerError,
+    parse_retry_after,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -70,31 +75,6 @@ class RetryPolicy:
     def retry_after_of(exc: Exception) -> float | None:
         """The ``Retry-After`` hint carried by ``exc``, if any."""
         return exc.retry_after if isinstance(exc, ReapiStatusError) else None
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date; None when absent or garbage.
-
-    ``now`` is the current Unix time, used for the HTTP-date form (a date in the past gives 0).
-    """
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        return seconds if math.isfinite(seconds) and seconds >= 0 else None
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:  # "-0000" parses as naive; HTTP dates are always GMT
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now)
 
 
 SUBMIT_POLICY = RetryPolicy(

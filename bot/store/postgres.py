@@ -14,7 +14,7 @@ from bot.store.migrations import migrations_for
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from bot.store.sql import Row
+    from bot.store.db import Row
 
 __all__ = ["PostgresDatabase"]
 

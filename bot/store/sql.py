@@ -6,7 +6,7 @@ import json
 import secrets
 import time
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from bot.store.base import (
     AccountRules,
@@ -22,57 +22,17 @@ from bot.store.sql_accounts import AccountsSql
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
-    from contextlib import AbstractAsyncContextManager
 
+    from bot.store.db import Database, Row
     from bot.store.records import QueueLimits, SpendLimit
 
-__all__ = ["Database", "Row", "SqlStore", "Tx"]
-
-
-class Row(Protocol):
-    """A result row addressed by column name (sqlite3.Row and asyncpg.Record both are)."""
-
-    def __getitem__(self, key: str, /) -> Any: ...
+__all__ = ["SqlStore"]
 
 
 _JOB_COLUMNS = frozenset(f.name for f in fields(Job))
 _JSON_COLUMNS = frozenset({"image_urls", "sources"})
 _BOOL_COLUMNS = ("simulated", "charged", "notice_pending")
 _TERMINAL = "('delivered', 'failed')"
-
-
-class Tx(Protocol):
-    """One open transaction. SQL uses ``?`` placeholders; drivers translate them."""
-
-    async def execute(self, sql: str, *params: Any) -> int:
-        """Run a statement; return how many rows it changed."""
-        ...
-
-    async def fetchone(self, sql: str, *params: Any) -> Row | None:
-        """Run a query (or ``… RETURNING``) and return its first row."""
-        ...
-
-    async def fetchall(self, sql: str, *params: Any) -> list[Row]:
-        """Run a query and return every row."""
-        ...
-
-
-class Database(Protocol):
-    """A connection (or pool) that hands out transactions.
-
-    ``locks_rows``: whether transactions run side by side and reads that precede a write must lock the row
-    (``SELECT … FOR UPDATE``, PostgreSQL). SQLite runs one writer at a time and has no such clause.
-    """
-
-    locks_rows: bool
-
-    def transaction(self) -> AbstractAsyncContextManager[Tx]:
-        """A transaction that commits on success and rolls back on any exception."""
-        ...
-
-    async def close(self) -> None:
-        """Close the connection or pool."""
-        ...
 
 
 def _new_job_id() -> str:

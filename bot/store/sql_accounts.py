@@ -13,8 +13,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from bot.store.base import AccountRules
+    from bot.store.db import Tx
     from bot.store.records import LedgerAudit, QueueLimits, SpendLimit
-    from bot.store.sql import Tx
 
 __all__ = ["AccountsSql"]
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from bot.store.records import LedgerAudit
 
 if TYPE_CHECKING:
-    from bot.store.sql import Tx
+    from bot.store.db import Tx
 
 __all__ = ["REASONS", "audit_ledger"]
 

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from bot.store.base import AccountRules
-    from bot.store.sql import Database, Row, Tx
+    from bot.store.db import Database, Row, Tx
 
 __all__ = ["LedgerSql"]
 

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from bot.app import ImagineBot
 from bot.config import Settings
 from bot.reapi.simulator import ReapiSimulator
 from bot.store import open_store
+from bot.surface.app import ImagineBot
 from tests.fakes.fake_discord import FakeDiscord, redirect_discord_py
 
 if TYPE_CHECKING:

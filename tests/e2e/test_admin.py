@@ -11,9 +11,9 @@ from tests.e2e.test_credits import answer, fields, settled
 from tests.e2e.test_imagine import final_edit
 
 if TYPE_CHECKING:
-    from bot.app import ImagineBot
     from bot.config import Settings
     from bot.reapi.simulator import ReapiSimulator
+    from bot.surface.app import ImagineBot
     from tests.fakes.fake_discord import FakeDiscord
 
 StartBot = Callable[..., Awaitable["ImagineBot"]]

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from bot.credits import CreditLedger
-from bot.failures import FailureCode
+from bot.engine.credits import CreditLedger
+from bot.engine.failures import FailureCode
 from bot.reapi.simulator import Fault
 from bot.store import JobState, open_store
 from tests.e2e.conftest import DISCORD_TOKEN, REAPI_KEY

@@ -12,9 +12,9 @@ from tests.e2e.conftest import settled
 from tests.e2e.test_imagine import final_edit, imagine
 
 if TYPE_CHECKING:
-    from bot.app import ImagineBot
     from bot.config import Settings
     from bot.reapi.simulator import ReapiSimulator
+    from bot.surface.app import ImagineBot
     from tests.fakes.fake_discord import FakeDiscord, FakeInteraction
 
 StartBot = Callable[..., Awaitable["ImagineBot"]]

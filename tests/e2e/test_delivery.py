@@ -14,9 +14,9 @@ from tests.e2e.test_resume import finish_all_tasks, wait_for_progress
 from tests.fakes.discord_payloads import SEND_MESSAGES
 
 if TYPE_CHECKING:
-    from bot.app import ImagineBot
     from bot.config import Settings
     from bot.reapi.simulator import ReapiSimulator
+    from bot.surface.app import ImagineBot
     from tests.fakes.fake_discord import FakeDiscord
 
 StartBot = Callable[..., Awaitable["ImagineBot"]]

@@ -23,10 +23,10 @@ from bot.store import JobState
 from tests.e2e.conftest import settled
 
 if TYPE_CHECKING:
-    from bot.app import ImagineBot
     from bot.config import Settings
     from bot.reapi.simulator import Endpoint, ReapiSimulator
     from bot.store import Job
+    from bot.surface.app import ImagineBot
     from tests.fakes.fake_discord import FakeDiscord, FakeInteraction, RecordedRequest
 
 StartBot = Callable[..., Awaitable["ImagineBot"]]

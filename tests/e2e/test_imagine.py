@@ -14,9 +14,9 @@ from bot.store import JobState
 from tests.e2e.conftest import settled, webhook_edits
 
 if TYPE_CHECKING:
-    from bot.app import ImagineBot
     from bot.config import Settings
     from bot.reapi.simulator import ReapiSimulator
+    from bot.surface.app import ImagineBot
     from tests.fakes.fake_discord import FakeDiscord, FakeInteraction, RecordedRequest
 
 StartBot = Callable[..., Awaitable["ImagineBot"]]

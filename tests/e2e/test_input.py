@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 from tests.e2e.conftest import settled
 from tests.e2e.test_imagine import final_edit, imagine
 from tests.fakes.discord_payloads import ATTACH_FILES, EMBED_LINKS, FLAG_EPHEMERAL, FLAG_LOADING
-from tests.unit.test_sources import png_bytes
+from tests.engine.test_sources import png_bytes
 
 if TYPE_CHECKING:
     import pytest
 
-    from bot.app import ImagineBot
     from bot.config import Settings
     from bot.reapi.simulator import ReapiSimulator
+    from bot.surface.app import ImagineBot
     from tests.fakes.fake_discord import FakeDiscord, FakeInteraction
 
 StartBot = Callable[..., Awaitable["ImagineBot"]]

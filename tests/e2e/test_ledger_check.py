@@ -18,9 +18,9 @@ from tests.store.conftest import sql_execute
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from bot.app import ImagineBot
     from bot.config import Settings
     from bot.reapi.simulator import ReapiSimulator
+    from bot.surface.app import ImagineBot
     from tests.fakes.fake_discord import FakeDiscord
 
 StartBot = Callable[..., Awaitable["ImagineBot"]]

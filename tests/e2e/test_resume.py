@@ -11,9 +11,9 @@ from tests.e2e.conftest import settled, stop_bot
 from tests.e2e.test_imagine import final_edit, imagine
 
 if TYPE_CHECKING:
-    from bot.app import ImagineBot
     from bot.config import Settings
     from bot.reapi.simulator import ReapiSimulator
+    from bot.surface.app import ImagineBot
     from tests.e2e.conftest import BotProcess
     from tests.fakes.fake_discord import FakeDiscord, FakeInteraction
 

@@ -19,8 +19,8 @@ from tests.e2e.test_imagine import final_edit, imagine
 if TYPE_CHECKING:
     import pytest
 
-    from bot.app import ImagineBot
     from bot.config import Settings
+    from bot.surface.app import ImagineBot
     from tests.fakes.fake_discord import FakeDiscord
 
 StartBot = Callable[..., Awaitable["ImagineBot"]]

@@ -1,0 +1,151 @@
+"""What the job runner needs from the outside world, as Protocols: storage, reAPI, Discord, time.
+
+The runner imports only these; the Discord side (``bot.surface.notifier``), the SQL store and the reAPI client
+implement them, and the unit tests give fakes of each.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
+
+    from bot.engine.failures import JobFailure
+    from bot.engine.images import PreparedImage
+    from bot.engine.progress import Progress
+    from bot.reapi import DownloadedImage, GenerationRequest, SubmittedTask, Task
+    from bot.store import AccountRules, Job, JobState, NewJob, QueueLimits, SpendLimit
+
+__all__ = ["Alerts", "Clock", "Cooldown", "DeliveryFailed", "DeliveryJournal", "ImageService", "JobStore", "Notifier"]
+
+
+class DeliveryFailed(Exception):
+    """Discord refused every way of showing a result (placeholder, channel, follow-up, DM)."""
+
+
+class Alerts(Protocol):
+    """Somewhere to tell the bot's owners about a problem only they can fix (``bot.surface.alerts.OwnerAlerts``)."""
+
+    def notify(self, text: str, *, key: str | None = None) -> None:
+        """Send ``text`` in the background; never raises and never blocks the caller.
+
+        Alerts with the same ``key`` are sent at most once a day (the same problem, seen again).
+        """
+        ...
+
+    async def close(self) -> None:
+        """Wait briefly for alerts still being sent."""
+        ...
+
+
+class Clock(Protocol):
+    """Wall-clock seconds since the epoch (``time.time``); a fake in tests."""
+
+    def __call__(self) -> float: ...
+
+
+class Cooldown(Protocol):
+    """An optional per-member pause between accepted jobs."""
+
+    def check(self, user_id: int, *, pending: int = 0) -> None:
+        """Raise a refusal (a UserFacingError) while the member must wait; ``pending``: jobs being admitted."""
+        ...
+
+    def record(self, user_id: int) -> None:
+        """Count one accepted job for the member."""
+        ...
+
+
+class DeliveryJournal(Protocol):
+    """Lets the notifier record a new message *before* and *after* posting it, so a resume never posts twice."""
+
+    async def posting(self) -> None:
+        """A new result message is about to be sent (stored before the request goes out)."""
+        ...
+
+    async def posted(self, message_id: int) -> None:
+        """The new result message exists with this id (stored right after)."""
+        ...
+
+
+class Notifier(Protocol):
+    """Shows a job to its member: progress in the placeholder, then the image or the failure."""
+
+    def progress(self, job: Job, progress: Progress) -> None:
+        """Show ``progress`` soon; a newer call replaces one not yet sent; an identical text is never re-sent."""
+        ...
+
+    async def deliver(self, job: Job, image: PreparedImage, *, journal: DeliveryJournal) -> int:
+        """Show the image exactly once; return the id of the message that holds it.
+
+        Edits the placeholder (or the message recorded in ``job.result_message_id``); when it is gone, posts a
+        new message through ``journal``; when ``job.post_started_at`` is set, first looks for the message an
+        interrupted earlier attempt may have posted.
+
+        Raises
+        ------
+        DeliveryFailed
+            Discord refused every way of showing it (any ``discord.HTTPException`` ends here, never elsewhere).
+        """
+        ...
+
+    async def fail(self, job: Job, failure: JobFailure) -> bool:
+        """Replace the placeholder with why the job failed (and the refund); False if Discord refused."""
+        ...
+
+    async def close(self) -> None:
+        """Stop pending progress edits (a shutdown)."""
+        ...
+
+
+class ImageService(Protocol):
+    """The part of the reAPI client the runner uses (``bot.reapi.ReapiClient``)."""
+
+    async def submit(self, request: GenerationRequest) -> SubmittedTask: ...
+
+    async def get_task(self, task_id: str) -> Task: ...
+
+    async def download(self, url: str, *, max_bytes: int) -> DownloadedImage: ...
+
+
+class JobStore(Protocol):
+    """The part of the store the runner uses; every change is conditional on the state the caller saw."""
+
+    async def create_job(
+        self,
+        job: NewJob,
+        *,
+        rules: AccountRules | None,
+        spend: SpendLimit | None = None,
+        queue: QueueLimits | None = None,
+    ) -> Job: ...
+
+    async def get_job(self, job_id: str) -> Job | None: ...
+
+    async def active_jobs(self) -> list[Job]: ...
+
+    async def transition(
+        self, job_id: str, *, from_states: Collection[JobState], to: JobState, **values: Any
+    ) -> Job | None: ...
+
+    async def finish_job(
+        self,
+        job_id: str,
+        *,
+        delivered: bool,
+        result_message_id: int | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        only_from: Collection[JobState] | None = None,
+        charged: bool | None = None,
+        notice_pending: bool = False,
+    ) -> Job | None: ...
+
+    async def pending_notices(self) -> list[Job]: ...
+
+    async def clear_notice(self, job_id: str) -> None: ...
+
+    async def recent_durations(self, limit: int) -> list[float]: ...
+
+    async def banned_in(self, user_id: int, scopes: Sequence[str]) -> str | None: ...

@@ -1,0 +1,307 @@
+"""Source images for edits: URL rules, and a guarded fetch that cannot be steered into private networks."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+from yarl import URL
+
+from bot.engine.errors import InvalidInput
+from bot.engine.images import sniff_type
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = [
+    "MAX_SOURCES",
+    "MAX_SOURCE_BYTES",
+    "MAX_URL_CHARS",
+    "PrivateAddressError",
+    "ProbedImage",
+    "PublicOnlyResolver",
+    "SourceFetcher",
+    "SourceImage",
+    "is_public_address",
+    "parse_url_list",
+    "plan_sources",
+    "validate_url",
+]
+
+MAX_SOURCES = 10
+# Longer links are not image links a member pasted; reAPI and most servers refuse them anyway.
+MAX_URL_CHARS = 2048
+MAX_SOURCE_BYTES = 30 * 1024 * 1024
+_MAX_REDIRECTS = 3
+_SPLIT = re.compile(r"[\s,]+")
+
+
+# NAT64's well-known prefix (RFC 6052): on an IPv6-only host, DNS64 answers with these for IPv4-only sites, so
+# they are judged by the IPv4 address in their last 32 bits, like IPv4-mapped addresses.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# Never a destination for a public image, whatever they embed: refused outright.
+_NEVER_PUBLIC_V6 = (
+    ipaddress.IPv6Network("::/96"),  # IPv4-compatible ::a.b.c.d (deprecated), with :: and ::1
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # RFC 8215 local-use NAT64
+    ipaddress.IPv6Network("2002::/16"),  # 6to4 (deprecated; relays reach any IPv4 address)
+    ipaddress.IPv6Network("2001::/32"),  # Teredo
+    ipaddress.IPv6Network("fec0::/10"),  # site-local (deprecated)
+)
+
+
+def is_public_address(address: str) -> bool:
+    """Whether an IP address is globally routable (not loopback, private, link-local, reserved …).
+
+    IPv6 forms that lead to an IPv4 address are judged by it (IPv4-mapped, NAT64 ``64:ff9b::/96``, so
+    ``[64:ff9b::7f00:1]`` is loopback) or refused outright (IPv4-compatible, local NAT64, 6to4, Teredo).
+    """
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return _is_public(ip.ipv4_mapped)
+        if ip in _NAT64:
+            return _is_public(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        if any(ip in network for network in _NEVER_PUBLIC_V6):
+            return False
+    return _is_public(ip)
+
+
+def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved)
+
+
+def validate_url(raw: str, *, allow_private: bool) -> str:
+    """Check one image URL against the rules reAPI and safety impose; return it normalised.
+
+    Raises
+    ------
+    InvalidInput
+        Naming the exact problem: scheme, credentials, missing host, or a private/loopback address.
+    """
+    # Shown inside `code`: a backtick in the link must not end it and let the rest render as Markdown.
+    shown = (raw if len(raw) <= 80 else raw[:77] + "…").replace("`", "ˋ")
+    if len(raw) > MAX_URL_CHARS:
+        raise InvalidInput(f"`{shown}` is {len(raw):,} characters long; links can be at most {MAX_URL_CHARS:,}.")
+    try:
+        url = URL(raw)
+    except ValueError:
+        raise InvalidInput(f"`{shown}` is not a valid URL.") from None
+    if url.scheme not in ("http", "https"):
+        scheme = url.scheme or "no scheme"
+        raise InvalidInput(f"`{shown}`: only http:// and https:// image links work (this one uses {scheme}).")
+    if url.user is not None or url.password is not None:
+        raise InvalidInput(f"`{shown}`: links with a user name or password are not accepted.")
+    host = url.host
+    if not host:
+        raise InvalidInput(f"`{shown}` has no host name.")
+    if not allow_private:
+        literal = host.strip("[]")
+        name = host.lower().rstrip(".")
+        if name == "localhost" or name.endswith(".localhost"):
+            raise InvalidInput(f"`{shown}` points at this machine; use a public image link.")
+        try:
+            ipaddress.ip_address(literal.split("%", 1)[0])
+        except ValueError:
+            pass  # a name: its addresses are checked when the bot connects
+        else:
+            if not is_public_address(literal):
+                raise InvalidInput(f"`{shown}` points at a private or reserved address; use a public image link.")
+    return str(url)
+
+
+def parse_url_list(text: str | None, *, allow_private: bool) -> list[str]:
+    """Split the ``urls`` option (spaces, newlines or commas) and validate each link."""
+    if not text:
+        return []
+    return [validate_url(part, allow_private=allow_private) for part in _SPLIT.split(text.strip()) if part]
+
+
+class PrivateAddressError(OSError):
+    """A host name resolved only to addresses the bot must not connect to."""
+
+
+class PublicOnlyResolver(AbstractResolver):
+    """Resolves names like the default resolver, then drops private addresses (no DNS rebinding to LAN)."""
+
+    def __init__(self, inner: AbstractResolver | None = None) -> None:
+        self._inner = inner or DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        public = [r for r in results if is_public_address(r["host"])]
+        if not public:
+            raise PrivateAddressError(f"{host} resolves only to private or reserved addresses")
+        return public
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+_ACCEPTED_TYPES = frozenset({"image/png", "image/jpeg", "image/webp"})
+
+
+@dataclass(frozen=True, slots=True)
+class SourceImage:
+    """One image a member wants edited: where reAPI fetches it and how the result links back to it."""
+
+    url: str  # passed to reAPI as is (Discord attachment URLs included)
+    link: str  # shown as lineage on the result: a jump link to the message, or the URL
+    label: str  # how error messages name it, e.g. "`cat.png`" or "link 2"
+    content_type: str | None = None  # as declared by Discord for attachments
+    size: int | None = None  # as declared by Discord for attachments
+
+
+def plan_sources(images: Sequence[SourceImage]) -> list[SourceImage]:
+    """Check what can be checked without the network: how many, and the declared type and size.
+
+    Raises
+    ------
+    InvalidInput
+        No image, more than 10, or an attachment that is not JPEG/PNG/WebP or is over 30 MB.
+    """
+    if not images:
+        raise InvalidInput("Give me at least one image: attach it, or paste its link in `urls`.")
+    if len(images) > MAX_SOURCES:
+        raise InvalidInput(f"You gave {len(images)} images; I can combine at most {MAX_SOURCES} at once.")
+    for image in images:
+        declared = (image.content_type or "").split(";")[0].strip().lower()
+        if declared and declared not in _ACCEPTED_TYPES:
+            raise InvalidInput(f"{image.label} is `{declared}`; only JPEG, PNG or WebP images can be edited.")
+        if image.size is not None and image.size > MAX_SOURCE_BYTES:
+            raise InvalidInput(
+                f"{image.label} is {image.size / 1048576:.1f} MB; the limit is {MAX_SOURCE_BYTES // 1048576} MB."
+            )
+    return list(images)
+
+
+@dataclass(frozen=True, slots=True)
+class ProbedImage:
+    """What a source URL turned out to hold."""
+
+    url: str
+    content_type: str
+    size: int
+
+
+class SourceFetcher:
+    """Fetches or probes source images with byte caps, timeouts and address checks on every hop."""
+
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        max_bytes: int = MAX_SOURCE_BYTES,
+        timeout: float = 20.0,
+        resolver: AbstractResolver | None = None,
+    ) -> None:
+        self._allow_private = allow_private
+        self._max_bytes = max_bytes
+        if resolver is None:
+            resolver = DefaultResolver() if allow_private else PublicOnlyResolver()
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(resolver=resolver, limit=20),
+            timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=5),
+            headers={"User-Agent": "imagine-bot (source image check)"},
+        )
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        await self._session.close()
+
+    async def check(self, images: Sequence[SourceImage]) -> None:
+        """Probe every source concurrently; the first problem found is raised (see :meth:`probe`)."""
+        results = await asyncio.gather(
+            *(self.probe(i.url, label=i.label, head_only=i.size is not None) for i in images), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def probe(self, url: str, *, label: str | None = None, head_only: bool = False) -> ProbedImage:
+        """Check that ``url`` serves a JPEG, PNG or WebP within the size cap; keeps only the first bytes.
+
+        ``head_only`` stops after the magic bytes: for attachments whose size Discord already reported.
+
+        Raises
+        ------
+        InvalidInput
+            Unreachable, not an image of an accepted type, or too large; the message names which.
+        """
+        data, size = await self._get(url, label=label, keep=16, head_only=head_only)
+        kind = sniff_type(data)
+        name = label or url
+        if kind is None:
+            raise InvalidInput(f"{name} is not a JPEG, PNG or WebP image.")
+        return ProbedImage(url=url, content_type=kind, size=size)
+
+    async def fetch(self, url: str, *, label: str | None = None) -> bytes:
+        """Download a whole image (within the cap)."""
+        data, _ = await self._get(url, label=label, keep=self._max_bytes, head_only=False)
+        return data
+
+    async def _get(self, url: str, *, label: str | None, keep: int, head_only: bool) -> tuple[bytes, int]:
+        name = label or url
+        current = validate_url(url, allow_private=self._allow_private)
+        for _ in range(_MAX_REDIRECTS + 1):
+            try:
+                async with self._session.get(current, allow_redirects=False) as response:
+                    if response.status in (301, 302, 303, 307, 308):
+                        location = response.headers.get("Location", "")
+                        current = validate_url(str(URL(current).join(URL(location))), allow_private=self._allow_private)
+                        continue
+                    if response.status != 200:
+                        raise InvalidInput(f"{name} could not be fetched (HTTP {response.status}).")
+                    return await self._read_capped(response, name, keep, head_only)
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise InvalidInput(f"{name} could not be fetched ({_describe(exc, current)}).") from None
+        raise InvalidInput(f"{name} redirects too many times.")
+
+    async def _read_capped(
+        self, response: aiohttp.ClientResponse, name: str, keep: int, head_only: bool
+    ) -> tuple[bytes, int]:
+        limit_mb = self._max_bytes // (1024 * 1024)
+        declared = response.content_length
+        if declared is not None and declared > self._max_bytes:
+            raise InvalidInput(f"{name} is {declared / 1048576:.1f} MB; the limit is {limit_mb} MB.")
+        kept = bytearray()
+        size = 0
+        async for chunk in response.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > self._max_bytes:
+                raise InvalidInput(f"{name} is larger than {limit_mb} MB.")
+            if len(kept) < keep:
+                kept.extend(chunk[: keep - len(kept)])
+            if head_only and len(kept) >= keep:
+                break
+        return bytes(kept), size
+
+
+def _describe(exc: BaseException, url: str) -> str:
+    """Why a fetch failed, in words a member understands (aiohttp's own text is "Cannot connect to host … [None]")."""
+    host = URL(url).host or url
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return "timed out"
+    cause = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
+    if isinstance(cause, PrivateAddressError):
+        return f"`{host}` points at a private or reserved address; use a public image link"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"the name `{host}` could not be found"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return f"`{host}` has no valid HTTPS certificate"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"`{host}` could not be reached"
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+        return "the connection broke off"
+    return "the server's answer was not usable"

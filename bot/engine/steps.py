@@ -1,0 +1,330 @@
+"""The state machine of one job: submit → poll → download → deliver, or fail; each state stored first.
+
+Two rules hold on every path: a POST whose fate is unknown is never re-sent (reAPI has no idempotency), and a
+job is settled before anyone is told, so an outcome shown to a member is one the ledger already holds. The
+scheduling around it (queue, slots, resume, shutdown) is ``bot.engine.runner.JobRunner``'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+from bot.engine.failures import FailureCode, JobFailure
+from bot.engine.images import ImageTooLarge, fit_to_limit
+from bot.engine.ports import DeliveryFailed
+from bot.engine.progress import Progress, Stage
+from bot.reapi import AspectRatio, GenerationRequest, ReapiError, TaskFailed, TaskNotFound
+from bot.store import JobState
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from bot.config import JobsSettings
+    from bot.engine.images import PreparedImage
+    from bot.engine.ports import Clock, ImageService, JobStore, Notifier
+    from bot.engine.spend import SpendGuard
+    from bot.reapi import DownloadedImage, SubmittedTask, Task
+    from bot.store import Job, NewJob
+
+__all__ = ["JobSteps", "Run", "Superseded"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# A store write that fails (database briefly locked, connection lost) is retried with backoff before giving up.
+_STORE_ATTEMPTS = 5
+_STORE_BACKOFF = 0.5
+# After the shutdown grace, a POST still in flight gets up to this long more (never more than the grace itself)
+# to return its task id, which is then stored.
+_SUBMIT_DRAIN = 5.0
+# Re-encoding a 4K image takes seconds of CPU: it runs in threads, at most this many at once.
+_IMAGE_WORKERS = 2
+# Hard cap on polls of one task (the timeout normally ends it long before).
+_MAX_POLLS = 100_000
+
+
+class Superseded(Exception):
+    """The job's row was moved by someone else (a cancel, another process); this task lets go of it."""
+
+
+@dataclass(slots=True)
+class Run:
+    """One job as this runner last stored it: every conditional write names ``job.state`` as the state it expects."""
+
+    job: Job
+
+
+class _Journal:
+    """The runner's side of ``DeliveryJournal``: records a fallback post before and after it is sent."""
+
+    def __init__(self, steps: JobSteps, run: Run) -> None:
+        self._steps = steps
+        self._run = run
+
+    async def posting(self) -> None:
+        """Store that a new message is about to be posted (a resume then looks for it before posting again)."""
+        moved = await self._steps._record(self._run, post_started_at=self._steps._clock())
+        if moved is None:
+            raise Superseded
+
+    async def posted(self, message_id: int) -> None:
+        """Store the id of the message that now holds the image."""
+        await self._steps._record(self._run, result_message_id=message_id)
+
+
+class JobSteps:
+    """Moves one job through its states; the runner decides when (slots) and handles what it raises."""
+
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        reapi: ImageService,
+        notifier: Notifier,
+        settings: JobsSettings,
+        max_download_bytes: int,
+        spend: SpendGuard | None = None,
+        clock: Clock = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._store = store
+        self._reapi = reapi
+        self._notifier = notifier
+        self._settings = settings
+        self._max_download = max_download_bytes
+        self._spend = spend
+        self._clock = clock
+        self._sleep = sleep
+        self._image_slots = asyncio.Semaphore(_IMAGE_WORKERS)
+        self.durations: deque[float] = deque(maxlen=50)
+        self.submitting: set[str] = set()  # jobs whose POST is under way (a shutdown waits for them)
+
+    def estimate(self) -> float | None:
+        """Typical seconds reAPI takes, from recent jobs."""
+        return statistics.median(self.durations) if self.durations else None
+
+    async def advance(self, run: Run) -> None:
+        if run.job.state is JobState.QUEUED:
+            await self._submit(run)
+        if run.job.state in (JobState.RUNNING, JobState.DELIVERING):
+            # A resumed DELIVERING job polls too: reAPI is asked again for the output URL, with the same
+            # tolerance for transient errors as any poll. Its placeholder may already show the image (the
+            # crash came before the capture), so it gets no "uploading" progress over it, only the result again.
+            resumed_delivery = run.job.state is JobState.DELIVERING
+            task = await self._await_completion(run)
+            await self._deliver(run, task, announce=not resumed_delivery)
+
+    @staticmethod
+    def request_for(job: NewJob) -> GenerationRequest:
+        """The reAPI request a job makes (raises ValueError when its options are not valid for reAPI)."""
+        return GenerationRequest(
+            prompt=job.prompt, image_urls=list(job.image_urls), aspect_ratio=AspectRatio(job.aspect_ratio)
+        )
+
+    async def _submit(self, run: Run) -> None:
+        job = run.job
+        reason = self._spend.pause_reason if self._spend is not None else None
+        if reason is not None:
+            # Queued before reAPI refused us: fail (and refund) now rather than collect another refusal.
+            raise JobFailure(FailureCode.REAPI_PAUSED, reason, charged=False)
+        try:
+            request = self.request_for(job)  # built before 'submitting', so a bad row never counts as charged
+        except ValueError:
+            log.exception("job %s has options reAPI cannot take", job.id)
+            raise JobFailure(FailureCode.INTERNAL, job.id, charged=False) from None
+        moved = await self._store.transition(
+            job.id, from_states=[JobState.QUEUED], to=JobState.SUBMITTING, submit_started_at=self._clock()
+        )
+        if moved is None:
+            raise Superseded
+        run.job = moved
+        self._notifier.progress(moved, Progress(Stage.SUBMITTING))
+        post = asyncio.ensure_future(self._reapi.submit(request))
+        self.submitting.add(job.id)
+        try:
+            try:
+                # Shielded: a shutdown must not cut a POST in half and leave its outcome unknown.
+                submitted = await asyncio.shield(post)
+            except asyncio.CancelledError:
+                await self._drain_submit(run, post)
+                raise
+        finally:
+            self.submitting.discard(job.id)
+        await self._store_task_id(run, submitted.id)
+
+    async def _drain_submit(self, run: Run, post: asyncio.Future[SubmittedTask]) -> None:
+        """Shutdown cut in while the POST was under way: give it a last bounded wait and keep its task id."""
+        try:
+            # A shutdown_grace of 0 means "stop now": then there is no extra wait either.
+            submitted = await asyncio.wait_for(post, timeout=min(_SUBMIT_DRAIN, self._settings.shutdown_grace))
+        except Exception as exc:
+            log.warning("job %s: the POST in flight at shutdown did not answer (%s)", run.job.id, type(exc).__name__)
+            return
+        await self._store_task_id(run, submitted.id)
+
+    async def _store_task_id(self, run: Run, task_id: str) -> None:
+        # Logged before it is stored: a charged task id is never lost, even if the write below fails.
+        log.info("job %s submitted as reAPI task %s", run.job.id, task_id)
+        running = await self._retrying(
+            lambda: self._store.transition(
+                run.job.id,
+                from_states=[JobState.SUBMITTING],
+                to=JobState.RUNNING,
+                task_id=task_id,
+                submitted_at=self._clock(),
+            ),
+            f"store the task id of job {run.job.id}",
+        )
+        if running is None:
+            log.error("job %s: reAPI task %s was created but the job had moved on", run.job.id, task_id)
+            raise Superseded
+        run.job = running
+
+    async def _await_completion(self, run: Run) -> Task:
+        job = run.job
+        if job.task_id is None:
+            raise JobFailure(FailureCode.INTERNAL, job.id)
+        estimate = self.estimate()
+        # The deadline counts only time this process has watched the task, never a downtime: a task that
+        # finished while the bot was down is polled once and delivered, however late.
+        watched_since = self._clock()
+        started = job.submitted_at if job.submitted_at is not None else watched_since
+        for _ in range(_MAX_POLLS):
+            try:
+                task = await self._reapi.get_task(job.task_id)
+            except (TaskNotFound, TaskFailed):
+                raise
+            except ReapiError as exc:
+                log.warning("poll of job %s failed, will retry: %s", job.id, type(exc).__name__)
+                task = None
+            if task is not None and task.is_failed:
+                raise TaskFailed.from_error(task.error)
+            now = self._clock()
+            if task is not None and task.is_completed:
+                if run.job.state is JobState.RUNNING:
+                    moved = await self._store.transition(
+                        job.id, from_states=[JobState.RUNNING], to=JobState.DELIVERING, completed_at=now
+                    )
+                    if moved is None:
+                        raise Superseded
+                    run.job = moved
+                return task
+            if now - watched_since >= self._settings.timeout:
+                raise JobFailure(FailureCode.TIMEOUT, f"{self._settings.timeout:.0f}")
+            elapsed = now - started
+            self._notifier.progress(job, Progress(Stage.GENERATING, elapsed=elapsed, estimate=estimate))
+            await self._sleep(self._poll_delay(elapsed, estimate))
+        raise JobFailure(FailureCode.TIMEOUT)
+
+    def _poll_delay(self, elapsed: float, estimate: float | None) -> float:
+        # Poll gently early on, and at the normal cadence once completion is plausible.
+        if estimate is not None and elapsed < 0.6 * estimate:
+            return self._settings.max_poll_interval
+        return self._settings.poll_interval
+
+    async def _deliver(self, run: Run, task: Task, *, announce: bool) -> None:
+        job = run.job
+        if task.output is None or not task.output.image_urls:
+            raise JobFailure(FailureCode.NO_OUTPUT)
+        if announce:
+            self._notifier.progress(job, Progress(Stage.UPLOADING))
+        image = await self._reapi.download(task.output.image_urls[0], max_bytes=self._max_download)
+        prepared = await self._prepare(image, job.upload_limit)
+        try:
+            message_id = await self._notifier.deliver(run.job, prepared, journal=_Journal(self, run))
+        except DeliveryFailed as exc:
+            log.warning("job %s could not be shown on Discord: %s", job.id, exc)
+            raise JobFailure(FailureCode.DISCORD) from exc
+        # The image is on Discord: from here on nothing may turn this job into a failure (or strip the image).
+        try:
+            finished = await self._retrying(
+                lambda: self._store.finish_job(
+                    job.id, delivered=True, result_message_id=message_id, only_from=[run.job.state]
+                ),
+                f"settle delivered job {job.id}",
+            )
+        except Exception:
+            log.exception(
+                "job %s was delivered as message %s but not settled; a restart settles it", job.id, message_id
+            )
+            return
+        if finished is None:
+            log.warning("job %s was delivered as message %s but had already been settled", job.id, message_id)
+            return
+        if finished.duration is not None:
+            self.durations.append(finished.duration)
+        log.info("job %s delivered as message %s", job.id, message_id)
+
+    async def _prepare(self, image: DownloadedImage, limit: int) -> PreparedImage:
+        """Fit the image to the upload limit in a worker thread (seconds of CPU for a 4K image)."""
+        async with self._image_slots:
+            try:
+                return await asyncio.to_thread(fit_to_limit, image.data, image.content_type, limit)
+            except ImageTooLarge as exc:
+                raise JobFailure(FailureCode.TOO_LARGE) from exc
+
+    async def fail(self, run: Run, failure: JobFailure) -> None:
+        """Settle first (refund, conditional on the state this runner holds), then tell, only if we settled it."""
+        job = run.job
+        log.info("job %s failed: %s", job.id, failure.code.value)
+        try:
+            settled = await self._retrying(
+                lambda: self._store.finish_job(
+                    job.id,
+                    delivered=False,
+                    error_code=failure.code.value,
+                    error_message=failure.detail,
+                    only_from=[job.state],
+                    charged=failure.charged,
+                    notice_pending=True,
+                ),
+                f"refund job {job.id}",
+            )
+        except Exception:
+            log.exception("job %s failed (%s) but could not be refunded; a restart retries", job.id, failure.code)
+            return
+        if settled is None:
+            # Someone else ended it (delivered, cancelled, another process): its message is theirs to show.
+            log.info("job %s had already been settled; its message is left alone", job.id)
+            return
+        await self.tell(settled, failure)
+
+    async def tell(self, job: Job, failure: JobFailure) -> None:
+        """Show a settled failure; once shown, the pending notice is cleared (else a restart shows it again)."""
+        try:
+            shown = await self._notifier.fail(job, failure)
+        except Exception:
+            log.exception("could not show the failure of job %s", job.id)
+            shown = False
+        if shown:
+            try:
+                await self._store.clear_notice(job.id)
+            except Exception:
+                log.exception("could not clear the notice of job %s", job.id)
+
+    async def _record(self, run: Run, **values: object) -> Job | None:
+        """Store delivery facts on a job that stays in its state (the journal's writes)."""
+        moved = await self._retrying(
+            lambda: self._store.transition(run.job.id, from_states=[run.job.state], to=run.job.state, **values),
+            f"record delivery of job {run.job.id}",
+        )
+        if moved is not None:
+            run.job = moved
+        return moved
+
+    async def _retrying(self, write: Callable[[], Awaitable[T]], what: str) -> T:
+        """Retry a store write with backoff: a briefly locked or lost database must not strand a job."""
+        for attempt in range(_STORE_ATTEMPTS - 1):
+            try:
+                return await write()
+            except Exception as exc:
+                log.warning("could not %s (attempt %d): %s", what, attempt + 1, exc)
+                await self._sleep(_STORE_BACKOFF * 2**attempt)
+        return await write()

@@ -1,0 +1,54 @@
+"""The tiny driver seam the SQL store is written against: a transaction that runs ``?``-placeholder SQL.
+
+SQLite (aiosqlite) and PostgreSQL (asyncpg) each implement it in their module; everything above it is one
+portable SQL implementation.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
+
+__all__ = ["Database", "Row", "Tx"]
+
+
+class Row(Protocol):
+    """A result row addressed by column name (sqlite3.Row and asyncpg.Record both are)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+class Tx(Protocol):
+    """One open transaction. SQL uses ``?`` placeholders; drivers translate them."""
+
+    async def execute(self, sql: str, *params: Any) -> int:
+        """Run a statement; return how many rows it changed."""
+        ...
+
+    async def fetchone(self, sql: str, *params: Any) -> Row | None:
+        """Run a query (or ``… RETURNING``) and return its first row."""
+        ...
+
+    async def fetchall(self, sql: str, *params: Any) -> list[Row]:
+        """Run a query and return every row."""
+        ...
+
+
+class Database(Protocol):
+    """A connection (or pool) that hands out transactions.
+
+    ``locks_rows``: whether transactions run side by side and reads that precede a write must lock the row
+    (``SELECT … FOR UPDATE``, PostgreSQL). SQLite runs one writer at a time and has no such clause.
+    """
+
+    locks_rows: bool
+
+    def transaction(self) -> AbstractAsyncContextManager[Tx]:
+        """A transaction that commits on success and rolls back on any exception."""
+        ...
+
+    async def close(self) -> None:
+        """Close the connection or pool."""
+        ...

@@ -1,0 +1,157 @@
+"""The Bot subclass: the one composition root that builds services, loads cogs and starts the job runner."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+import yarl
+from discord import app_commands
+from discord.ext import commands
+
+from bot.engine.accounts import Accounts
+from bot.engine.cooldown import Cooldown
+from bot.engine.credits import CreditLedger
+from bot.engine.runner import JobRunner
+from bot.engine.sources import SourceFetcher
+from bot.engine.spend import SpendGuard
+from bot.reapi import ReapiClient
+from bot.reapi.simulator import ReapiSimulator
+from bot.store import open_store
+from bot.surface.alerts import OwnerAlerts
+from bot.surface.components import CancelButton, ResultButton
+from bot.surface.notifier import DiscordNotifier
+from bot.surface.reporting import report_error
+from bot.surface.services import Services
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+
+__all__ = ["EXTENSIONS", "ImagineBot", "ImagineTree", "Services", "redirect_discord"]
+
+log = logging.getLogger(__name__)
+
+_SIMULATED_KEY = "rk_simulated_local"
+# Loaded by name so the engine never imports the Discord surface; each setup() passes services to its cog.
+EXTENSIONS = ("cogs.imagine", "cogs.edit", "cogs.credits", "cogs.admin")
+
+
+class ImagineTree(app_commands.CommandTree["ImagineBot"]):
+    """The command tree with the single app-command error handler."""
+
+    async def on_error(self, interaction: discord.Interaction[ImagineBot], error: app_commands.AppCommandError) -> None:
+        """Every app-command error ends in one friendly ephemeral answer."""
+        await report_error(interaction, error)
+
+
+def redirect_discord(settings: Settings) -> None:
+    """Point discord.py's REST and gateway at the configured bases (REST/gateway proxies, tests)."""
+    # discord.py keeps these as class attributes; webhooks and interactions use the same Route class.
+    discord.http.Route.BASE = settings.discord.api_base_url.rstrip("/")
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord.gateway_url)
+
+
+class ImagineBot(commands.Bot):
+    """imagine-bot: slash commands in front of a durable job runner."""
+
+    services: Services
+
+    def __init__(self, settings: Settings) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = settings.discord.message_content_intent
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            intents=intents,
+            # Echoed prompts must never ping anyone; a ping has to be asked for explicitly.
+            allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=ImagineTree,
+            owner_ids=set(settings.discord.owner_ids) or None,
+            allowed_installs=app_commands.AppInstallationType(guild=True, user=True),
+            allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=True),
+        )
+        self.settings = settings
+        redirect_discord(settings)
+
+    async def setup_hook(self) -> None:
+        """Build the services once, add the cogs, resume unfinished jobs, sync commands."""
+        settings = self.settings
+        store = await open_store(settings.database.url)
+        simulator: ReapiSimulator | None = None
+        base_url, api_key = settings.reapi.base_url, settings.reapi.api_key.get_secret_value()
+        if settings.reapi.use_simulator:
+            simulator = ReapiSimulator(delay=settings.reapi.simulate_delay)
+            base_url, api_key = await simulator.start(), _SIMULATED_KEY
+            log.warning(
+                "SIMULATION MODE: no reAPI key is configured, so images come from the built-in simulator "
+                "at %s and cost nothing. Set reapi.api_key to generate real images.",
+                base_url,
+            )
+        reapi = ReapiClient(base_url=base_url, api_key=api_key, model=settings.reapi.model)
+        ledger = CreditLedger(settings.credits, owner_ids=frozenset(settings.discord.owner_ids))
+        alerts = OwnerAlerts(self, owner_ids=settings.discord.owner_ids, log_channel_id=settings.discord.log_channel_id)
+        notifier = DiscordNotifier(self, progress_interval=settings.jobs.progress_interval, alerts=alerts)
+        spend = SpendGuard(
+            store=store,
+            alerts=alerts,
+            # The simulator costs nothing, so there is no budget to protect.
+            cap_credits=0 if simulator is not None else settings.credits.spend_cap_credits,
+            credits_per_image=settings.reapi.credits_per_image,
+            pause_seconds=settings.reapi.pause_after_402.total_seconds(),
+        )
+        await spend.load()
+        runner = JobRunner(
+            store=store,
+            reapi=reapi,
+            notifier=notifier,
+            credit_rules=ledger,
+            settings=settings.jobs,
+            max_download_bytes=settings.images.max_download_bytes,
+            simulated=simulator is not None,
+            spend=spend,
+            cooldown=Cooldown(settings.jobs.cooldown_jobs, settings.jobs.cooldown_seconds),
+        )
+        sources = SourceFetcher(allow_private=settings.images.allow_private_urls)
+        accounts = Accounts(store=store, ledger=ledger, spend=spend)
+        self.services = Services(settings, store, reapi, simulator, ledger, notifier, runner, sources, accounts, alerts)
+        self.add_dynamic_items(ResultButton, CancelButton)
+
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        await runner.start()
+        if settings.discord.sync_commands:
+            await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        """Push the command tree to Discord when it changed (or to each dev guild, instantly)."""
+        for guild_id in self.settings.discord.dev_guild_ids:
+            guild = discord.Object(guild_id)
+            self.tree.copy_global_to(guild=guild)
+            await self.tree.sync(guild=guild)
+        payload: list[dict[str, Any]] = [c.to_dict(self.tree) for c in self.tree.get_commands()]
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        if await self.services.store.get_meta("commands_digest") == digest:
+            return
+        await self.tree.sync()
+        await self.services.store.set_meta("commands_digest", digest)
+        log.info("synced %d application commands", len(payload))
+
+    async def on_message(self, message: discord.Message, /) -> None:
+        """No prefix commands: messages reach only cog listeners (reply-to-edit), never the command parser."""
+
+    async def close(self) -> None:
+        """Pause jobs for resume, disconnect, then release the services."""
+        services = getattr(self, "services", None)
+        if services is not None:
+            await services.runner.stop()
+            await services.alerts.close()
+        await super().close()
+        if services is not None:
+            await services.reapi.close()
+            await services.sources.close()
+            if services.simulator is not None:
+                await services.simulator.close()
+            await services.store.close()

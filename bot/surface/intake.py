@@ -1,0 +1,237 @@
+"""Turning an interaction into a job: the public placeholder, the job request, and errors after the ack."""
+
+from __future__ import annotations
+
+import contextlib
+import unicodedata
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.engine.credits import role_ids_of
+from bot.engine.errors import InvalidInput
+from bot.reapi import AspectRatio
+from bot.store import JobKind, NewJob
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
+    from bot.engine.runner import JobRunner
+    from bot.engine.sources import SourceFetcher, SourceImage
+
+__all__ = [
+    "MAX_PROMPT_CHARS",
+    "clean_prompt",
+    "job_for_reply",
+    "job_request",
+    "missing_post_permissions",
+    "parse_aspect_ratio",
+    "permissions_heads_up",
+    "public_placeholder",
+    "submit_edit",
+]
+
+# Discord's upload limit where no interaction or guild tells us a larger one.
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+
+# reAPI takes 20,000 characters; Discord's option limit is 6,000 and that is plenty for a prompt.
+MAX_PROMPT_CHARS = 6000
+
+
+# Characters that draw nothing although Unicode does not call them whitespace: Hangul fillers, the blank
+# Braille pattern, the Mongolian vowel separator, the combining grapheme joiner.
+_BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e\u034f")
+# Categories that are never visible on their own: controls, format characters (zero-width space/joiners,
+# bidi marks, soft hyphen), separators, combining marks, surrogates, private use and unassigned.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp", "Mn", "Me"})
+
+
+def _visible(char: str) -> bool:
+    return char not in _BLANK_LOOKING and unicodedata.category(char) not in _INVISIBLE_CATEGORIES
+
+
+def clean_prompt(value: str) -> str:
+    """Trim a prompt, drop control characters and check its length (1 to 6,000 characters).
+
+    A prompt made only of invisible characters (zero-width, fillers, blank Braille, controls) is empty.
+    """
+    # Control characters other than new lines and tabs mean nothing to the model and can upset a terminal.
+    prompt = "".join(c for c in value if c in "\n\t" or unicodedata.category(c) != "Cc")
+    # Trim what draws nothing: all of it in front, and at the end everything but combining marks (an accent
+    # on the last letter is part of it).
+    start = next((i for i, c in enumerate(prompt) if _visible(c)), len(prompt))
+    end = len(prompt)
+    while end > start and not _visible(prompt[end - 1]) and unicodedata.category(prompt[end - 1]) not in ("Mn", "Me"):
+        end -= 1
+    prompt = prompt[start:end]
+    if not prompt:
+        raise InvalidInput("Your prompt is empty. Describe what you want, e.g. `a fox in the snow`.")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise InvalidInput(f"Your prompt is {len(prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}.")
+    return prompt
+
+
+def parse_aspect_ratio(value: str | None) -> str:
+    """An aspect ratio typed by hand (modals have no choices); blank means auto."""
+    text = (value or "").strip().lower() or AspectRatio.AUTO.value
+    try:
+        return AspectRatio(text).value
+    except ValueError:
+        allowed = ", ".join(r.value for r in AspectRatio)
+        shown = text[:20].replace("`", "ˋ")  # inside `code`: a backtick must not end it
+        raise InvalidInput(f"`{shown}` is not an aspect ratio I know. Use one of: {allowed}.") from None
+
+
+# What the bot itself needs in a channel to post a result there once the interaction token has expired.
+_POST_PERMISSIONS = (
+    ("view_channel", "View Channel"),
+    ("send_messages", "Send Messages"),
+    ("embed_links", "Embed Links"),
+    ("attach_files", "Attach Files"),
+)
+
+
+def missing_post_permissions(interaction: discord.Interaction[Any]) -> list[str]:
+    """The permissions the bot lacks to post in this interaction's channel (none outside servers).
+
+    Read from ``app_permissions`` in the interaction itself: no request, so it can run before the ack.
+    """
+    if interaction.guild_id is None:
+        return []
+    permissions = interaction.app_permissions
+    needed = list(_POST_PERMISSIONS)
+    if isinstance(interaction.channel, discord.Thread):
+        needed[1] = ("send_messages_in_threads", "Send Messages in Threads")
+    return [label for flag, label in needed if not getattr(permissions, flag)]
+
+
+def permissions_heads_up(missing: Sequence[str]) -> str:
+    """Tell a member the result may not reach this channel, and what to ask an admin for."""
+    names = ", ".join(f"**{name}**" for name in missing)
+    return (
+        f"Heads-up: I lack {names} in this channel. Your image is on its way and shows up here if it is ready "
+        "within 15 minutes; after that I can't post here and will try to send it to you by DM instead. "
+        "A server admin can give me these permissions."
+    )
+
+
+@asynccontextmanager
+async def public_placeholder(interaction: discord.Interaction[Any]) -> AsyncIterator[int]:
+    """Acknowledge at once with a public "thinking" placeholder and yield its message id.
+
+    Any error raised inside (bad input found after the ack, no credits, a database failure …) removes the
+    placeholder and propagates, so the error handler answers ephemerally and nothing public is left behind.
+    The delete must come first: after a public defer, Discord turns the first follow-up into the placeholder
+    itself and ignores ``ephemeral``.
+
+    When the bot could not post in the channel by itself (see :func:`missing_post_permissions`), the job is
+    still accepted and the member gets one ephemeral heads-up once it is.
+    """
+    missing = missing_post_permissions(interaction)
+    callback = await interaction.response.defer(thinking=True)
+    if callback is not None and callback.message_id is not None:
+        placeholder = callback.message_id
+    else:
+        placeholder = (await interaction.original_response()).id
+    warn = bool(missing)
+    if warn:
+        # Replace the "thinking" state first, so the heads-up below is a follow-up of its own (and ephemeral)
+        # rather than the placeholder itself. The runner's progress edits overwrite this line.
+        try:
+            await interaction.edit_original_response(content="⏳ Queued")
+        except discord.HTTPException:
+            warn = False
+    try:
+        yield placeholder
+    except Exception:
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.delete_original_response()
+        raise
+    if warn:
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.followup.send(permissions_heads_up(missing), ephemeral=True)
+
+
+def job_request(
+    interaction: discord.Interaction[Any],
+    *,
+    kind: JobKind,
+    prompt: str,
+    aspect_ratio: str,
+    placeholder: int,
+    image_urls: Sequence[str] = (),
+    sources: Sequence[str] = (),
+    parent_job_id: str | None = None,
+) -> NewJob:
+    """Describe the job an interaction asks for; the runner adds cost, scope and mode."""
+    assert interaction.channel_id is not None  # application commands and components always have a channel
+    return NewJob(
+        kind=kind,
+        user_id=interaction.user.id,
+        guild_id=interaction.guild_id,
+        channel_id=interaction.channel_id,
+        prompt=prompt,
+        aspect_ratio=aspect_ratio,
+        image_urls=tuple(image_urls),
+        sources=tuple(sources),
+        parent_job_id=parent_job_id,
+        application_id=interaction.application_id,
+        interaction_token=interaction.token,
+        interaction_expires_at=interaction.expires_at.timestamp(),
+        placeholder_message_id=placeholder,
+        upload_limit=interaction.filesize_limit,
+    )
+
+
+async def submit_edit(
+    interaction: discord.Interaction[Any],
+    *,
+    runner: JobRunner,
+    fetcher: SourceFetcher,
+    prompt: str,
+    aspect_ratio: str,
+    sources: Sequence[SourceImage],
+    parent_job_id: str | None = None,
+) -> None:
+    """The edit flow every entry point shares: placeholder, probe the sources, queue the job."""
+    async with public_placeholder(interaction) as placeholder:
+        await fetcher.check(sources)
+        await runner.submit(
+            job_request(
+                interaction,
+                kind=JobKind.EDIT,
+                prompt=prompt,
+                aspect_ratio=aspect_ratio,
+                placeholder=placeholder,
+                image_urls=[s.url for s in sources],
+                sources=list(dict.fromkeys(s.link for s in sources)),
+                parent_job_id=parent_job_id,
+            ),
+            role_ids=role_ids_of(interaction.user),
+        )
+
+
+def job_for_reply(
+    message: discord.Message,
+    *,
+    prompt: str,
+    placeholder: int,
+    image_urls: Sequence[str],
+    sources: Sequence[str],
+    parent_job_id: str | None,
+) -> NewJob:
+    """Describe an edit asked for by replying to an image; progress is shown by editing ``placeholder``."""
+    return NewJob(
+        kind=JobKind.EDIT,
+        user_id=message.author.id,
+        guild_id=message.guild.id if message.guild else None,
+        channel_id=message.channel.id,
+        prompt=prompt,
+        aspect_ratio=AspectRatio.AUTO.value,
+        image_urls=tuple(image_urls),
+        sources=tuple(sources),
+        parent_job_id=parent_job_id,
+        placeholder_message_id=placeholder,
+        upload_limit=message.guild.filesize_limit if message.guild else DEFAULT_UPLOAD_LIMIT,
+    )

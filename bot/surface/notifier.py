@@ -1,0 +1,393 @@
+"""The Discord side of a job (the engine's ``Notifier``): progress in the placeholder, then the image or the failure.
+
+Delivery tries, in order: the message already recorded as the result; the placeholder (through the interaction
+webhook while its token lives, else as the bot); a message an interrupted earlier attempt may have posted; a new
+message (a follow-up while the token lives, else a channel post); a DM to the member. Every new message is
+recorded through the ``DeliveryJournal`` before and after it is sent, so a resume never posts twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import io
+import logging
+import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import discord
+
+from bot.engine.ports import DeliveryFailed
+from bot.engine.progress import Stage
+from bot.surface import ui
+from bot.surface.components import cancel_view, result_view
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from bot.engine.failures import JobFailure
+    from bot.engine.images import PreparedImage
+    from bot.engine.ports import Alerts, DeliveryJournal
+    from bot.engine.progress import Progress
+    from bot.store import Job
+
+__all__ = ["DiscordNotifier"]
+
+log = logging.getLogger(__name__)
+
+# Stop using the interaction token a little before Discord's 15 minutes run out.
+_TOKEN_MARGIN = 60.0
+# How long a delivery waits for a progress edit already on the wire (discord.py may be waiting out a 429).
+_SETTLE_TIMEOUT = 30.0
+# Where an interrupted attempt's message can be: this many of the newest messages since it began posting.
+_SEARCH_LIMIT = 100
+_SEARCH_SKEW = 300.0  # seconds of clock difference between the bot and Discord's snowflakes
+# Jobs whose outcome was shown, remembered so that a late progress call cannot overwrite it.
+_ENDED_MEMORY = 1000
+# 50027 Invalid Webhook Token, 10015 Unknown Webhook: the interaction token is dead, whatever our clock says.
+_DEAD_TOKEN_CODES = frozenset({50027, 10015})
+# Channel permissions a result needs, in the order Discord implies them (no VIEW → nothing; no SEND → no extras).
+_NEEDED = (("view_channel", "View Channel"), ("send_messages", "Send Messages"))
+_EXTRAS = (("embed_links", "Embed Links"), ("attach_files", "Attach Files"))
+
+# What a Discord request can end in besides success: every one is handled, none reaches the runner as a crash.
+_DiscordError = (discord.HTTPException, discord.RateLimited, aiohttp.ClientError, OSError)
+
+
+class _Pending:
+    """The newest progress text for one job, the last one Discord has, and the task that sends them."""
+
+    __slots__ = ("closed", "in_flight", "job", "last_sent", "next", "sent", "task")
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.next: tuple[str, bool] | None = None  # (text, cancellable) to send
+        self.sent: tuple[str, bool] | None = None  # what the placeholder shows now
+        self.last_sent = float("-inf")
+        self.in_flight = False  # an edit request is on the wire
+        self.closed = False  # the outcome is being shown: no further progress
+        self.task: asyncio.Task[None] | None = None
+
+
+class DiscordNotifier:
+    """Implements ``bot.engine.ports.Notifier`` on Discord: progress edits (latest wins, never repeated), exactly-once
+    delivery with fallbacks down to a DM, and failure notices.
+
+    Parameters
+    ----------
+    client
+        The bot (REST and cache).
+    progress_interval
+        Minimum seconds between two progress edits of one job.
+    alerts
+        Where to tell the owners that a channel refuses the bot (at most once a day per channel and reason).
+    """
+
+    def __init__(
+        self,
+        client: discord.Client,
+        *,
+        progress_interval: float,
+        alerts: Alerts | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._interval = progress_interval
+        self._alerts = alerts
+        self._clock = clock
+        self._monotonic = monotonic
+        self._pending: dict[str, _Pending] = {}
+        self._ended: OrderedDict[str, None] = OrderedDict()
+        self._dead_tokens: dict[str, float] = {}  # token -> when it would have expired anyway
+
+    # -- progress ----------------------------------------------------------------------------------
+
+    def progress(self, job: Job, progress: Progress) -> None:
+        """Show ``progress`` soon; a newer call replaces one not yet sent; an identical text is never re-sent."""
+        if job.id in self._ended:
+            return
+        pending = self._pending.get(job.id)
+        if pending is None:
+            pending = self._pending[job.id] = _Pending(job)
+        pending.job = job
+        # Only a job still waiting can be cancelled: once sent, reAPI has charged and cannot cancel.
+        wanted = (ui.progress_text(progress, simulated=job.simulated), progress.stage is Stage.QUEUED)
+        pending.next = None if wanted == pending.sent else wanted
+        if pending.next is not None and (pending.task is None or pending.task.done()):
+            pending.task = asyncio.create_task(self._flush(pending), name=f"progress-{job.id}")
+
+    async def _flush(self, pending: _Pending) -> None:
+        # Bounded: each pass either sends the newest text or finds nothing new and stops.
+        for _ in range(10_000):
+            wait = pending.last_sent + self._interval - self._monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            wanted, pending.next = pending.next, None
+            if wanted is None or pending.closed:
+                return
+            if wanted == pending.sent:
+                continue
+            text, cancellable = wanted
+            pending.last_sent = self._monotonic()
+            pending.in_flight = True
+            try:
+                view = cancel_view(pending.job.id) if cancellable else None
+                await self._edit(pending.job, self._placeholder(pending.job), content=text, view=view)
+                pending.sent = wanted
+            except (*_DiscordError, DeliveryFailed) as exc:  # cosmetic; the next edit or the outcome follows
+                log.debug("progress edit for job %s failed: %s", pending.job.id, exc)
+            finally:
+                pending.in_flight = False
+
+    async def _settle(self, job_id: str) -> None:
+        """Stop progress for a job whose outcome is about to be shown; an edit already sent is let finish,
+        so it can never land after (and strip the buttons of) the result."""
+        self._ended[job_id] = None
+        while len(self._ended) > _ENDED_MEMORY:
+            self._ended.popitem(last=False)
+        pending = self._pending.pop(job_id, None)
+        if pending is None or pending.task is None or pending.task.done():
+            return
+        pending.closed = True
+        pending.next = None
+        if pending.in_flight:
+            done, _ = await asyncio.wait({pending.task}, timeout=_SETTLE_TIMEOUT)
+            if done:
+                return
+        pending.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pending.task
+
+    async def close(self) -> None:
+        """Stop pending progress edits (a shutdown)."""
+        for pending in list(self._pending.values()):
+            if pending.task is not None and not pending.task.done():
+                pending.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pending.task
+        self._pending.clear()
+
+    # -- outcome -----------------------------------------------------------------------------------
+
+    async def deliver(self, job: Job, image: PreparedImage, *, journal: DeliveryJournal) -> int:
+        """Show the image exactly once; return the id of the message that holds it (see ``Notifier.deliver``).
+
+        Raises
+        ------
+        DeliveryFailed
+            Discord refused the placeholder, the channel, the follow-up and the DM.
+        """
+        await self._settle(job.id)
+        if job.result_message_id is not None:
+            log.info("job %s already has its result in message %s", job.id, job.result_message_id)
+            return job.result_message_id
+        result = _Result(job, image)
+        refusal: discord.HTTPException | None = None
+        if job.placeholder_message_id is not None:
+            try:
+                return await self._edit(job, job.placeholder_message_id, **result.edit_fields())
+            except discord.NotFound:
+                log.info("placeholder of job %s is gone; posting the result as a new message", job.id)
+            except discord.Forbidden as exc:
+                log.info("placeholder of job %s cannot be edited (%s); posting the result elsewhere", job.id, exc.code)
+                refusal = exc
+            except _DiscordError as exc:
+                raise DeliveryFailed(f"job {job.id}: the placeholder edit failed: {_describe(exc)}") from exc
+        if job.post_started_at is not None:
+            found = await self._find_posted(job)
+            if found is not None:
+                log.info("job %s: adopting message %s that an earlier attempt posted", job.id, found)
+                await journal.posted(found)
+                return found
+        await journal.posting()
+        message_id = await self._post(job, result, refusal)
+        await journal.posted(message_id)
+        return message_id
+
+    async def fail(self, job: Job, failure: JobFailure) -> bool:
+        """Replace the placeholder with why the job failed (and the refund); False if Discord refused."""
+        await self._settle(job.id)
+        text = ui.failure_text(failure, refunded=job.cost)
+        try:
+            await self._edit(job, self._placeholder(job), content=text, embed=None, attachments=[], view=None)
+        except (*_DiscordError, DeliveryFailed) as exc:
+            log.warning("could not show the failure of job %s: %s", job.id, exc)
+            return False
+        return True
+
+    # -- delivery paths ----------------------------------------------------------------------------
+
+    async def _post(self, job: Job, result: _Result, refusal: discord.HTTPException | None) -> int:
+        """A new message with the result: a follow-up while the token lives (no channel permission needed),
+        else a post in the channel, else a DM to the member."""
+        if self._token_alive(job):
+            try:
+                followup = await self._webhook(job).send(wait=True, **result.send_fields())
+            except _DiscordError as exc:
+                if not self._token_died(job, exc):
+                    raise DeliveryFailed(f"job {job.id}: the follow-up failed: {_describe(exc)}") from exc
+            else:
+                return followup.id
+        try:
+            posted = await self._client.get_partial_messageable(job.channel_id).send(**result.send_fields())
+        except (discord.Forbidden, discord.NotFound) as exc:
+            refusal = exc
+        except _DiscordError as exc:
+            raise DeliveryFailed(f"job {job.id}: the channel post failed: {_describe(exc)}") from exc
+        else:
+            return posted.id
+        return await self._direct_message(job, result, refusal)
+
+    async def _direct_message(self, job: Job, result: _Result, refusal: discord.HTTPException | None) -> int:
+        """The last resort: the member gets the image by DM with the reason; the owners learn what to fix."""
+        missing = self._missing_permissions(job.channel_id, refusal)
+        self._alert_owners(job, missing)
+        note = ui.dm_delivery_note(job.channel_id, missing)
+        try:
+            dm = await self._client.create_dm(discord.Object(job.user_id))
+            sent = await dm.send(note, **result.send_fields(buttons=False))
+        except _DiscordError as exc:
+            raise DeliveryFailed(
+                f"job {job.id}: channel refused ({missing}) and so did the DM: {_describe(exc)}"
+            ) from exc
+        log.info("job %s delivered by DM (channel %s: missing %s)", job.id, job.channel_id, missing)
+        return sent.id
+
+    async def _find_posted(self, job: Job) -> int | None:
+        """The bot's own message carrying this job's result, posted by an attempt interrupted before it could
+        record the id: looked for in the channel, then in the member's DMs."""
+        assert job.post_started_at is not None
+        since = datetime.datetime.fromtimestamp(job.post_started_at - _SEARCH_SKEW, tz=datetime.UTC)
+        after = discord.Object(discord.utils.time_snowflake(since))
+        places: list[discord.abc.Messageable] = [self._client.get_partial_messageable(job.channel_id)]
+        with contextlib.suppress(*_DiscordError):
+            places.append(await self._client.create_dm(discord.Object(job.user_id)))
+        for place in places:
+            try:
+                async for message in place.history(limit=_SEARCH_LIMIT, after=after):
+                    if self._is_result_of(message, job):
+                        return message.id
+            except _DiscordError as exc:
+                log.info("job %s: cannot search %s for an earlier result: %s", job.id, place, _describe(exc))
+        return None
+
+    def _is_result_of(self, message: discord.Message, job: Job) -> bool:
+        me = self._client.user
+        if me is None or message.author.id != me.id:
+            return False
+        return any(ui.is_result_footer(e.footer.text or "", job.id) for e in message.embeds)
+
+    # -- owners ------------------------------------------------------------------------------------
+
+    def _missing_permissions(self, channel_id: int, refusal: discord.HTTPException | None) -> str:
+        """Which permission the bot lacks in the channel, from its cache, else from Discord's answer."""
+        channel = self._client.get_channel(channel_id)
+        if isinstance(channel, discord.abc.GuildChannel | discord.Thread):
+            perms = channel.permissions_for(channel.guild.me)
+            for attr, label in _NEEDED:
+                if not getattr(perms, attr):
+                    return label
+            extras = [label for attr, label in _EXTRAS if not getattr(perms, attr)]
+            if extras:
+                return " and ".join(extras)
+        if refusal is not None and refusal.code == 50001:
+            return "View Channel"
+        if isinstance(refusal, discord.NotFound):
+            return "access (the channel is gone)"
+        return "a permission (Discord answered Missing Permissions)"
+
+    def _alert_owners(self, job: Job, missing: str) -> None:
+        if self._alerts is None:
+            return
+        self._alerts.notify(
+            ui.channel_refused_alert(job.channel_id, job.guild_id, missing, job.id),
+            key=f"channel-refused:{job.channel_id}:{missing}",
+        )
+
+    # -- Discord plumbing --------------------------------------------------------------------------
+
+    def _placeholder(self, job: Job) -> int:
+        if job.placeholder_message_id is None:
+            raise DeliveryFailed(f"job {job.id} has no placeholder message")
+        return job.placeholder_message_id
+
+    def _token_alive(self, job: Job) -> bool:
+        """Our clock says the interaction token lives, and Discord has not said otherwise."""
+        return (
+            job.interaction_token is not None
+            and job.application_id is not None
+            and job.interaction_expires_at is not None
+            and self._clock() < job.interaction_expires_at - _TOKEN_MARGIN
+            and job.interaction_token not in self._dead_tokens
+        )
+
+    def _token_died(self, job: Job, exc: BaseException) -> bool:
+        """Whether ``exc`` says the interaction token is dead; if so, remember it (Discord can kill a token early)."""
+        if not isinstance(exc, discord.HTTPException) or not (exc.status == 401 or exc.code in _DEAD_TOKEN_CODES):
+            return False
+        assert job.interaction_token is not None
+        now = self._clock()
+        self._dead_tokens = {t: exp for t, exp in self._dead_tokens.items() if exp > now}
+        self._dead_tokens[job.interaction_token] = job.interaction_expires_at or now
+        log.info("interaction token of job %s is dead (%s %s); using the channel", job.id, exc.status, exc.code)
+        return True
+
+    def _webhook(self, job: Job) -> discord.Webhook:
+        assert job.application_id is not None
+        assert job.interaction_token is not None
+        return discord.Webhook.partial(job.application_id, job.interaction_token, client=self._client)
+
+    async def _edit(self, job: Job, message_id: int, **fields: Any) -> int:
+        """Edit a message through the interaction webhook while its token lives, else as the bot."""
+        fields.setdefault("allowed_mentions", discord.AllowedMentions.none())
+        if self._token_alive(job):
+            try:
+                edited = await self._webhook(job).edit_message(message_id, **fields)
+            except _DiscordError as exc:
+                if not self._token_died(job, exc):
+                    raise
+            else:
+                return edited.id
+        channel = self._client.get_partial_messageable(job.channel_id)
+        message = await channel.get_partial_message(message_id).edit(**fields)
+        return message.id
+
+
+class _Result:
+    """A result as Discord shows it; a ``discord.File`` can be sent once, so each send gets fresh fields."""
+
+    def __init__(self, job: Job, image: PreparedImage) -> None:
+        self._job = job
+        self._data = image.data
+        self._filename = image.filename(f"imagine-{job.id}")
+        self._embed = ui.result_embed(job, filename=self._filename, took=job.duration)
+
+    def _file(self) -> discord.File:
+        return discord.File(io.BytesIO(self._data), filename=self._filename)
+
+    def edit_fields(self) -> dict[str, Any]:
+        """Keyword arguments that turn a message into the result (its text cleared)."""
+        return {"content": None, "embed": self._embed, "attachments": [self._file()], "view": result_view(self._job.id)}
+
+    def send_fields(self, *, buttons: bool = True) -> dict[str, Any]:
+        """Keyword arguments for a new message with the result (no pings)."""
+        fields: dict[str, Any] = {
+            "embed": self._embed,
+            "file": self._file(),
+            "allowed_mentions": discord.AllowedMentions.none(),
+        }
+        if buttons:
+            fields["view"] = result_view(self._job.id)
+        return fields
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, discord.RateLimited):
+        return f"rate limited for {exc.retry_after:.0f}s"
+    if isinstance(exc, discord.HTTPException):
+        return f"{exc.status} (code {exc.code})"
+    return f"no answer ({type(exc).__name__})"

@@ -1,0 +1,68 @@
+"""One place that turns any command error into a short, friendly, ephemeral answer."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import discord
+from discord import app_commands
+
+from bot.engine.errors import UserFacingError
+
+__all__ = ["report_error", "user_message_for"]
+
+log = logging.getLogger(__name__)
+
+
+def _unwrap(error: BaseException) -> BaseException:
+    """discord.py wraps callback errors (CommandInvokeError) and transformer errors (TransformerError)."""
+    for _ in range(3):
+        if isinstance(error, app_commands.CommandInvokeError):
+            error = error.original
+        elif isinstance(error, app_commands.TransformerError) and error.__cause__ is not None:
+            error = error.__cause__
+        else:
+            break
+    return error
+
+
+def user_message_for(error: BaseException) -> tuple[str, str | None]:
+    """The member-facing text for ``error`` and, for unexpected errors, an id to find it in the log."""
+    error = _unwrap(error)
+    if isinstance(error, UserFacingError):
+        return error.user_message, None
+    if isinstance(error, app_commands.CommandOnCooldown):
+        retry = discord.utils.format_dt(datetime.now(UTC) + timedelta(seconds=error.retry_after), "R")
+        return f"Slow down a little: you can use this again {retry}.", None
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "This command only works in a server.", None
+    if isinstance(error, app_commands.CheckFailure):
+        return "You are not allowed to use this here.", None
+    error_id = secrets.token_hex(4)
+    return f"Sorry, something went wrong on our side (error id `{error_id}`).", error_id
+
+
+async def report_error(interaction: discord.Interaction[discord.Client], error: BaseException) -> None:
+    """Answer ``interaction`` ephemerally with what went wrong; log what members cannot see."""
+    message, error_id = user_message_for(error)
+    command = interaction.command.qualified_name if interaction.command else f"interaction type {interaction.type}"
+    if error_id is not None:
+        log.error(
+            "error %s in %s (user %s, guild %s)",
+            error_id,
+            command,
+            interaction.user.id,
+            interaction.guild_id,
+            exc_info=error,
+        )
+    else:
+        log.info("refused %s for user %s: %s", command, interaction.user.id, message)
+    try:
+        if not interaction.response.is_done():
+            await interaction.response.send_message(message, ephemeral=True)
+        elif not interaction.is_expired():
+            await interaction.followup.send(message, ephemeral=True)
+    except discord.HTTPException as exc:
+        log.warning("could not report an error to user %s: %s", interaction.user.id, exc)

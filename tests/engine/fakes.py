@@ -1,0 +1,298 @@
+"""Fakes of the job runner's ports (bot.engine.ports): an in-memory store, a notifier, a scripted reAPI and a clock.
+
+They keep the contracts the real adapters keep (conditional transitions, settle-once, the ledger's
+reserve/capture/refund) so the runner can be driven through every branch without Discord, SQL or HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import itertools
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
+
+from bot.engine.ports import DeliveryFailed
+from bot.reapi import DownloadedImage, SubmittedTask, Task
+from bot.store import Balance, InsufficientBalance, Job, JobState, QueueLimitExceeded
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
+
+    from bot.engine.failures import JobFailure
+    from bot.engine.images import PreparedImage
+    from bot.engine.ports import DeliveryJournal
+    from bot.engine.progress import Progress
+    from bot.store import AccountRules, NewJob, QueueLimits, SpendLimit
+
+
+class FakeClock:
+    """Wall-clock seconds that only move when the runner sleeps (or a test advances them)."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+class StoreDown(Exception):
+    """What the fake store raises when a test makes it fail (a locked or lost database)."""
+
+
+class FakeStore:
+    """The runner's JobStore in memory, with the real store's conditional semantics and injectable failures."""
+
+    def __init__(self, clock: FakeClock, *, balance: int = 100) -> None:
+        self.clock = clock
+        self.jobs: dict[str, Job] = {}
+        self.ledger: list[tuple[str, str]] = []  # (job id, reserve|capture|refund)
+        self.balances: dict[int, int] = {}
+        self.start_balance = balance
+        self.meta: dict[str, str] = {}
+        self.banned: set[tuple[int, str]] = set()
+        self.fail_next: dict[str, int] = {}
+        self._ids = itertools.count(1)
+
+    def _maybe_fail(self, method: str) -> None:
+        left = self.fail_next.get(method, 0)
+        if left:
+            self.fail_next[method] = left - 1
+            raise StoreDown(f"{method}: database is locked")
+
+    def add(self, job: Job) -> Job:
+        """Put a job in any state straight into the store (a row left by an earlier process)."""
+        self.jobs[job.id] = job
+        if job.cost:
+            self.ledger.append((job.id, "reserve"))
+        return job
+
+    async def create_job(
+        self,
+        job: NewJob,
+        *,
+        rules: AccountRules | None,
+        spend: SpendLimit | None = None,
+        queue: QueueLimits | None = None,
+    ) -> Job:
+        await asyncio.sleep(0)  # a real store awaits its database here: other submissions run meanwhile
+        self._maybe_fail("create_job")
+        if queue is not None:
+            waiting = [j for j in self.jobs.values() if j.state is JobState.QUEUED]
+            if len([j for j in waiting if j.user_id == job.user_id]) >= queue.per_user_queued:
+                raise QueueLimitExceeded(limit=queue.per_user_queued, per_user=True)
+            if len(waiting) >= queue.max_queued:
+                raise QueueLimitExceeded(limit=queue.max_queued, per_user=False)
+        cost = job.cost if rules is not None else 0
+        balance = self.balances.setdefault(job.user_id, self.start_balance)
+        if cost > balance:
+            raise InsufficientBalance(Balance(job.user_id, job.scope, balance, self.clock.now + 3600), cost)
+        self.balances[job.user_id] = balance - cost
+        values = {name: getattr(job, name) for name in job.__dataclass_fields__}
+        values["cost"] = cost
+        stored = Job(**values, id=f"{next(self._ids):012x}", state=JobState.QUEUED, created_at=self.clock.now)
+        self.jobs[stored.id] = stored
+        if cost:
+            self.ledger.append((stored.id, "reserve"))
+        return stored
+
+    async def get_job(self, job_id: str) -> Job | None:
+        return self.jobs.get(job_id)
+
+    async def active_jobs(self) -> list[Job]:
+        return sorted((j for j in self.jobs.values() if not j.state.is_terminal), key=lambda j: (j.created_at, j.id))
+
+    async def transition(
+        self, job_id: str, *, from_states: Collection[JobState], to: JobState, **values: Any
+    ) -> Job | None:
+        self._maybe_fail("transition")
+        assert not to.is_terminal, "use finish_job"
+        job = self.jobs.get(job_id)
+        if job is None or job.state.is_terminal or job.state not in from_states:
+            return None
+        if to is JobState.SUBMITTING:
+            values.setdefault("charged", True)  # from 'submitting' on, reAPI may have charged
+        moved = replace(job, state=to, **values)
+        self.jobs[job_id] = moved
+        return moved
+
+    async def finish_job(
+        self,
+        job_id: str,
+        *,
+        delivered: bool,
+        result_message_id: int | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        only_from: Collection[JobState] | None = None,
+        charged: bool | None = None,
+        notice_pending: bool = False,
+    ) -> Job | None:
+        self._maybe_fail("finish_job")
+        self._maybe_fail("capture" if delivered else "refund")
+        job = self.jobs.get(job_id)
+        if job is None or job.state.is_terminal or (only_from is not None and job.state not in only_from):
+            return None
+        finished = replace(
+            job,
+            state=JobState.DELIVERED if delivered else JobState.FAILED,
+            result_message_id=result_message_id if result_message_id is not None else job.result_message_id,
+            error_code=error_code,
+            error_message=error_message,
+            charged=job.charged if charged is None else charged,
+            notice_pending=notice_pending,
+            finished_at=self.clock.now,
+        )
+        self.jobs[job_id] = finished
+        if job.cost:
+            self.ledger.append((job_id, "capture" if delivered else "refund"))
+            if not delivered:
+                self.balances[job.user_id] = self.balances.get(job.user_id, self.start_balance) + job.cost
+        return finished
+
+    async def pending_notices(self) -> list[Job]:
+        return [j for j in self.jobs.values() if j.state.is_terminal and j.notice_pending]
+
+    async def clear_notice(self, job_id: str) -> None:
+        self._maybe_fail("clear_notice")
+        self.jobs[job_id] = replace(self.jobs[job_id], notice_pending=False)
+
+    async def recent_durations(self, limit: int) -> list[float]:
+        return []
+
+    async def banned_in(self, user_id: int, scopes: Sequence[str]) -> str | None:
+        return next((s for s in scopes if (user_id, s) in self.banned), None)
+
+    # What SpendGuard uses.
+    async def get_meta(self, key: str) -> str | None:
+        return self.meta.get(key)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        self.meta[key] = value
+
+    async def claim_meta(self, key: str, value: str) -> bool:
+        return self.meta.setdefault(key, value) == value
+
+    def settles(self, job_id: str) -> list[str]:
+        """The ledger entries that settled a job (exactly one for a finished job)."""
+        return [reason for jid, reason in self.ledger if jid == job_id and reason != "reserve"]
+
+
+@dataclass
+class Post:
+    """A message the fake notifier posted in a channel."""
+
+    message_id: int
+    job_id: str
+
+
+@dataclass
+class FakeNotifier:
+    """Records what the runner shows; ``placeholder_gone`` makes delivery take the recorded fallback post."""
+
+    store: FakeStore | None = None
+    placeholder_gone: bool = False
+    refuse_failures: bool = False
+    refuse_delivery: bool = False
+    crash_after_post: bool = False
+    progress_calls: list[tuple[str, Progress]] = field(default_factory=list)
+    deliveries: list[str] = field(default_factory=list)
+    failures: list[tuple[str, JobFailure, JobState | None]] = field(default_factory=list)
+    posts: list[Post] = field(default_factory=list)
+    closed: bool = False
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(9000))
+
+    def progress(self, job: Job, progress: Progress) -> None:
+        self.progress_calls.append((job.id, progress))
+
+    async def deliver(self, job: Job, image: PreparedImage, *, journal: DeliveryJournal) -> int:
+        self.deliveries.append(job.id)
+        if self.refuse_delivery:
+            raise DeliveryFailed("403 everywhere")
+        if job.result_message_id is not None:
+            return job.result_message_id
+        if not self.placeholder_gone:
+            assert job.placeholder_message_id is not None
+            return job.placeholder_message_id
+        if job.post_started_at is not None:
+            # An earlier attempt may have posted before a crash: adopt its message (the footer names the job).
+            for post in self.posts:
+                if post.job_id == job.id:
+                    await journal.posted(post.message_id)
+                    return post.message_id
+        await journal.posting()
+        post = Post(next(self._ids), job.id)
+        self.posts.append(post)
+        if self.crash_after_post:
+            raise asyncio.CancelledError  # the process dies between sending and recording
+        await journal.posted(post.message_id)
+        return post.message_id
+
+    async def fail(self, job: Job, failure: JobFailure) -> bool:
+        # Record the state the ledger held when the member was told (settle first, then tell).
+        stored = self.store.jobs.get(job.id) if self.store is not None else None
+        self.failures.append((job.id, failure, stored.state if stored else None))
+        return not self.refuse_failures
+
+    async def close(self) -> None:
+        self.closed = True
+
+    def queue_texts(self, job_id: str) -> list[tuple[int | None, int | None]]:
+        """The queue places shown for one job, in order."""
+        return [(p.position, p.position_to) for jid, p in self.progress_calls if jid == job_id and p.position]
+
+
+def png(size: int = 8) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (size, size), (200, 40, 40)).save(out, format="PNG")
+    return out.getvalue()
+
+
+class FakeReapi:
+    """Scripted reAPI: submits answer from ``submit_script`` (else a new task), polls from ``polls``."""
+
+    def __init__(self) -> None:
+        self.submit_script: deque[BaseException | str] = deque()
+        self.poll_script: dict[str, deque[BaseException | str]] = {}
+        self.default_status = "completed"
+        self.submits = 0
+        self.polled: list[str] = []
+        self.hold_submit: asyncio.Event | None = None
+        self.image = png()
+        self._ids = itertools.count(1)
+
+    async def submit(self, request: Any) -> SubmittedTask:
+        self.submits += 1
+        if self.hold_submit is not None:
+            await self.hold_submit.wait()
+        if self.submit_script:
+            step = self.submit_script.popleft()
+            if isinstance(step, BaseException):
+                raise step
+            return SubmittedTask(id=step)
+        return SubmittedTask(id=f"task_{next(self._ids)}")
+
+    async def get_task(self, task_id: str) -> Task:
+        self.polled.append(task_id)
+        script = self.poll_script.get(task_id)
+        step: BaseException | str = script.popleft() if script else self.default_status
+        if isinstance(step, BaseException):
+            raise step
+        if step == "completed":
+            return Task(id=task_id, status="completed", output={"image_urls": [f"https://out.example/{task_id}.png"]})
+        if step.startswith("failed"):
+            code = int(step.split(":")[1]) if ":" in step else 50001
+            return Task(id=task_id, status="failed", error={"code": code, "message": "no"})
+        return Task(id=task_id, status=step)
+
+    async def download(self, url: str, *, max_bytes: int) -> DownloadedImage:
+        return DownloadedImage(self.image, "image/png")

@@ -1,0 +1,600 @@
+"""The job runner's state machine, driven through every branch with fakes of its ports (no Discord, no SQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from bot.config import CreditsSettings, JobsSettings
+from bot.engine import images
+from bot.engine.cooldown import Cooldown
+from bot.engine.credits import CreditLedger
+from bot.engine.errors import CooldownActive, InvalidInput, QueueFull, ReapiPaused
+from bot.engine.failures import FailureCode
+from bot.engine.progress import Stage
+from bot.engine.runner import JobRunner
+from bot.engine.spend import SpendGuard
+from bot.reapi import (
+    BadRequest,
+    ContentPolicy,
+    InsufficientFunds,
+    InvalidResponse,
+    NotSent,
+    OutcomeUnknown,
+    RateLimited,
+    ServerError,
+    TaskNotFound,
+    Unauthorized,
+)
+from bot.store import Job, JobKind, JobState, NewJob
+from tests.engine.fakes import FakeClock, FakeNotifier, FakeReapi, FakeStore
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+USER = 7
+
+
+class Alerts:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def notify(self, text: str) -> None:
+        self.sent.append(text)
+
+
+@dataclass
+class Rig:
+    clock: FakeClock
+    store: FakeStore
+    notifier: FakeNotifier
+    reapi: FakeReapi
+    alerts: Alerts
+    spend: SpendGuard
+    runner: JobRunner
+
+    async def submit(self, prompt: str = "a fox", *, user_id: int = USER, **values: Any) -> Job:
+        new = NewJob(
+            kind=JobKind.IMAGINE,
+            user_id=user_id,
+            guild_id=1,
+            channel_id=2,
+            prompt=prompt,
+            aspect_ratio=values.pop("aspect_ratio", "auto"),
+            placeholder_message_id=values.pop("placeholder_message_id", 500),
+            **values,
+        )
+        return await self.runner.submit(new)
+
+    async def settle(self, *job_ids: str) -> None:
+        """Let the runner work until these jobs (default: all) are over; bounded."""
+        for n in range(50_000):
+            jobs = [self.store.jobs[j] for j in job_ids] if job_ids else list(self.store.jobs.values())
+            if all(j.state.is_terminal for j in jobs) and not self.runner._tasks:
+                return
+            # Re-encoding runs in worker threads: once the loop alone cannot progress, give them real time.
+            await asyncio.sleep(0 if n < 2_000 else 0.001)
+        raise AssertionError(f"jobs did not settle: {[(j.id, j.state) for j in self.store.jobs.values()]}")
+
+
+_RIGS: list[Rig] = []
+
+
+@pytest.fixture(autouse=True)
+async def _stop_runners() -> AsyncIterator[None]:
+    """Every runner a test made is stopped afterwards (no task outlives its test)."""
+    yield
+    while _RIGS:
+        rig = _RIGS.pop()
+        if rig.reapi.hold_submit is not None:
+            rig.reapi.hold_submit.set()
+        await rig.runner.stop()
+
+
+def make_rig(store: FakeStore | None = None, **jobs: Any) -> Rig:
+    clock = store.clock if store is not None else FakeClock()
+    store = store or FakeStore(clock)
+    notifier = FakeNotifier(store=store)
+    reapi = FakeReapi()
+    alerts = Alerts()
+    spend = SpendGuard(
+        store=store,  # type: ignore[arg-type]
+        alerts=alerts,
+        cap_credits=0,
+        credits_per_image=20,
+        pause_seconds=600,
+        clock=clock,
+    )
+    settings = JobsSettings(**{"poll_interval": 1.0, "max_poll_interval": 1.0, "timeout": 600.0, **jobs})
+    runner = JobRunner(
+        store=store,
+        reapi=reapi,
+        notifier=notifier,
+        credit_rules=CreditLedger(CreditsSettings(), owner_ids=frozenset()),
+        settings=settings,
+        max_download_bytes=10_000_000,
+        spend=spend,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    rig = Rig(clock, store, notifier, reapi, alerts, spend, runner)
+    _RIGS.append(rig)
+    return rig
+
+
+def stored_job(clock: FakeClock, state: JobState, **values: Any) -> Job:
+    defaults: dict[str, Any] = dict(
+        id=values.pop("id", "a0a0a0a0a0a0"),
+        kind=JobKind.IMAGINE,
+        user_id=USER,
+        guild_id=1,
+        channel_id=2,
+        prompt="a fox",
+        aspect_ratio="auto",
+        placeholder_message_id=500,
+        cost=1,
+        state=state,
+        created_at=clock.now,
+    )
+    return Job(**{**defaults, **values})
+
+
+# -- the happy path ---------------------------------------------------------------------------------------
+
+
+async def test_a_job_goes_through_every_state_and_is_captured_once() -> None:
+    rig = make_rig()
+    job = await rig.submit()
+    await rig.settle()
+    done = rig.store.jobs[job.id]
+    assert done.state is JobState.DELIVERED
+    assert done.result_message_id == 500
+    assert done.charged is True
+    assert rig.store.settles(job.id) == ["capture"]
+    stages = [p.stage for jid, p in rig.notifier.progress_calls if jid == job.id]
+    assert Stage.SUBMITTING in stages
+    assert Stage.UPLOADING in stages
+    assert rig.reapi.submits == 1
+    assert not rig.notifier.failures
+
+
+# -- C1: resume after a long outage -------------------------------------------------------------------------
+
+
+async def test_a_job_resumed_after_an_outage_longer_than_the_timeout_is_polled_and_delivered() -> None:
+    clock = FakeClock()
+    store = FakeStore(clock)
+    store.add(stored_job(clock, JobState.RUNNING, task_id="task_old", submitted_at=clock.now - 700, charged=True))
+    rig = make_rig(store)
+    await rig.runner.start()
+    await rig.settle()
+    assert rig.reapi.polled[0] == "task_old"
+    assert store.jobs["a0a0a0a0a0a0"].state is JobState.DELIVERED
+    assert store.settles("a0a0a0a0a0a0") == ["capture"]
+
+
+async def test_the_timeout_counts_only_time_watched_since_the_resume() -> None:
+    clock = FakeClock()
+    store = FakeStore(clock)
+    store.add(stored_job(clock, JobState.RUNNING, task_id="task_slow", submitted_at=clock.now - 700, charged=True))
+    rig = make_rig(store, timeout=60.0)
+    rig.reapi.default_status = "processing"
+    resumed_at = clock.now
+    await rig.runner.start()
+    await rig.settle()
+    job = store.jobs["a0a0a0a0a0a0"]
+    assert job.state is JobState.FAILED
+    assert job.error_code == FailureCode.TIMEOUT
+    assert clock.now - resumed_at >= 60.0  # it watched for the whole timeout, not zero seconds
+    assert len(rig.reapi.polled) > 10
+    assert job.charged is True  # reAPI charged for the task it accepted
+
+
+async def test_a_job_resumed_in_delivering_survives_a_transient_poll_error_and_stays_charged() -> None:
+    clock = FakeClock()
+    store = FakeStore(clock)
+    store.add(stored_job(clock, JobState.DELIVERING, task_id="task_done", submitted_at=clock.now - 30, charged=True))
+    rig = make_rig(store)
+    rig.reapi.poll_script["task_done"] = deque([RateLimited(429, 42901, "slow down", None), "completed"])
+    await rig.runner.start()
+    await rig.settle()
+    assert store.jobs["a0a0a0a0a0a0"].state is JobState.DELIVERED
+
+
+async def test_a_resumed_delivery_never_shows_progress_over_an_image_it_may_already_have_posted() -> None:
+    clock = FakeClock()
+    store = FakeStore(clock)
+    store.add(stored_job(clock, JobState.DELIVERING, task_id="task_done", submitted_at=clock.now - 30, charged=True))
+    rig = make_rig(store)
+    await rig.runner.start()
+    await rig.settle()
+    assert rig.notifier.deliveries == ["a0a0a0a0a0a0"]
+    assert rig.notifier.progress_calls == []
+
+
+# -- C3: whether reAPI charged is a fact, decided by the phase ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "charged"),
+    [
+        (BadRequest(400, 20002, "prompt too long", None), FailureCode.REAPI_400, False),
+        (Unauthorized(401, 10003, "invalid key", None), FailureCode.REAPI_401, False),
+        (InsufficientFunds(402, 40201, "no credits", None), FailureCode.REAPI_402, False),
+        (RateLimited(429, 42901, "slow down", None), FailureCode.REAPI_UNAVAILABLE, False),
+        (NotSent("connection refused"), FailureCode.REAPI_UNAVAILABLE, False),
+        (ServerError(502, 50201, "bad gateway", None), FailureCode.REAPI_SERVER_ERROR, True),
+        (InvalidResponse("not JSON"), FailureCode.REAPI_SERVER_ERROR, True),
+        (OutcomeUnknown("reset after sending"), FailureCode.OUTCOME_UNKNOWN, True),
+    ],
+)
+async def test_a_failed_submit_is_refunded_and_counted_as_charged_only_when_reapi_may_have_charged(
+    error: Exception, code: FailureCode, charged: bool
+) -> None:
+    rig = make_rig()
+    rig.reapi.submit_script.append(error)
+    job = await rig.submit()
+    await rig.settle()
+    done = rig.store.jobs[job.id]
+    assert (done.state, done.error_code, done.charged) == (JobState.FAILED, code, charged)
+    assert rig.store.settles(job.id) == ["refund"]
+    assert rig.reapi.submits == 1  # never re-POSTed
+    assert [f.code for _, f, _ in rig.notifier.failures] == [code]
+
+
+@pytest.mark.parametrize(
+    ("poll", "code", "charged"),
+    [
+        ("failed:50001", FailureCode.TASK_FAILED, False),
+        ("failed:80006", FailureCode.CONTENT_POLICY, False),
+        (TaskNotFound(404, 40401, "no such task", None), FailureCode.TASK_LOST, True),
+    ],
+)
+async def test_a_task_that_fails_at_reapi_is_refunded_and_charged_only_if_reapi_kept_the_money(
+    poll: Any, code: FailureCode, charged: bool
+) -> None:
+    rig = make_rig()
+    rig.reapi.poll_script["task_1"] = deque([poll])
+    job = await rig.submit()
+    await rig.settle()
+    done = rig.store.jobs[job.id]
+    assert (done.error_code, done.charged) == (code, charged)
+
+
+async def test_content_policy_is_its_own_failure() -> None:
+    assert isinstance(ContentPolicy(80006, "no"), Exception)  # the class the poll maps 80006 to
+
+
+# -- items 12 and 2: a 401 or 402 on submit pauses submissions and tells the owners once --------------------
+
+
+async def test_a_401_on_submit_pauses_new_jobs_and_alerts_the_owners_once() -> None:
+    rig = make_rig(max_concurrent=1, per_user_concurrent=1)
+    rig.reapi.submit_script.append(Unauthorized(401, 10004, "revoked key", None))
+    first = await rig.submit("one")
+    second = await rig.submit("two")  # waits behind the first
+    await rig.settle()
+    assert rig.store.jobs[first.id].error_code == FailureCode.REAPI_401
+    queued_then = rig.store.jobs[second.id]
+    assert (queued_then.error_code, queued_then.error_message, queued_then.charged) == ("reapi_paused", "401", False)
+    assert rig.reapi.submits == 1
+    assert len(rig.alerts.sent) == 1
+    assert "401" in rig.alerts.sent[0]
+    with pytest.raises(ReapiPaused, match="key was refused"):
+        await rig.submit("three")
+
+
+# -- C4: the fallback post is a recorded step -------------------------------------------------------------
+
+
+async def test_the_fallback_post_is_recorded_before_and_after_it_is_sent() -> None:
+    rig = make_rig()
+    rig.notifier.placeholder_gone = True
+    job = await rig.submit()
+    await rig.settle()
+    done = rig.store.jobs[job.id]
+    assert done.state is JobState.DELIVERED
+    assert done.post_started_at is not None
+    assert done.result_message_id == rig.notifier.posts[0].message_id
+
+
+async def test_a_crash_between_posting_and_recording_never_posts_twice_on_resume() -> None:
+    rig = make_rig()
+    rig.notifier.placeholder_gone = True
+    rig.notifier.crash_after_post = True
+    job = await rig.submit()
+    for _ in range(2000):
+        if rig.notifier.posts:
+            break
+        await asyncio.sleep(0)
+    await rig.runner.stop()
+    assert rig.store.jobs[job.id].state is JobState.DELIVERING  # the process "died" before recording the id
+    assert rig.store.jobs[job.id].post_started_at is not None
+
+    resumed = make_rig(rig.store)
+    resumed.notifier.placeholder_gone = True
+    resumed.notifier.posts = rig.notifier.posts  # the same channel
+    await resumed.runner.start()
+    await resumed.settle()
+    assert len(resumed.notifier.posts) == 1
+    assert resumed.store.jobs[job.id].result_message_id == resumed.notifier.posts[0].message_id
+    assert resumed.store.settles(job.id) == ["capture"]
+
+
+async def test_discord_refusing_every_way_of_showing_the_image_refunds_it() -> None:
+    rig = make_rig()
+    rig.notifier.refuse_delivery = True
+    job = await rig.submit()
+    await rig.settle()
+    assert rig.store.jobs[job.id].error_code == FailureCode.DISCORD
+    assert rig.store.settles(job.id) == ["refund"]
+
+
+# -- C6: settle first, then tell; never over someone else's outcome ----------------------------------------
+
+
+async def test_the_member_is_told_only_after_the_refund_is_stored() -> None:
+    rig = make_rig()
+    rig.reapi.submit_script.append(BadRequest(400, 20002, "bad", None))
+    job = await rig.submit()
+    await rig.settle()
+    assert rig.notifier.failures == [(job.id, rig.notifier.failures[0][1], JobState.FAILED)]
+
+
+async def test_a_job_cancelled_under_the_runner_keeps_its_cancelled_notice() -> None:
+    rig = make_rig()
+    job = await rig.submit()  # starts at once (a task is created), but has not run yet
+    await rig.spend.pause_after_402()  # the runner will refuse to submit it...
+    assert await rig.runner.cancel(job.id) is not None  # ...but the member cancels first
+    await rig.settle()
+    codes = [f.code for _, f, _ in rig.notifier.failures]
+    assert codes == [FailureCode.CANCELLED]  # "ran out of credits" never overwrites "Cancelled."
+    assert rig.store.settles(job.id) == ["refund"]
+
+
+async def test_a_job_another_process_moved_on_is_never_refunded_or_rewritten_by_this_one() -> None:
+    rig = make_rig()
+    job = await rig.submit()  # its task is created, but has not run yet
+    rig.store.jobs[job.id] = replace(rig.store.jobs[job.id], state=JobState.RUNNING, task_id="task_theirs")
+    await rig.spend.pause_after_402()  # this runner will fail the job as it still believes it queued...
+    for _ in range(200):
+        await asyncio.sleep(0)
+    assert rig.store.jobs[job.id].state is JobState.RUNNING  # ...but the settlement names 'queued' and loses
+    assert rig.store.settles(job.id) == []
+    assert rig.notifier.failures == []
+
+
+async def test_a_settlement_that_fails_for_a_moment_is_retried_not_left_for_a_restart() -> None:
+    rig = make_rig()
+    rig.reapi.submit_script.append(BadRequest(400, 20002, "bad", None))
+    rig.store.fail_next["finish_job"] = 2
+    job = await rig.submit()
+    await rig.settle()
+    assert rig.store.jobs[job.id].state is JobState.FAILED
+    assert len(rig.notifier.failures) == 1
+
+
+async def test_a_delivered_image_is_never_stripped_when_its_capture_keeps_failing() -> None:
+    rig = make_rig()
+    rig.store.fail_next["capture"] = 100  # only the capture fails; a refund would go through
+    job = await rig.submit()
+    for _ in range(5000):
+        if not rig.runner._tasks:
+            break
+        await asyncio.sleep(0)
+    assert rig.notifier.deliveries == [job.id]
+    assert rig.notifier.failures == []  # no "refunded" text over the image
+    assert rig.store.jobs[job.id].state is JobState.DELIVERING  # left for a restart to settle
+
+
+async def test_a_failure_notice_discord_refused_is_shown_again_after_a_restart() -> None:
+    rig = make_rig()
+    rig.notifier.refuse_failures = True
+    rig.reapi.submit_script.append(BadRequest(400, 20002, "bad", None))
+    job = await rig.submit()
+    await rig.settle()
+    assert rig.store.jobs[job.id].notice_pending is True
+
+    resumed = make_rig(rig.store)
+    await resumed.runner.start()
+    for _ in range(1000):
+        if resumed.notifier.failures:
+            break
+        await asyncio.sleep(0)
+    for _ in range(100):
+        await asyncio.sleep(0)
+    assert [f.code for _, f, _ in resumed.notifier.failures] == [FailureCode.REAPI_400]
+    assert rig.store.jobs[job.id].notice_pending is False
+    assert rig.store.settles(job.id) == ["refund"]  # shown again, never refunded again
+
+
+# -- C5: re-encoding off the event loop --------------------------------------------------------------------
+
+
+async def test_reencoding_runs_in_worker_threads_at_most_two_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    active: list[int] = []
+    peak = 0
+    lock = threading.Lock()
+    release = threading.Event()
+    threads: set[int] = set()
+    original = images.fit_to_limit
+
+    def slow_fit(data: bytes, content_type: str, limit: int) -> images.PreparedImage:
+        nonlocal peak
+        with lock:
+            active.append(1)
+            peak = max(peak, len(active))
+            threads.add(threading.get_ident())
+        release.wait(timeout=5)
+        with lock:
+            active.pop()
+        return original(data, content_type, limit)
+
+    monkeypatch.setattr("bot.engine.steps.fit_to_limit", slow_fit)
+    rig = make_rig(max_concurrent=5, per_user_concurrent=5)
+    jobs = [await rig.submit(f"fox {n}") for n in range(5)]
+    for _ in range(2000):
+        if peak >= 2:
+            break
+        await asyncio.sleep(0.001)
+    release.set()
+    await rig.settle()
+    assert all(rig.store.jobs[j.id].state is JobState.DELIVERED for j in jobs)
+    assert peak == 2
+    assert threading.get_ident() not in threads
+
+
+def test_pillow_refuses_decompression_bombs_beyond_a_deliberate_limit() -> None:
+    assert images.Image.MAX_IMAGE_PIXELS == images.MAX_IMAGE_PIXELS
+    assert 4096 * 4096 <= images.MAX_IMAGE_PIXELS <= 10_000 * 10_000
+
+
+# -- C7: queue places --------------------------------------------------------------------------------------
+
+
+async def test_queue_places_are_sent_only_when_a_jobs_own_place_changes() -> None:
+    rig = make_rig(max_concurrent=1, per_user_concurrent=1, per_user_queued=300, progress_interval=0.0)
+    jobs = [await rig.submit(f"fox {n}", user_id=1000 + n) for n in range(200)]
+    await rig.settle()
+    total = 0
+    for job in jobs:
+        places = rig.notifier.queue_texts(job.id)
+        assert all(a != b for a, b in itertools.pairwise(places)), places  # never the same text twice in a row
+        total += len(places)
+    # Each job sees at most 10 exact places and a few ranges: ~17, not one edit per job ahead of it (~N²/2).
+    assert total <= 17 * len(jobs)
+    assert max(len(rig.notifier.queue_texts(j.id)) for j in jobs) <= 17
+
+
+# -- C8: resumed jobs hold slots ---------------------------------------------------------------------------
+
+
+async def test_resumed_jobs_hold_queue_slots_like_new_ones() -> None:
+    clock = FakeClock()
+    store = FakeStore(clock)
+    for n in range(3):
+        store.add(stored_job(clock, JobState.RUNNING, id=f"b{n:011d}", task_id=f"task_r{n}", submitted_at=clock.now))
+    rig = make_rig(store, max_concurrent=1, per_user_concurrent=1)
+    for n in range(3):
+        rig.reapi.poll_script[f"task_r{n}"] = deque(["processing", "processing"])
+    await rig.runner.start()
+    await rig.settle()
+    order = [task for n, task in enumerate(rig.reapi.polled) if n == 0 or rig.reapi.polled[n - 1] != task]
+    assert order == ["task_r0", "task_r1", "task_r2"]  # one at a time: each holds the only slot
+
+
+# -- C9 / C11: the task id is never lost -------------------------------------------------------------------
+
+
+async def test_a_submit_in_flight_when_the_shutdown_grace_ends_keeps_its_task_id() -> None:
+    rig = make_rig(shutdown_grace=0.2)  # the POST answers after the grace, within the extra wait
+    rig.reapi.hold_submit = asyncio.Event()
+    job = await rig.submit()
+    for _ in range(1000):
+        if rig.reapi.submits:
+            break
+        await asyncio.sleep(0)
+
+    async def answer_late() -> None:
+        await asyncio.sleep(0.3)
+        assert rig.reapi.hold_submit is not None
+        rig.reapi.hold_submit.set()
+
+    late = asyncio.create_task(answer_late())
+    await rig.runner.stop()
+    await late
+    stored = rig.store.jobs[job.id]
+    assert stored.state is JobState.RUNNING
+    assert stored.task_id == "task_1"
+
+
+async def test_a_task_id_that_arrives_after_the_job_moved_on_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    rig = make_rig()
+    rig.reapi.hold_submit = asyncio.Event()
+    job = await rig.submit()
+    for _ in range(1000):
+        if rig.reapi.submits:
+            break
+        await asyncio.sleep(0)
+    rig.store.jobs[job.id] = replace(rig.store.jobs[job.id], state=JobState.RUNNING)  # another process took it
+    with caplog.at_level(logging.INFO):
+        rig.reapi.hold_submit.set()
+        for _ in range(1000):
+            if not rig.runner._tasks:
+                break
+            await asyncio.sleep(0)
+    assert "task_1" in caplog.text
+    assert rig.notifier.failures == []  # it was not turned into a failure
+
+
+# -- intake ------------------------------------------------------------------------------------------------
+
+
+async def test_an_unknown_aspect_ratio_is_refused_before_anything_is_stored() -> None:
+    rig = make_rig()
+    with pytest.raises(InvalidInput):
+        await rig.submit(aspect_ratio="banana")
+    assert rig.store.jobs == {}
+
+
+async def test_a_member_with_too_many_jobs_waiting_is_told_so() -> None:
+    rig = make_rig(max_concurrent=1, per_user_concurrent=1, per_user_queued=2)
+    rig.reapi.hold_submit = asyncio.Event()
+    await rig.submit("running")
+    for _ in range(1000):  # until it is being sent: it no longer waits
+        if rig.reapi.submits:
+            break
+        await asyncio.sleep(0)
+    for n in range(2):
+        await rig.submit(f"waiting {n}")
+    with pytest.raises(QueueFull, match="2 images waiting"):
+        await rig.submit("one too many")
+    rig.reapi.hold_submit.set()
+    await rig.settle()
+
+
+async def test_requests_sent_at_the_same_instant_cannot_slip_past_the_cooldown_together() -> None:
+    rig = make_rig()
+    rig.runner._cooldown = Cooldown(1, 60.0, clock=rig.clock)
+    outcomes = await asyncio.gather(*(rig.submit(f"fox {n}") for n in range(3)), return_exceptions=True)
+    assert len([o for o in outcomes if isinstance(o, Job)]) == 1
+    assert len([o for o in outcomes if isinstance(o, CooldownActive)]) == 2
+    await rig.settle()
+
+
+async def test_cancel_refunds_a_waiting_job_and_it_is_never_sent() -> None:
+    rig = make_rig(max_concurrent=1, per_user_concurrent=1)
+    rig.reapi.hold_submit = asyncio.Event()
+    await rig.submit("first")
+    waiting = await rig.submit("second")
+    cancelled = await rig.runner.cancel(waiting.id)
+    assert cancelled is not None
+    assert await rig.runner.cancel(waiting.id) is None  # only once
+    assert await rig.runner.cancel("ffffffffffff") is None
+    rig.reapi.hold_submit.set()
+    await rig.settle()
+    assert rig.reapi.submits == 1
+    assert rig.store.jobs[waiting.id].error_code == FailureCode.CANCELLED
+    assert rig.store.jobs[waiting.id].notice_pending is False
+
+
+async def test_a_job_caught_mid_submit_at_start_is_refunded_never_reposted_and_counts_as_charged() -> None:
+    clock = FakeClock()
+    store = FakeStore(clock)
+    store.add(stored_job(clock, JobState.SUBMITTING, submit_started_at=clock.now - 5, charged=True))
+    rig = make_rig(store)
+    await rig.runner.start()
+    await rig.settle()
+    for _ in range(100):
+        await asyncio.sleep(0)
+    job = store.jobs["a0a0a0a0a0a0"]
+    assert (job.state, job.error_code, job.charged) == (JobState.FAILED, FailureCode.INTERRUPTED_SUBMIT, True)
+    assert rig.reapi.submits == 0
+    assert [f.code for _, f, _ in rig.notifier.failures] == [FailureCode.INTERRUPTED_SUBMIT]
