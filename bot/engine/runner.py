@@ -1,7 +1,7 @@
 """The job runner: takes jobs in, schedules them fairly within the slots, resumes them after a restart.
 
 It reaches the world only through the ports in ``bot.engine.ports`` (store, reAPI, notifier, clock) and never
-imports discord, so every branch is unit-tested with fakes (``tests/unit/test_jobs.py``). What happens to one
+imports discord, so every branch is unit-tested with fakes (``tests/engine/test_runner.py``). What happens to one
 job once it holds a slot is ``bot.engine.steps.JobSteps``'s.
 """
 
