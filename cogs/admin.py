@@ -9,8 +9,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.engine.credits import credits_text, role_ids_of
-from bot.engine.errors import NotAllowed, UserFacingError
 from bot.surface.account_ui import usage_embed
+from bot.surface.errors import NotAllowed, UserFacingError
 
 # Runtime import: discord.py evaluates the command annotations that use these.
 from cogs.common import FlagOption, IntOption, TextOption  # noqa: TC001

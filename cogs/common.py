@@ -11,8 +11,8 @@ from typing import cast
 import discord
 from discord import app_commands
 
-from bot.engine.errors import InvalidInput
 from bot.reapi import AspectRatio
+from bot.surface.errors import InvalidInput
 from bot.surface.intake import MAX_PROMPT_CHARS, clean_prompt
 
 __all__ = ["ASPECT_CHOICES", "AspectRatioOption", "FlagOption", "IntOption", "PromptTransformer", "TextOption"]

@@ -10,8 +10,8 @@ from discord import app_commands, ui
 from discord.ext import commands
 
 from bot.engine.credits import role_ids_of
-from bot.engine.errors import NotAllowed
 from bot.surface.account_ui import history_embed, statement_embed
+from bot.surface.errors import NotAllowed
 from bot.surface.reporting import report_error
 
 # Runtime import: discord.py evaluates the command annotations that use these.

@@ -11,9 +11,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.engine.credits import role_ids_of
-from bot.engine.errors import InvalidInput
 from bot.engine.sources import SourceImage, parse_url_list, plan_sources
 from bot.surface.components import EditModal, job_id_in
+from bot.surface.errors import InvalidInput
 from bot.surface.intake import clean_prompt, job_for_reply, submit_edit
 from bot.surface.reporting import user_message_for
 

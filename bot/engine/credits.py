@@ -149,8 +149,5 @@ def credits_text(n: int) -> str:
 
 
 def insufficient_credits_error(exc: InsufficientBalance) -> InsufficientCredits:
-    """Explain a refused reservation with the balance, the cost and when credits come back."""
-    return InsufficientCredits(
-        f"You have {credits_text(exc.balance.balance)} and an image costs {credits_text(exc.cost)}. "
-        f"Your allowance refills {refill_time(exc.balance.next_refill_at)}."
-    )
+    """The member's refusal for a reservation the store turned down: balance, cost and the next refill."""
+    return InsufficientCredits(balance=exc.balance.balance, cost=exc.cost, next_refill_at=exc.balance.next_refill_at)

@@ -1,62 +1,129 @@
-"""Errors whose message a member may read; everything else is reported as a generic apology."""
+"""The engine's refusals: why a member's request was turned down, as fields, never as sentences.
+
+Every refusal means nothing was stored or charged. The Discord surface words them (``bot.surface.ui``), so the
+engine's decisions can be logged as data, shown in another language, or tested without their wording.
+"""
 
 from __future__ import annotations
 
-import math
+from enum import StrEnum
+from typing import Any
 
 __all__ = [
     "Banned",
     "CooldownActive",
+    "FetchFailure",
     "InsufficientCredits",
-    "InvalidInput",
-    "NotAllowed",
+    "InvalidOptions",
     "QueueFull",
     "ReapiPaused",
+    "Refusal",
+    "SourceProblem",
+    "SourceRefused",
     "SpendCapReached",
-    "UserFacingError",
 ]
 
 
-class UserFacingError(Exception):
-    """An error with a message that is safe and useful to show the member who caused it."""
+class Refusal(Exception):
+    """The engine refused a member's request; nothing was stored or charged."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.user_message = message
-
-
-class InsufficientCredits(UserFacingError):
-    """The member's balance does not cover the job; nothing was queued or charged."""
+    def __init__(self, **facts: Any) -> None:
+        super().__init__(", ".join(f"{k}={v!r}" for k, v in facts.items()) or type(self).__name__)
+        self.facts = facts
 
 
-class QueueFull(UserFacingError):
-    """Too many jobs are waiting; nothing was queued or charged."""
+class Banned(Refusal):
+    """An admin banned the member from creating images, in ``scope`` ('global' or 'guild:<id>')."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(scope=scope)
+        self.scope = scope
 
 
-class InvalidInput(UserFacingError):
-    """A prompt, option or image the member gave is not acceptable."""
+class InsufficientCredits(Refusal):
+    """The member's spendable ``balance`` is below the ``cost``; credits come back at ``next_refill_at``."""
+
+    def __init__(self, *, balance: int, cost: int, next_refill_at: float) -> None:
+        super().__init__(balance=balance, cost=cost, next_refill_at=next_refill_at)
+        self.balance = balance
+        self.cost = cost
+        self.next_refill_at = next_refill_at
 
 
-class Banned(UserFacingError):
-    """An admin banned the member from creating images (here or everywhere); nothing was charged."""
+class QueueFull(Refusal):
+    """``limit`` jobs already wait: the member's own (``per_user``) or everyone's."""
+
+    def __init__(self, *, limit: int, per_user: bool) -> None:
+        super().__init__(limit=limit, per_user=per_user)
+        self.limit = limit
+        self.per_user = per_user
 
 
-class SpendCapReached(UserFacingError):
-    """The owner's daily reAPI budget is used up; nothing was queued or charged."""
+class SpendCapReached(Refusal):
+    """The owner's daily reAPI budget is used up until ``reset_at`` (midnight UTC)."""
+
+    def __init__(self, *, reset_at: float) -> None:
+        super().__init__(reset_at=reset_at)
+        self.reset_at = reset_at
 
 
-class ReapiPaused(UserFacingError):
-    """reAPI recently refused for lack of funds, so new images are paused; nothing was queued or charged."""
+class ReapiPaused(Refusal):
+    """reAPI refused the bot (``reason`` "402": out of credits, "401": key refused); paused until ``until``."""
+
+    def __init__(self, *, until: float, reason: str) -> None:
+        super().__init__(until=until, reason=reason)
+        self.until = until
+        self.reason = reason
 
 
-class NotAllowed(UserFacingError):
-    """The member lacks the rights an admin action needs (checked on the server, not by command visibility)."""
-
-
-class CooldownActive(UserFacingError):
-    """The member started jobs too quickly (``jobs.cooldown_*``); nothing was queued or charged."""
+class CooldownActive(Refusal):
+    """The member started jobs too quickly (``jobs.cooldown_*``); they may start another at ``retry_at``."""
 
     def __init__(self, retry_at: float) -> None:
-        # A Discord timestamp, rendered in the member's own timezone and language ("in 5 seconds").
-        super().__init__(f"You are starting images too quickly. You can start another one <t:{math.ceil(retry_at)}:R>.")
+        super().__init__(retry_at=retry_at)
         self.retry_at = retry_at
+
+
+class InvalidOptions(Refusal):
+    """The job's options cannot make a valid reAPI request (e.g. an aspect ratio reAPI does not know)."""
+
+
+class SourceProblem(StrEnum):
+    """Why an image given to /edit (or a link to one) cannot be used."""
+
+    URL_TOO_LONG = "url_too_long"  # facts: url, length, limit
+    NOT_A_URL = "not_a_url"  # url
+    BAD_SCHEME = "bad_scheme"  # url, scheme
+    CREDENTIALS = "credentials"  # url
+    NO_HOST = "no_host"  # url
+    LOCALHOST = "localhost"  # url
+    PRIVATE_ADDRESS = "private_address"  # url
+    NO_IMAGES = "no_images"
+    TOO_MANY = "too_many"  # count, limit
+    WRONG_TYPE = "wrong_type"  # image, declared
+    TOO_LARGE = "too_large"  # image, size (bytes), limit (bytes)
+    LARGER_THAN = "larger_than"  # image, limit (bytes): the download passed the cap
+    NOT_AN_IMAGE = "not_an_image"  # image
+    HTTP_STATUS = "http_status"  # image, status
+    UNREACHABLE = "unreachable"  # image, host, why (a FetchFailure value)
+    TOO_MANY_REDIRECTS = "too_many_redirects"  # image
+
+
+class FetchFailure(StrEnum):
+    """Why an image link could not be fetched (the ``why`` fact of ``SourceProblem.UNREACHABLE``)."""
+
+    TIMEOUT = "timeout"
+    PRIVATE = "private"  # the name resolved to a private or reserved address
+    DNS = "dns"
+    CERTIFICATE = "certificate"
+    UNREACHABLE = "unreachable"
+    BROKEN = "broken"  # the connection broke off
+    UNUSABLE = "unusable"  # the answer could not be read
+
+
+class SourceRefused(Refusal):
+    """An image source was refused; ``problem`` says why and ``facts`` hold what the sentence names."""
+
+    def __init__(self, problem: SourceProblem, **facts: Any) -> None:
+        super().__init__(problem=problem.value, **facts)
+        self.problem = problem

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bot.engine.credits import insufficient_credits_error
-from bot.engine.errors import Banned, InvalidInput, QueueFull
+from bot.engine.errors import Banned, InvalidOptions, QueueFull
 from bot.engine.failures import FailureCode, JobFailure, failure_for, stored_failure
 from bot.engine.progress import Progress, Stage, queue_place
 from bot.engine.queue import FairQueue
@@ -134,7 +134,7 @@ class JobRunner:
 
         Raises
         ------
-        InvalidInput
+        InvalidOptions
             The options cannot make a valid reAPI request (e.g. an unknown aspect ratio); nothing was stored.
         Banned
             An admin banned the member here or everywhere; nothing was stored.
@@ -152,12 +152,11 @@ class JobRunner:
         try:
             self._steps.request_for(new)
         except ValueError:
-            raise InvalidInput("Those image options are not valid, so nothing was charged.") from None
+            raise InvalidOptions from None
         if not self._rules.is_owner(new.user_id):
             banned = await self._store.banned_in(new.user_id, self._rules.ban_scopes(new.guild_id))
             if banned is not None:
-                where = "on this bot" if banned == "global" else "in this server"
-                raise Banned(f"You are banned from creating images {where}. Nothing was charged.")
+                raise Banned(banned)
         if self._cooldown is not None:
             self._cooldown.check(new.user_id, pending=self._admitting.get(new.user_id, 0))
         if self._spend is not None:
@@ -189,12 +188,7 @@ class JobRunner:
             assert self._spend is not None  # only a capped creation can exceed the cap
             raise await self._spend.refuse(exc) from None
         except QueueLimitExceeded as exc:
-            if exc.per_user:
-                raise QueueFull(
-                    f"You already have {exc.limit} images waiting. Wait for one to start (or cancel one), "
-                    "then try again. Nothing was charged."
-                ) from None
-            raise QueueFull("The queue is full right now. Please try again in a minute. Nothing was charged.") from None
+            raise QueueFull(limit=exc.limit, per_user=exc.per_user) from None
         if self._cooldown is not None:  # cooldown: only accepted jobs count
             self._cooldown.record(new.user_id)
         return job

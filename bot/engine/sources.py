@@ -14,7 +14,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
-from bot.engine.errors import InvalidInput
+from bot.engine.errors import FetchFailure, SourceProblem, SourceRefused
 from bot.engine.images import sniff_type
 
 if TYPE_CHECKING:
@@ -85,37 +85,34 @@ def validate_url(raw: str, *, allow_private: bool) -> str:
 
     Raises
     ------
-    InvalidInput
+    SourceRefused
         Naming the exact problem: scheme, credentials, missing host, or a private/loopback address.
     """
-    # Shown inside `code`: a backtick in the link must not end it and let the rest render as Markdown.
-    shown = (raw if len(raw) <= 80 else raw[:77] + "…").replace("`", "ˋ")
     if len(raw) > MAX_URL_CHARS:
-        raise InvalidInput(f"`{shown}` is {len(raw):,} characters long; links can be at most {MAX_URL_CHARS:,}.")
+        raise SourceRefused(SourceProblem.URL_TOO_LONG, url=raw, length=len(raw), limit=MAX_URL_CHARS)
     try:
         url = URL(raw)
     except ValueError:
-        raise InvalidInput(f"`{shown}` is not a valid URL.") from None
+        raise SourceRefused(SourceProblem.NOT_A_URL, url=raw) from None
     if url.scheme not in ("http", "https"):
-        scheme = url.scheme or "no scheme"
-        raise InvalidInput(f"`{shown}`: only http:// and https:// image links work (this one uses {scheme}).")
+        raise SourceRefused(SourceProblem.BAD_SCHEME, url=raw, scheme=url.scheme or "no scheme")
     if url.user is not None or url.password is not None:
-        raise InvalidInput(f"`{shown}`: links with a user name or password are not accepted.")
+        raise SourceRefused(SourceProblem.CREDENTIALS, url=raw)
     host = url.host
     if not host:
-        raise InvalidInput(f"`{shown}` has no host name.")
+        raise SourceRefused(SourceProblem.NO_HOST, url=raw)
     if not allow_private:
         literal = host.strip("[]")
         name = host.lower().rstrip(".")
         if name == "localhost" or name.endswith(".localhost"):
-            raise InvalidInput(f"`{shown}` points at this machine; use a public image link.")
+            raise SourceRefused(SourceProblem.LOCALHOST, url=raw)
         try:
             ipaddress.ip_address(literal.split("%", 1)[0])
         except ValueError:
             pass  # a name: its addresses are checked when the bot connects
         else:
             if not is_public_address(literal):
-                raise InvalidInput(f"`{shown}` points at a private or reserved address; use a public image link.")
+                raise SourceRefused(SourceProblem.PRIVATE_ADDRESS, url=raw)
     return str(url)
 
 
@@ -168,21 +165,19 @@ def plan_sources(images: Sequence[SourceImage]) -> list[SourceImage]:
 
     Raises
     ------
-    InvalidInput
+    SourceRefused
         No image, more than 10, or an attachment that is not JPEG/PNG/WebP or is over 30 MB.
     """
     if not images:
-        raise InvalidInput("Give me at least one image: attach it, or paste its link in `urls`.")
+        raise SourceRefused(SourceProblem.NO_IMAGES)
     if len(images) > MAX_SOURCES:
-        raise InvalidInput(f"You gave {len(images)} images; I can combine at most {MAX_SOURCES} at once.")
+        raise SourceRefused(SourceProblem.TOO_MANY, count=len(images), limit=MAX_SOURCES)
     for image in images:
         declared = (image.content_type or "").split(";")[0].strip().lower()
         if declared and declared not in _ACCEPTED_TYPES:
-            raise InvalidInput(f"{image.label} is `{declared}`; only JPEG, PNG or WebP images can be edited.")
+            raise SourceRefused(SourceProblem.WRONG_TYPE, image=image.label, declared=declared)
         if image.size is not None and image.size > MAX_SOURCE_BYTES:
-            raise InvalidInput(
-                f"{image.label} is {image.size / 1048576:.1f} MB; the limit is {MAX_SOURCE_BYTES // 1048576} MB."
-            )
+            raise SourceRefused(SourceProblem.TOO_LARGE, image=image.label, size=image.size, limit=MAX_SOURCE_BYTES)
     return list(images)
 
 
@@ -236,14 +231,14 @@ class SourceFetcher:
 
         Raises
         ------
-        InvalidInput
+        SourceRefused
             Unreachable, not an image of an accepted type, or too large; the message names which.
         """
         data, size = await self._get(url, label=label, keep=16, head_only=head_only)
         kind = sniff_type(data)
         name = label or url
         if kind is None:
-            raise InvalidInput(f"{name} is not a JPEG, PNG or WebP image.")
+            raise SourceRefused(SourceProblem.NOT_AN_IMAGE, image=name)
         return ProbedImage(url=url, content_type=kind, size=size)
 
     async def fetch(self, url: str, *, label: str | None = None) -> bytes:
@@ -262,25 +257,26 @@ class SourceFetcher:
                         current = validate_url(str(URL(current).join(URL(location))), allow_private=self._allow_private)
                         continue
                     if response.status != 200:
-                        raise InvalidInput(f"{name} could not be fetched (HTTP {response.status}).")
+                        raise SourceRefused(SourceProblem.HTTP_STATUS, image=name, status=response.status)
                     return await self._read_capped(response, name, keep, head_only)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                raise InvalidInput(f"{name} could not be fetched ({_describe(exc, current)}).") from None
-        raise InvalidInput(f"{name} redirects too many times.")
+                raise SourceRefused(
+                    SourceProblem.UNREACHABLE, image=name, host=URL(current).host or current, why=_why(exc)
+                ) from None
+        raise SourceRefused(SourceProblem.TOO_MANY_REDIRECTS, image=name)
 
     async def _read_capped(
         self, response: aiohttp.ClientResponse, name: str, keep: int, head_only: bool
     ) -> tuple[bytes, int]:
-        limit_mb = self._max_bytes // (1024 * 1024)
         declared = response.content_length
         if declared is not None and declared > self._max_bytes:
-            raise InvalidInput(f"{name} is {declared / 1048576:.1f} MB; the limit is {limit_mb} MB.")
+            raise SourceRefused(SourceProblem.TOO_LARGE, image=name, size=declared, limit=self._max_bytes)
         kept = bytearray()
         size = 0
         async for chunk in response.content.iter_chunked(64 * 1024):
             size += len(chunk)
             if size > self._max_bytes:
-                raise InvalidInput(f"{name} is larger than {limit_mb} MB.")
+                raise SourceRefused(SourceProblem.LARGER_THAN, image=name, limit=self._max_bytes)
             if len(kept) < keep:
                 kept.extend(chunk[: keep - len(kept)])
             if head_only and len(kept) >= keep:
@@ -288,20 +284,19 @@ class SourceFetcher:
         return bytes(kept), size
 
 
-def _describe(exc: BaseException, url: str) -> str:
-    """Why a fetch failed, in words a member understands (aiohttp's own text is "Cannot connect to host … [None]")."""
-    host = URL(url).host or url
+def _why(exc: BaseException) -> FetchFailure:
+    """Why a fetch failed (aiohttp's own text is "Cannot connect to host … [None]", useless to a member)."""
     if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
-        return "timed out"
+        return FetchFailure.TIMEOUT
     cause = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
     if isinstance(cause, PrivateAddressError):
-        return f"`{host}` points at a private or reserved address; use a public image link"
+        return FetchFailure.PRIVATE
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return f"the name `{host}` could not be found"
+        return FetchFailure.DNS
     if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
-        return f"`{host}` has no valid HTTPS certificate"
+        return FetchFailure.CERTIFICATE
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"`{host}` could not be reached"
+        return FetchFailure.UNREACHABLE
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
-        return "the connection broke off"
-    return "the server's answer was not usable"
+        return FetchFailure.BROKEN
+    return FetchFailure.UNUSABLE

@@ -90,16 +90,8 @@ class SpendGuard:
     def check_open(self) -> None:
         """Raise ReapiPaused while submissions are paused after a 402 or a 401."""
         until = self.paused_until
-        if until is not None and self._pause_reason == "401":
-            raise ReapiPaused(
-                "The bot's reAPI key was refused, so new images are paused "
-                f"(until {refill_time(until)} at the earliest). The bot owners have been told. Nothing was charged."
-            )
         if until is not None:
-            raise ReapiPaused(
-                "The bot's reAPI account has run out of credits, so new images are paused "
-                f"(until {refill_time(until)} at the earliest). Nothing was charged."
-            )
+            raise ReapiPaused(until=until, reason=self._pause_reason)
 
     async def refuse(self, exc: SpendCapExceeded) -> SpendCapReached:
         """The error for a member refused by the cap; the owners hear about it once per UTC day."""
@@ -112,10 +104,7 @@ class SpendGuard:
                 f"{exc.max_jobs:,} images) for {day} (UTC). New images are refused until midnight UTC. "
                 "Raise `credits.daily_spend_cap` to allow more."
             )
-        return SpendCapReached(
-            "The bot has used up today's image budget. "
-            f"Please try again {refill_time(today + DAY)}. Nothing was charged."
-        )
+        return SpendCapReached(reset_at=today + DAY)
 
     async def pause_after_402(self) -> None:
         """reAPI answered 402: refuse new images for a while and tell the owners (once per pause)."""

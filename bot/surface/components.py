@@ -10,8 +10,8 @@ import discord
 from discord import ui
 
 from bot.engine.credits import role_ids_of
-from bot.engine.errors import NotAllowed, UserFacingError
 from bot.engine.sources import SourceImage, plan_sources
+from bot.surface.errors import NotAllowed, UserFacingError
 from bot.surface.intake import clean_prompt, job_request, parse_aspect_ratio, public_placeholder, submit_edit
 from bot.surface.reporting import report_error
 from bot.surface.services import services_of

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.engine.credits import role_ids_of
-from bot.engine.errors import InvalidInput
 from bot.reapi import AspectRatio
 from bot.store import JobKind, NewJob
+from bot.surface.errors import InvalidInput
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence

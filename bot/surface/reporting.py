@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import UTC, datetime, timedelta
 
 import discord
 from discord import app_commands
 
-from bot.engine.errors import UserFacingError
+from bot.engine.errors import Refusal
+from bot.surface import ui
+from bot.surface.errors import UserFacingError
 
 __all__ = ["report_error", "user_message_for"]
 
@@ -33,9 +34,8 @@ def user_message_for(error: BaseException) -> tuple[str, str | None]:
     error = _unwrap(error)
     if isinstance(error, UserFacingError):
         return error.user_message, None
-    if isinstance(error, app_commands.CommandOnCooldown):
-        retry = discord.utils.format_dt(datetime.now(UTC) + timedelta(seconds=error.retry_after), "R")
-        return f"Slow down a little: you can use this again {retry}.", None
+    if isinstance(error, Refusal):
+        return ui.refusal_text(error), None
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command only works in a server.", None
     if isinstance(error, app_commands.CheckFailure):

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import discord
 
+from bot.engine.credits import credits_text, refill_time
+from bot.engine.errors import (
+    Banned,
+    CooldownActive,
+    FetchFailure,
+    InsufficientCredits,
+    InvalidOptions,
+    QueueFull,
+    ReapiPaused,
+    Refusal,
+    SourceProblem,
+    SourceRefused,
+    SpendCapReached,
+)
 from bot.engine.failures import FailureCode, JobFailure
 from bot.engine.progress import Progress, Stage
 
@@ -25,6 +40,7 @@ __all__ = [
     "is_result_footer",
     "job_marker",
     "progress_text",
+    "refusal_text",
     "result_embed",
     "shorten",
     "source_links",
@@ -196,3 +212,98 @@ def failure_text(failure: JobFailure, *, refunded: int) -> str:
     if refunded:
         text += f"\nYour {refunded} credit{'s' if refunded != 1 else ''} {'were' if refunded != 1 else 'was'} refunded."
     return text
+
+
+# -- refusals (the engine's reasons, worded) ------------------------------------------------------------------
+
+_SOURCE_TEXTS: dict[SourceProblem, str] = {
+    SourceProblem.URL_TOO_LONG: "`{url}` is {length:,} characters long; links can be at most {limit:,}.",
+    SourceProblem.NOT_A_URL: "`{url}` is not a valid URL.",
+    SourceProblem.BAD_SCHEME: "`{url}`: only http:// and https:// image links work (this one uses {scheme}).",
+    SourceProblem.CREDENTIALS: "`{url}`: links with a user name or password are not accepted.",
+    SourceProblem.NO_HOST: "`{url}` has no host name.",
+    SourceProblem.LOCALHOST: "`{url}` points at this machine; use a public image link.",
+    SourceProblem.PRIVATE_ADDRESS: "`{url}` points at a private or reserved address; use a public image link.",
+    SourceProblem.NO_IMAGES: "Give me at least one image: attach it, or paste its link in `urls`.",
+    SourceProblem.TOO_MANY: "You gave {count} images; I can combine at most {limit} at once.",
+    SourceProblem.WRONG_TYPE: "{image} is `{declared}`; only JPEG, PNG or WebP images can be edited.",
+    SourceProblem.TOO_LARGE: "{image} is {size_mb:.1f} MB; the limit is {limit_mb} MB.",
+    SourceProblem.LARGER_THAN: "{image} is larger than {limit_mb} MB.",
+    SourceProblem.NOT_AN_IMAGE: "{image} is not a JPEG, PNG or WebP image.",
+    SourceProblem.HTTP_STATUS: "{image} could not be fetched (HTTP {status}).",
+    SourceProblem.UNREACHABLE: "{image} could not be fetched ({why}).",
+    SourceProblem.TOO_MANY_REDIRECTS: "{image} redirects too many times.",
+}
+
+_FETCH_TEXTS: dict[FetchFailure, str] = {
+    FetchFailure.TIMEOUT: "timed out",
+    FetchFailure.PRIVATE: "`{host}` points at a private or reserved address; use a public image link",
+    FetchFailure.DNS: "the name `{host}` could not be found",
+    FetchFailure.CERTIFICATE: "`{host}` has no valid HTTPS certificate",
+    FetchFailure.UNREACHABLE: "`{host}` could not be reached",
+    FetchFailure.BROKEN: "the connection broke off",
+    FetchFailure.UNUSABLE: "the server's answer was not usable",
+}
+
+
+def _shown_url(url: str) -> str:
+    # Shown inside `code`: a backtick in the link must not end it and let the rest render as Markdown.
+    return (url if len(url) <= 80 else url[:77] + "…").replace("`", "ˋ")
+
+
+def _source_text(refusal: SourceRefused) -> str:
+    facts = dict(refusal.facts)
+    if "url" in facts:
+        facts["url"] = _shown_url(str(facts["url"]))
+    if "host" in facts:
+        facts["host"] = _shown_url(str(facts["host"]))
+    if "size" in facts:
+        facts["size_mb"] = int(facts["size"]) / 1048576
+    if "limit" in facts and refusal.problem in (SourceProblem.TOO_LARGE, SourceProblem.LARGER_THAN):
+        facts["limit_mb"] = int(facts["limit"]) // 1048576
+    if "why" in facts:
+        facts["why"] = _FETCH_TEXTS[FetchFailure(facts["why"])].format(**facts)
+    return _SOURCE_TEXTS[refusal.problem].format(**facts)
+
+
+def refusal_text(refusal: Refusal) -> str:
+    """The ephemeral answer to a request the engine refused (nothing was stored or charged)."""
+    if isinstance(refusal, SourceRefused):
+        return _source_text(refusal)
+    if isinstance(refusal, Banned):
+        where = "on this bot" if refusal.scope == "global" else "in this server"
+        return f"You are banned from creating images {where}. Nothing was charged."
+    if isinstance(refusal, InsufficientCredits):
+        return (
+            f"You have {credits_text(refusal.balance)} and an image costs {credits_text(refusal.cost)}. "
+            f"Your allowance refills {refill_time(refusal.next_refill_at)}."
+        )
+    if isinstance(refusal, QueueFull) and refusal.per_user:
+        return (
+            f"You already have {refusal.limit} images waiting. Wait for one to start (or cancel one), "
+            "then try again. Nothing was charged."
+        )
+    if isinstance(refusal, QueueFull):
+        return "The queue is full right now. Please try again in a minute. Nothing was charged."
+    if isinstance(refusal, SpendCapReached):
+        return (
+            "The bot has used up today's image budget. "
+            f"Please try again {refill_time(refusal.reset_at)}. Nothing was charged."
+        )
+    if isinstance(refusal, ReapiPaused) and refusal.reason == "401":
+        return (
+            "The bot's reAPI key was refused, so new images are paused "
+            f"(until {refill_time(refusal.until)} at the earliest). The bot owners have been told. Nothing was charged."
+        )
+    if isinstance(refusal, ReapiPaused):
+        return (
+            "The bot's reAPI account has run out of credits, so new images are paused "
+            f"(until {refill_time(refusal.until)} at the earliest). Nothing was charged."
+        )
+    if isinstance(refusal, CooldownActive):
+        # A Discord timestamp, rendered in the member's own timezone and language ("in 5 seconds").
+        again = refill_time(math.ceil(refusal.retry_at))
+        return f"You are starting images too quickly. You can start another one {again}."
+    if isinstance(refusal, InvalidOptions):
+        return "Those image options are not valid, so nothing was charged."
+    return "That request was refused. Nothing was charged."

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from tests.e2e.conftest import settled
 from tests.e2e.test_imagine import final_edit, imagine
-from tests.fakes.discord_payloads import ATTACH_FILES, EMBED_LINKS, FLAG_EPHEMERAL, FLAG_LOADING
 from tests.engine.test_sources import png_bytes
+from tests.fakes.discord_payloads import ATTACH_FILES, EMBED_LINKS, FLAG_EPHEMERAL, FLAG_LOADING
 
 if TYPE_CHECKING:
     import pytest

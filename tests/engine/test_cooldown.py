@@ -6,7 +6,8 @@ import pytest
 
 from bot.engine import cooldown as cooldown_module
 from bot.engine.cooldown import Cooldown
-from bot.engine.errors import CooldownActive, UserFacingError
+from bot.engine.errors import CooldownActive, Refusal
+from bot.surface import ui
 
 
 class FakeClock:
@@ -39,8 +40,8 @@ def test_only_recorded_jobs_count_and_the_window_slides() -> None:
 
 def test_the_refusal_says_when_to_try_again_as_a_discord_timestamp() -> None:
     error = CooldownActive(1_700_000_000.4)
-    assert isinstance(error, UserFacingError)
-    assert "<t:1700000001:R>" in error.user_message
+    assert isinstance(error, Refusal)
+    assert "<t:1700000001:R>" in ui.refusal_text(error)
 
 
 @pytest.mark.parametrize(("jobs", "seconds"), [(0, 60.0), (3, 0.0), (0, 0.0)])

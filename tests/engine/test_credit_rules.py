@@ -12,6 +12,8 @@ from bot.engine.credits import CreditLedger
 from bot.engine.errors import ReapiPaused
 from bot.engine.spend import SpendGuard, day_start
 from bot.store import AccountRules, SpendCapExceeded, open_store
+from bot.surface import ui
+from tests.refusals import refused
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -230,8 +232,9 @@ async def test_cap_refusal_notifies_the_owners_once_per_day(store: Store) -> Non
     spend = guard(store, alerts, clock)
     for _ in range(3):
         error = await spend.refuse(SpendCapExceeded(5, 5))
-        assert "today's image budget" in error.user_message
-        assert "Nothing was charged" in error.user_message
+        assert error.reset_at == day_start(clock.now) + DAY
+        assert "today's image budget" in ui.refusal_text(error)
+        assert "Nothing was charged" in ui.refusal_text(error)
     assert len(alerts.sent) == 1
     assert "daily reAPI spend cap" in alerts.sent[0]
     clock.now += DAY
@@ -247,8 +250,9 @@ async def test_402_pauses_submissions_notifies_once_and_survives_a_restart(store
     await spend.pause_after_402()  # a second 402 during the same pause
     assert len(alerts.sent) == 1
     assert "402" in alerts.sent[0]
-    with pytest.raises(ReapiPaused, match="run out of credits"):
+    with refused(ReapiPaused, match="run out of credits") as paused:
         spend.check_open()
+    assert paused.value.reason == "402"
     restarted = guard(store, RecordingAlerts(), clock)
     await restarted.load()
     assert restarted.paused_until == clock.now + 600

@@ -16,7 +16,7 @@ from bot.config import CreditsSettings, JobsSettings
 from bot.engine import images
 from bot.engine.cooldown import Cooldown
 from bot.engine.credits import CreditLedger
-from bot.engine.errors import CooldownActive, InvalidInput, QueueFull, ReapiPaused
+from bot.engine.errors import CooldownActive, InvalidOptions, QueueFull, ReapiPaused
 from bot.engine.failures import FailureCode
 from bot.engine.progress import Stage
 from bot.engine.runner import JobRunner
@@ -35,6 +35,7 @@ from bot.reapi import (
 )
 from bot.store import Job, JobKind, JobState, NewJob
 from tests.engine.fakes import FakeClock, FakeNotifier, FakeReapi, FakeStore
+from tests.refusals import refused
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -287,7 +288,7 @@ async def test_a_401_on_submit_pauses_new_jobs_and_alerts_the_owners_once() -> N
     assert rig.reapi.submits == 1
     assert len(rig.alerts.sent) == 1
     assert "401" in rig.alerts.sent[0]
-    with pytest.raises(ReapiPaused, match="key was refused"):
+    with refused(ReapiPaused, match="key was refused"):
         await rig.submit("three")
 
 
@@ -539,7 +540,7 @@ async def test_a_task_id_that_arrives_after_the_job_moved_on_is_logged(caplog: p
 
 async def test_an_unknown_aspect_ratio_is_refused_before_anything_is_stored() -> None:
     rig = make_rig()
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidOptions):
         await rig.submit(aspect_ratio="banana")
     assert rig.store.jobs == {}
 
@@ -554,7 +555,7 @@ async def test_a_member_with_too_many_jobs_waiting_is_told_so() -> None:
         await asyncio.sleep(0)
     for n in range(2):
         await rig.submit(f"waiting {n}")
-    with pytest.raises(QueueFull, match="2 images waiting"):
+    with refused(QueueFull, match="2 images waiting"):
         await rig.submit("one too many")
     rig.reapi.hold_submit.set()
     await rig.settle()

@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from PIL import Image
 
-from bot.engine.errors import InvalidInput
+from bot.engine.errors import SourceRefused
 from bot.engine.sources import (
     MAX_URL_CHARS,
     PublicOnlyResolver,
@@ -20,6 +20,8 @@ from bot.engine.sources import (
     parse_url_list,
     validate_url,
 )
+from bot.surface import ui
+from tests.refusals import refused as refusal
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -52,7 +54,7 @@ def png_bytes() -> bytes:
     ],
 )
 def test_bad_urls_are_refused_with_the_exact_problem(url: str, problem: str) -> None:
-    with pytest.raises(InvalidInput, match=problem):
+    with refusal(SourceRefused, match=problem):
         validate_url(url, allow_private=False)
 
 
@@ -160,7 +162,7 @@ async def test_probe_accepts_a_png_and_reports_its_size(image_server: str) -> No
 async def test_probe_refuses_bad_sources(image_server: str, path: str, problem: str) -> None:
     fetcher = SourceFetcher(allow_private=True)
     try:
-        with pytest.raises(InvalidInput, match=problem):
+        with refusal(SourceRefused, match=problem):
             await fetcher.probe(f"{image_server}{path}", label="image 1")
     finally:
         await fetcher.close()
@@ -173,7 +175,7 @@ async def test_redirect_into_a_private_range_is_refused(image_server: str) -> No
     strict = SourceFetcher(allow_private=False, resolver=_FixedResolver(["127.0.0.1"]))
     try:
         assert (await strict.probe(f"http://images.example.com:{port}/a.png")).content_type == "image/png"
-        with pytest.raises(InvalidInput, match="private or reserved"):
+        with refusal(SourceRefused, match="private or reserved"):
             await strict.probe(f"http://images.example.com:{port}/redirect-private")
     finally:
         await strict.close()
@@ -210,7 +212,7 @@ def test_public_addresses_stay_public(address: str) -> None:
 @pytest.mark.parametrize("address", HIDDEN_PRIVATE)
 def test_literal_urls_with_those_forms_are_refused(address: str) -> None:
     host = f"[{address}]" if ":" in address else address
-    with pytest.raises(InvalidInput, match="private or reserved"):
+    with refusal(SourceRefused, match="private or reserved"):
         validate_url(f"http://{host}/a.png", allow_private=False)
 
 
@@ -218,11 +220,11 @@ def test_literal_urls_with_those_forms_are_refused(address: str) -> None:
 async def test_names_resolving_to_those_forms_are_refused_with_a_clear_message(address: str) -> None:
     fetcher = SourceFetcher(allow_private=False, resolver=PublicOnlyResolver(_FixedResolver([address])))
     try:
-        with pytest.raises(InvalidInput) as refused:
+        with refusal(SourceRefused) as refused:
             await fetcher.probe("http://sneaky.example/a.png", label="link 1")
     finally:
         await fetcher.close()
-    message = refused.value.user_message
+    message = ui.refusal_text(refused.value)
     assert message == (
         "link 1 could not be fetched "
         "(`sneaky.example` points at a private or reserved address; use a public image link)."
@@ -233,14 +235,14 @@ async def test_names_resolving_to_those_forms_are_refused_with_a_clear_message(a
 def test_url_length_is_capped() -> None:
     base = "https://cdn.example.com/"
     assert validate_url(base + "a" * (MAX_URL_CHARS - len(base)), allow_private=False)
-    with pytest.raises(InvalidInput, match="links can be at most 2,048"):
+    with refusal(SourceRefused, match="links can be at most 2,048"):
         validate_url(base + "a" * (MAX_URL_CHARS - len(base) + 1), allow_private=False)
 
 
 def test_a_backtick_in_a_refused_link_cannot_break_out_of_the_code_span() -> None:
-    with pytest.raises(InvalidInput) as refused:
+    with refusal(SourceRefused) as refused:
         validate_url("ftp://x`[click](https://evil.example)`", allow_private=False)
-    assert refused.value.user_message.count("`") == 2
+    assert ui.refusal_text(refused.value).count("`") == 2
 
 
 class _TestNames(AbstractResolver):
@@ -269,9 +271,9 @@ async def test_redirects_to_those_forms_are_refused_as_literals_and_as_names(ima
     try:
         start = f"http://images.example.com:{port}/redirect?to="
         assert (await fetcher.probe(f"{start}/a.png")).content_type == "image/png"  # a harmless redirect works
-        with pytest.raises(InvalidInput, match="private or reserved"):
+        with refusal(SourceRefused, match="private or reserved"):
             await fetcher.probe(f"{start}http://{host}:{port}/a.png")
-        with pytest.raises(InvalidInput, match=r"`rebound\.example` points at a private or reserved address"):
+        with refusal(SourceRefused, match=r"`rebound\.example` points at a private or reserved address"):
             await fetcher.probe(f"{start}http://rebound.example:{port}/a.png")
     finally:
         await fetcher.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.engine.errors import InvalidInput
+from bot.surface.errors import InvalidInput
 from bot.surface.intake import clean_prompt
 
 

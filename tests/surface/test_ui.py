@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+from bot.engine.errors import (
+    Banned,
+    CooldownActive,
+    FetchFailure,
+    InsufficientCredits,
+    InvalidOptions,
+    QueueFull,
+    ReapiPaused,
+    SourceProblem,
+    SourceRefused,
+    SpendCapReached,
+)
 from bot.engine.failures import FailureCode, JobFailure
 from bot.store import Job, JobKind, JobState
 from bot.surface import ui
@@ -72,3 +84,47 @@ def test_failure_details_from_reapi_are_escaped_and_cannot_ping() -> None:
     assert "**" not in text.replace("\\*\\*", "")
     assert "@everyone" not in text
     assert "\\[x](" in text  # the masked link is escaped, so it renders as plain text
+
+
+SOURCE_FACTS = {
+    "url": "https://example.com/`cat`.png",
+    "length": 3000,
+    "limit": 31_457_280,
+    "scheme": "ftp",
+    "count": 12,
+    "image": "image 2",
+    "declared": "image/gif",
+    "size": 40_000_000,
+    "status": 404,
+    "host": "example.com",
+    "why": FetchFailure.DNS.value,
+}
+
+
+def test_every_source_problem_has_its_own_sentence_and_no_url_can_break_out_of_its_code_span() -> None:
+    texts = {p: ui.refusal_text(SourceRefused(p, **SOURCE_FACTS)) for p in SourceProblem}
+    assert len(set(texts.values())) == len(SourceProblem)
+    assert "`https://example.com/ˋcatˋ.png`" in texts[SourceProblem.NOT_A_URL]
+    assert texts[SourceProblem.TOO_LARGE] == "image 2 is 38.1 MB; the limit is 30 MB."
+    assert (
+        texts[SourceProblem.UNREACHABLE] == "image 2 could not be fetched (the name `example.com` could not be found)."
+    )
+
+
+def test_every_refusal_is_worded_and_none_falls_back_to_the_generic_sentence() -> None:
+    refusals = [
+        Banned("global"),
+        Banned("guild:1"),
+        InsufficientCredits(balance=0, cost=1, next_refill_at=1e9),
+        QueueFull(limit=10, per_user=True),
+        QueueFull(limit=500, per_user=False),
+        SpendCapReached(reset_at=1e9),
+        ReapiPaused(until=1e9, reason="402"),
+        ReapiPaused(until=1e9, reason="401"),
+        CooldownActive(1e9),
+        InvalidOptions(),
+    ]
+    texts = [ui.refusal_text(r) for r in refusals]
+    assert len(set(texts)) == len(refusals)
+    assert not any(t.startswith("That request was refused") for t in texts)
+    assert "Nothing was charged" in texts[0]
