@@ -13,8 +13,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from bot.engine.credits import CreditLedger, Terms
+    from bot.engine.ports import AccountStore
     from bot.engine.spend import SpendGuard, SpendToday
-    from bot.store import AccountRules, Balance, HistoryEntry, LedgerAudit, Store, Usage
+    from bot.store import AccountRules, Balance, HistoryEntry, LedgerAudit, Usage
 
 __all__ = ["Accounts", "HistoryPage", "Statement", "UsageReport"]
 
@@ -56,7 +57,7 @@ class Accounts:
     def __init__(
         self,
         *,
-        store: Store,
+        store: AccountStore,
         ledger: CreditLedger,
         spend: SpendGuard | None = None,
         clock: Callable[[], float] = time.time,

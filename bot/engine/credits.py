@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from bot.config import CreditOverride, CreditsSettings
-    from bot.store import Store
+    from bot.engine.ports import BanLookup
 
 __all__ = [
     "CreditLedger",
@@ -125,7 +125,7 @@ class CreditLedger:
         )
 
 
-async def ban_applying(store: Store, ledger: CreditLedger, user_id: int, guild_id: int | None) -> str | None:
+async def ban_applying(store: BanLookup, ledger: CreditLedger, user_id: int, guild_id: int | None) -> str | None:
     """The ban scope that stops this member here ('global' or 'guild:<id>'), or None; owners are never banned."""
     if ledger.is_owner(user_id):
         return None

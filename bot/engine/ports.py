@@ -6,7 +6,7 @@ implement them, and the unit tests give fakes of each.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
@@ -15,9 +15,33 @@ if TYPE_CHECKING:
     from bot.engine.images import PreparedImage
     from bot.engine.progress import Progress
     from bot.reapi import DownloadedImage, GenerationRequest, SubmittedTask, Task
-    from bot.store import AccountRules, Job, JobState, NewJob, QueueLimits, SpendLimit
+    from bot.store import (
+        AccountRules,
+        Balance,
+        HistoryEntry,
+        Job,
+        JobState,
+        LedgerAudit,
+        NewJob,
+        QueueLimits,
+        SpendLimit,
+        Usage,
+    )
 
-__all__ = ["Alerts", "Clock", "Cooldown", "DeliveryFailed", "DeliveryJournal", "ImageService", "JobStore", "Notifier"]
+__all__ = [
+    "AccountStore",
+    "Alerts",
+    "BanLookup",
+    "Clock",
+    "Cooldown",
+    "DeliveryFailed",
+    "DeliveryJournal",
+    "ImageService",
+    "JobStore",
+    "MetaStore",
+    "Notifier",
+    "SpendStore",
+]
 
 
 class DeliveryFailed(Exception):
@@ -109,7 +133,71 @@ class ImageService(Protocol):
     async def download(self, url: str, *, max_bytes: int) -> DownloadedImage: ...
 
 
-class JobStore(Protocol):
+class BanLookup(Protocol):
+    """Whether a member is banned in one of some scopes ('global', 'guild:<id>')."""
+
+    async def banned_in(self, user_id: int, scopes: Sequence[str]) -> str | None: ...
+
+
+class MetaStore(Protocol):
+    """Small bot-wide values: the reAPI pause, "alert once" claims."""
+
+    async def get_meta(self, key: str) -> str | None: ...
+
+    async def set_meta(self, key: str, value: str) -> None: ...
+
+    async def claim_meta(self, key: str, value: str) -> bool: ...
+
+
+class SpendStore(MetaStore, Protocol):
+    """What the spend guard reads and writes: today's usage and its pause."""
+
+    async def usage(self, day_starts: Sequence[float], *, guild_id: int | None = None, top: int = 5) -> Usage: ...
+
+
+class AccountStore(BanLookup, Protocol):
+    """What credits administration uses: balances, admin changes, bans, history, reports and the audit."""
+
+    async def balance(self, user_id: int, scope: str, rules: AccountRules) -> Balance: ...
+
+    async def history(self, user_id: int, *, limit: int, offset: int = 0) -> list[HistoryEntry]: ...
+
+    async def grant(
+        self,
+        user_id: int,
+        scope: str,
+        amount: int,
+        rules: AccountRules,
+        *,
+        actor_id: int | None,
+        note: str | None = None,
+    ) -> Balance: ...
+
+    async def set_balance(
+        self,
+        user_id: int,
+        scope: str,
+        amount: int,
+        rules: AccountRules,
+        *,
+        actor_id: int | None,
+        note: str | None = None,
+    ) -> Balance: ...
+
+    async def reset_balance(
+        self, user_id: int, scope: str, rules: AccountRules, *, actor_id: int | None, note: str | None = None
+    ) -> Balance: ...
+
+    async def ban(self, user_id: int, scope: str, *, actor_id: int | None, reason: str | None = None) -> bool: ...
+
+    async def unban(self, user_id: int, scope: str) -> bool: ...
+
+    async def usage(self, day_starts: Sequence[float], *, guild_id: int | None = None, top: int = 5) -> Usage: ...
+
+    async def audit_ledger(self) -> LedgerAudit: ...
+
+
+class JobStore(BanLookup, Protocol):
     """The part of the store the runner uses; every change is conditional on the state the caller saw."""
 
     async def create_job(
@@ -125,9 +213,15 @@ class JobStore(Protocol):
 
     async def active_jobs(self) -> list[Job]: ...
 
-    async def transition(
-        self, job_id: str, *, from_states: Collection[JobState], to: JobState, **values: Any
-    ) -> Job | None: ...
+    async def mark_submitting(self, job_id: str, *, at: float) -> Job | None: ...
+
+    async def mark_running(self, job_id: str, *, task_id: str, at: float) -> Job | None: ...
+
+    async def mark_delivering(self, job_id: str, *, at: float) -> Job | None: ...
+
+    async def record_post_started(self, job_id: str, *, at: float) -> Job | None: ...
+
+    async def record_result_message(self, job_id: str, *, message_id: int) -> Job | None: ...
 
     async def finish_job(
         self,
@@ -147,5 +241,3 @@ class JobStore(Protocol):
     async def clear_notice(self, job_id: str) -> None: ...
 
     async def recent_durations(self, limit: int) -> list[float]: ...
-
-    async def banned_in(self, user_id: int, scopes: Sequence[str]) -> str | None: ...

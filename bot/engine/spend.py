@@ -16,8 +16,8 @@ from bot.store import SpendLimit
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from bot.engine.ports import Alerts
-    from bot.store import SpendCapExceeded, Store
+    from bot.engine.ports import Alerts, SpendStore
+    from bot.store import SpendCapExceeded
 
 __all__ = ["SpendGuard", "SpendToday", "day_start"]
 
@@ -48,7 +48,7 @@ class SpendGuard:
     def __init__(
         self,
         *,
-        store: Store,
+        store: SpendStore,
         alerts: Alerts,
         cap_credits: int,
         credits_per_image: int,

@@ -70,13 +70,14 @@ class _Journal:
 
     async def posting(self) -> None:
         """Store that a new message is about to be posted (a resume then looks for it before posting again)."""
-        moved = await self._steps._record(self._run, post_started_at=self._steps._clock())
-        if moved is None:
+        store, job_id, at = self._steps._store, self._run.job.id, self._steps._clock()
+        if await self._steps._record(self._run, lambda: store.record_post_started(job_id, at=at)) is None:
             raise Superseded
 
     async def posted(self, message_id: int) -> None:
         """Store the id of the message that now holds the image."""
-        await self._steps._record(self._run, result_message_id=message_id)
+        store, job_id = self._steps._store, self._run.job.id
+        await self._steps._record(self._run, lambda: store.record_result_message(job_id, message_id=message_id))
 
 
 class JobSteps:
@@ -139,9 +140,7 @@ class JobSteps:
         except ValueError:
             log.exception("job %s has options reAPI cannot take", job.id)
             raise JobFailure(FailureCode.INTERNAL, job.id, charged=False) from None
-        moved = await self._store.transition(
-            job.id, from_states=[JobState.QUEUED], to=JobState.SUBMITTING, submit_started_at=self._clock()
-        )
+        moved = await self._store.mark_submitting(job.id, at=self._clock())
         if moved is None:
             raise Superseded
         run.job = moved
@@ -173,13 +172,7 @@ class JobSteps:
         # Logged before it is stored: a charged task id is never lost, even if the write below fails.
         log.info("job %s submitted as reAPI task %s", run.job.id, task_id)
         running = await self._retrying(
-            lambda: self._store.transition(
-                run.job.id,
-                from_states=[JobState.SUBMITTING],
-                to=JobState.RUNNING,
-                task_id=task_id,
-                submitted_at=self._clock(),
-            ),
+            lambda: self._store.mark_running(run.job.id, task_id=task_id, at=self._clock()),
             f"store the task id of job {run.job.id}",
         )
         if running is None:
@@ -209,9 +202,7 @@ class JobSteps:
             now = self._clock()
             if task is not None and task.is_completed:
                 if run.job.state is JobState.RUNNING:
-                    moved = await self._store.transition(
-                        job.id, from_states=[JobState.RUNNING], to=JobState.DELIVERING, completed_at=now
-                    )
+                    moved = await self._store.mark_delivering(job.id, at=now)
                     if moved is None:
                         raise Superseded
                     run.job = moved
@@ -309,12 +300,9 @@ class JobSteps:
             except Exception:
                 log.exception("could not clear the notice of job %s", job.id)
 
-    async def _record(self, run: Run, **values: object) -> Job | None:
-        """Store delivery facts on a job that stays in its state (the journal's writes)."""
-        moved = await self._retrying(
-            lambda: self._store.transition(run.job.id, from_states=[run.job.state], to=run.job.state, **values),
-            f"record delivery of job {run.job.id}",
-        )
+    async def _record(self, run: Run, write: Callable[[], Awaitable[Job | None]]) -> Job | None:
+        """Store a delivery fact on a delivering job (the journal's writes), retried like any store write."""
+        moved = await self._retrying(write, f"record delivery of job {run.job.id}")
         if moved is not None:
             run.job = moved
         return moved

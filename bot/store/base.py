@@ -261,8 +261,24 @@ class Store(Protocol):
         """
         ...
 
-    async def update_job(self, job_id: str, **values: Any) -> None:
-        """Set non-state fields (e.g. the placeholder message id) on a job."""
+    async def mark_submitting(self, job_id: str, *, at: float) -> Job | None:
+        """queued → submitting, before the POST (sets ``charged``: from here on reAPI may charge)."""
+        ...
+
+    async def mark_running(self, job_id: str, *, task_id: str, at: float) -> Job | None:
+        """submitting → running with reAPI's task id."""
+        ...
+
+    async def mark_delivering(self, job_id: str, *, at: float) -> Job | None:
+        """running → delivering, when the task is completed."""
+        ...
+
+    async def record_post_started(self, job_id: str, *, at: float) -> Job | None:
+        """A delivering job is about to post its result as a new message."""
+        ...
+
+    async def record_result_message(self, job_id: str, *, message_id: int) -> Job | None:
+        """A delivering job's result is in message ``message_id``."""
         ...
 
     async def finish_job(

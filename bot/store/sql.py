@@ -148,13 +148,35 @@ class SqlStore(AccountsSql):
             )
         return _job_from_row(row) if row else None
 
-    async def update_job(self, job_id: str, **values: Any) -> None:
-        """Set non-state fields on a job."""
-        if "state" in values:
-            raise ValueError("state changes go through transition() or finish_job()")
-        sets, params = self._assignments({**values, "updated_at": self._clock()})
-        async with self._db.transaction() as tx:
-            await tx.execute(f"UPDATE jobs SET {sets} WHERE id = ?", *params, job_id)
+    # -- the job's named steps (what the runner uses; each names the state it expects) --------------
+
+    async def mark_submitting(self, job_id: str, *, at: float) -> Job | None:
+        """queued → submitting, before the POST: from here on reAPI may charge (``charged`` is set)."""
+        return await self.transition(
+            job_id, from_states=[JobState.QUEUED], to=JobState.SUBMITTING, submit_started_at=at
+        )
+
+    async def mark_running(self, job_id: str, *, task_id: str, at: float) -> Job | None:
+        """submitting → running, storing the task id reAPI returned."""
+        return await self.transition(
+            job_id, from_states=[JobState.SUBMITTING], to=JobState.RUNNING, task_id=task_id, submitted_at=at
+        )
+
+    async def mark_delivering(self, job_id: str, *, at: float) -> Job | None:
+        """running → delivering, when reAPI says the task is completed."""
+        return await self.transition(job_id, from_states=[JobState.RUNNING], to=JobState.DELIVERING, completed_at=at)
+
+    async def record_post_started(self, job_id: str, *, at: float) -> Job | None:
+        """A delivering job is about to post its result as a new message (a resume then looks for it first)."""
+        return await self.transition(
+            job_id, from_states=[JobState.DELIVERING], to=JobState.DELIVERING, post_started_at=at
+        )
+
+    async def record_result_message(self, job_id: str, *, message_id: int) -> Job | None:
+        """A delivering job's result is in message ``message_id``."""
+        return await self.transition(
+            job_id, from_states=[JobState.DELIVERING], to=JobState.DELIVERING, result_message_id=message_id
+        )
 
     async def finish_job(
         self,

@@ -125,6 +125,29 @@ class FakeStore:
         self.jobs[job_id] = moved
         return moved
 
+    async def mark_submitting(self, job_id: str, *, at: float) -> Job | None:
+        return await self.transition(
+            job_id, from_states=[JobState.QUEUED], to=JobState.SUBMITTING, submit_started_at=at
+        )
+
+    async def mark_running(self, job_id: str, *, task_id: str, at: float) -> Job | None:
+        return await self.transition(
+            job_id, from_states=[JobState.SUBMITTING], to=JobState.RUNNING, task_id=task_id, submitted_at=at
+        )
+
+    async def mark_delivering(self, job_id: str, *, at: float) -> Job | None:
+        return await self.transition(job_id, from_states=[JobState.RUNNING], to=JobState.DELIVERING, completed_at=at)
+
+    async def record_post_started(self, job_id: str, *, at: float) -> Job | None:
+        return await self.transition(
+            job_id, from_states=[JobState.DELIVERING], to=JobState.DELIVERING, post_started_at=at
+        )
+
+    async def record_result_message(self, job_id: str, *, message_id: int) -> Job | None:
+        return await self.transition(
+            job_id, from_states=[JobState.DELIVERING], to=JobState.DELIVERING, result_message_id=message_id
+        )
+
     async def finish_job(
         self,
         job_id: str,

@@ -118,9 +118,9 @@ async def test_pending_notices_are_terminal_jobs_marked_at_finish_oldest_first(s
 
 
 async def test_a_job_still_in_progress_is_never_a_pending_notice(store: Store) -> None:
-    """Only ended jobs have notices to show; an update on a running job does not make one."""
+    """Only ended jobs have notices to show; a running job flagged by hand does not make one."""
     job = await store.create_job(new_job(), rules=RULES)
-    await store.update_job(job.id, notice_pending=True)
+    await store.transition(job.id, from_states=[JobState.QUEUED], to=JobState.RUNNING, notice_pending=True)
     assert await store.pending_notices() == []
 
 

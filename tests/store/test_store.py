@@ -272,37 +272,28 @@ async def test_transition_refuses_a_state_value_that_would_bypass_finish_job(sto
     assert await job_row(store, job.id) == before
 
 
-async def test_update_job_sets_non_state_fields(store: Store) -> None:
-    """update_job changes the named fields only."""
+async def test_named_steps_each_expect_their_own_state(store: Store, clock: FakeClock) -> None:
+    """mark_submitting → mark_running → mark_delivering → record_*: each moves only from the state it names."""
     job = await store.create_job(new_job(), rules=RULES)
-    await store.update_job(job.id, placeholder_message_id=SNOWFLAKE, interaction_token="new", sources=("a", "b"))
-    updated = await store.get_job(job.id)
-    assert updated is not None
-    assert (updated.placeholder_message_id, updated.interaction_token, updated.sources) == (
-        SNOWFLAKE,
-        "new",
-        ("a", "b"),
+    assert await store.mark_running(job.id, task_id="t", at=clock.now) is None  # still queued
+    submitting = await store.mark_submitting(job.id, at=clock.now)
+    assert submitting is not None
+    assert (submitting.state, submitting.charged, submitting.submit_started_at) == (
+        JobState.SUBMITTING,
+        True,
+        clock.now,
     )
-    assert updated.state is JobState.QUEUED
-    assert updated.prompt == job.prompt
-
-
-@pytest.mark.parametrize(
-    ("values", "message"),
-    [
-        ({"nonsense": 1}, "unknown job fields"),
-        ({"placeholder_message_id": 5, "bogus": 2}, "unknown job fields"),
-        ({"state": JobState.DELIVERED.value}, "state"),
-        ({"state": JobState.RUNNING.value, "task_id": "t"}, "state"),
-    ],
-)
-async def test_update_job_refuses_unknown_fields_and_state(store: Store, values: dict[str, Any], message: str) -> None:
-    """Unknown fields and state changes raise ValueError and leave the row unchanged."""
-    job = await store.create_job(new_job(), rules=RULES)
-    before = await job_row(store, job.id)
-    with pytest.raises(ValueError, match=message):
-        await store.update_job(job.id, **values)
-    assert await job_row(store, job.id) == before
+    assert await store.mark_submitting(job.id, at=clock.now) is None  # never twice
+    running = await store.mark_running(job.id, task_id="task_1", at=clock.now)
+    assert running is not None
+    assert (running.state, running.task_id) == (JobState.RUNNING, "task_1")
+    assert await store.record_post_started(job.id, at=clock.now) is None  # not delivering yet
+    delivering = await store.mark_delivering(job.id, at=clock.now)
+    assert delivering is not None
+    assert delivering.state is JobState.DELIVERING
+    posted = await store.record_result_message(job.id, message_id=SNOWFLAKE)
+    assert posted is not None
+    assert (posted.state, posted.result_message_id) == (JobState.DELIVERING, SNOWFLAKE)
 
 
 # -- finishing jobs ---------------------------------------------------------------------------------
@@ -395,7 +386,8 @@ async def test_finish_job_of_unknown_id_returns_none(store: Store) -> None:
 async def test_finish_keeps_an_earlier_result_message_id(store: Store) -> None:
     """Delivery without a new message id keeps the one stored earlier."""
     job = await store.create_job(new_job(), rules=RULES)
-    await store.update_job(job.id, result_message_id=99)
+    await store.transition(job.id, from_states=[JobState.QUEUED], to=JobState.DELIVERING)
+    await store.record_result_message(job.id, message_id=99)
     done = await store.finish_job(job.id, delivered=True)
     assert done is not None
     assert done.result_message_id == 99
