@@ -22,6 +22,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -181,6 +182,7 @@ STAGES = stages(DOCKERFILE)
 FINAL = STAGES[-1]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text(encoding="utf-8"))
 PYPROJECT: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def _volume() -> str:
@@ -375,6 +377,37 @@ def test_compose_bot_matches_the_image() -> None:
     assert container_ports == _exposed()
     grace = JobsSettings().shutdown_grace + SHUTDOWN_TAIL
     assert _duration(bot["stop_grace_period"]) > grace, "docker would SIGKILL the bot before it stored its submits"
+
+
+def test_postgres_profile_matches_the_documented_database_url() -> None:
+    postgres = COMPOSE["services"]["postgres"]
+    assert postgres["profiles"] == ["postgres"]
+    assert postgres["healthcheck"]["test"]
+    env = _service_env("postgres", {})
+    deploying = README.split("## Deploying", 1)[1].split("\n## ", 1)[0]
+    urls = set(re.findall(r"postgresql://[^\s`'\"]+", deploying))
+    assert urls, "README, Deploying: no PostgreSQL URL"
+    for url in urls:
+        parts = urlsplit(url)
+        assert parts.hostname == "postgres"
+        assert parts.port in (None, 5432)
+        assert parts.username == env["POSTGRES_USER"]
+        assert parts.password == env["POSTGRES_PASSWORD"]
+        assert parts.path == "/" + env["POSTGRES_DB"]
+        # The bot's URL comes from that variable, so the documented switch reaches the bot.
+        bot_env = _service_env("bot", {"DISCORD_TOKEN": "t", f"{PREFIX}DATABASE__URL": url})
+        assert bot_env[f"{PREFIX}DATABASE__URL"] == url
+
+
+def test_readme_docker_run_matches_the_image() -> None:
+    runs = [line for line in README.splitlines() if line.startswith("docker run") and "DISCORD_TOKEN" in line]
+    assert runs, "README: no `docker run` line with DISCORD_TOKEN"
+    argv = shlex.split(runs[0])
+    volumes = [argv[i + 1] for i, arg in enumerate(argv) if arg == "-v"]
+    assert [v.split(":")[1] for v in volumes] == [_volume()]
+    timeout = float(argv[argv.index("--stop-timeout") + 1])
+    assert timeout > JobsSettings().shutdown_grace + SHUTDOWN_TAIL
+    assert "check" in [line.split()[-1] for line in README.splitlines() if line.startswith("docker run")]
 
 
 # -- the files the image copies ------------------------------------------------------------------------------
