@@ -384,7 +384,8 @@ def test_postgres_profile_matches_the_documented_database_url() -> None:
     assert postgres["profiles"] == ["postgres"]
     assert postgres["healthcheck"]["test"]
     env = _service_env("postgres", {})
-    deploying = README.split("## Deploying", 1)[1].split("\n## ", 1)[0]
+    assert "\n## Deploying\n" in README
+    deploying = README.split("\n## Deploying\n", 1)[1].split("\n## ", 1)[0]
     urls = set(re.findall(r"postgresql://[^\s`'\"]+", deploying))
     assert urls, "README, Deploying: no PostgreSQL URL"
     for url in urls:
