@@ -17,7 +17,18 @@ if TYPE_CHECKING:
     from bot.reapi import DownloadedImage, GenerationRequest, SubmittedTask, Task
     from bot.store import AccountRules, Job, JobState, NewJob, QueueLimits, SpendLimit
 
-__all__ = ["Alerts", "Clock", "Cooldown", "DeliveryFailed", "DeliveryJournal", "ImageService", "JobStore", "Notifier"]
+__all__ = [
+    "Alerts",
+    "Clock",
+    "Cooldown",
+    "DeliveryFailed",
+    "DeliveryJournal",
+    "ImageService",
+    "JobObserver",
+    "JobStore",
+    "Notifier",
+    "NullObserver",
+]
 
 
 class DeliveryFailed(Exception):
@@ -149,3 +160,50 @@ class JobStore(Protocol):
     async def recent_durations(self, limit: int) -> list[float]: ...
 
     async def banned_in(self, user_id: int, scopes: Sequence[str]) -> str | None: ...
+
+
+class JobObserver(Protocol):
+    """Hears what happens to jobs, for the metrics (``bot.observability.Metrics``).
+
+    The runner calls it at the transitions it already stores, so the numbers come from one place instead of
+    counters spread through the code. Every method is cheap, synchronous and never raises.
+    """
+
+    def job_accepted(self, job: Job) -> None:
+        """A new job was stored as queued and ``job.cost`` credits were reserved for it."""
+        ...
+
+    def job_state(self, job: Job) -> None:
+        """This runner holds ``job`` in ``job.state``: resumed after a restart, or moved on (and stored)."""
+        ...
+
+    def job_polled(self, job: Job) -> None:
+        """The job's reAPI task is being polled once more (one logical poll, whatever its HTTP retries)."""
+        ...
+
+    def job_finished(self, job: Job) -> None:
+        """``job`` (the stored row) was settled: delivered (captured), or failed with ``job.error_code`` (refunded)."""
+        ...
+
+    def job_released(self, job_id: str) -> None:
+        """The runner let go of the job: it ended, was paused for a shutdown, or is handled elsewhere."""
+        ...
+
+
+class NullObserver:
+    """A JobObserver that ignores everything: the runner's default when metrics are off (and in unit tests)."""
+
+    def job_accepted(self, job: Job) -> None:
+        """Ignored."""
+
+    def job_state(self, job: Job) -> None:
+        """Ignored."""
+
+    def job_polled(self, job: Job) -> None:
+        """Ignored."""
+
+    def job_finished(self, job: Job) -> None:
+        """Ignored."""
+
+    def job_released(self, job_id: str) -> None:
+        """Ignored."""
