@@ -24,6 +24,7 @@ __all__ = [
     "DiscordSettings",
     "ImagesSettings",
     "JobsSettings",
+    "MetricsSettings",
     "ReapiSettings",
     "Settings",
     "load_settings",
@@ -166,6 +167,15 @@ class JobsSettings(_Section):
     cooldown_seconds: float = Field(default=0.0, ge=0)
 
 
+class MetricsSettings(_Section):
+    """The operator's endpoint: ``/healthz`` and Prometheus ``/metrics`` (off unless enabled)."""
+
+    enabled: bool = False
+    # Loopback unless configured: the metrics tell anyone who can reach them how busy the bot is.
+    host: str = "127.0.0.1"
+    port: int = Field(default=9108, ge=1, le=65535)
+
+
 class _AliasEnvSource(PydanticBaseSettingsSource):
     """Accepts the conventional DISCORD_TOKEN and REAPI_API_KEY as well as the prefixed names."""
 
@@ -202,6 +212,7 @@ class Settings(BaseSettings):
     images: ImagesSettings = Field(default_factory=ImagesSettings)
     credits: CreditsSettings = Field(default_factory=CreditsSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     # Set per call by load_settings(); a ClassVar because pydantic-settings builds sources on the class.
     _toml_path: ClassVar[Path | None] = None

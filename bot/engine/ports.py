@@ -37,9 +37,11 @@ __all__ = [
     "DeliveryFailed",
     "DeliveryJournal",
     "ImageService",
+    "JobObserver",
     "JobStore",
     "MetaStore",
     "Notifier",
+    "NullObserver",
     "SpendStore",
 ]
 
@@ -241,3 +243,50 @@ class JobStore(BanLookup, Protocol):
     async def clear_notice(self, job_id: str) -> None: ...
 
     async def recent_durations(self, limit: int) -> list[float]: ...
+
+
+class JobObserver(Protocol):
+    """Hears what happens to jobs, for the metrics (``bot.observability.Metrics``).
+
+    The runner calls it at the transitions it already stores, so the numbers come from one place instead of
+    counters spread through the code. Every method is cheap, synchronous and never raises.
+    """
+
+    def job_accepted(self, job: Job) -> None:
+        """A new job was stored as queued and ``job.cost`` credits were reserved for it."""
+        ...
+
+    def job_state(self, job: Job) -> None:
+        """This runner holds ``job`` in ``job.state``: resumed after a restart, or moved on (and stored)."""
+        ...
+
+    def job_polled(self, job: Job) -> None:
+        """The job's reAPI task is being polled once more (one logical poll, whatever its HTTP retries)."""
+        ...
+
+    def job_finished(self, job: Job) -> None:
+        """``job`` (the stored row) was settled: delivered (captured), or failed with ``job.error_code`` (refunded)."""
+        ...
+
+    def job_released(self, job_id: str) -> None:
+        """The runner let go of the job: it ended, was paused for a shutdown, or is handled elsewhere."""
+        ...
+
+
+class NullObserver:
+    """A JobObserver that ignores everything: the runner's default when metrics are off (and in unit tests)."""
+
+    def job_accepted(self, job: Job) -> None:
+        """Ignored."""
+
+    def job_state(self, job: Job) -> None:
+        """Ignored."""
+
+    def job_polled(self, job: Job) -> None:
+        """Ignored."""
+
+    def job_finished(self, job: Job) -> None:
+        """Ignored."""
+
+    def job_released(self, job_id: str) -> None:
+        """Ignored."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from bot.engine.credits import insufficient_credits_error
 from bot.engine.errors import Banned, InvalidOptions, QueueFull
 from bot.engine.failures import FailureCode, JobFailure, failure_for, stored_failure
+from bot.engine.ports import NullObserver
 from bot.engine.progress import Progress, Stage, queue_place
 from bot.engine.queue import FairQueue
 from bot.engine.steps import JobSteps, Run, Superseded
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
     from bot.config import JobsSettings
     from bot.engine.credits import CreditLedger
-    from bot.engine.ports import Clock, Cooldown, ImageService, JobStore, Notifier
+    from bot.engine.ports import Clock, Cooldown, ImageService, JobObserver, JobStore, Notifier
     from bot.engine.spend import SpendGuard
     from bot.store import Job, NewJob
 
@@ -51,10 +52,12 @@ class JobRunner:
         simulated: bool = False,
         spend: SpendGuard | None = None,
         cooldown: Cooldown | None = None,
+        observer: JobObserver | None = None,
         clock: Clock = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._store = store
+        self._observer = observer or NullObserver()
         self._notifier = notifier
         self._rules = credit_rules
         self._settings = settings
@@ -69,6 +72,7 @@ class JobRunner:
             settings=settings,
             max_download_bytes=max_download_bytes,
             spend=spend,
+            observer=self._observer,
             clock=clock,
             sleep=sleep,
         )
@@ -80,6 +84,7 @@ class JobRunner:
         self._positions_task: asyncio.Task[None] | None = None
         self._positions_dirty = False
         self._admitting: dict[int, int] = {}  # member -> submissions between the cooldown check and the store
+        self._started = False
         self._stopping = False
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -92,6 +97,7 @@ class JobRunner:
             self._in_background(self._steps.tell(job, stored_failure(job)))
         resumed: list[Job] = []
         for job in await self._store.active_jobs():
+            self._observer.job_state(job)
             if job.state is JobState.SUBMITTING:
                 # The POST may or may not have reached reAPI and there is no idempotency: never re-send.
                 self._in_background(self._steps.fail(Run(job), JobFailure(FailureCode.INTERRUPTED_SUBMIT)))
@@ -106,6 +112,7 @@ class JobRunner:
             self._waiting[job.id] = job
             self._queue.push(job.id, job.user_id, first=True)
         self._pump()
+        self._started = True
         log.info("job runner started: %d waiting, %d running", len(self._queue), len(self._tasks))
 
     async def stop(self) -> None:
@@ -169,6 +176,7 @@ class JobRunner:
             if left:
                 self._admitting[new.user_id] = left
         log.info("job %s queued (user %s, guild %s, %s)", job.id, job.user_id, job.guild_id, job.kind)
+        self._observer.job_accepted(job)
         self._waiting[job.id] = job
         self._queue.push(job.id, job.user_id)
         self._pump()
@@ -209,6 +217,7 @@ class JobRunner:
         )
         if job is None:
             return None
+        self._observer.job_finished(job)
         self._forget_waiting(job_id)
         log.info("job %s cancelled while queued", job_id)
         self._mark_positions()
@@ -218,6 +227,17 @@ class JobRunner:
     def estimate(self) -> float | None:
         """Typical seconds reAPI takes, from recent jobs."""
         return self._steps.estimate()
+
+    # -- read by the health check and the metrics ------------------------------------------------
+
+    @property
+    def alive(self) -> bool:
+        """Whether the runner has started and is not stopping (it takes and runs jobs)."""
+        return self._started and not self._stopping
+
+    def waiting(self) -> list[Job]:
+        """The jobs waiting for a slot (new ones, and resumed ones), in no particular order."""
+        return list(self._waiting.values())
 
     # -- scheduling -------------------------------------------------------------------------------
 
@@ -258,6 +278,7 @@ class JobRunner:
             await self._sleep(self._settings.progress_interval)
 
     def _finished(self, job_id: str) -> None:
+        self._observer.job_released(job_id)
         self._tasks.pop(job_id, None)
         self._queue.done(job_id)
         self._pump()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from bot.engine.failures import FailureCode, JobFailure
 from bot.engine.images import ImageTooLarge, fit_to_limit
-from bot.engine.ports import DeliveryFailed
+from bot.engine.ports import DeliveryFailed, NullObserver
 from bot.engine.progress import Progress, Stage
 from bot.reapi import AspectRatio, GenerationRequest, ReapiError, TaskFailed, TaskNotFound
 from bot.store import JobState
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from bot.config import JobsSettings
     from bot.engine.images import PreparedImage
-    from bot.engine.ports import Clock, ImageService, JobStore, Notifier
+    from bot.engine.ports import Clock, ImageService, JobObserver, JobStore, Notifier
     from bot.engine.spend import SpendGuard
     from bot.reapi import DownloadedImage, SubmittedTask, Task
     from bot.store import Job, NewJob
@@ -92,10 +92,12 @@ class JobSteps:
         settings: JobsSettings,
         max_download_bytes: int,
         spend: SpendGuard | None = None,
+        observer: JobObserver | None = None,
         clock: Clock = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._store = store
+        self._observer = observer or NullObserver()
         self._reapi = reapi
         self._notifier = notifier
         self._settings = settings
@@ -144,6 +146,7 @@ class JobSteps:
         if moved is None:
             raise Superseded
         run.job = moved
+        self._observer.job_state(moved)
         self._notifier.progress(moved, Progress(Stage.SUBMITTING))
         post = asyncio.ensure_future(self._reapi.submit(request))
         self.submitting.add(job.id)
@@ -179,6 +182,7 @@ class JobSteps:
             log.error("job %s: reAPI task %s was created but the job had moved on", run.job.id, task_id)
             raise Superseded
         run.job = running
+        self._observer.job_state(running)
 
     async def _await_completion(self, run: Run) -> Task:
         job = run.job
@@ -190,6 +194,7 @@ class JobSteps:
         watched_since = self._clock()
         started = job.submitted_at if job.submitted_at is not None else watched_since
         for _ in range(_MAX_POLLS):
+            self._observer.job_polled(job)
             try:
                 task = await self._reapi.get_task(job.task_id)
             except (TaskNotFound, TaskFailed):
@@ -206,6 +211,7 @@ class JobSteps:
                     if moved is None:
                         raise Superseded
                     run.job = moved
+                    self._observer.job_state(moved)
                 return task
             if now - watched_since >= self._settings.timeout:
                 raise JobFailure(FailureCode.TIMEOUT, f"{self._settings.timeout:.0f}")
@@ -249,6 +255,7 @@ class JobSteps:
         if finished is None:
             log.warning("job %s was delivered as message %s but had already been settled", job.id, message_id)
             return
+        self._observer.job_finished(finished)
         if finished.duration is not None:
             self.durations.append(finished.duration)
         log.info("job %s delivered as message %s", job.id, message_id)
@@ -285,6 +292,7 @@ class JobSteps:
             # Someone else ended it (delivered, cancelled, another process): its message is theirs to show.
             log.info("job %s had already been settled; its message is left alone", job.id)
             return
+        self._observer.job_finished(settled)
         await self.tell(settled, failure)
 
     async def tell(self, job: Job, failure: JobFailure) -> None:

@@ -26,7 +26,7 @@ from bot.reapi.models import MODEL, DownloadedImage, SubmittedTask, Task, detect
 from bot.reapi.retry import DOWNLOAD_POLICY, POLL_POLICY, SUBMIT_POLICY, RetryPolicy
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
     from types import TracebackType
 
     from bot.reapi.models import GenerationRequest
@@ -58,6 +58,8 @@ class ReapiClient:
     """Async client for reAPI's image API; owns one ``aiohttp.ClientSession`` (opened lazily or by ``start``).
 
     The API key is sent only to ``base_url`` (never to output hosts) and appears in no message, repr or log.
+    ``trace_configs`` are attached to the session (metrics); each request names its operation ("submit", "poll",
+    "download") as aiohttp's ``trace_request_ctx``.
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class ReapiClient:
         download_policy: RetryPolicy = DOWNLOAD_POLICY,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         user_agent: str = "imagine-bot/0.1",
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
     ) -> None:
         base = URL(base_url.rstrip("/") + "/")
         if base.scheme not in ("http", "https") or not base.host:
@@ -88,6 +91,7 @@ class ReapiClient:
         self._download_policy = download_policy
         self._sleep = sleep
         self._user_agent = user_agent
+        self._trace_configs = list(trace_configs)
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
         self._unknown_statuses: set[str] = set()
@@ -131,6 +135,7 @@ class ReapiClient:
                 timeout=self._timeout,
                 headers={"User-Agent": self._user_agent, "Accept": "application/json"},
                 raise_for_status=False,
+                trace_configs=self._trace_configs or None,
             )
         return self._session
 
@@ -235,7 +240,9 @@ class ReapiClient:
         session = self._ensure_session()
         headers = {"Authorization": f"Bearer {self._api_key}"}
         try:
-            async with session.request(method, path, json=json_body, headers=headers) as response:
+            async with session.request(
+                method, path, json=json_body, headers=headers, trace_request_ctx=what
+            ) as response:
                 status, body = response.status, await response.read()
                 response_headers = response.headers
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -258,7 +265,8 @@ class ReapiClient:
     async def _download_once(self, target: URL, shown: str, max_bytes: int) -> DownloadedImage:
         session = self._ensure_session()
         try:
-            async with session.get(target, headers={"Accept": "image/png, image/jpeg, image/webp"}) as response:
+            accept = {"Accept": "image/png, image/jpeg, image/webp"}
+            async with session.get(target, headers=accept, trace_request_ctx="download") as response:
                 if response.status in _EXPIRED:
                     raise DownloadError(
                         "expired", f"output {shown} is gone (HTTP {response.status})", status=response.status

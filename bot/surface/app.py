@@ -18,6 +18,7 @@ from bot.engine.credits import CreditLedger
 from bot.engine.runner import JobRunner
 from bot.engine.sources import SourceFetcher
 from bot.engine.spend import SpendGuard
+from bot.observability import HealthCheck, Metrics, MetricsServer, discord_trace, reapi_trace
 from bot.reapi import ReapiClient
 from bot.reapi.simulator import ReapiSimulator
 from bot.store import open_store
@@ -60,6 +61,8 @@ class ImagineBot(commands.Bot):
     services: Services
 
     def __init__(self, settings: Settings) -> None:
+        # Built first: discord.py's HTTP session takes its trace when the client is created.
+        metrics = Metrics() if settings.metrics.enabled else None
         intents = discord.Intents.default()
         intents.message_content = settings.discord.message_content_intent
         super().__init__(
@@ -72,8 +75,12 @@ class ImagineBot(commands.Bot):
             owner_ids=set(settings.discord.owner_ids) or None,
             allowed_installs=app_commands.AppInstallationType(guild=True, user=True),
             allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=True),
+            # None is discord.py's own default (options.pop("http_trace", None)); only its type hint says otherwise.
+            http_trace=discord_trace(metrics) if metrics is not None else None,  # type: ignore[arg-type]
         )
         self.settings = settings
+        self.metrics = metrics
+        self._metrics_server: MetricsServer | None = None
         redirect_discord(settings)
 
     async def setup_hook(self) -> None:
@@ -90,7 +97,13 @@ class ImagineBot(commands.Bot):
                 "at %s and cost nothing. Set reapi.api_key to generate real images.",
                 base_url,
             )
-        reapi = ReapiClient(base_url=base_url, api_key=api_key, model=settings.reapi.model)
+        metrics = self.metrics
+        reapi = ReapiClient(
+            base_url=base_url,
+            api_key=api_key,
+            model=settings.reapi.model,
+            trace_configs=[reapi_trace(metrics)] if metrics is not None else (),
+        )
         ledger = CreditLedger(settings.credits, owner_ids=frozenset(settings.discord.owner_ids))
         alerts = OwnerAlerts(self, owner_ids=settings.discord.owner_ids, log_channel_id=settings.discord.log_channel_id)
         notifier = DiscordNotifier(self, progress_interval=settings.jobs.progress_interval, alerts=alerts)
@@ -113,6 +126,7 @@ class ImagineBot(commands.Bot):
             simulated=simulator is not None,
             spend=spend,
             cooldown=Cooldown(settings.jobs.cooldown_jobs, settings.jobs.cooldown_seconds),
+            observer=metrics,
         )
         sources = SourceFetcher(allow_private=settings.images.allow_private_urls)
         accounts = Accounts(store=store, ledger=ledger, spend=spend)
@@ -122,8 +136,29 @@ class ImagineBot(commands.Bot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await runner.start()
+        if metrics is not None:
+            metrics.watch(queue=runner, spend=spend)
+            await self._serve_metrics(metrics)
         if settings.discord.sync_commands:
             await self.sync_commands()
+
+    async def _serve_metrics(self, metrics: Metrics) -> None:
+        """Start ``/healthz`` and ``/metrics`` on ``[metrics] host:port``."""
+        services = self.services
+        health = HealthCheck(
+            gateway=self.gateway_connected,
+            database=lambda: services.store.get_meta("health_check"),
+            runner=lambda: services.runner.alive,
+        )
+        server = MetricsServer(
+            metrics=metrics, health=health, host=self.settings.metrics.host, port=self.settings.metrics.port
+        )
+        await server.start()
+        self._metrics_server = server
+
+    def gateway_connected(self) -> bool:
+        """Whether the bot is connected to Discord's gateway now (ready, its websocket open, not closed)."""
+        return self.is_ready() and not self.is_closed() and self.ws is not None and self.ws.open
 
     async def sync_commands(self) -> None:
         """Push the command tree to Discord when it changed (or to each dev guild, instantly)."""
@@ -144,6 +179,8 @@ class ImagineBot(commands.Bot):
 
     async def close(self) -> None:
         """Pause jobs for resume, disconnect, then release the services."""
+        if self._metrics_server is not None:
+            await self._metrics_server.close()
         services = getattr(self, "services", None)
         if services is not None:
             await services.runner.stop()
