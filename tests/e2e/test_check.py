@@ -265,3 +265,13 @@ async def test_voice_warnings_are_silenced_in_either_format(
     assert await bot.terminate() == 0
     assert "voice will NOT be supported" not in bot.output
     assert "logging in using static token" in bot.output  # discord.py's own lines still come through
+
+
+async def test_an_interactions_endpoint_url_fails_because_the_bot_would_get_no_commands(
+    tmp_path: Path, fake: FakeDiscord, make_settings: Callable[..., Settings]
+) -> None:
+    fake.application["interactions_endpoint_url"] = "https://example.invalid/interactions"
+    result = await cli(tmp_path, make_settings(), "check")
+    assert result.code == 1
+    assert result.line("application").startswith("FAIL")
+    assert "Interactions Endpoint URL" in result.out
