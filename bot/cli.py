@@ -16,7 +16,7 @@ import aiohttp
 import discord
 
 from bot import logs
-from bot.config import ConfigError, load_settings
+from bot.config import DEFAULT_CONFIG_PATH, ConfigError, load_settings
 from bot.ops import add_operator_commands, run_operator_command
 
 if TYPE_CHECKING:
@@ -100,7 +100,10 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
 async def _check(settings: Settings, args: argparse.Namespace) -> int:
     from bot.checks import Finding, Status, exit_code, render, run_checks, secrets_of
 
-    where = f"{args.config}" if args.config else "./config.toml and the environment"
+    if args.config is not None:
+        where = f"{args.config} and the environment"
+    else:
+        where = "./config.toml and the environment" if DEFAULT_CONFIG_PATH.is_file() else "the environment only"
     findings = [Finding(Status.OK, "config", f"valid ({where})"), *await run_checks(settings)]
     print(render(findings, secrets=secrets_of(settings)))
     return exit_code(findings)
