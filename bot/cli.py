@@ -1,10 +1,11 @@
-"""The command line: ``imagine-bot run|simulator|credits|ledger`` (also ``python -m bot``)."""
+"""The command line: ``imagine-bot run|check|sync|invite|healthcheck|simulator|credits|ledger`` (``python -m bot``)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import importlib.metadata
 import logging
 import signal
 import sys
@@ -14,7 +15,8 @@ from typing import TYPE_CHECKING
 import aiohttp
 import discord
 
-from bot.config import ConfigError, load_settings
+from bot import logs
+from bot.config import DEFAULT_CONFIG_PATH, ConfigError, load_settings
 from bot.ops import add_operator_commands, run_operator_command
 
 if TYPE_CHECKING:
@@ -29,11 +31,31 @@ log = logging.getLogger("bot")
 EXIT_CONFIG = 2
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("imagine-bot")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imagine-bot", description="reAPI image generation for Discord.")
+    parser.add_argument("--version", action="version", version=f"imagine-bot {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run the bot")
-    run.add_argument("--config", type=Path, default=None, help="TOML file (default ./config.toml, else env only)")
+    config = argparse.ArgumentParser(add_help=False)
+    config.add_argument("--config", type=Path, default=None, help="TOML file (default ./config.toml, else env only)")
+    commands.add_parser("run", parents=[config], help="run the bot")
+    commands.add_parser(
+        "check",
+        parents=[config],
+        help="check config, database, Discord token, intents, server permissions and the reAPI key (exit 1 on FAIL)",
+    )
+    sync = commands.add_parser("sync", parents=[config], help="push the slash commands to Discord now")
+    sync.add_argument("--guild", type=int, default=None, metavar="ID", help="only to this server (shows instantly)")
+    commands.add_parser("invite", parents=[config], help="print the URL that adds the bot to a server")
+    commands.add_parser(
+        "healthcheck", parents=[config], help="ask the running bot's /healthz (exit 0 when healthy; for Docker)"
+    )
     sim = commands.add_parser("simulator", help="serve the reAPI simulator for any reAPI client")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8787)
@@ -46,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     args = _parser().parse_args(argv)
-    discord.utils.setup_logging(level=logging.INFO, root=True)
+    logs.setup()  # text at INFO until the config says otherwise
     if args.command == "simulator":
         from bot.reapi.simulator import serve
 
@@ -57,14 +79,104 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_operator_command(args)
     try:
         settings = load_settings(args.config)
-        settings.require_secrets()
+        if args.command != "healthcheck":
+            settings.require_secrets()
     except ConfigError as exc:
         print(f"imagine-bot: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    from bot.checks import secrets_of
+
+    logs.setup(format=settings.log.format, level=settings.log.level, secrets=secrets_of(settings))
     try:
-        return asyncio.run(run_bot(settings))
+        return asyncio.run(_COMMANDS[args.command](settings, args))
     except KeyboardInterrupt:
         return 0
+
+
+async def _run(settings: Settings, args: argparse.Namespace) -> int:
+    return await run_bot(settings)
+
+
+async def _check(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.checks import Finding, Status, exit_code, render, run_checks, secrets_of
+
+    if args.config is not None:
+        where = f"{args.config} and the environment"
+    else:
+        where = "./config.toml and the environment" if DEFAULT_CONFIG_PATH.is_file() else "the environment only"
+    findings = [Finding(Status.OK, "config", f"valid ({where})"), *await run_checks(settings)]
+    print(render(findings, secrets=secrets_of(settings)))
+    return exit_code(findings)
+
+
+async def _invite(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.checks import application_id, invite_url
+
+    try:
+        app_id = await application_id(settings)
+    except discord.LoginFailure:
+        print(_REFUSED_TOKEN, file=sys.stderr)
+        return EXIT_CONFIG
+    except (aiohttp.ClientError, OSError, discord.HTTPException) as exc:
+        print(f"imagine-bot: cannot ask Discord for the application id ({type(exc).__name__})", file=sys.stderr)
+        return 1
+    print(invite_url(app_id))
+    return 0
+
+
+async def _sync(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.surface.app import ImagineBot
+
+    # Log in over HTTP only (no gateway, no jobs): build the tree the bot has, push it.
+    bot = ImagineBot(settings, serve=False)
+    try:
+        async with bot:
+            await bot.login(settings.discord.token.get_secret_value())
+            count = await bot.push_commands(args.guild)
+    except discord.LoginFailure:
+        print(_REFUSED_TOKEN, file=sys.stderr)
+        return EXIT_CONFIG
+    except (aiohttp.ClientError, OSError) as exc:
+        print(f"imagine-bot: cannot reach Discord ({type(exc).__name__}); check discord.api_base_url", file=sys.stderr)
+        return 1
+    except discord.HTTPException as exc:
+        print(f"imagine-bot: Discord refused the commands ({exc.status}, code {exc.code})", file=sys.stderr)
+        return 1
+    where = f"server {args.guild} (visible now)" if args.guild else "everywhere (may take a while to show up)"
+    print(f"synced {count} application command(s) to {where}")
+    return 0
+
+
+async def _healthcheck(settings: Settings, args: argparse.Namespace) -> int:
+    metrics = settings.metrics
+    if not metrics.enabled:
+        print("imagine-bot: metrics are disabled (metrics.enabled = false), so there is no /healthz to ask")
+        return 1
+    host = "127.0.0.1" if metrics.host in ("0.0.0.0", "") else metrics.host
+    if ":" in host and not host.startswith("["):
+        host = "127.0.0.1" if host == "::" else f"[{host}]"
+    status, body = await probe_health(f"http://{host}:{metrics.port}/healthz")
+    print(f"healthz: {status} {body}".rstrip())
+    return 0 if status == HTTP_OK else 1
+
+
+HTTP_OK = 200
+
+
+async def probe_health(url: str, *, seconds: float = 5.0) -> tuple[int | str, str]:
+    """GET ``url``: the HTTP status and the first 300 characters of the body, or a short reason it failed."""
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=seconds)) as session,
+            session.get(url) as response,
+        ):
+            return response.status, (await response.text())[:300]
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        return "unreachable", f"({type(exc).__name__} at {url})"
+
+
+_COMMANDS = {"run": _run, "check": _check, "sync": _sync, "invite": _invite, "healthcheck": _healthcheck}
+_REFUSED_TOKEN = "imagine-bot: Discord refused the token (discord.token); check it in the developer portal"
 
 
 async def run_bot(settings: Settings) -> int:
@@ -96,9 +208,7 @@ def _exit_code(task: asyncio.Task[None]) -> int:
     if error is None:
         return 0
     if isinstance(error, discord.LoginFailure):
-        print(
-            "imagine-bot: Discord refused the token (discord.token); check it in the developer portal", file=sys.stderr
-        )
+        print(_REFUSED_TOKEN, file=sys.stderr)
         return EXIT_CONFIG
     if isinstance(error, discord.PrivilegedIntentsRequired):
         print(

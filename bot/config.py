@@ -24,6 +24,7 @@ __all__ = [
     "DiscordSettings",
     "ImagesSettings",
     "JobsSettings",
+    "LogSettings",
     "MetricsSettings",
     "ReapiSettings",
     "Settings",
@@ -34,6 +35,7 @@ __all__ = [
 DEFAULT_CONFIG_PATH = Path("config.toml")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class ConfigError(Exception):
@@ -176,6 +178,21 @@ class MetricsSettings(_Section):
     port: int = Field(default=9108, ge=1, le=65535)
 
 
+class LogSettings(_Section):
+    """How the bot logs: human-readable text or one JSON object per line, and from which level."""
+
+    format: Literal["text", "json"] = "text"
+    level: str = "INFO"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _level(cls, value: Any) -> str:
+        name = str(value).strip().upper()
+        if name not in _LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
+        return name
+
+
 class _AliasEnvSource(PydanticBaseSettingsSource):
     """Accepts the conventional DISCORD_TOKEN and REAPI_API_KEY as well as the prefixed names."""
 
@@ -213,6 +230,7 @@ class Settings(BaseSettings):
     credits: CreditsSettings = Field(default_factory=CreditsSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
 
     # Set per call by load_settings(); a ClassVar because pydantic-settings builds sources on the class.
     _toml_path: ClassVar[Path | None] = None

@@ -399,6 +399,10 @@ class Store(Protocol):
         """Store a value only if ``key`` is new; True for the one caller that stored it (e.g. "notify once")."""
         ...
 
+    async def schema_version(self) -> int:
+        """The newest migration recorded in the database; above the newest this code knows = a newer bot's."""
+        ...
+
     async def get_meta(self, key: str) -> str | None:
         """A small bot-wide value (e.g. the hash of the last synced command tree)."""
         ...

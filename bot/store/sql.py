@@ -334,6 +334,12 @@ class SqlStore(AccountsSql):
 
     # -- meta -------------------------------------------------------------------------------------
 
+    async def schema_version(self) -> int:
+        """The newest migration recorded in the database (opening the store applies every one it knows)."""
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone("SELECT MAX(version) AS v FROM schema_version")
+        return int(row["v"]) if row and row["v"] is not None else 0
+
     async def get_meta(self, key: str) -> str | None:
         """A small bot-wide value."""
         async with self._db.transaction() as tx:

@@ -60,9 +60,9 @@ class ImagineBot(commands.Bot):
 
     services: Services
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, serve: bool = True) -> None:
         # Built first: discord.py's HTTP session takes its trace when the client is created.
-        metrics = Metrics() if settings.metrics.enabled else None
+        metrics = Metrics() if settings.metrics.enabled and serve else None
         intents = discord.Intents.default()
         intents.message_content = settings.discord.message_content_intent
         super().__init__(
@@ -81,6 +81,8 @@ class ImagineBot(commands.Bot):
         self.settings = settings
         self.metrics = metrics
         self._metrics_server: MetricsServer | None = None
+        # False for `imagine-bot sync`: build the command tree only; no job is resumed or run.
+        self.serve = serve
         redirect_discord(settings)
 
     async def setup_hook(self) -> None:
@@ -135,6 +137,8 @@ class ImagineBot(commands.Bot):
 
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        if not self.serve:
+            return
         await runner.start()
         if metrics is not None:
             metrics.watch(queue=runner, spend=spend)
@@ -161,18 +165,27 @@ class ImagineBot(commands.Bot):
         return self.is_ready() and not self.is_closed() and self.ws is not None and self.ws.open
 
     async def sync_commands(self) -> None:
-        """Push the command tree to Discord when it changed (or to each dev guild, instantly)."""
+        """Push the command tree to each dev guild (instantly), and globally when it changed."""
         for guild_id in self.settings.discord.dev_guild_ids:
+            await self.push_commands(guild_id)
+        if await self.services.store.get_meta("commands_digest") == self._commands_digest():
+            return
+        await self.push_commands()
+
+    async def push_commands(self, guild_id: int | None = None) -> int:
+        """Push the command tree to one guild, or globally (remembered as synced); returns how many commands."""
+        if guild_id is not None:
             guild = discord.Object(guild_id)
             self.tree.copy_global_to(guild=guild)
-            await self.tree.sync(guild=guild)
+            return len(await self.tree.sync(guild=guild))
+        synced = await self.tree.sync()
+        await self.services.store.set_meta("commands_digest", self._commands_digest())
+        log.info("synced %d application commands", len(synced))
+        return len(synced)
+
+    def _commands_digest(self) -> str:
         payload: list[dict[str, Any]] = [c.to_dict(self.tree) for c in self.tree.get_commands()]
-        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-        if await self.services.store.get_meta("commands_digest") == digest:
-            return
-        await self.tree.sync()
-        await self.services.store.set_meta("commands_digest", digest)
-        log.info("synced %d application commands", len(payload))
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No prefix commands: messages reach only cog listeners (reply-to-edit), never the command parser."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from bot.config import Settings
+from bot.logs import JsonFormatter, TextFormatter
 from bot.reapi.simulator import ReapiSimulator
 from bot.store import open_store
 from bot.surface.app import ImagineBot
@@ -144,12 +145,19 @@ def webhook_edits(fake: FakeDiscord, token: str) -> list[RecordedRequest]:
 
 @pytest.fixture(autouse=True)
 def _no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """Neither the Discord token nor the reAPI key may appear in any log line of an e2e test."""
+    """Neither the Discord token nor the reAPI key may appear in any log line of an e2e test, as text or JSON.
+
+    The formatters get no secrets to redact here, so this checks what the code logs (message, traceback and the
+    structured job fields), not the redaction safety net.
+    """
     caplog.set_level(logging.DEBUG)
     yield
     text = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
-    assert REAPI_KEY not in text
-    assert DISCORD_TOKEN not in text
+    as_json = "\n".join(JsonFormatter().format(r) for r in caplog.records)
+    as_text = "\n".join(TextFormatter().format(r) for r in caplog.records)
+    for output in (text, as_json, as_text):
+        assert REAPI_KEY not in output
+        assert DISCORD_TOKEN not in output
 
 
 # -- the bot as a real process (`python -m bot run`), for tests that kill it ------------------------------------

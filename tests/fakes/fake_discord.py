@@ -1475,6 +1475,7 @@ class FakeDiscord:
         guild_cmds = r"/applications/(?P<app_id>\d+)/guilds/(?P<guild_id>\d+)/commands"
         table: list[tuple[str, str, _Handler, bool]] = [
             ("GET", r"/users/@me", self._r_get_me, True),
+            ("GET", r"/users/@me/guilds", self._r_my_guilds, True),
             ("GET", r"/users/(?P<user_id>\d+)", self._r_get_user, True),
             ("POST", r"/users/@me/channels", self._r_create_dm, True),
             ("GET", r"/oauth2/applications/@me", self._r_get_application, True),
@@ -1678,6 +1679,23 @@ class FakeDiscord:
 
     async def _r_get_me(self, req: _Req) -> _Reply:
         return _Reply(200, {**self.bot_user, "verified": True, "mfa_enabled": False, "email": None, "locale": "en-US"})
+
+    async def _r_my_guilds(self, req: _Req) -> _Reply:
+        """GET /users/@me/guilds: partial guilds the bot is a member of, with its guild-level permissions."""
+        bot_id = self.bot_user["id"]
+        guilds = [
+            {
+                "id": gid,
+                "name": guild["name"],
+                "icon": None,
+                "owner": guild["owner_id"] == bot_id,
+                "permissions": str(self.permissions(bot_id, gid)),
+                "features": [],
+            }
+            for gid, guild in self._guilds.items()
+            if (gid, bot_id) in self._members
+        ]
+        return _Reply(200, guilds)
 
     async def _r_get_user(self, req: _Req) -> _Reply:
         user = self._users.get(req.params["user_id"])

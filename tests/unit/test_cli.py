@@ -1,15 +1,26 @@
-"""The command line's failure modes: one clear line and the right exit code, never a traceback."""
+"""The command line: failure modes (one clear line, the right exit code, never a traceback), --version, healthcheck."""
 
 from __future__ import annotations
 
+import asyncio
+import importlib.metadata
 import os
 import socket
 import subprocess
 import sys
 from typing import TYPE_CHECKING
 
+import pytest
+from aiohttp import web
+
+from bot.cli import probe_health
+from bot.config import Settings
+
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
     from pathlib import Path
+
+    from aiohttp.test_utils import TestServer
 
 
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -55,3 +66,69 @@ def test_unreachable_discord_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert "cannot reach Discord" in result.stderr
     assert "secret.token.value" not in result.stderr + result.stdout
+
+
+def test_version_comes_from_the_installed_package(tmp_path: Path) -> None:
+    result = run_cli("--version", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"imagine-bot {importlib.metadata.version('imagine-bot')}"
+
+
+def test_invalid_log_format_exits_2_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[log]\nformat = "yaml"\n', encoding="utf-8")
+    result = run_cli("check", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "log.format" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_healthcheck_with_metrics_disabled_says_so_and_exits_1(tmp_path: Path) -> None:
+    result = run_cli("healthcheck", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "metrics are disabled" in result.stdout
+
+
+@pytest.mark.parametrize(("status", "expected"), [(200, 0), (503, 1)])
+async def test_healthcheck_exits_0_only_on_200(
+    tmp_path: Path, aiohttp_server: Callable[..., Awaitable[TestServer]], status: int, expected: int
+) -> None:
+    if "metrics" not in Settings.model_fields:
+        pytest.skip("the [metrics] section comes with the metrics server (another branch of issue 11)")
+    seen: list[str] = []
+
+    async def healthz(request: web.Request) -> web.Response:
+        seen.append(request.path)
+        return web.json_response({"ok": status == 200}, status=status)
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGINEBOT_")}
+    # 0.0.0.0 is where the container's bot listens; the probe must ask loopback instead.
+    env.update(IMAGINEBOT_METRICS__ENABLED="true", IMAGINEBOT_METRICS__HOST="0.0.0.0")
+    env["IMAGINEBOT_METRICS__PORT"] = str(server.port)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "healthcheck", cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == expected
+    assert seen == ["/healthz"]
+    assert str(status) in out.decode()
+
+
+async def test_health_probe_reports_status_and_unreachable(
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+) -> None:
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"ok": False, "reason": "gateway down"}, status=503)
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    status, body = await probe_health(f"http://127.0.0.1:{server.port}/healthz")
+    assert status == 503
+    assert "gateway down" in body
+    status, _ = await probe_health(f"http://127.0.0.1:{_closed_port()}/healthz")
+    assert status == "unreachable"
