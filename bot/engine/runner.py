@@ -20,6 +20,7 @@ from bot.engine.ports import NullObserver
 from bot.engine.progress import Progress, Stage, queue_place
 from bot.engine.queue import FairQueue
 from bot.engine.steps import JobSteps, Run, Superseded
+from bot.logs import job_fields
 from bot.reapi import InsufficientFunds, ReapiError, Unauthorized
 from bot.store import InsufficientBalance, JobState, QueueLimitExceeded, QueueLimits, SpendCapExceeded
 
@@ -175,7 +176,7 @@ class JobRunner:
             left = self._admitting.pop(new.user_id) - 1
             if left:
                 self._admitting[new.user_id] = left
-        log.info("job %s queued (user %s, guild %s, %s)", job.id, job.user_id, job.guild_id, job.kind)
+        log.info("job %s queued (%s)", job.id, job.kind, extra=job_fields(job))
         self._observer.job_accepted(job)
         self._waiting[job.id] = job
         self._queue.push(job.id, job.user_id)
@@ -219,7 +220,7 @@ class JobRunner:
             return None
         self._observer.job_finished(job)
         self._forget_waiting(job_id)
-        log.info("job %s cancelled while queued", job_id)
+        log.info("job %s cancelled while queued", job_id, extra=job_fields(job))
         self._mark_positions()
         await self._steps.tell(job, JobFailure(FailureCode.CANCELLED))
         return job
@@ -303,10 +304,10 @@ class JobRunner:
         try:
             await self._steps.advance(run)
         except asyncio.CancelledError:
-            log.info("job %s paused for resume", job.id)
+            log.info("job %s paused for resume", job.id, extra=job_fields(run.job))
             raise
         except Superseded:
-            log.info("job %s is handled elsewhere", job.id)
+            log.info("job %s is handled elsewhere", job.id, extra=job_fields(run.job))
         except JobFailure as failure:
             await self._steps.fail(run, failure)
         except ReapiError as exc:
@@ -317,7 +318,7 @@ class JobRunner:
                 await self._spend.pause_after_401()
             await self._steps.fail(run, failure_for(exc, submitting=submitting))
         except Exception:
-            log.exception("job %s crashed", job.id)
+            log.exception("job %s crashed", job.id, extra=job_fields(run.job))
             await self._steps.fail(run, JobFailure(FailureCode.INTERNAL, job.id))
         finally:
             self._finished(job.id)

@@ -19,6 +19,7 @@ from bot.engine.failures import FailureCode, JobFailure
 from bot.engine.images import ImageTooLarge, fit_to_limit
 from bot.engine.ports import DeliveryFailed, NullObserver
 from bot.engine.progress import Progress, Stage
+from bot.logs import job_fields
 from bot.reapi import AspectRatio, GenerationRequest, ReapiError, TaskFailed, TaskNotFound
 from bot.store import JobState
 
@@ -140,7 +141,7 @@ class JobSteps:
         try:
             request = self.request_for(job)  # built before 'submitting', so a bad row never counts as charged
         except ValueError:
-            log.exception("job %s has options reAPI cannot take", job.id)
+            log.exception("job %s has options reAPI cannot take", job.id, extra=job_fields(job))
             raise JobFailure(FailureCode.INTERNAL, job.id, charged=False) from None
         moved = await self._store.mark_submitting(job.id, at=self._clock())
         if moved is None:
@@ -167,19 +168,29 @@ class JobSteps:
             # A shutdown_grace of 0 means "stop now": then there is no extra wait either.
             submitted = await asyncio.wait_for(post, timeout=min(_SUBMIT_DRAIN, self._settings.shutdown_grace))
         except Exception as exc:
-            log.warning("job %s: the POST in flight at shutdown did not answer (%s)", run.job.id, type(exc).__name__)
+            log.warning(
+                "job %s: the POST in flight at shutdown did not answer (%s)",
+                run.job.id,
+                type(exc).__name__,
+                extra=job_fields(run.job),
+            )
             return
         await self._store_task_id(run, submitted.id)
 
     async def _store_task_id(self, run: Run, task_id: str) -> None:
         # Logged before it is stored: a charged task id is never lost, even if the write below fails.
-        log.info("job %s submitted as reAPI task %s", run.job.id, task_id)
+        log.info("job %s submitted as reAPI task %s", run.job.id, task_id, extra=job_fields(run.job, task_id=task_id))
         running = await self._retrying(
             lambda: self._store.mark_running(run.job.id, task_id=task_id, at=self._clock()),
             f"store the task id of job {run.job.id}",
         )
         if running is None:
-            log.error("job %s: reAPI task %s was created but the job had moved on", run.job.id, task_id)
+            log.error(
+                "job %s: reAPI task %s was created but the job had moved on",
+                run.job.id,
+                task_id,
+                extra=job_fields(run.job, task_id=task_id),
+            )
             raise Superseded
         run.job = running
         self._observer.job_state(running)
@@ -200,7 +211,7 @@ class JobSteps:
             except (TaskNotFound, TaskFailed):
                 raise
             except ReapiError as exc:
-                log.warning("poll of job %s failed, will retry: %s", job.id, type(exc).__name__)
+                log.warning("poll of job %s failed, will retry: %s", job.id, type(exc).__name__, extra=job_fields(job))
                 task = None
             if task is not None and task.is_failed:
                 raise TaskFailed.from_error(task.error)
@@ -237,7 +248,7 @@ class JobSteps:
         try:
             message_id = await self._notifier.deliver(run.job, prepared, journal=_Journal(self, run))
         except DeliveryFailed as exc:
-            log.warning("job %s could not be shown on Discord: %s", job.id, exc)
+            log.warning("job %s could not be shown on Discord: %s", job.id, exc, extra=job_fields(job))
             raise JobFailure(FailureCode.DISCORD) from exc
         # The image is on Discord: from here on nothing may turn this job into a failure (or strip the image).
         try:
@@ -249,16 +260,24 @@ class JobSteps:
             )
         except Exception:
             log.exception(
-                "job %s was delivered as message %s but not settled; a restart settles it", job.id, message_id
+                "job %s was delivered as message %s but not settled; a restart settles it",
+                job.id,
+                message_id,
+                extra=job_fields(job),
             )
             return
         if finished is None:
-            log.warning("job %s was delivered as message %s but had already been settled", job.id, message_id)
+            log.warning(
+                "job %s was delivered as message %s but had already been settled",
+                job.id,
+                message_id,
+                extra=job_fields(job),
+            )
             return
         self._observer.job_finished(finished)
         if finished.duration is not None:
             self.durations.append(finished.duration)
-        log.info("job %s delivered as message %s", job.id, message_id)
+        log.info("job %s delivered as message %s", job.id, message_id, extra=job_fields(job))
 
     async def _prepare(self, image: DownloadedImage, limit: int) -> PreparedImage:
         """Fit the image to the upload limit in a worker thread (seconds of CPU for a 4K image)."""
@@ -271,7 +290,7 @@ class JobSteps:
     async def fail(self, run: Run, failure: JobFailure) -> None:
         """Settle first (refund, conditional on the state this runner holds), then tell, only if we settled it."""
         job = run.job
-        log.info("job %s failed: %s", job.id, failure.code.value)
+        log.info("job %s failed: %s", job.id, failure.code.value, extra=job_fields(job))
         try:
             settled = await self._retrying(
                 lambda: self._store.finish_job(
@@ -286,11 +305,16 @@ class JobSteps:
                 f"refund job {job.id}",
             )
         except Exception:
-            log.exception("job %s failed (%s) but could not be refunded; a restart retries", job.id, failure.code)
+            log.exception(
+                "job %s failed (%s) but could not be refunded; a restart retries",
+                job.id,
+                failure.code,
+                extra=job_fields(job),
+            )
             return
         if settled is None:
             # Someone else ended it (delivered, cancelled, another process): its message is theirs to show.
-            log.info("job %s had already been settled; its message is left alone", job.id)
+            log.info("job %s had already been settled; its message is left alone", job.id, extra=job_fields(job))
             return
         self._observer.job_finished(settled)
         await self.tell(settled, failure)
@@ -300,13 +324,13 @@ class JobSteps:
         try:
             shown = await self._notifier.fail(job, failure)
         except Exception:
-            log.exception("could not show the failure of job %s", job.id)
+            log.exception("could not show the failure of job %s", job.id, extra=job_fields(job))
             shown = False
         if shown:
             try:
                 await self._store.clear_notice(job.id)
             except Exception:
-                log.exception("could not clear the notice of job %s", job.id)
+                log.exception("could not clear the notice of job %s", job.id, extra=job_fields(job))
 
     async def _record(self, run: Run, write: Callable[[], Awaitable[Job | None]]) -> Job | None:
         """Store a delivery fact on a delivering job (the journal's writes), retried like any store write."""

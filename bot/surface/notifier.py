@@ -22,6 +22,7 @@ import discord
 
 from bot.engine.ports import DeliveryFailed
 from bot.engine.progress import Stage
+from bot.logs import job_fields
 from bot.surface import ui
 from bot.surface.components import cancel_view, result_view
 
@@ -139,7 +140,7 @@ class DiscordNotifier:
                 await self._edit(pending.job, self._placeholder(pending.job), content=text, view=view)
                 pending.sent = wanted
             except (*_DiscordError, DeliveryFailed) as exc:  # cosmetic; the next edit or the outcome follows
-                log.debug("progress edit for job %s failed: %s", pending.job.id, exc)
+                log.debug("progress edit for job %s failed: %s", pending.job.id, exc, extra=job_fields(pending.job))
             finally:
                 pending.in_flight = False
 
@@ -183,7 +184,9 @@ class DiscordNotifier:
         """
         await self._settle(job.id)
         if job.result_message_id is not None:
-            log.info("job %s already has its result in message %s", job.id, job.result_message_id)
+            log.info(
+                "job %s already has its result in message %s", job.id, job.result_message_id, extra=job_fields(job)
+            )
             return job.result_message_id
         result = _Result(job, image)
         refusal: discord.HTTPException | None = None
@@ -191,16 +194,25 @@ class DiscordNotifier:
             try:
                 return await self._edit(job, job.placeholder_message_id, **result.edit_fields())
             except discord.NotFound:
-                log.info("placeholder of job %s is gone; posting the result as a new message", job.id)
+                log.info(
+                    "placeholder of job %s is gone; posting the result as a new message", job.id, extra=job_fields(job)
+                )
             except discord.Forbidden as exc:
-                log.info("placeholder of job %s cannot be edited (%s); posting the result elsewhere", job.id, exc.code)
+                log.info(
+                    "placeholder of job %s cannot be edited (%s); posting the result elsewhere",
+                    job.id,
+                    exc.code,
+                    extra=job_fields(job),
+                )
                 refusal = exc
             except _DiscordError as exc:
                 raise DeliveryFailed(f"job {job.id}: the placeholder edit failed: {_describe(exc)}") from exc
         if job.post_started_at is not None:
             found = await self._find_posted(job)
             if found is not None:
-                log.info("job %s: adopting message %s that an earlier attempt posted", job.id, found)
+                log.info(
+                    "job %s: adopting message %s that an earlier attempt posted", job.id, found, extra=job_fields(job)
+                )
                 await journal.posted(found)
                 return found
         await journal.posting()
@@ -215,7 +227,7 @@ class DiscordNotifier:
         try:
             await self._edit(job, self._placeholder(job), content=text, embed=None, attachments=[], view=None)
         except (*_DiscordError, DeliveryFailed) as exc:
-            log.warning("could not show the failure of job %s: %s", job.id, exc)
+            log.warning("could not show the failure of job %s: %s", job.id, exc, extra=job_fields(job))
             return False
         return True
 
@@ -254,7 +266,9 @@ class DiscordNotifier:
             raise DeliveryFailed(
                 f"job {job.id}: channel refused ({missing}) and so did the DM: {_describe(exc)}"
             ) from exc
-        log.info("job %s delivered by DM (channel %s: missing %s)", job.id, job.channel_id, missing)
+        log.info(
+            "job %s delivered by DM (channel %s: missing %s)", job.id, job.channel_id, missing, extra=job_fields(job)
+        )
         return sent.id
 
     async def _find_posted(self, job: Job) -> int | None:
@@ -272,7 +286,13 @@ class DiscordNotifier:
                     if self._is_result_of(message, job):
                         return message.id
             except _DiscordError as exc:
-                log.info("job %s: cannot search %s for an earlier result: %s", job.id, place, _describe(exc))
+                log.info(
+                    "job %s: cannot search %s for an earlier result: %s",
+                    job.id,
+                    place,
+                    _describe(exc),
+                    extra=job_fields(job),
+                )
         return None
 
     def _is_result_of(self, message: discord.Message, job: Job) -> bool:
@@ -333,7 +353,13 @@ class DiscordNotifier:
         now = self._clock()
         self._dead_tokens = {t: exp for t, exp in self._dead_tokens.items() if exp > now}
         self._dead_tokens[job.interaction_token] = job.interaction_expires_at or now
-        log.info("interaction token of job %s is dead (%s %s); using the channel", job.id, exc.status, exc.code)
+        log.info(
+            "interaction token of job %s is dead (%s %s); using the channel",
+            job.id,
+            exc.status,
+            exc.code,
+            extra=job_fields(job),
+        )
         return True
 
     def _webhook(self, job: Job) -> discord.Webhook:

@@ -152,12 +152,18 @@ def _no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """
     caplog.set_level(logging.DEBUG)
     yield
-    text = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
-    as_json = "\n".join(JsonFormatter().format(r) for r in caplog.records)
-    as_text = "\n".join(TextFormatter().format(r) for r in caplog.records)
+    # caplog.records alone is this teardown's records only: take the whole test's.
+    records = [*caplog.get_records("setup"), *caplog.get_records("call"), *caplog.records]
+    text = "\n".join(r.getMessage() + (r.exc_text or "") for r in records)
+    as_json = "\n".join(JsonFormatter().format(r) for r in records)
+    as_text = "\n".join(TextFormatter().format(r) for r in records)
     for output in (text, as_json, as_text):
         assert REAPI_KEY not in output
         assert DISCORD_TOKEN not in output
+    # Every line the bot writes about one job carries it as fields (JSON logs can be filtered by job and member).
+    about_a_job = [r for r in records if r.name.startswith("bot.") and " job %s" in f" {r.msg}"]
+    unlabelled = [r.getMessage() for r in about_a_job if not hasattr(r, "job_id") or not hasattr(r, "user_id")]
+    assert unlabelled == []
 
 
 # -- the bot as a real process (`python -m bot run`), for tests that kill it ------------------------------------
