@@ -204,6 +204,8 @@ async def run_bot(settings: Settings) -> int:
 
 
 def _exit_code(task: asyncio.Task[None]) -> int:
+    from bot.surface.app import DatabaseUnavailable
+
     error = task.exception()
     if error is None:
         return 0
@@ -217,6 +219,9 @@ def _exit_code(task: asyncio.Task[None]) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
+    if isinstance(error, DatabaseUnavailable):
+        print(f"imagine-bot: cannot open the database ({error}); check database.url", file=sys.stderr)
+        return 1
     if isinstance(error, aiohttp.ClientConnectionError | OSError):
         # Unreachable Discord (network, DNS, proxy): a clear line, not a traceback.
         print(

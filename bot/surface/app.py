@@ -31,13 +31,22 @@ from bot.surface.services import Services
 if TYPE_CHECKING:
     from bot.config import Settings
 
-__all__ = ["EXTENSIONS", "ImagineBot", "ImagineTree", "Services", "redirect_discord"]
+__all__ = ["EXTENSIONS", "DatabaseUnavailable", "ImagineBot", "ImagineTree", "Services", "redirect_discord"]
 
 log = logging.getLogger(__name__)
 
 _SIMULATED_KEY = "rk_simulated_local"
 # Loaded by name so the engine never imports the Discord surface; each setup() passes services to its cog.
 EXTENSIONS = ("cogs.imagine", "cogs.edit", "cogs.credits", "cogs.admin")
+
+
+class DatabaseUnavailable(Exception):
+    """The database in ``database.url`` could not be opened at start-up (told apart from an unreachable Discord)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        # The exception's class and errno-style text only: never the URL, which may hold a password.
+        reason = getattr(cause, "strerror", None) or type(cause).__name__
+        super().__init__(f"{type(cause).__name__}: {reason}" if reason != type(cause).__name__ else reason)
 
 
 class ImagineTree(app_commands.CommandTree["ImagineBot"]):
@@ -88,7 +97,10 @@ class ImagineBot(commands.Bot):
     async def setup_hook(self) -> None:
         """Build the services once, add the cogs, resume unfinished jobs, sync commands."""
         settings = self.settings
-        store = await open_store(settings.database.url)
+        try:
+            store = await open_store(settings.database.url)
+        except Exception as exc:  # unreachable server, bad credentials, unwritable file …
+            raise DatabaseUnavailable(exc) from exc
         simulator: ReapiSimulator | None = None
         base_url, api_key = settings.reapi.base_url, settings.reapi.api_key.get_secret_value()
         if settings.reapi.use_simulator:

@@ -275,3 +275,15 @@ async def test_an_interactions_endpoint_url_fails_because_the_bot_would_get_no_c
     assert result.code == 1
     assert result.line("application").startswith("FAIL")
     assert "Interactions Endpoint URL" in result.out
+
+
+async def test_run_with_an_unreachable_database_says_so_not_that_discord_is_unreachable(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    url = f"postgresql://imaginebot:{DB_PASSWORD}@127.0.0.1:{_closed_port()}/imaginebot"
+    result = await cli(tmp_path, make_settings(database={"url": url}), "run")
+    assert result.code == 1
+    assert "cannot open the database" in result.err
+    assert "database.url" in result.err
+    assert "cannot reach Discord" not in result.err
+    result.assert_no_secret()
