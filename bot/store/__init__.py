@@ -19,6 +19,8 @@ from bot.store.base import (
     Store,
 )
 from bot.store.records import (
+    ClaimLimits,
+    DatabaseInUse,
     DayUsage,
     LedgerAudit,
     QueueLimitExceeded,
@@ -37,6 +39,8 @@ __all__ = [
     "TERMINAL_STATES",
     "AccountRules",
     "Balance",
+    "ClaimLimits",
+    "DatabaseInUse",
     "DayUsage",
     "HistoryEntry",
     "InsufficientBalance",
@@ -57,12 +61,22 @@ __all__ = [
 ]
 
 
-async def open_store(url: str, *, clock: Callable[[], float] = time.time) -> Store:
-    """Open the store a ``database.url`` names: ``sqlite:///path`` or ``postgresql://…``."""
+async def open_store(url: str, *, clock: Callable[[], float] = time.time, exclusive: bool = False) -> Store:
+    """Open the store a ``database.url`` names: ``sqlite:///path`` or ``postgresql://…``.
+
+    ``exclusive`` (the bot process passes it) makes a SQLite store refuse to open while another process holds
+    the file: SQLite's queue and wake-ups are in-process only. PostgreSQL, built for several processes, ignores it.
+
+    Raises
+    ------
+    DatabaseInUse
+        ``exclusive`` and another process already has this SQLite file open exclusively.
+    """
     if url.startswith("sqlite:///"):
         from bot.store.sqlite import SqliteDatabase
 
-        return SqlStore(await SqliteDatabase.open(url.removeprefix("sqlite:///")), clock=clock)
+        path = url.removeprefix("sqlite:///")
+        return SqlStore(await SqliteDatabase.open(path, exclusive=exclusive), clock=clock)
     if url == "sqlite://:memory:":
         from bot.store.sqlite import SqliteDatabase
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
 
-    from bot.store.records import LedgerAudit, QueueLimits, SpendLimit, Usage
+    from bot.store.records import ClaimLimits, LedgerAudit, QueueLimits, SpendLimit, Usage
 
 __all__ = [
     "TERMINAL_STATES",
@@ -96,6 +96,12 @@ class Job(NewJob):
     charged: bool = False
     post_started_at: float | None = None  # a fallback result post was begun (look for it before posting again)
     notice_pending: bool = False  # ended, but the member has not been shown the outcome yet
+    # The job queue (step 5): the worker that last claimed the job, until when its lease runs (the job holds a
+    # runner slot while unfinished and lease_until > now; NULL once finished or on rows from before step 5),
+    # and how many times it was claimed.
+    claimed_by: str | None = None
+    lease_until: float | None = None
+    attempt: int = 0
 
     @property
     def duration(self) -> float | None:
@@ -293,11 +299,59 @@ class Store(Protocol):
         charged: bool | None = None,
         notice_pending: bool = False,
     ) -> Job | None:
-        """End a job: capture its reservation when delivered, refund it otherwise; record history.
+        """End a job: capture its reservation when delivered, refund it otherwise; record history; end its lease.
 
         Happens at most once per job: returns None if the job had already ended, or (with ``only_from``)
         was not in one of those states, e.g. a cancel that must not catch a job already sent to reAPI.
         ``charged`` overwrites the stored fact when given; ``notice_pending`` marks an outcome still to show.
+        """
+        ...
+
+    # -- the job queue: leases in the database, so several processes share one queue ------------------
+
+    async def claim_next(self, worker: str, *, lease_seconds: float, limits: ClaimLimits) -> Job | None:
+        """Claim the next waiting job (queued, no live lease) in fair order, if ``limits`` leave a slot.
+
+        Fair order is a round robin over members across all processes: each waiting job ranks by the slots its
+        member holds now plus its 0-based place among that member's waiting jobs (oldest first), then by
+        ``created_at`` and id; a member already holding ``per_user_running`` slots is passed over. The claim sets
+        ``claimed_by``, a lease of ``lease_seconds`` from now and ``attempt + 1``. None when nothing may start.
+        """
+        ...
+
+    async def claim_orphan(self, worker: str, *, lease_seconds: float, limits: ClaimLimits) -> Job | None:
+        """Claim the oldest job in submitting/running/delivering whose lease ran out (or never was), to resume it.
+
+        It then holds a slot like a new job and counts against ``limits``; only an orphan in 'submitting' is
+        claimed even when the limits are full, since resuming it only settles it (it is never re-POSTed).
+        """
+        ...
+
+    async def renew_leases(self, worker: str, job_ids: Collection[str], *, lease_seconds: float) -> set[str]:
+        """Extend to now + ``lease_seconds`` the live leases ``worker`` holds on these unfinished jobs.
+
+        Returns the ids it no longer holds: ended, claimed by another worker, or whose lease already ran out
+        (a lapsed lease is lost even if nobody took the job yet: it may be claimed again like any orphan).
+        """
+        ...
+
+    async def release(self, worker: str, job_ids: Collection[str]) -> None:
+        """A graceful stop: the leases ``worker`` holds on these jobs end now, so any process may resume them."""
+        ...
+
+    async def waiting_places(self) -> dict[str, int]:
+        """The 1-based place of every waiting job in the fair order ``claim_next`` follows (queue positions)."""
+        ...
+
+    async def held_slots(self) -> int:
+        """How many jobs hold a runner slot now (unfinished, with a live lease)."""
+        ...
+
+    async def wait_for_work(self, timeout: float) -> None:  # noqa: ASYNC109 (returns normally at the deadline: not a cancel scope)
+        """Return when work may have become available (a job created, ended or released), or after ``timeout``.
+
+        PostgreSQL listens for other processes' notifications; SQLite hears its own process only. May return
+        early without cause; never raises for a lost connection (it then waits out ``timeout``).
         """
         ...
 

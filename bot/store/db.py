@@ -49,6 +49,14 @@ class Database(Protocol):
         """A transaction that commits on success and rolls back on any exception."""
         ...
 
+    async def notify_work(self, tx: Tx) -> None:
+        """Once ``tx`` commits, wake ``wait_for_work`` wherever the backend reaches (every process, or this one)."""
+        ...
+
+    async def wait_for_work(self, seconds: float) -> None:
+        """Return when ``notify_work`` may have fired, or after ``seconds``; never raises for a lost connection."""
+        ...
+
     async def close(self) -> None:
         """Close the connection or pool."""
         ...

@@ -1,7 +1,15 @@
-"""PostgreSQL driver for SqlStore: an asyncpg pool; SqlStore's ``?`` placeholders become ``$n``."""
+"""PostgreSQL driver for SqlStore: an asyncpg pool; SqlStore's ``?`` placeholders become ``$n``.
+
+Workers in every process wake by ``LISTEN/NOTIFY`` on one channel: a commit that may make work available sends
+``pg_notify`` inside its transaction (delivered only if it commits), and each store listens on a connection of
+its own, opened on the first wait.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import re
 from contextlib import asynccontextmanager
 from functools import lru_cache
@@ -14,12 +22,17 @@ from bot.store.migrations import migrations_for
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from bot.store.db import Row
+    from bot.store.db import Row, Tx
 
-__all__ = ["PostgresDatabase"]
+__all__ = ["WORK_CHANNEL", "PostgresDatabase"]
+
+log = logging.getLogger(__name__)
 
 # Serialises migrations when several bot processes start against one database.
 _MIGRATION_LOCK_KEY = 0x1A6E_B07
+WORK_CHANNEL = "imaginebot_jobs"
+_RELISTEN_INTERVAL = 1.0  # at most one attempt a second to (re)open the listening connection
+_LISTEN_PATIENCE = 5.0  # for connecting and LISTEN: a slow server must not hold a wait much past its end
 
 
 @lru_cache(maxsize=512)
@@ -53,14 +66,15 @@ class PostgresDatabase:
 
     locks_rows = True  # READ COMMITTED transactions run side by side: reads before a write lock the row
 
-    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
+    def __init__(self, pool: asyncpg.Pool[Any], *, dsn: str | None = None) -> None:
         self._pool = pool
+        self._listener = _Listener(dsn) if dsn is not None else None
 
     @classmethod
     async def open(cls, dsn: str, *, min_size: int = 1, max_size: int = 10) -> PostgresDatabase:
         """Connect to ``dsn`` and apply pending migrations."""
         pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
-        db = cls(pool)
+        db = cls(pool, dsn=dsn)
         try:
             await db._migrate()
         except BaseException:
@@ -74,8 +88,21 @@ class PostgresDatabase:
         async with self._pool.acquire() as conn, conn.transaction():
             yield _PostgresTx(conn)
 
+    async def notify_work(self, tx: Tx) -> None:
+        """NOTIFY every listening process, delivered when ``tx`` commits (and not at all if it rolls back)."""
+        await tx.execute("SELECT pg_notify(?, '')", WORK_CHANNEL)
+
+    async def wait_for_work(self, seconds: float) -> None:
+        """Return on a notification (or a fresh listen, which may have missed some), or after ``seconds``."""
+        if self._listener is None:
+            await asyncio.sleep(seconds)  # opened without a DSN to listen with: poll
+            return
+        await self._listener.wait(seconds)
+
     async def close(self) -> None:
-        """Close the pool."""
+        """Stop listening and close the pool."""
+        if self._listener is not None:
+            await self._listener.close()
         await self._pool.close()
 
     async def _migrate(self) -> None:
@@ -87,3 +114,74 @@ class PostgresDatabase:
                 if version > current:
                     await conn.execute(script)
                     await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", version)
+
+
+class _Listener:
+    """One connection LISTENing on the work channel, reopened when lost; waits never raise because of it."""
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._conn: asyncpg.Connection[Any] | None = None
+        self._work = asyncio.Event()
+        self._opening = asyncio.Lock()
+        self._next_attempt = 0.0
+        self._closed = False
+
+    async def wait(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        await self._listen(min(seconds, _LISTEN_PATIENCE))
+        remaining = deadline - loop.time()
+        if not self._work.is_set() and remaining > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._work.wait(), remaining)
+        self._work.clear()
+
+    async def close(self) -> None:
+        self._closed = True
+        self._work.set()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await _close_quietly(conn)
+
+    def _listening(self) -> bool:
+        return self._conn is not None and not self._conn.is_closed()
+
+    async def _listen(self, patience: float) -> None:
+        """Make sure a live connection listens; on failure, leave it to a later wait (the caller polls)."""
+        if self._closed or self._listening():
+            return
+        async with self._opening:
+            now = asyncio.get_running_loop().time()
+            if self._closed or self._listening() or now < self._next_attempt:
+                return
+            self._next_attempt = now + _RELISTEN_INTERVAL
+            lost, self._conn = self._conn, None
+            if lost is not None:
+                await _close_quietly(lost)
+            conn: asyncpg.Connection[Any] | None = None
+            try:
+                conn = await asyncpg.connect(self._dsn, timeout=max(patience, 0.1))
+                await asyncio.wait_for(conn.add_listener(WORK_CHANNEL, self._notified), max(patience, 0.1))
+                conn.add_termination_listener(self._lost)
+            except Exception as error:  # any failure to listen only means polling until the next attempt
+                log.warning("cannot listen for new jobs (%s); polling instead", type(error).__name__)
+                if conn is not None:
+                    await _close_quietly(conn)
+                return
+            self._conn = conn
+            self._work.set()  # whatever was sent before we listened is missed: have the caller look once
+
+    def _notified(self, conn: Any, pid: int, channel: str, payload: object) -> None:
+        self._work.set()
+
+    def _lost(self, conn: Any) -> None:
+        # Wake the waiters: they look for work themselves, and the next wait listens again.
+        self._work.set()
+
+
+async def _close_quietly(conn: asyncpg.Connection[Any]) -> None:
+    try:
+        await asyncio.wait_for(conn.close(), _LISTEN_PATIENCE)
+    except Exception:  # a dead connection cannot be closed politely; drop it
+        conn.terminate()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "ClaimLimits",
+    "DatabaseInUse",
     "DayUsage",
     "LedgerAudit",
     "QueueLimitExceeded",
@@ -35,6 +37,28 @@ class QueueLimitExceeded(Exception):
         super().__init__(f"{'the member has' if per_user else 'there are'} {limit} jobs waiting already")
         self.limit = limit
         self.per_user = per_user
+
+
+class DatabaseInUse(Exception):
+    """Another bot process already serves this SQLite file: SQLite keeps one bot process; several need PostgreSQL."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"the SQLite database {path} is in use by another imagine-bot process: SQLite serves one bot process; "
+            "to run several, use PostgreSQL (database.url = postgresql://…)"
+        )
+        self.path = path
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimLimits:
+    """How many jobs may hold a runner slot at once (a live lease on an unfinished job): in all, and per member.
+
+    Checked by ``claim_next`` and ``claim_orphan`` against the database, so they hold across processes.
+    """
+
+    max_running: int
+    per_user_running: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,20 +19,16 @@ from bot.store.base import (
     NewJob,
 )
 from bot.store.sql_accounts import AccountsSql
+from bot.store.sql_queue import QueueSql
+from bot.store.sql_rows import JOB_COLUMNS, TERMINAL, job_from_row, to_db
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
 
-    from bot.store.db import Database, Row
+    from bot.store.db import Database
     from bot.store.records import QueueLimits, SpendLimit
 
 __all__ = ["SqlStore"]
-
-
-_JOB_COLUMNS = frozenset(f.name for f in fields(Job))
-_JSON_COLUMNS = frozenset({"image_urls", "sources"})
-_BOOL_COLUMNS = ("simulated", "charged", "notice_pending")
-_TERMINAL = "('delivered', 'failed')"
 
 
 def _new_job_id() -> str:
@@ -40,27 +36,8 @@ def _new_job_id() -> str:
     return secrets.token_hex(6)
 
 
-def _to_db(name: str, value: Any) -> Any:
-    if name in _JSON_COLUMNS:
-        return json.dumps(list(value))
-    if isinstance(value, bool):
-        return int(value)
-    return value
-
-
-def _job_from_row(row: Row) -> Job:
-    values = {name: row[name] for name in _JOB_COLUMNS}
-    values["kind"] = JobKind(values["kind"])
-    values["state"] = JobState(values["state"])
-    for name in _BOOL_COLUMNS:
-        values[name] = bool(values[name])
-    for name in _JSON_COLUMNS:
-        values[name] = tuple(json.loads(values[name]))
-    return Job(**values)
-
-
-class SqlStore(AccountsSql):
-    """The Store implementation shared by every SQL backend (admin and audit queries in AccountsSql)."""
+class SqlStore(QueueSql, AccountsSql):
+    """The Store implementation shared by every SQL backend (the queue in QueueSql, admin queries in AccountsSql)."""
 
     def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
         self._db = db
@@ -102,24 +79,25 @@ class SqlStore(AccountsSql):
                 await self._reserve(tx, job.user_id, job.scope, cost, rules)
             row = await tx.fetchone(
                 f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) RETURNING *",
-                *(_to_db(c, values[c]) for c in columns),
+                *(to_db(c, values[c]) for c in columns),
             )
             assert row is not None
             if cost > 0:
                 await self._append(tx, job.user_id, job.scope, -cost, "reserve", values["id"], None, now)
-        return _job_from_row(row)
+            await self._db.notify_work(tx)
+        return job_from_row(row)
 
     async def get_job(self, job_id: str) -> Job | None:
         """The job with this id, if it exists."""
         async with self._db.transaction() as tx:
             row = await tx.fetchone("SELECT * FROM jobs WHERE id = ?", job_id)
-        return _job_from_row(row) if row else None
+        return job_from_row(row) if row else None
 
     async def active_jobs(self) -> list[Job]:
         """Every unfinished job, oldest first."""
         async with self._db.transaction() as tx:
-            rows = await tx.fetchall(f"SELECT * FROM jobs WHERE state NOT IN {_TERMINAL} ORDER BY created_at, id")
-        return [_job_from_row(r) for r in rows]
+            rows = await tx.fetchall(f"SELECT * FROM jobs WHERE state NOT IN {TERMINAL} ORDER BY created_at, id")
+        return [job_from_row(r) for r in rows]
 
     async def transition(
         self, job_id: str, *, from_states: Collection[JobState], to: JobState, **values: Any
@@ -141,12 +119,12 @@ class SqlStore(AccountsSql):
             row = await tx.fetchone(
                 # A finished job is settled for good: it never moves again, whatever the caller listed.
                 f"UPDATE jobs SET {sets} WHERE id = ? AND state IN ({', '.join('?' for _ in states)}) "
-                f"AND state NOT IN {_TERMINAL} RETURNING *",
+                f"AND state NOT IN {TERMINAL} RETURNING *",
                 *params,
                 job_id,
                 *states,
             )
-        return _job_from_row(row) if row else None
+        return job_from_row(row) if row else None
 
     # -- the job's named steps (what the runner uses; each names the state it expects) --------------
 
@@ -201,8 +179,9 @@ class SqlStore(AccountsSql):
             row = await tx.fetchone(
                 "UPDATE jobs SET state = ?, finished_at = ?, updated_at = ?, "
                 "result_message_id = COALESCE(?, result_message_id), error_code = ?, error_message = ?, "
-                "charged = COALESCE(?, charged), notice_pending = ? "
-                f"WHERE id = ? AND state NOT IN {_TERMINAL}{only} RETURNING *",
+                # The lease ends with the job (freeing its slot); claimed_by stays for the record.
+                "charged = COALESCE(?, charged), notice_pending = ?, lease_until = NULL "
+                f"WHERE id = ? AND state NOT IN {TERMINAL}{only} RETURNING *",
                 state.value,
                 now,
                 now,
@@ -216,7 +195,7 @@ class SqlStore(AccountsSql):
             )
             if row is None:
                 return None
-            job = _job_from_row(row)
+            job = job_from_row(row)
             if job.cost > 0:
                 # A capture spends what was held; a refund moves it back to the spendable balance.
                 back = 0 if delivered else job.cost
@@ -250,15 +229,16 @@ class SqlStore(AccountsSql):
                 job.created_at,
                 now,
             )
+            await self._db.notify_work(tx)
         return job
 
     async def pending_notices(self) -> list[Job]:
         """Ended jobs whose outcome is still to be shown, oldest first."""
         async with self._db.transaction() as tx:
             rows = await tx.fetchall(
-                f"SELECT * FROM jobs WHERE notice_pending = 1 AND state IN {_TERMINAL} ORDER BY finished_at, id"
+                f"SELECT * FROM jobs WHERE notice_pending = 1 AND state IN {TERMINAL} ORDER BY finished_at, id"
             )
-        return [_job_from_row(r) for r in rows]
+        return [job_from_row(r) for r in rows]
 
     async def clear_notice(self, job_id: str) -> None:
         """The job's outcome has been shown."""
@@ -357,7 +337,7 @@ class SqlStore(AccountsSql):
 
     @staticmethod
     def _assignments(values: Mapping[str, Any]) -> tuple[str, Sequence[Any]]:
-        unknown = set(values) - _JOB_COLUMNS - {"updated_at"}
+        unknown = set(values) - JOB_COLUMNS - {"updated_at"}
         if unknown:
             raise ValueError(f"unknown job fields: {sorted(unknown)}")
-        return ", ".join(f"{name} = ?" for name in values), [_to_db(n, v) for n, v in values.items()]
+        return ", ".join(f"{name} = ?" for name in values), [to_db(n, v) for n, v in values.items()]

@@ -1,8 +1,15 @@
-"""SQLite driver for SqlStore: one aiosqlite connection in WAL mode, transactions serialised in-process."""
+"""SQLite driver for SqlStore: one aiosqlite connection in WAL mode, transactions serialised in-process.
+
+SQLite serves one bot process: its wake-ups are an in-process event, and the bot opens it ``exclusive`` (an OS
+lock on ``<file>.lock``) so a second bot process on the same file is refused instead of silently racing.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import os
 import sqlite3
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 import aiosqlite
 
 from bot.store.migrations import migrations_for
+from bot.store.records import DatabaseInUse
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from bot.store.db import Row
+    from bot.store.db import Row, Tx
 
 __all__ = ["SqliteDatabase"]
 
@@ -52,27 +60,41 @@ class SqliteDatabase:
 
     locks_rows = False  # one writer at a time (BEGIN IMMEDIATE): a read is never overtaken by another write
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, *, lock_fd: int | None = None) -> None:
         self._conn = conn
         # One connection means one transaction at a time; BEGIN IMMEDIATE also guards other processes.
         self._lock = asyncio.Lock()
+        self._lock_fd = lock_fd  # the exclusive OS lock on "<file>.lock", held until close()
+        self._work = asyncio.Event()  # set after a commit that may have made work available
+        self._wake_on_commit = False
 
     @classmethod
-    async def open(cls, path: str) -> SqliteDatabase:
-        """Open (creating parent folders) and migrate the database at ``path`` (``:memory:`` allowed)."""
+    async def open(cls, path: str, *, exclusive: bool = False) -> SqliteDatabase:
+        """Open (creating parent folders) and migrate the database at ``path`` (``:memory:`` allowed).
+
+        Raises
+        ------
+        DatabaseInUse
+            ``exclusive`` and another process (or store) holds this file exclusively.
+        """
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(path, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        await conn.execute("PRAGMA journal_mode = WAL")
-        await conn.execute("PRAGMA synchronous = NORMAL")
-        await conn.execute("PRAGMA busy_timeout = 5000")
-        await conn.execute("PRAGMA foreign_keys = ON")
-        db = cls(conn)
+        lock_fd = _lock_exclusively(path) if exclusive and path != ":memory:" else None
         try:
+            conn = await aiosqlite.connect(path, isolation_level=None)
+        except BaseException:
+            _unlock(lock_fd)
+            raise
+        conn.row_factory = sqlite3.Row
+        db = cls(conn, lock_fd=lock_fd)
+        try:
+            await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute("PRAGMA synchronous = NORMAL")
+            await conn.execute("PRAGMA busy_timeout = 5000")
+            await conn.execute("PRAGMA foreign_keys = ON")
             await db._migrate()
         except BaseException:
-            await conn.close()
+            await db.close()
             raise
         return db
 
@@ -80,6 +102,7 @@ class SqliteDatabase:
     async def transaction(self) -> AsyncIterator[_SqliteTx]:
         """BEGIN IMMEDIATE … COMMIT, or ROLLBACK on any exception."""
         async with self._lock:
+            self._wake_on_commit = False
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield _SqliteTx(self._conn)
@@ -87,10 +110,27 @@ class SqliteDatabase:
                 await self._conn.execute("ROLLBACK")
                 raise
             await self._conn.execute("COMMIT")
+            if self._wake_on_commit:
+                self._work.set()
+
+    async def notify_work(self, tx: Tx) -> None:
+        """Wake this process's waiting workers once the transaction commits (one process: nobody else to tell)."""
+        self._wake_on_commit = True
+
+    async def wait_for_work(self, seconds: float) -> None:
+        """Return once a commit in this process may have made work available, or after ``seconds``."""
+        if not self._work.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._work.wait(), seconds)
+        self._work.clear()
 
     async def close(self) -> None:
-        """Close the connection."""
-        await self._conn.close()
+        """Close the connection and release the exclusive lock."""
+        try:
+            await self._conn.close()
+        finally:
+            _unlock(self._lock_fd)
+            self._lock_fd = None
 
     async def _migrate(self) -> None:
         async with self.transaction() as tx:
@@ -109,3 +149,22 @@ def _statements(script: str) -> list[str]:
     """Split a migration into statements (our migrations hold no ';' inside literals or triggers)."""
     lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def _lock_exclusively(path: str) -> int:
+    """Take the OS lock that marks ``path`` as served by this process; its descriptor holds it until closed."""
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DatabaseInUse(path) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _unlock(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)  # closing the only descriptor releases the flock

@@ -97,7 +97,7 @@ async def test_everything_ok_exits_0_with_one_ok_line_per_item(
     for item in ("config", "database", "Discord token", "application", "intents", "server", "reAPI"):
         assert result.line(item).startswith("OK "), result.out
     assert fake.application_id in result.line("application")
-    assert "schema version 3" in result.line("database")
+    assert "schema version 4" in result.line("database")
     assert "key accepted" in result.line("reAPI")
     assert "FAIL" not in result.out
     assert "fix:" not in result.out

@@ -1,0 +1,170 @@
+"""The job queue in portable SQL: fair claims under the concurrency limits, leases, and waking workers.
+
+A job *holds a slot* while it is unfinished and its lease is live (``lease_until > now``); it is *waiting* while
+it is queued without a live lease. Every claim first updates the one ``queue_lock`` row, so counting the slots
+held and taking one happen one claim at a time in every process (PostgreSQL runs READ COMMITTED); the chosen row
+is then locked with ``FOR UPDATE … SKIP LOCKED``, passing over a job another transaction is changing right now.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.store.sql_rows import TERMINAL, job_from_row
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection
+
+    from bot.store.base import Job
+    from bot.store.db import Database, Tx
+    from bot.store.records import ClaimLimits
+
+__all__ = ["QueueSql"]
+
+# Slots held per member; one parameter: now.
+_HELD_PER_MEMBER = (
+    f"SELECT user_id, COUNT(*) AS n FROM jobs WHERE state NOT IN {TERMINAL} AND lease_until > ? GROUP BY user_id"
+)
+# Waiting jobs in the fair order's terms: ``turn`` = slots the member holds + the job's 0-based place among the
+# member's waiting jobs, so a member's tenth job never goes before another member's first. Parameters: now, now.
+_RANKED = (
+    "SELECT w.id, w.created_at, COALESCE(h.n, 0) AS held, "
+    "COALESCE(h.n, 0) + ROW_NUMBER() OVER (PARTITION BY w.user_id ORDER BY w.created_at, w.id) - 1 AS turn "
+    f"FROM jobs w LEFT JOIN ({_HELD_PER_MEMBER}) h ON h.user_id = w.user_id "
+    "WHERE w.state = 'queued' AND (w.lease_until IS NULL OR w.lease_until <= ?)"
+)
+_FAIR_ORDER = "r.turn, r.created_at, r.id"
+
+
+def _marks(values: Collection[object]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+class QueueSql:
+    """Mixed into SqlStore: the queue's claims and leases, each one transaction."""
+
+    _db: Database
+    _clock: Callable[[], float]
+
+    async def claim_next(self, worker: str, *, lease_seconds: float, limits: ClaimLimits) -> Job | None:
+        """Claim the next waiting job in fair order if the limits leave it a slot (see ``Store.claim_next``)."""
+        now = self._clock()
+        async with self._db.transaction() as tx:
+            if not await self._room(tx, now, limits):
+                return None
+            row = await tx.fetchone(
+                f"SELECT j.id FROM jobs j JOIN ({_RANKED}) r ON r.id = j.id "
+                "WHERE j.state = 'queued' AND (j.lease_until IS NULL OR j.lease_until <= ?) AND r.held < ? "
+                f"ORDER BY {_FAIR_ORDER} LIMIT 1{self._skip_locked()}",
+                now,
+                now,
+                now,
+                limits.per_user_running,
+            )
+            return await self._take(tx, str(row["id"]), worker, now, lease_seconds) if row else None
+
+    async def claim_orphan(self, worker: str, *, lease_seconds: float, limits: ClaimLimits) -> Job | None:
+        """Claim the oldest unfinished job past 'queued' whose lease ran out (see ``Store.claim_orphan``).
+
+        Under full limits only a 'submitting' orphan qualifies: its resume asks reAPI what became of the POST and
+        settles it, never re-POSTs, so it takes little and must not wait behind the jobs holding the slots.
+        """
+        now = self._clock()
+        async with self._db.transaction() as tx:
+            room = await self._room(tx, now, limits)
+            row = await tx.fetchone(
+                f"SELECT j.id FROM jobs j LEFT JOIN ({_HELD_PER_MEMBER}) h ON h.user_id = j.user_id "
+                "WHERE j.state IN ('submitting', 'running', 'delivering') "
+                "AND (j.lease_until IS NULL OR j.lease_until <= ?) "
+                "AND (j.state = 'submitting' OR (? = 1 AND COALESCE(h.n, 0) < ?)) "
+                f"ORDER BY j.created_at, j.id LIMIT 1{self._skip_locked()}",
+                now,
+                now,
+                int(room),
+                limits.per_user_running,
+            )
+            return await self._take(tx, str(row["id"]), worker, now, lease_seconds) if row else None
+
+    async def renew_leases(self, worker: str, job_ids: Collection[str], *, lease_seconds: float) -> set[str]:
+        """Extend the live leases ``worker`` holds on these unfinished jobs; return the ids it no longer holds."""
+        ids = set(job_ids)
+        if not ids:
+            return set()
+        now = self._clock()
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall(
+                f"UPDATE jobs SET lease_until = ? WHERE id IN ({_marks(ids)}) AND claimed_by = ? "
+                f"AND state NOT IN {TERMINAL} AND lease_until > ? RETURNING id",
+                now + lease_seconds,
+                *ids,
+                worker,
+                now,
+            )
+        return ids - {str(r["id"]) for r in rows}
+
+    async def release(self, worker: str, job_ids: Collection[str]) -> None:
+        """End now the live leases ``worker`` holds on these jobs, and wake the workers of every process."""
+        ids = set(job_ids)
+        if not ids:
+            return
+        now = self._clock()
+        async with self._db.transaction() as tx:
+            released = await tx.execute(
+                f"UPDATE jobs SET lease_until = ? WHERE id IN ({_marks(ids)}) AND claimed_by = ? "
+                f"AND state NOT IN {TERMINAL} AND lease_until > ?",
+                now,
+                *ids,
+                worker,
+                now,
+            )
+            if released:
+                await self._db.notify_work(tx)
+
+    async def waiting_places(self) -> dict[str, int]:
+        """The 1-based place of every waiting job in the fair order claim_next follows."""
+        now = self._clock()
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall(
+                f"SELECT r.id, ROW_NUMBER() OVER (ORDER BY {_FAIR_ORDER}) AS place FROM ({_RANKED}) r", now, now
+            )
+        return {str(r["id"]): int(r["place"]) for r in rows}
+
+    async def held_slots(self) -> int:
+        """How many jobs hold a runner slot now."""
+        async with self._db.transaction() as tx:
+            return await self._held(tx, self._clock())
+
+    async def wait_for_work(self, timeout: float) -> None:  # noqa: ASYNC109 (returns normally at the deadline: not a cancel scope)
+        """Return when work may be available, or after ``timeout`` (the backend's wake-up; never raises for it)."""
+        await self._db.wait_for_work(timeout)
+
+    # -- inside a claim's transaction -------------------------------------------------------------
+
+    def _skip_locked(self) -> str:
+        # Only the jobs row: the ranking beside it is computed, and PostgreSQL cannot lock rows of a window.
+        return " FOR UPDATE OF j SKIP LOCKED" if self._db.locks_rows else ""
+
+    async def _room(self, tx: Tx, now: float, limits: ClaimLimits) -> bool:
+        """Take the queue lock (claims then count one after another), and say whether a slot is free in all."""
+        await tx.execute("UPDATE queue_lock SET taken = ? WHERE id = 1", now)
+        return await self._held(tx, now) < limits.max_running
+
+    @staticmethod
+    async def _held(tx: Tx, now: float) -> int:
+        row = await tx.fetchone(
+            f"SELECT COUNT(*) AS n FROM jobs WHERE state NOT IN {TERMINAL} AND lease_until > ?", now
+        )
+        return int(row["n"]) if row else 0
+
+    @staticmethod
+    async def _take(tx: Tx, job_id: str, worker: str, now: float, lease_seconds: float) -> Job:
+        row = await tx.fetchone(
+            "UPDATE jobs SET claimed_by = ?, lease_until = ?, attempt = attempt + 1, updated_at = ? "
+            "WHERE id = ? RETURNING *",
+            worker,
+            now + lease_seconds,
+            now,
+            job_id,
+        )
+        assert row is not None  # locked by this transaction (PostgreSQL) or under its write lock (SQLite)
+        return job_from_row(row)
