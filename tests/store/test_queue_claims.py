@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from bot.store import ClaimLimits, Job, JobState
-from tests.store.conftest import new_job, sql_all
+from tests.store.conftest import db_of, new_job, sql_all
 
 if TYPE_CHECKING:
     from bot.store import Store
@@ -245,3 +245,20 @@ async def test_finishing_a_job_ends_its_lease_and_frees_its_slot(store: Store, c
     assert ended is not None
     assert (ended.claimed_by, ended.lease_until, ended.attempt) == ("w1", None, 1)
     assert await store.held_slots() == 0
+
+
+async def test_a_job_locked_by_another_transaction_is_passed_over(
+    backend: Backend, store: Store, clock: FakeClock
+) -> None:
+    """On PostgreSQL a claim skips the job a running transaction has locked (say, a cancel) instead of waiting."""
+    if backend.name != "postgres":
+        pytest.skip("SQLite runs one writer at a time: no other transaction can hold a row")
+    busy, free = await add_jobs(store, clock, 1, 2)
+    async with db_of(store).transaction() as tx:
+        await tx.fetchone("SELECT id FROM jobs WHERE id = ? FOR UPDATE", busy.id)
+        claimed = await asyncio.wait_for(store.claim_next("w", lease_seconds=LEASE, limits=OPEN), 20)
+        assert claimed is not None
+        assert claimed.id == free.id
+    claimed = await store.claim_next("w", lease_seconds=LEASE, limits=OPEN)
+    assert claimed is not None
+    assert claimed.id == busy.id
