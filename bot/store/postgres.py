@@ -130,11 +130,18 @@ class _Listener:
     async def wait(self, seconds: float) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
-        await self._listen(min(seconds, _LISTEN_PATIENCE))
-        remaining = deadline - loop.time()
-        if not self._work.is_set() and remaining > 0:
+        # Bounded: each round either listens and waits out the deadline, or sleeps until the next attempt.
+        while not self._work.is_set():
+            await self._listen(min(deadline - loop.time(), _LISTEN_PATIENCE))
+            remaining = deadline - loop.time()
+            if self._work.is_set() or remaining <= 0:
+                break
+            if not self._listening() and not self._closed:
+                remaining = min(remaining, max(self._next_attempt - loop.time(), 0.05))  # then try again
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._work.wait(), remaining)
+            if self._closed or loop.time() >= deadline:
+                break
         self._work.clear()
 
     async def close(self) -> None:
