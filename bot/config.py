@@ -164,6 +164,9 @@ class JobsSettings(_Section):
     timeout: float = Field(default=600.0, gt=0)
     progress_interval: float = Field(default=3.0, ge=0)
     shutdown_grace: float = Field(default=10.0, ge=0)
+    # A process holds a lease on each job it works on, renewed every third of this; a process that dies stops
+    # renewing, and after this long another one (or the next start) resumes its jobs.
+    lease_seconds: float = Field(default=30.0, ge=1)
     # Optional per-member limit: at most cooldown_jobs accepted jobs in any cooldown_seconds; 0 = off.
     cooldown_jobs: int = Field(default=0, ge=0)
     cooldown_seconds: float = Field(default=0.0, ge=0)

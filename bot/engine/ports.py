@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from bot.store import (
         AccountRules,
         Balance,
+        ClaimLimits,
         HistoryEntry,
         Job,
         JobState,
@@ -214,6 +215,30 @@ class JobStore(BanLookup, Protocol):
     async def get_job(self, job_id: str) -> Job | None: ...
 
     async def active_jobs(self) -> list[Job]: ...
+
+    async def claim_next(self, worker: str, *, lease_seconds: float, limits: ClaimLimits) -> Job | None:
+        """Claim the next waiting job in fair order (per member, across processes) if the limits allow."""
+        ...
+
+    async def claim_orphan(self, worker: str, *, lease_seconds: float, limits: ClaimLimits) -> Job | None:
+        """Claim an unfinished job whose lease expired (its worker died or handed it back)."""
+        ...
+
+    async def renew_leases(self, worker: str, job_ids: Collection[str], *, lease_seconds: float) -> set[str]:
+        """Extend this worker's leases; return the ids it no longer holds."""
+        ...
+
+    async def release(self, worker: str, job_ids: Collection[str]) -> None:
+        """End this worker's leases now (a graceful stop): any worker may resume the jobs at once."""
+        ...
+
+    async def waiting_places(self) -> dict[str, int]:
+        """The 1-based place, in claim order, of every waiting job."""
+        ...
+
+    async def wait_for_work(self, timeout: float) -> None:  # noqa: ASYNC109 (a wait, not an operation with a timeout)
+        """Return when a job may have become claimable (a new job, a freed slot), or after ``timeout``."""
+        ...
 
     async def mark_submitting(self, job_id: str, *, at: float) -> Job | None: ...
 

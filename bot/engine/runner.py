@@ -1,8 +1,10 @@
-"""The job runner: takes jobs in, schedules them fairly within the slots, resumes them after a restart.
+"""The job runner: takes jobs in and runs the ones it claims from the database's queue.
 
-It reaches the world only through the ports in ``bot.engine.ports`` (store, reAPI, notifier, clock) and never
-imports discord, so every branch is unit-tested with fakes (``tests/engine/test_runner.py``). What happens to one
-job once it holds a slot is ``bot.engine.steps.JobSteps``'s.
+The queue is the database: any number of bot processes take turns claiming waiting jobs (fair per member, within
+the global and per-member limits, counted across processes), hold a lease on each while they work on it, and
+resume the jobs of a process whose leases expired. The runner reaches the world only through the ports in
+``bot.engine.ports`` (store, reAPI, notifier, clock) and never imports discord, so every branch is unit-tested with
+fakes (``tests/engine/test_runner.py``). What happens to one claimed job is ``bot.engine.steps.JobSteps``'s.
 """
 
 from __future__ import annotations
@@ -18,11 +20,17 @@ from bot.engine.errors import Banned, InvalidOptions, QueueFull
 from bot.engine.failures import FailureCode, JobFailure, failure_for, stored_failure
 from bot.engine.ports import NullObserver
 from bot.engine.progress import Progress, Stage, queue_place
-from bot.engine.queue import FairQueue
 from bot.engine.steps import JobSteps, Run, Superseded
 from bot.logs import job_fields
 from bot.reapi import InsufficientFunds, ReapiError, Unauthorized
-from bot.store import InsufficientBalance, JobState, QueueLimitExceeded, QueueLimits, SpendCapExceeded
+from bot.store import (
+    ClaimLimits,
+    InsufficientBalance,
+    JobState,
+    QueueLimitExceeded,
+    QueueLimits,
+    SpendCapExceeded,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Collection
@@ -36,6 +44,10 @@ if TYPE_CHECKING:
 __all__ = ["JobRunner"]
 
 log = logging.getLogger(__name__)
+
+# With no work in sight a worker looks again this often (a PostgreSQL NOTIFY or a local event wakes it sooner):
+# a job another process queued, or a pause it set, is seen within about a second.
+_IDLE_WAIT = 1.0
 
 
 class JobRunner:
@@ -54,6 +66,8 @@ class JobRunner:
         spend: SpendGuard | None = None,
         cooldown: Cooldown | None = None,
         observer: JobObserver | None = None,
+        worker: str = "worker",
+        sole_worker: bool = False,
         clock: Clock = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -77,11 +91,14 @@ class JobRunner:
             clock=clock,
             sleep=sleep,
         )
-        self._queue = FairQueue(max_running=settings.max_concurrent, per_user=settings.per_user_concurrent)
-        self._waiting: dict[str, Job] = {}
+        self._worker = worker
+        self._sole_worker = sole_worker
+        self._limits = ClaimLimits(max_running=settings.max_concurrent, per_user_running=settings.per_user_concurrent)
+        self._accepted: dict[str, Job] = {}  # accepted here and not claimed yet: this process shows their place
         self._shown_places: dict[str, tuple[int, int | None]] = {}
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # jobs this worker claimed and works on
         self._side_tasks: set[asyncio.Task[None]] = set()
+        self._loops: list[asyncio.Task[None]] = []
         self._positions_task: asyncio.Task[None] | None = None
         self._positions_dirty = False
         self._admitting: dict[int, int] = {}  # member -> submissions between the cooldown check and the store
@@ -91,46 +108,55 @@ class JobRunner:
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load past durations and resume every unfinished job; Discord edits happen in the background."""
+        """Load past durations, show notices a crash left unshown, then claim and run jobs until stopped.
+
+        Unfinished jobs are not taken here one by one: the claim loop resumes every job whose lease expired (all
+        of them after a restart of a single process; a dead process's after its leases run out), within the
+        same slots as new ones.
+        """
+        if self._started:
+            return
+        self._started = True
         self._steps.durations.extend(reversed(await self._store.recent_durations(50)))
         for job in await self._store.pending_notices():
             # Settled before a crash but never shown: show it now.
             self._in_background(self._steps.tell(job, stored_failure(job)))
-        resumed: list[Job] = []
-        for job in await self._store.active_jobs():
-            self._observer.job_state(job)
-            if job.state is JobState.SUBMITTING:
-                # The POST may or may not have reached reAPI and there is no idempotency: never re-send.
-                self._in_background(self._steps.fail(Run(job), JobFailure(FailureCode.INTERRUPTED_SUBMIT)))
-            elif job.state is JobState.QUEUED:
-                self._waiting[job.id] = job
-                self._queue.push(job.id, job.user_id)
-            else:
-                resumed.append(job)
-        # Resumed jobs hold slots like new ones; those reAPI already has go first, oldest first (each push
-        # goes to the front, hence the newest is pushed first).
-        for job in reversed(resumed):
-            self._waiting[job.id] = job
-            self._queue.push(job.id, job.user_id, first=True)
-        self._pump()
-        self._started = True
-        log.info("job runner started: %d waiting, %d running", len(self._queue), len(self._tasks))
+        if self._sole_worker:
+            # The only process on this database (SQLite): leases its previous run left are stale now, so the
+            # jobs resume at once instead of after lease_seconds.
+            mine = [job.id for job in await self._store.active_jobs() if job.claimed_by == self._worker]
+            if mine:
+                await self._store.release(self._worker, mine)
+        self._loops = [
+            asyncio.create_task(self._claim_loop(), name="job-claims"),
+            asyncio.create_task(self._renew_loop(), name="job-leases"),
+        ]
+        log.info("job runner started as worker %s", self._worker)
 
     async def stop(self) -> None:
-        """Stop taking work; let in-flight submits store their task id, then leave the rest for resume."""
+        """Stop taking work; let in-flight submits store their task id, then hand the rest back for resume."""
         self._stopping = True
+        for loop_task in self._loops:
+            loop_task.cancel()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._settings.shutdown_grace
         for _ in range(100_000):
             if not self._steps.submitting or loop.time() >= deadline:
                 break
             await asyncio.sleep(0.05)
-        tasks = [*self._tasks.values(), *self._side_tasks]
+        held = list(self._tasks)
+        tasks = [*self._tasks.values(), *self._side_tasks, *self._loops]
         if self._positions_task is not None:
             tasks.append(self._positions_task)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if held:
+            # Leases end now instead of at expiry, so the next start (or another process) resumes them at once.
+            try:
+                await self._store.release(self._worker, held)
+            except Exception:
+                log.exception("could not hand back %d jobs; they resume when their leases expire", len(held))
         await self._notifier.close()
 
     # -- intake -----------------------------------------------------------------------------------
@@ -168,6 +194,7 @@ class JobRunner:
         if self._cooldown is not None:
             self._cooldown.check(new.user_id, pending=self._admitting.get(new.user_id, 0))
         if self._spend is not None:
+            await self._spend.refresh()
             self._spend.check_open()
         self._admitting[new.user_id] = self._admitting.get(new.user_id, 0) + 1
         try:
@@ -178,9 +205,8 @@ class JobRunner:
                 self._admitting[new.user_id] = left
         log.info("job %s queued (%s)", job.id, job.kind, extra=job_fields(job))
         self._observer.job_accepted(job)
-        self._waiting[job.id] = job
-        self._queue.push(job.id, job.user_id)
-        self._pump()
+        self._accepted[job.id] = job
+        self._mark_positions()
         return job
 
     async def _admit(self, new: NewJob, role_ids: Collection[int]) -> Job:
@@ -219,7 +245,8 @@ class JobRunner:
         if job is None:
             return None
         self._observer.job_finished(job)
-        self._forget_waiting(job_id)
+        self._accepted.pop(job_id, None)
+        self._shown_places.pop(job_id, None)
         log.info("job %s cancelled while queued", job_id, extra=job_fields(job))
         self._mark_positions()
         await self._steps.tell(job, JobFailure(FailureCode.CANCELLED))
@@ -237,24 +264,73 @@ class JobRunner:
         return self._started and not self._stopping
 
     def waiting(self) -> list[Job]:
-        """The jobs waiting for a slot (new ones, and resumed ones), in no particular order."""
-        return list(self._waiting.values())
+        """The jobs accepted by this process and waiting to be claimed, in no particular order."""
+        return list(self._accepted.values())
 
-    # -- scheduling -------------------------------------------------------------------------------
+    # -- claiming ---------------------------------------------------------------------------------
 
-    def _pump(self) -> None:
-        if self._stopping:
-            return
-        for job_id in self._queue.pop_ready():
-            job = self._waiting.pop(job_id)
-            self._shown_places.pop(job_id, None)
-            self._tasks[job.id] = asyncio.create_task(self._run(job), name=f"job-{job.id}")
+    async def _claim_loop(self) -> None:
+        """Claim jobs while the limits allow (orphans first: reAPI may already have them), else wait for work."""
+        lease = self._settings.lease_seconds
+        for _ in range(1_000_000_000):  # until stop() cancels it
+            if self._stopping:
+                return
+            try:
+                if self._spend is not None:
+                    await self._spend.refresh()
+                job = await self._store.claim_orphan(self._worker, lease_seconds=lease, limits=self._limits)
+                if job is None:
+                    job = await self._store.claim_next(self._worker, lease_seconds=lease, limits=self._limits)
+            except Exception:
+                log.exception("could not claim a job; trying again shortly")
+                await asyncio.sleep(_IDLE_WAIT)
+                continue
+            if job is None:
+                await self._store.wait_for_work(_IDLE_WAIT)
+            elif job.id not in self._tasks:  # never run a job twice (a lease renewed late can come back to us)
+                self._start(job)
+
+    def _start(self, job: Job) -> None:
+        self._accepted.pop(job.id, None)
+        self._shown_places.pop(job.id, None)
+        self._observer.job_state(job)
+        # One caught in 'submitting': its POST may or may not have reached reAPI and there is no idempotency,
+        # so it is never re-sent, only refunded.
+        work = self._interrupted(job) if job.state is JobState.SUBMITTING else self._run(job)
+        self._tasks[job.id] = asyncio.create_task(work, name=f"job-{job.id}")
         self._mark_positions()
 
-    def _forget_waiting(self, job_id: str) -> None:
-        self._queue.discard(job_id)
-        self._waiting.pop(job_id, None)
-        self._shown_places.pop(job_id, None)
+    async def _interrupted(self, job: Job) -> None:
+        try:
+            await self._steps.fail(Run(job), JobFailure(FailureCode.INTERRUPTED_SUBMIT))
+        finally:
+            self._finished(job.id)
+
+    async def _renew_loop(self) -> None:
+        """Keep the leases of the jobs this worker runs alive; let go of any another worker has taken over."""
+        every = self._settings.lease_seconds / 3
+        for _ in range(1_000_000_000):  # until stop() cancels it
+            await asyncio.sleep(every)
+            held = list(self._tasks)
+            if not held:
+                continue
+            try:
+                lost = await self._store.renew_leases(self._worker, held, lease_seconds=self._settings.lease_seconds)
+            except Exception:
+                log.exception("could not renew %d leases", len(held))
+                continue
+            for job_id in lost:
+                task = self._tasks.get(job_id)
+                # A POST under way is let finish: its task id is stored or logged whatever happens to the lease.
+                if task is not None and job_id not in self._steps.submitting:
+                    log.warning("job %s: lease lost to another worker; letting go", job_id, extra={"job_id": job_id})
+                    task.cancel()
+
+    def _finished(self, job_id: str) -> None:
+        self._observer.job_released(job_id)
+        self._tasks.pop(job_id, None)
+
+    # -- queue places ----------------------------------------------------------------------------
 
     def _mark_positions(self) -> None:
         """Queue changed: refresh the places shown, at most once per progress interval however busy it gets."""
@@ -265,24 +341,32 @@ class JobRunner:
 
     async def _refresh_positions(self) -> None:
         for _ in range(1_000_000):  # ends as soon as an interval passes with no queue change
+            # Wait first: a job claimed within an interval of being accepted never shows (nor pays an edit for)
+            # a place in the queue, and its "submitting" progress is not crowded out.
+            await self._sleep(self._settings.progress_interval)
             if not self._positions_dirty:
                 return
             self._positions_dirty = False
-            for job_id, position in self._queue.positions().items():
-                job = self._waiting[job_id]
-                place = queue_place(position)
-                # Only queued jobs show a place (a resumed one waiting for a slot keeps its stage), and only
-                # when their own shown place changed.
-                if job.state is JobState.QUEUED and self._shown_places.get(job_id) != place:
-                    self._shown_places[job_id] = place
-                    self._notifier.progress(job, Progress(Stage.QUEUED, position=place[0], position_to=place[1]))
-            await self._sleep(self._settings.progress_interval)
+            if self._accepted:
+                try:
+                    places = await self._store.waiting_places()
+                except Exception:
+                    log.exception("could not read the queue's places")
+                    places = {}
+                self._show_places(places)
 
-    def _finished(self, job_id: str) -> None:
-        self._observer.job_released(job_id)
-        self._tasks.pop(job_id, None)
-        self._queue.done(job_id)
-        self._pump()
+    def _show_places(self, places: dict[str, int]) -> None:
+        for job_id, job in list(self._accepted.items()):
+            position = places.get(job_id)
+            if position is None:  # claimed (here or elsewhere), cancelled, or ended
+                self._accepted.pop(job_id, None)
+                self._shown_places.pop(job_id, None)
+                continue
+            place = queue_place(position)
+            # Only when the job's own shown place changed: a draining queue costs each job a few edits.
+            if self._shown_places.get(job_id) != place:
+                self._shown_places[job_id] = place
+                self._notifier.progress(job, Progress(Stage.QUEUED, position=place[0], position_to=place[1]))
 
     def _in_background(self, work: Awaitable[None]) -> None:
         async def run() -> None:

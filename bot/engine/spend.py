@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 DAY = 86_400.0
 _PAUSE_KEY = "reapi_paused_until"
 _PAUSE_REASON_KEY = "reapi_paused_reason"
+# Several bot processes share the pause through the database; each re-reads it this often (seconds).
+_REFRESH_EVERY = 1.0
 
 
 def day_start(now: float) -> float:
@@ -63,12 +65,19 @@ class SpendGuard:
         self._clock = clock
         self._paused_until = 0.0
         self._pause_reason = "402"
+        self._loaded_at = float("-inf")
 
     async def load(self) -> None:
-        """Resume a pause that was under way before a restart."""
+        """Read the pause from the database: one under way before a restart, or set by another process."""
         stored = await self._store.get_meta(_PAUSE_KEY)
         self._paused_until = float(stored) if stored else 0.0
         self._pause_reason = await self._store.get_meta(_PAUSE_REASON_KEY) or "402"
+        self._loaded_at = self._clock()
+
+    async def refresh(self) -> None:
+        """Re-read the pause at most once per second, so a pause set by another process is seen within a second."""
+        if self._clock() - self._loaded_at >= _REFRESH_EVERY:
+            await self.load()
 
     def limit(self) -> SpendLimit | None:
         """The cap as the store checks it (in images, counted since midnight UTC); None when uncapped."""

@@ -103,13 +103,18 @@ class SqliteDatabase:
         """BEGIN IMMEDIATE … COMMIT, or ROLLBACK on any exception."""
         async with self._lock:
             self._wake_on_commit = False
-            await self._conn.execute("BEGIN IMMEDIATE")
             try:
+                await self._conn.execute("BEGIN IMMEDIATE")
                 yield _SqliteTx(self._conn)
+                await self._conn.execute("COMMIT")
             except BaseException:
-                await self._conn.execute("ROLLBACK")
+                # Also when cancelled while BEGIN (or COMMIT) was on its way to aiosqlite's thread: it runs there
+                # anyway, and calls run in order, so this ROLLBACK follows it. Without one the open transaction
+                # would hold SQLite's write lock until the connection closed. Shielded: a second cancel must not
+                # skip it; "no transaction is active" just means there was nothing to undo.
+                with contextlib.suppress(sqlite3.OperationalError):
+                    await asyncio.shield(self._conn.execute("ROLLBACK"))
                 raise
-            await self._conn.execute("COMMIT")
             if self._wake_on_commit:
                 self._work.set()
 

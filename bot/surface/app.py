@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import secrets
+import socket
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -21,7 +24,7 @@ from bot.engine.spend import SpendGuard
 from bot.observability import HealthCheck, Metrics, MetricsServer, discord_trace, reapi_trace
 from bot.reapi import ReapiClient
 from bot.reapi.simulator import ReapiSimulator
-from bot.store import open_store
+from bot.store import DatabaseInUse, open_store
 from bot.surface.alerts import OwnerAlerts
 from bot.surface.components import CancelButton, ResultButton
 from bot.surface.notifier import DiscordNotifier
@@ -40,10 +43,21 @@ _SIMULATED_KEY = "rk_simulated_local"
 EXTENSIONS = ("cogs.imagine", "cogs.edit", "cogs.credits", "cogs.admin")
 
 
+def worker_name(settings: Settings) -> str:
+    """This process's name on the job queue: stable for the one SQLite process (its leases from before a restart
+    are taken back at once), unique per process on PostgreSQL (several may share it)."""
+    if settings.database.url.startswith("sqlite:"):
+        return "local"
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
 class DatabaseUnavailable(Exception):
     """The database in ``database.url`` could not be opened at start-up (told apart from an unreachable Discord)."""
 
     def __init__(self, cause: BaseException) -> None:
+        if isinstance(cause, DatabaseInUse):  # its own sentence names the file and what to do, no secret
+            super().__init__(str(cause))
+            return
         # The exception's class and errno-style text only: never the URL, which may hold a password.
         reason = getattr(cause, "strerror", None) or type(cause).__name__
         super().__init__(f"{type(cause).__name__}: {reason}" if reason != type(cause).__name__ else reason)
@@ -98,7 +112,8 @@ class ImagineBot(commands.Bot):
         """Build the services once, add the cogs, resume unfinished jobs, sync commands."""
         settings = self.settings
         try:
-            store = await open_store(settings.database.url)
+            # Exclusive: a second bot process on the same SQLite file is refused (its queue is in-process).
+            store = await open_store(settings.database.url, exclusive=True)
         except Exception as exc:  # unreachable server, bad credentials, unwritable file …
             raise DatabaseUnavailable(exc) from exc
         simulator: ReapiSimulator | None = None
@@ -131,6 +146,8 @@ class ImagineBot(commands.Bot):
         )
         await spend.load()
         runner = JobRunner(
+            worker=worker_name(settings),
+            sole_worker=settings.database.url.startswith("sqlite:"),
             store=store,
             reapi=reapi,
             notifier=notifier,

@@ -7,9 +7,10 @@ reserve/capture/refund) so the runner can be driven through every branch without
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import itertools
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from bot.engine.images import PreparedImage
     from bot.engine.ports import DeliveryJournal
     from bot.engine.progress import Progress
-    from bot.store import AccountRules, NewJob, QueueLimits, SpendLimit
+    from bot.store import AccountRules, ClaimLimits, NewJob, QueueLimits, SpendLimit
 
 
 class FakeClock:
@@ -62,6 +63,7 @@ class FakeStore:
         self.banned: set[tuple[int, str]] = set()
         self.fail_next: dict[str, int] = {}
         self._ids = itertools.count(1)
+        self._work = asyncio.Event()
 
     def _maybe_fail(self, method: str) -> None:
         left = self.fail_next.get(method, 0)
@@ -103,6 +105,7 @@ class FakeStore:
         self.jobs[stored.id] = stored
         if cost:
             self.ledger.append((stored.id, "reserve"))
+        self._work.set()
         return stored
 
     async def get_job(self, job_id: str) -> Job | None:
@@ -174,13 +177,95 @@ class FakeStore:
             charged=job.charged if charged is None else charged,
             notice_pending=notice_pending,
             finished_at=self.clock.now,
+            lease_until=None,
         )
+        self._work.set()
         self.jobs[job_id] = finished
         if job.cost:
             self.ledger.append((job_id, "capture" if delivered else "refund"))
             if not delivered:
                 self.balances[job.user_id] = self.balances.get(job.user_id, self.start_balance) + job.cost
         return finished
+
+    # -- the queue: claims and leases, with the SQL store's fair order ----------------------------------------
+
+    def _holds_slot(self, job: Job) -> bool:
+        return not job.state.is_terminal and job.lease_until is not None and job.lease_until > self.clock.now
+
+    def _lease(self, job: Job, worker: str, lease_seconds: float) -> Job:
+        leased = replace(job, claimed_by=worker, lease_until=self.clock.now + lease_seconds, attempt=job.attempt + 1)
+        self.jobs[job.id] = leased
+        return leased
+
+    def _fair_order(self) -> list[Job]:
+        held = Counter(j.user_id for j in self.jobs.values() if self._holds_slot(j))
+        waiting = sorted(
+            (j for j in self.jobs.values() if j.state is JobState.QUEUED and not self._holds_slot(j)),
+            key=lambda j: (j.created_at, j.id),
+        )
+        turn: Counter[int] = Counter()
+        ranked = []
+        for job in waiting:
+            ranked.append((held[job.user_id] + turn[job.user_id], job.created_at, job.id, job))
+            turn[job.user_id] += 1
+        return [entry[-1] for entry in sorted(ranked, key=lambda e: e[:3])]
+
+    async def claim_next(self, worker: str, *, lease_seconds: float, limits: ClaimLimits) -> Job | None:
+        await asyncio.sleep(0)
+        self._maybe_fail("claim_next")
+        held = [j for j in self.jobs.values() if self._holds_slot(j)]
+        if len(held) >= limits.max_running:
+            return None
+        per_user = Counter(j.user_id for j in held)
+        for job in self._fair_order():
+            if per_user[job.user_id] < limits.per_user_running:
+                return self._lease(job, worker, lease_seconds)
+        return None
+
+    async def claim_orphan(self, worker: str, *, lease_seconds: float, limits: ClaimLimits) -> Job | None:
+        await asyncio.sleep(0)
+        held = [j for j in self.jobs.values() if self._holds_slot(j)]
+        per_user = Counter(j.user_id for j in held)
+        orphans = sorted(
+            (
+                j
+                for j in self.jobs.values()
+                if j.state in (JobState.SUBMITTING, JobState.RUNNING, JobState.DELIVERING) and not self._holds_slot(j)
+            ),
+            key=lambda j: (j.created_at, j.id),
+        )
+        for job in orphans:
+            # One in 'submitting' is only refunded, so it may be taken even when the slots are full.
+            within = len(held) < limits.max_running and per_user[job.user_id] < limits.per_user_running
+            if within or job.state is JobState.SUBMITTING:
+                return self._lease(job, worker, lease_seconds)
+        return None
+
+    async def renew_leases(self, worker: str, job_ids: Collection[str], *, lease_seconds: float) -> set[str]:
+        lost = set()
+        for job_id in job_ids:
+            job = self.jobs.get(job_id)
+            # Like the SQL store: a lease that lapsed is lost, even if nobody has taken the job yet.
+            if job is None or not self._holds_slot(job) or job.claimed_by != worker:
+                lost.add(job_id)
+            else:
+                self.jobs[job_id] = replace(job, lease_until=self.clock.now + lease_seconds)
+        return lost
+
+    async def release(self, worker: str, job_ids: Collection[str]) -> None:
+        for job_id in job_ids:
+            job = self.jobs.get(job_id)
+            if job is not None and job.claimed_by == worker and not job.state.is_terminal:
+                self.jobs[job_id] = replace(job, lease_until=self.clock.now)
+        self._work.set()
+
+    async def waiting_places(self) -> dict[str, int]:
+        return {job.id: n for n, job in enumerate(self._fair_order(), 1)}
+
+    async def wait_for_work(self, timeout: float) -> None:  # noqa: ASYNC109 (a wait, not an operation with a timeout)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._work.wait(), timeout)
+        self._work.clear()
 
     async def pending_notices(self) -> list[Job]:
         return [j for j in self.jobs.values() if j.state.is_terminal and j.notice_pending]
@@ -290,6 +375,7 @@ class FakeReapi:
         self.submits = 0
         self.polled: list[str] = []
         self.hold_submit: asyncio.Event | None = None
+        self.poll_delay = 0.0  # real seconds each poll takes
         self.image = png()
         self._ids = itertools.count(1)
 
@@ -306,6 +392,8 @@ class FakeReapi:
 
     async def get_task(self, task_id: str) -> Task:
         self.polled.append(task_id)
+        if self.poll_delay:
+            await asyncio.sleep(self.poll_delay)
         script = self.poll_script.get(task_id)
         step: BaseException | str = script.popleft() if script else self.default_status
         if isinstance(step, BaseException):

@@ -17,10 +17,11 @@ from bot.engine import images
 from bot.engine.cooldown import Cooldown
 from bot.engine.credits import CreditLedger
 from bot.engine.errors import CooldownActive, InvalidOptions, QueueFull, ReapiPaused
-from bot.engine.failures import FailureCode
+from bot.engine.failures import FailureCode, JobFailure
 from bot.engine.progress import Stage
 from bot.engine.runner import JobRunner
 from bot.engine.spend import SpendGuard
+from bot.engine.steps import Run
 from bot.reapi import (
     BadRequest,
     ContentPolicy,
@@ -72,6 +73,7 @@ class Rig:
             placeholder_message_id=values.pop("placeholder_message_id", 500),
             **values,
         )
+        await self.runner.start()  # idempotent: the claim loop runs what was submitted
         return await self.runner.submit(new)
 
     async def settle(self, *job_ids: str) -> None:
@@ -319,6 +321,7 @@ async def test_a_crash_between_posting_and_recording_never_posts_twice_on_resume
     assert rig.store.jobs[job.id].state is JobState.DELIVERING  # the process "died" before recording the id
     assert rig.store.jobs[job.id].post_started_at is not None
 
+    rig.clock.now += JobsSettings().lease_seconds + 1  # the dead process's lease runs out
     resumed = make_rig(rig.store)
     resumed.notifier.placeholder_gone = True
     resumed.notifier.posts = rig.notifier.posts  # the same channel
@@ -362,12 +365,18 @@ async def test_a_job_cancelled_under_the_runner_keeps_its_cancelled_notice() -> 
 
 async def test_a_job_another_process_moved_on_is_never_refunded_or_rewritten_by_this_one() -> None:
     rig = make_rig()
-    job = await rig.submit()  # its task is created, but has not run yet
-    rig.store.jobs[job.id] = replace(rig.store.jobs[job.id], state=JobState.RUNNING, task_id="task_theirs")
-    await rig.spend.pause_after_402()  # this runner will fail the job as it still believes it queued...
-    for _ in range(200):
-        await asyncio.sleep(0)
-    assert rig.store.jobs[job.id].state is JobState.RUNNING  # ...but the settlement names 'queued' and loses
+    await rig.runner.start()
+    job = await rig.store.create_job(
+        NewJob(kind=JobKind.IMAGINE, user_id=USER, guild_id=1, channel_id=2, prompt="a fox", aspect_ratio="auto"),
+        rules=None,
+    )
+    seen = rig.store.jobs[job.id]  # what this worker last stored: queued
+    # Meanwhile another worker took it over and sent it to reAPI.
+    rig.store.jobs[job.id] = replace(
+        seen, state=JobState.RUNNING, task_id="task_theirs", claimed_by="other", lease_until=rig.clock.now + 1000
+    )
+    await rig.runner._steps.fail(Run(seen), JobFailure(FailureCode.REAPI_PAUSED, "402", charged=False))
+    assert rig.store.jobs[job.id].state is JobState.RUNNING  # the settlement names 'queued' and loses
     assert rig.store.settles(job.id) == []
     assert rig.notifier.failures == []
 
@@ -387,7 +396,7 @@ async def test_a_delivered_image_is_never_stripped_when_its_capture_keeps_failin
     rig.store.fail_next["capture"] = 100  # only the capture fails; a refund would go through
     job = await rig.submit()
     for _ in range(5000):
-        if not rig.runner._tasks:
+        if rig.notifier.deliveries and not rig.runner._tasks:
             break
         await asyncio.sleep(0)
     assert rig.notifier.deliveries == [job.id]
@@ -599,3 +608,68 @@ async def test_a_job_caught_mid_submit_at_start_is_refunded_never_reposted_and_c
     assert (job.state, job.error_code, job.charged) == (JobState.FAILED, FailureCode.INTERRUPTED_SUBMIT, True)
     assert rig.reapi.submits == 0
     assert [f.code for _, f, _ in rig.notifier.failures] == [FailureCode.INTERRUPTED_SUBMIT]
+
+
+# -- the database queue: claims and leases shared by several workers -------------------------------------------
+
+
+async def test_two_workers_on_one_queue_never_exceed_the_global_limit_and_take_turns_per_member() -> None:
+    clock = FakeClock()
+    store = FakeStore(clock)
+    first = make_rig(store, max_concurrent=2, per_user_concurrent=1)
+    second = make_rig(store, max_concurrent=2, per_user_concurrent=1)
+    second.runner._worker = "other"
+    for rig in (first, second):
+        rig.reapi.hold_submit = asyncio.Event()  # nobody gets past the POST: slots stay taken
+        await rig.runner.start()
+    for n in range(4):
+        await first.submit(f"a{n}", user_id=1)
+    await second.submit("b0", user_id=2)
+    for _ in range(500):
+        await asyncio.sleep(0)
+    held = [j for j in store.jobs.values() if j.lease_until is not None and j.lease_until > clock.now]
+    assert len(held) == 2  # the global limit holds across both workers
+    assert sorted(j.user_id for j in held) == [1, 2]  # member 2's first job went before member 1's second
+    assert {j.claimed_by for j in held} <= {"worker", "other"}
+
+
+async def test_a_graceful_stop_hands_jobs_back_at_once_for_another_worker() -> None:
+    clock = FakeClock()
+    store = FakeStore(clock)
+    rig = make_rig(store)
+    rig.reapi.default_status = "processing"
+    job = await rig.submit()
+    for _ in range(500):
+        if rig.store.jobs[job.id].state is JobState.RUNNING:
+            break
+        await asyncio.sleep(0)
+    await rig.runner.stop()
+    assert store.jobs[job.id].state is JobState.RUNNING
+    other = make_rig(store)  # no clock advance: the lease was handed back, not left to expire
+    other.runner._worker = "other"
+    await other.runner.start()
+    await other.settle()
+    assert store.jobs[job.id].state is JobState.DELIVERED
+    assert store.jobs[job.id].claimed_by == "other"
+    assert rig.reapi.submits + other.reapi.submits == 1  # resumed by polling, never re-sent
+
+
+async def test_a_worker_lets_go_of_a_job_whose_lease_another_worker_took() -> None:
+    # Renewed every third of a second (real time); polls take real time and move the fake clock very little, so
+    # the lease only ends because another worker took it.
+    rig = make_rig(lease_seconds=1.0, poll_interval=0.001, max_poll_interval=0.001)
+    rig.reapi.default_status = "processing"
+    rig.reapi.poll_delay = 0.02
+    job = await rig.submit()
+    for _ in range(500):
+        if rig.store.jobs[job.id].state is JobState.RUNNING:
+            break
+        await asyncio.sleep(0)
+    rig.store.jobs[job.id] = replace(rig.store.jobs[job.id], claimed_by="other")
+    for _ in range(200):
+        if not rig.runner._tasks:
+            break
+        await asyncio.sleep(0.01)
+    assert rig.runner._tasks == {}
+    assert rig.notifier.failures == []  # let go quietly: the other worker owns it now
+    assert rig.store.jobs[job.id].state is JobState.RUNNING
