@@ -6,7 +6,9 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import discord
+import pytest
 
+from bot.surface.app import ImagineBot
 from tests.e2e.test_credits import answer
 from tests.e2e.test_imagine import final_edit
 from tests.fakes.fake_discord import shard_of
@@ -16,12 +18,21 @@ if TYPE_CHECKING:
 
     from bot.config import Settings
     from bot.reapi.simulator import ReapiSimulator
-    from bot.surface.app import ImagineBot
     from tests.e2e.conftest import BotProcess
     from tests.fakes.fake_discord import FakeDiscord, FakeInteraction
 
 StartBot = Callable[..., Awaitable["ImagineBot"]]
 JSON = dict[str, Any]
+
+
+@pytest.fixture(autouse=True)
+def _identify_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """discord.py waits 5 s before each further shard's IDENTIFY (Discord's limit); the fake has no such limit."""
+
+    async def at_once(self: ImagineBot, shard_id: int | None, *, initial: bool = False) -> None:
+        return None
+
+    monkeypatch.setattr(ImagineBot, "before_identify_hook", at_once)
 
 
 def two_guilds(fake: FakeDiscord) -> tuple[str, str]:
