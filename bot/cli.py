@@ -10,13 +10,13 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import discord
 
 from bot import logs
-from bot.config import DEFAULT_CONFIG_PATH, ConfigError, load_settings
+from bot.config import DEFAULT_CONFIG_PATH, ConfigError, load_settings, parse_shard_ids
 from bot.ops import add_operator_commands, run_operator_command
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from bot.config import Settings
 
-__all__ = ["main"]
+__all__ = ["main", "shard_overrides"]
 
 log = logging.getLogger("bot")
 
@@ -44,7 +44,20 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     config = argparse.ArgumentParser(add_help=False)
     config.add_argument("--config", type=Path, default=None, help="TOML file (default ./config.toml, else env only)")
-    commands.add_parser("run", parents=[config], help="run the bot")
+    run = commands.add_parser("run", parents=[config], help="run the bot")
+    # Taken as text and checked with the settings, so a bad value is one line like any other config error.
+    run.add_argument(
+        "--shard-count",
+        default=None,
+        metavar="N",
+        help="how many shards all processes together run (overrides discord.shard_count)",
+    )
+    run.add_argument(
+        "--shards",
+        default=None,
+        metavar="IDS",
+        help="the shards this process runs, e.g. 0-3 or 0-3,6 (overrides discord.shard_ids; needs a shard count)",
+    )
     commands.add_parser(
         "check",
         parents=[config],
@@ -78,7 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("credits", "ledger"):
         return run_operator_command(args)
     try:
-        settings = load_settings(args.config)
+        overrides = shard_overrides(args.shards, args.shard_count) if args.command == "run" else {}
+        settings = load_settings(args.config, **overrides)
         if args.command != "healthcheck":
             settings.require_secrets()
     except ConfigError as exc:
@@ -91,6 +105,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_COMMANDS[args.command](settings, args))
     except KeyboardInterrupt:
         return 0
+
+
+def shard_overrides(shards: str | None, shard_count: str | None) -> dict[str, Any]:
+    """The ``[discord]`` keys that ``run --shards IDS --shard-count N`` set (flags win over config and env).
+
+    Raises
+    ------
+    ConfigError
+        A flag is not a number / a list of shard ids; range checks are the settings' (same messages as config).
+    """
+    discord_keys: dict[str, Any] = {}
+    if shard_count is not None:
+        try:
+            discord_keys["shard_count"] = int(shard_count)
+        except ValueError:
+            raise ConfigError(f"--shard-count: {shard_count!r} is not a whole number") from None
+    if shards is not None:
+        try:
+            discord_keys["shard_ids"] = parse_shard_ids(shards)
+        except ValueError as exc:
+            raise ConfigError(f"--shards: {exc}") from None
+    return {"discord": discord_keys} if discord_keys else {}
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:

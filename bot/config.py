@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -30,12 +33,14 @@ __all__ = [
     "Settings",
     "load_settings",
     "parse_duration",
+    "parse_shard_ids",
 ]
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_SHARD_PART = re.compile(r"^(\d+)(?:-(\d+))?$")
 
 
 class ConfigError(Exception):
@@ -52,6 +57,34 @@ def parse_duration(value: str | float | int | timedelta) -> timedelta:
     if match is None:
         raise ValueError(f"{value!r} is not a duration like '90s', '12h', '1d' or '7d'")
     return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def parse_shard_ids(text: str) -> list[int]:
+    """Parse ``"0-3,6"`` (ranges and single ids, comma-separated) or a JSON list into sorted shard ids.
+
+    The one spelling for ``run --shards`` and ``IMAGINEBOT_DISCORD__SHARD_IDS``; duplicates are kept so that
+    the settings can name them.
+    """
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            values = json.loads(text)
+        except ValueError:
+            values = None
+        if not isinstance(values, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            raise ValueError(f"{text!r} is not a list of shard ids like [0, 1, 2]")
+        return sorted(values)
+    ids: list[int] = []
+    for part in text.split(","):
+        match = _SHARD_PART.match(part.strip())
+        if match is None:
+            raise ValueError(f"{text!r} is not a list of shard ids like '0-3' or '0-3,6'")
+        first = int(match.group(1))
+        last = int(match.group(2)) if match.group(2) is not None else first
+        if last < first:
+            raise ValueError(f"{part.strip()!r} is not a range of shard ids (it runs backwards)")
+        ids.extend(range(first, last + 1))
+    return sorted(ids)
 
 
 class _Section(BaseModel):
@@ -71,6 +104,42 @@ class DiscordSettings(_Section):
     sync_commands: bool = True
     # Where owner alerts (spend cap reached, reAPI out of credits) go; 0 = a DM to each owner.
     log_channel_id: int = Field(default=0, ge=0)
+    # None = one process, as many shards as Discord recommends (GET /gateway/bot).
+    shard_count: int | None = Field(default=None, ge=1)
+    # None = every shard of shard_count in this process; else only these (run N processes, one range each).
+    # NoDecode: the environment may spell it like --shards ("0-3,6"), not only as JSON.
+    shard_ids: Annotated[list[int] | None, NoDecode] = None
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _shard_ids(cls, value: Any) -> Any:
+        return parse_shard_ids(value) if isinstance(value, str) else value
+
+    @field_validator("shard_ids", mode="after")
+    @classmethod
+    def _shards(cls, ids: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        """Every listed shard exists, once: a gap or overlap between processes would lose or double events."""
+        if ids is None:
+            return ids
+        if "shard_count" not in info.data:
+            return ids  # shard_count itself is invalid, and is reported
+        count = info.data["shard_count"]
+        if count is None:
+            raise _shard_error("needs discord.shard_count too (how many shards all processes share)")
+        if not ids:
+            raise _shard_error("the list is empty; leave it out to run every shard in this process")
+        for shard in ids:
+            if not 0 <= shard < count:
+                raise _shard_error(f"{shard} is not a shard of 0..{count - 1} (shard_count {count})")
+        repeated = sorted({s for s in ids if ids.count(s) > 1})
+        if repeated:
+            raise _shard_error(f"shard {repeated[0]} is listed twice")
+        return ids
+
+
+def _shard_error(message: str) -> PydanticCustomError:
+    # A custom error keeps the message as written (a ValueError would get pydantic's "Value error, " prefix).
+    return PydanticCustomError("shards", message)
 
 
 class ReapiSettings(_Section):

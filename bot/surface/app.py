@@ -78,8 +78,14 @@ def redirect_discord(settings: Settings) -> None:
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord.gateway_url)
 
 
-class ImagineBot(commands.Bot):
-    """imagine-bot: slash commands in front of a durable job runner."""
+class ImagineBot(commands.AutoShardedBot):
+    """imagine-bot: slash commands in front of a durable job runner.
+
+    Always the sharded client: with no ``discord.shard_count`` it asks Discord how many shards to open and runs
+    them all (one for a small bot); with ``shard_count`` / ``shard_ids`` it runs only its range, so N processes
+    share the guilds. Events come only over this process's shards; delivery needs none (interaction webhooks and
+    channel messages are REST), so any process may deliver any job.
+    """
 
     services: Services
 
@@ -100,6 +106,9 @@ class ImagineBot(commands.Bot):
             allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=True),
             # None is discord.py's own default (options.pop("http_trace", None)); only its type hint says otherwise.
             http_trace=discord_trace(metrics) if metrics is not None else None,  # type: ignore[arg-type]
+            shard_count=settings.discord.shard_count,
+            # None = every shard of shard_count; also discord.py's default (kwargs.pop("shard_ids", None)).
+            shard_ids=settings.discord.shard_ids,  # type: ignore[arg-type]
         )
         self.settings = settings
         self.metrics = metrics
@@ -190,8 +199,10 @@ class ImagineBot(commands.Bot):
         self._metrics_server = server
 
     def gateway_connected(self) -> bool:
-        """Whether the bot is connected to Discord's gateway now (ready, its websocket open, not closed)."""
-        return self.is_ready() and not self.is_closed() and self.ws is not None and self.ws.open
+        """Whether the bot is connected to Discord's gateway now (ready, every shard's websocket open, not closed)."""
+        # The sharded client keeps one websocket per shard (``self.ws`` stays None).
+        shards = self.shards.values()
+        return self.is_ready() and not self.is_closed() and bool(shards) and not any(s.is_closed() for s in shards)
 
     async def sync_commands(self) -> None:
         """Push the command tree to each dev guild (instantly), and globally when it changed."""

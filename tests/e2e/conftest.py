@@ -216,14 +216,14 @@ def write_config(path: Path, settings: Settings) -> None:
 
 
 @pytest.fixture
-async def spawn_bot(fake: FakeDiscord, tmp_path: Path) -> AsyncIterator[Callable[[Settings], Awaitable[BotProcess]]]:
-    """Start ``python -m bot run`` with ``settings`` and wait until it has connected to the fake Discord.
+async def spawn_bot(fake: FakeDiscord, tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[BotProcess]]]:
+    """Start ``python -m bot run [run_args]`` with ``settings`` and wait until it has connected to the fake Discord.
 
     Every process started is killed at the end of the test, whatever happened.
     """
     started: list[BotProcess] = []
 
-    async def spawn(settings: Settings) -> BotProcess:
+    async def spawn(settings: Settings, *run_args: str) -> BotProcess:
         number = len(started)
         config, log = tmp_path / f"bot-{number}.toml", tmp_path / f"bot-{number}.log"
         write_config(config, settings)
@@ -241,6 +241,7 @@ async def spawn_bot(fake: FakeDiscord, tmp_path: Path) -> AsyncIterator[Callable
                 "run",
                 "--config",
                 str(config),
+                *run_args,
                 cwd=tmp_path,
                 env=env,
                 stdout=out,

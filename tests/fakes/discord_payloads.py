@@ -89,6 +89,19 @@ class SnowflakeGenerator:
         self._last = max(candidate, self._last + 1)
         return str(self._last)
 
+    def on_shard(self, shard_id: int, shard_count: int) -> str:
+        """The next snowflake that, as a guild id, Discord routes to ``shard_id`` of ``shard_count``.
+
+        The shard is ``(id >> 22) % shard_count``, the timestamp part: moved up to the next matching millisecond
+        (at most ``shard_count - 1`` ms ahead), so ids stay strictly increasing.
+        """
+        if not 0 <= shard_id < shard_count:
+            raise ValueError(f"no shard {shard_id} of {shard_count}")
+        millis = (int(self()) >> 22) + 1  # past every id handed out so far
+        millis += (shard_id - millis) % shard_count
+        self._last = millis << 22
+        return str(self._last)
+
 
 def iso_now() -> str:
     """An ISO-8601 UTC timestamp as Discord sends them."""

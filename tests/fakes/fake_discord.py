@@ -31,6 +31,10 @@ Behaviour notes (mirroring real Discord):
   message routes in a channel where the bot lacks VIEW_CHANNEL → 403 50001, SEND_MESSAGES / EMBED_LINKS /
   ATTACH_FILES → 403 50013 (:meth:`FakeDiscord.set_bot_channel_permissions`); interaction webhooks ignore
   channel permissions; a DM to a member who refuses them (:meth:`FakeDiscord.refuse_dms`) → 403 50007;
+- sharding as Discord does it: each IDENTIFY opens a session for its ``shard: [id, count]`` (none = ``[0, 1]``);
+  READY and GUILD_CREATE list only the guilds of that shard, ``(guild_id >> 22) % count``; every guild event and
+  interaction goes only to the session(s) of its guild's shard, DM events to shard 0; an event no session owns
+  is kept in :attr:`FakeDiscord.undelivered` (a new IDENTIFY for a shard replaces that shard's session);
 - internal errors of the fake answer 400 (never 5xx, which discord.py retries for seconds) and are
   collected in :attr:`FakeDiscord.errors`.
 """
@@ -45,7 +49,7 @@ import re
 import secrets
 import traceback
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -111,6 +115,7 @@ __all__ = [
     "RecordedFile",
     "RecordedRequest",
     "redirect_discord_py",
+    "shard_of",
 ]
 
 API_PREFIX = "/api/v10"
@@ -181,6 +186,7 @@ class FakeInteraction:
     modal: JSON | None = None  # data of a type 9 (modal) response
     triggered_by: FakeInteraction | None = field(default=None, repr=False)  # modal submit: who opened the modal
     sent_at: float | None = None  # FakeDiscord.now() when INTERACTION_CREATE was dispatched
+    shards: list[int] = field(default_factory=list)  # the gateway shard(s) it was dispatched to; [] = nobody's
     token_killed: bool = False  # FakeDiscord.expire_token: Discord dropped the token before its 15 minutes
 
     @property
@@ -257,6 +263,40 @@ class _GatewayConnection:
     closed: bool = False
 
 
+@dataclass(eq=False)
+class _Session:
+    """One gateway session, i.e. one shard: its own sequence numbers and RESUME replay buffer."""
+
+    id: str
+    intents: int | None
+    shard: tuple[int, int]  # (shard_id, shard_count); (0, 1) when IDENTIFY carried no shard
+    active: _GatewayConnection | None
+    seq: int = 0
+    events: list[JSON] = field(default_factory=list)
+
+    def owns(self, guild_id: str | None) -> bool:
+        """Whether Discord sends this guild's events here (DMs and guild-less events go to shard 0)."""
+        shard_id, count = self.shard
+        if guild_id is None:
+            return shard_id == 0
+        return shard_of(guild_id, count) == shard_id
+
+
+def shard_of(guild_id: str | int, shard_count: int) -> int:
+    """The shard Discord routes a guild to: ``(guild_id >> 22) % shard_count``."""
+    return (int(guild_id) >> 22) % shard_count
+
+
+def _event_guild(event: str, data: Any) -> str | None:
+    """The guild a dispatch event belongs to (GUILD_CREATE/UPDATE/DELETE carry it as ``id``)."""
+    if not isinstance(data, dict):
+        return None
+    if event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE"):
+        return str(data["id"])
+    guild_id = data.get("guild_id")
+    return None if guild_id is None else str(guild_id)
+
+
 _Handler = Callable[[_Req], "Awaitable[_Reply]"]
 
 
@@ -331,12 +371,9 @@ class FakeDiscord:
         # --- gateway
         self._gw_lock = asyncio.Lock()
         self._connections: list[_GatewayConnection] = []
-        self._active: _GatewayConnection | None = None
-        self._session_id: str | None = None
-        self._session_intents: int | None = None
-        self._session_shard: list[int] | None = None
-        self._seq = 0
-        self.events: list[JSON] = []  # dispatch frames of the current session (for RESUME replay)
+        self._sessions: dict[tuple[int, int], _Session] = {}  # by (shard_id, shard_count)
+        self._latest: _Session | None = None  # the last IDENTIFY's session (the only one without sharding)
+        self.undelivered: list[JSON] = []  # dispatch events no session's shard owned (nobody received them)
 
         # --- world state
         self._users: dict[str, JSON] = {}
@@ -358,34 +395,11 @@ class FakeDiscord:
         self.bot_user = self._register_user(make_user(self.application_id, "imagine-bot", bot=True))
         self.owner_user = self.make_user("owner")
         self.member_user = self.make_user("member")
-        self.guild_id = self.snowflake()
+        self.guild_id = self.add_guild(guild_name)
         self.everyone_role_id = self.guild_id
-        self.admin_role_id = self.snowflake()
-        self.bot_role_id = self.snowflake()
-        joined = iso_now()
-        self._guilds[self.guild_id] = {
-            "id": self.guild_id,
-            "name": guild_name,
-            "owner_id": self.owner_user["id"],
-            "joined_at": joined,
-            "channel_ids": [],
-            "roles": [
-                make_role(self.everyone_role_id, "@everyone", EVERYONE_PERMISSIONS, position=0),
-                make_role(
-                    self.bot_role_id,
-                    "imagine-bot",
-                    BOT_ROLE_PERMISSIONS,
-                    position=1,
-                    managed=True,
-                    bot_id=self.bot_user["id"],
-                ),
-                make_role(self.admin_role_id, "Admin", ADMINISTRATOR, position=2),
-            ],
-        }
-        self.channel_id = self.add_text_channel("general")["id"]
-        self.add_member(self.owner_user, admin=True)
-        self.add_member(self.member_user)
-        self.add_member(self.bot_user, role_ids=[self.bot_role_id])
+        self.admin_role_id: str = self._guilds[self.guild_id]["admin_role_id"]
+        self.bot_role_id: str = self._guilds[self.guild_id]["bot_role_id"]
+        self.channel_id = self._guilds[self.guild_id]["channel_ids"][0]
         self.application = make_application(self.application_id, "imagine-bot", self.owner_user)
 
     # ------------------------------------------------------------------ lifecycle
@@ -423,7 +437,8 @@ class FakeDiscord:
             if not conn.ws.closed:
                 with contextlib.suppress(Exception):
                     await conn.ws.close(code=1001, message=b"fake discord shutting down")
-        self._active = None
+        for session in self._sessions.values():
+            session.active = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -461,6 +476,18 @@ class FakeDiscord:
     async def wait_until_ready(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
         """IDENTIFY received and READY + GUILD_CREATE(s) sent."""
         await self.wait_for(lambda: self.ready_count >= 1, timeout=timeout, what="IDENTIFY/READY")
+
+    async def wait_for_shards(
+        self,
+        shard_ids: Iterable[int],
+        shard_count: int,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> None:
+        """A session (IDENTIFY + READY) exists for each of ``shard_ids`` out of ``shard_count``."""
+        wanted = [(shard_id, shard_count) for shard_id in shard_ids]
+        await self.wait_for(
+            lambda: all(key in self._sessions for key in wanted), timeout=timeout, what=f"sessions for {wanted}"
+        )
 
     async def wait_for_connections(self, n: int, timeout: float = 5.0) -> None:  # noqa: ASYNC109
         """At least ``n`` gateway websocket connections were made in total."""
@@ -608,7 +635,7 @@ class FakeDiscord:
         overwrites = [o for o in channel["permission_overwrites"] if o["id"] != bot_id]
         overwrites.append({"id": bot_id, "type": 1, "allow": str(allow), "deny": str(deny)})
         channel["permission_overwrites"] = overwrites
-        if self._session_id is not None:
+        if self._sessions:
             await self.dispatch("CHANNEL_UPDATE", copy.deepcopy(channel))
         return channel
 
@@ -665,10 +692,45 @@ class FakeDiscord:
         self._register_user(user)
         roles = list(role_ids or [])
         if admin:
-            roles.append(self.admin_role_id)
+            roles.append(self._guilds[gid]["admin_role_id"])
         member = make_member(user, roles)
         self._members[(gid, user["id"])] = member
         return member
+
+    def add_guild(self, name: str, *, shard: tuple[int, int] | None = None) -> str:
+        """A guild with the bot, the owner (admin) and the member in it and one text channel; returns its id.
+
+        ``shard=(shard_id, shard_count)`` picks an id Discord routes to that shard. Add guilds before the bot
+        connects (READY lists the guilds of each shard).
+        """
+        gid = self.snowflake.on_shard(*shard) if shard is not None else self.snowflake()
+        admin_role_id, bot_role_id = self.snowflake(), self.snowflake()
+        self._guilds[gid] = {
+            "id": gid,
+            "name": name,
+            "owner_id": self.owner_user["id"],
+            "joined_at": iso_now(),
+            "channel_ids": [],
+            "admin_role_id": admin_role_id,
+            "bot_role_id": bot_role_id,
+            "roles": [
+                make_role(gid, "@everyone", EVERYONE_PERMISSIONS, position=0),
+                make_role(
+                    bot_role_id,
+                    "imagine-bot",
+                    BOT_ROLE_PERMISSIONS,
+                    position=1,
+                    managed=True,
+                    bot_id=self.bot_user["id"],
+                ),
+                make_role(admin_role_id, "Admin", ADMINISTRATOR, position=2),
+            ],
+        }
+        self.add_text_channel("general", guild_id=gid)
+        self.add_member(self.owner_user, admin=True, guild_id=gid)
+        self.add_member(self.member_user, guild_id=gid)
+        self.add_member(self.bot_user, role_ids=[bot_role_id], guild_id=gid)
+        return gid
 
     def member(self, user_id: str, guild_id: str | None = None) -> JSON | None:
         return self._members.get((guild_id or self.guild_id, str(user_id)))
@@ -803,11 +865,26 @@ class FakeDiscord:
     @property
     def intents(self) -> int | None:
         """Intents of the last IDENTIFY."""
-        return self._session_intents
+        return None if self._latest is None else self._latest.intents
 
     @property
     def session_id(self) -> str | None:
-        return self._session_id
+        """The last IDENTIFY's session id."""
+        return None if self._latest is None else self._latest.id
+
+    @property
+    def events(self) -> list[JSON]:
+        """Dispatch frames of the last IDENTIFY's session (what a RESUME of it replays)."""
+        return [] if self._latest is None else self._latest.events
+
+    @property
+    def shards(self) -> list[tuple[int, int]]:
+        """``(shard_id, shard_count)`` of every gateway session, in IDENTIFY order."""
+        return list(self._sessions)
+
+    def shard_events(self, shard_id: int, shard_count: int) -> list[JSON]:
+        """Dispatch frames of one shard's session."""
+        return self._sessions[(shard_id, shard_count)].events
 
     @property
     def connection_count(self) -> int:
@@ -825,26 +902,34 @@ class FakeDiscord:
             return False
         return True
 
-    async def _dispatch_locked(self, event: str, data: Any) -> int:
-        self._seq += 1
-        frame = {"op": 0, "t": event, "s": self._seq, "d": data}
-        self.events.append(frame)
-        if self._active is not None and not await self._send(self._active, frame):
-            self._active = None
-        return self._seq
+    async def _dispatch_locked(self, session: _Session, event: str, data: Any) -> int:
+        session.seq += 1
+        frame = {"op": 0, "t": event, "s": session.seq, "d": data}
+        session.events.append(frame)
+        if session.active is not None and not await self._send(session.active, frame):
+            session.active = None
+        return session.seq
+
+    def _owners(self, guild_id: str | None) -> list[_Session]:
+        return [session for session in self._sessions.values() if session.owns(guild_id)]
 
     async def dispatch(self, event: str, data: Any) -> int:
-        """Send a dispatch event with the next sequence number (queued for RESUME replay when the bot is
-        disconnected). Returns the sequence number."""
-        if self._session_id is None:
+        """Send a dispatch event to the session of its guild's shard, with that session's next sequence number
+        (queued for RESUME replay when the bot is disconnected). Returns the sequence number (0: no session owns
+        the event's shard; it is kept in :attr:`undelivered`)."""
+        if not self._sessions:
             raise RuntimeError("no gateway session yet (await fake.wait_until_ready() first)")
-        payload = self._gate_event(event, copy.deepcopy(data))
+        seq = 0
         async with self._gw_lock:
-            seq = await self._dispatch_locked(event, payload)
+            owners = self._owners(_event_guild(event, data))
+            for session in owners:
+                seq = await self._dispatch_locked(session, event, self._gate_event(event, copy.deepcopy(data), session))
+            if not owners:
+                self.undelivered.append({"t": event, "d": copy.deepcopy(data)})
         await self._notify()
         return seq
 
-    def _gate_event(self, event: str, data: Any) -> Any:
+    def _gate_event(self, event: str, data: Any, session: _Session) -> Any:
         """Blank message content like Discord does for bots without the MESSAGE_CONTENT intent."""
         if not self.enforce_message_content_intent or event not in ("MESSAGE_CREATE", "MESSAGE_UPDATE"):
             return data
@@ -853,12 +938,11 @@ class FakeDiscord:
         in_guild = "guild_id" in data
         if isinstance(data.get("referenced_message"), dict):
             # The replied-to message is a message of its own: the same rule applies to it.
-            self._gate_message(data["referenced_message"], in_guild=in_guild)
-        return self._gate_message(data, in_guild=in_guild)
+            self._gate_message(data["referenced_message"], in_guild=in_guild, intents=session.intents)
+        return self._gate_message(data, in_guild=in_guild, intents=session.intents)
 
-    def _gate_message(self, data: JSON, *, in_guild: bool) -> JSON:
+    def _gate_message(self, data: JSON, *, in_guild: bool, intents: int | None) -> JSON:
         """Blank one message's content unless the bot wrote it, is mentioned, it is a DM, or it has the intent."""
-        intents = self._session_intents
         if intents is None or intents & INTENT_MESSAGE_CONTENT:
             return data
         bot_id = self.bot_user["id"]
@@ -870,10 +954,14 @@ class FakeDiscord:
         data.pop("poll", None)
         return data
 
-    async def drop_gateway(self, code: int = 4000) -> None:
-        """Close the bot's gateway connection with a resumable close code (discord.py then RESUMEs)."""
+    async def drop_gateway(self, code: int = 4000, *, shard: tuple[int, int] | None = None) -> None:
+        """Close the bot's gateway connection (the last IDENTIFY's, or ``shard``'s) with a resumable close code
+        (discord.py then RESUMEs)."""
         async with self._gw_lock:
-            conn, self._active = self._active, None
+            session = self._latest if shard is None else self._sessions[shard]
+            conn = None if session is None else session.active
+            if session is not None:
+                session.active = None
         if conn is None:
             raise RuntimeError("no active gateway connection to drop")
         conn.closed = True
@@ -902,8 +990,9 @@ class FakeDiscord:
         finally:
             conn.closed = True
             async with self._gw_lock:
-                if self._active is conn:
-                    self._active = None
+                for session in self._sessions.values():
+                    if session.active is conn:
+                        session.active = None
             await self._notify()
         return ws
 
@@ -932,19 +1021,26 @@ class FakeDiscord:
         if data.get("token") != self.token:
             await conn.ws.close(code=4004, message=b"Authentication failed.")
             return
+        shard_field = data.get("shard")
+        try:
+            shard = (0, 1) if shard_field is None else (int(shard_field[0]), int(shard_field[1]))
+        except (TypeError, ValueError, IndexError):
+            shard = (-1, 0)
+        if not 0 <= shard[0] < shard[1]:
+            await conn.ws.close(code=4010, message=b"Invalid shard.")
+            return
         self.identify_payloads.append(recorded)
         async with self._gw_lock:
-            self._session_id = secrets.token_hex(16)
-            self._session_intents = data.get("intents")
-            self._session_shard = data.get("shard")
-            self._seq = 0
-            self.events = []
-            self._active = conn
+            # A new IDENTIFY for a shard replaces that shard's session (the old one gets nothing more).
+            session = _Session(id=secrets.token_hex(16), intents=data.get("intents"), shard=shard, active=conn)
+            self._sessions.pop(shard, None)
+            self._sessions[shard] = self._latest = session
+            guild_ids = [gid for gid in self._guilds if session.owns(gid)]
             ready: JSON = {
                 "v": 10,
                 "user": {**self.bot_user, "verified": True, "mfa_enabled": False, "email": None, "locale": "en-US"},
-                "guilds": [{"id": gid, "unavailable": True} for gid in self._guilds],
-                "session_id": self._session_id,
+                "guilds": [{"id": gid, "unavailable": True} for gid in guild_ids],
+                "session_id": session.id,
                 "session_type": "normal",
                 "resume_gateway_url": self.gateway_url,
                 "application": {"id": self.application_id, "flags": int(self.application.get("flags", 0))},
@@ -957,11 +1053,11 @@ class FakeDiscord:
                 "auth": {},
                 "_trace": ["fake-discord"],
             }
-            if self._session_shard is not None:
-                ready["shard"] = self._session_shard
-            await self._dispatch_locked("READY", ready)
-            for gid in self._guilds:
-                await self._dispatch_locked("GUILD_CREATE", self.guild_payload(gid))
+            if shard_field is not None:
+                ready["shard"] = list(shard)
+            await self._dispatch_locked(session, "READY", ready)
+            for gid in guild_ids:
+                await self._dispatch_locked(session, "GUILD_CREATE", self.guild_payload(gid))
             self.ready_count += 1
         await self._notify()
 
@@ -970,22 +1066,23 @@ class FakeDiscord:
             await conn.ws.close(code=4004, message=b"Authentication failed.")
             return
         async with self._gw_lock:
-            if self._session_id is None or data.get("session_id") != self._session_id:
+            session = next((s for s in self._sessions.values() if s.id == data.get("session_id")), None)
+            if session is None:
                 await self._send(conn, {"op": 9, "d": False, "s": None, "t": None})
                 return
             last = int(data.get("seq") or 0)
-            for frame in self.events:
+            for frame in session.events:
                 if frame["s"] > last:
                     await self._send(conn, frame)
-            self._seq += 1
-            await self._send(conn, {"op": 0, "t": "RESUMED", "s": self._seq, "d": {"_trace": ["fake-discord"]}})
-            self._active = conn
+            session.seq += 1
+            await self._send(conn, {"op": 0, "t": "RESUMED", "s": session.seq, "d": {"_trace": ["fake-discord"]}})
+            session.active = conn
             self.resume_count += 1
         await self._notify()
 
     async def _request_members(self, data: JSON) -> None:
         gid = str(data.get("guild_id"))
-        if gid not in self._guilds or self._session_id is None:
+        if gid not in self._guilds or not self._sessions:
             return
         user_ids = {str(u) for u in data.get("user_ids") or []}
         query = (data.get("query") or "").lower()
@@ -1153,6 +1250,7 @@ class FakeDiscord:
 
     async def _send_interaction(self, interaction: FakeInteraction) -> FakeInteraction:
         interaction.sent_at = self.now()  # Discord's 3-second ACK clock starts when it sends the event
+        interaction.shards = [session.shard[0] for session in self._owners(interaction.guild_id)]
         await self.dispatch("INTERACTION_CREATE", interaction.payload)
         return interaction
 
@@ -1657,7 +1755,7 @@ class FakeDiscord:
         return msg
 
     async def _echo(self, event: str, msg: JSON) -> None:
-        if not self.echo_messages or self._session_id is None or msg["flags"] & FLAG_EPHEMERAL:
+        if not self.echo_messages or not self._sessions or msg["flags"] & FLAG_EPHEMERAL:
             return
         if event == "MESSAGE_DELETE":
             data: JSON = {"id": msg["id"], "channel_id": msg["channel_id"]}
@@ -1852,7 +1950,8 @@ class FakeDiscord:
             # REST reads are subject to the MESSAGE_CONTENT rule just like gateway events.
             gated = copy.deepcopy(msg)
             if self.enforce_message_content_intent:
-                self._gate_message(gated, in_guild=self._channels[msg["channel_id"]].get("guild_id") is not None)
+                in_guild = self._channels[msg["channel_id"]].get("guild_id") is not None
+                self._gate_message(gated, in_guild=in_guild, intents=self.intents)
             return _Reply(200, gated)
         if req.method == "DELETE":
             self._delete_message(msg)
@@ -1917,7 +2016,8 @@ class FakeDiscord:
             # REST reads are subject to the MESSAGE_CONTENT rule just like gateway events.
             gated = copy.deepcopy(msg)
             if self.enforce_message_content_intent:
-                self._gate_message(gated, in_guild=self._channels[msg["channel_id"]].get("guild_id") is not None)
+                in_guild = self._channels[msg["channel_id"]].get("guild_id") is not None
+                self._gate_message(gated, in_guild=in_guild, intents=self.intents)
             return _Reply(200, gated)
         if req.method == "DELETE":
             self._delete_message(msg)

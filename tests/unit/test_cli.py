@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import pytest
 from aiohttp import web
 
-from bot.cli import probe_health
-from bot.config import Settings
+from bot.cli import main, probe_health, shard_overrides
+from bot.config import Settings, load_settings
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -132,3 +132,51 @@ async def test_health_probe_reports_status_and_unreachable(
     assert "gateway down" in body
     status, _ = await probe_health(f"http://127.0.0.1:{_closed_port()}/healthz")
     assert status == "unreachable"
+
+
+# -- run --shards / --shard-count ------------------------------------------------------------------------------
+
+
+def test_shard_flags_override_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[discord]\nshard_count = 4\nshard_ids = [0, 1]\n", encoding="utf-8")
+    flags = shard_overrides(shards="0-3,6", shard_count="8")
+    settings = load_settings(config, **flags)
+    assert (settings.discord.shard_count, settings.discord.shard_ids) == (8, [0, 1, 2, 3, 6])
+    # One flag alone replaces only its key; the other still comes from the file.
+    settings = load_settings(config, **shard_overrides(shards="2-3", shard_count=None))
+    assert (settings.discord.shard_count, settings.discord.shard_ids) == (4, [2, 3])
+    assert shard_overrides(shards=None, shard_count=None) == {}
+
+
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        (["--shards", "0-1"], "discord.shard_ids: needs discord.shard_count"),
+        (["--shards", "0-2", "--shard-count", "2"], "discord.shard_ids: 2 is not a shard of 0..1"),
+        (["--shards", "0,0", "--shard-count", "2"], "discord.shard_ids: shard 0 is listed twice"),
+        (["--shards", "zero", "--shard-count", "2"], "--shards: 'zero' is not a list of shard ids"),
+        (["--shard-count", "many"], "--shard-count: 'many' is not a whole number"),
+        (["--shard-count", "0"], "discord.shard_count"),
+    ],
+)
+def test_bad_shard_flags_exit_2_with_one_line(
+    argv: list[str], complaint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("IMAGINEBOT_") or name == "DISCORD_TOKEN":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IMAGINEBOT_DISCORD__TOKEN", "secret.token.value")
+    assert main(["run", *argv]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert complaint in lines[0]
+    assert lines[0].startswith("imagine-bot: ")
+
+
+def test_shard_flags_belong_to_run_only(tmp_path: Path) -> None:
+    result = run_cli("check", "--shards", "0", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "unrecognized arguments: --shards" in result.stderr

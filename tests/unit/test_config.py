@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, Settings, load_settings, parse_duration
+from bot.config import ConfigError, Settings, load_settings, parse_duration, parse_shard_ids
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV_NAMES = ("DISCORD_TOKEN", "REAPI_API_KEY")
@@ -39,6 +39,8 @@ def test_example_config_loads_and_documents_every_key() -> None:
     # The simulate key is documented commented out (its default is "decide from the key").
     raw["reapi"]["simulate"] = None
     raw["credits"]["refill_at_utc_hour"] = None  # likewise (its default is "rolling")
+    raw["discord"]["shard_count"] = None  # likewise (its default is "Discord decides, one process")
+    raw["discord"]["shard_ids"] = None  # likewise (its default is "every shard of shard_count")
     for section, model in Settings.model_fields.items():
         assert model.annotation is not None
         fields = model.annotation.model_fields  # type: ignore[union-attr]
@@ -129,3 +131,52 @@ def test_secrets_never_appear_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_parse_duration(text: str | int, seconds: float) -> None:
     assert parse_duration(text).total_seconds() == seconds
+
+
+# -- sharding ------------------------------------------------------------------------------------------------
+
+
+def test_shards_default_to_one_process_that_lets_discord_decide() -> None:
+    s = load_settings(None)
+    assert (s.discord.shard_count, s.discord.shard_ids) == (None, None)
+
+
+def test_shard_range_from_file_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, "[discord]\nshard_count = 8\nshard_ids = [0, 1, 2, 3]\n")
+    assert load_settings(path).discord.shard_ids == [0, 1, 2, 3]
+    # The environment takes the same spelling as --shards, or a JSON list.
+    monkeypatch.setenv("IMAGINEBOT_DISCORD__SHARD_IDS", "4-6,7")
+    assert load_settings(path).discord.shard_ids == [4, 5, 6, 7]
+    monkeypatch.setenv("IMAGINEBOT_DISCORD__SHARD_IDS", "[2, 3]")
+    assert load_settings(path).discord.shard_ids == [2, 3]
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("shard_ids = [0, 1]", r"discord\.shard_ids: needs discord\.shard_count"),
+        ("shard_count = 2\nshard_ids = [0, 2]", r"discord\.shard_ids: 2 is not a shard of 0\.\.1"),
+        ("shard_count = 4\nshard_ids = [1, 1]", r"discord\.shard_ids: shard 1 is listed twice"),
+        ("shard_count = 4\nshard_ids = []", r"discord\.shard_ids: .*empty"),
+        ("shard_count = 0", r"discord\.shard_count"),
+        ("shard_count = 4\nshard_ids = [-1]", r"discord\.shard_ids: -1 is not a shard of 0\.\.3"),
+    ],
+)
+def test_bad_shards_are_one_line_naming_the_key(tmp_path: Path, text: str, complaint: str) -> None:
+    with pytest.raises(ConfigError, match=complaint) as caught:
+        load_settings(write(tmp_path, f"[discord]\n{text}\n"))
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "ids"),
+    [("0", [0]), ("0-3", [0, 1, 2, 3]), ("0-3,6", [0, 1, 2, 3, 6]), (" 6, 2-3 ", [2, 3, 6]), ("[1, 0]", [0, 1])],
+)
+def test_parse_shard_ids(text: str, ids: list[int]) -> None:
+    assert parse_shard_ids(text) == ids
+
+
+@pytest.mark.parametrize("text", ["", "a", "3-1", "1-", "-1", "0,,1", "1.5", '[0, "x"]'])
+def test_parse_shard_ids_refuses_what_is_not_a_list_of_shards(text: str) -> None:
+    with pytest.raises(ValueError, match="shard"):
+        parse_shard_ids(text)
