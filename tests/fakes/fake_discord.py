@@ -741,6 +741,10 @@ class FakeDiscord:
         guild["roles"].append(role)
         return role
 
+    def guild_channel_ids(self, guild_id: str | None = None) -> list[str]:
+        """The ids of a guild's channels."""
+        return list(self._guilds[guild_id or self.guild_id]["channel_ids"])
+
     def add_text_channel(self, name: str, *, guild_id: str | None = None) -> JSON:
         gid = guild_id or self.guild_id
         guild = self._guilds[gid]
