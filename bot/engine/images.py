@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from bot.reapi import detect_content_type
+
 __all__ = ["EXTENSIONS", "MAX_IMAGE_PIXELS", "ImageTooLarge", "PreparedImage", "fit_to_limit", "sniff_type"]
 
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
@@ -35,13 +37,8 @@ class PreparedImage:
 
 def sniff_type(data: bytes) -> str | None:
     """The image type from magic bytes (PNG, JPEG, WebP), or None; never trust names or URLs."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
+    # One reading of the magic bytes for the whole bot: the reAPI adapter's.
+    return detect_content_type(data)
 
 
 def fit_to_limit(data: bytes, content_type: str, limit: int) -> PreparedImage:
