@@ -8,7 +8,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.engine.credits import credits_text, role_ids_of
+from bot.engine.credits import role_ids_of
+from bot.surface import texts
 from bot.surface.account_ui import usage_embed
 from bot.surface.errors import NotAllowed, UserFacingError
 
@@ -47,7 +48,7 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
         """Every /admin command needs a bot owner, or Manage Server in the server it is used in."""
         if self._is_owner(interaction) or self._is_guild_admin(interaction):
             return True
-        raise AdminOnly("Only bot owners and server admins (Manage Server) can use `/admin`.")
+        raise AdminOnly(texts.ADMIN_ONLY)
 
     # -- /admin credits ---------------------------------------------------------------------------
 
@@ -80,7 +81,7 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
             actor_id=interaction.user.id,
             note=note,
         )
-        await self._done(interaction, f"Granted {credits_text(amount)} to {member.mention}.", balance)
+        await self._done(interaction, texts.granted(amount, member.mention), balance)
 
     @credits.command(name="set")
     async def set_balance(
@@ -111,7 +112,7 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
             actor_id=interaction.user.id,
             note=note,
         )
-        await self._done(interaction, f"Set the balance of {member.mention}.", balance)
+        await self._done(interaction, texts.balance_set(member.mention), balance)
 
     @credits.command(name="reset")
     async def reset(self, interaction: Interaction, member: discord.Member | discord.User) -> None:
@@ -127,7 +128,7 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
         balance = await self._accounts.reset(
             member.id, interaction.guild_id, role_ids=role_ids_of(member), actor_id=interaction.user.id
         )
-        await self._done(interaction, f"Reset the balance of {member.mention}.", balance)
+        await self._done(interaction, texts.balance_reset(member.mention), balance)
 
     # -- bans -------------------------------------------------------------------------------------
 
@@ -152,16 +153,10 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
         """
         scope = self._ban_scope(interaction, everywhere)
         if member.id in self._owner_ids:
-            raise NotAllowed("Bot owners cannot be banned.")
+            raise NotAllowed(texts.OWNERS_CANNOT_BE_BANNED)
         await interaction.response.defer(ephemeral=True, thinking=True)
         added = await self._accounts.ban(member.id, scope, actor_id=interaction.user.id, reason=reason)
-        where = _where(scope)
-        text = (
-            f"{member.mention} can no longer create images {where}."
-            if added
-            else f"{member.mention} was already banned {where}."
-        )
-        await interaction.followup.send(text, ephemeral=True)
+        await interaction.followup.send(texts.ban_result(member.mention, scope, added=added), ephemeral=True)
 
     @app_commands.command(name="unban")
     async def unban(
@@ -182,13 +177,7 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
         scope = self._ban_scope(interaction, everywhere)
         await interaction.response.defer(ephemeral=True, thinking=True)
         removed = await self._accounts.unban(member.id, scope)
-        where = _where(scope)
-        text = (
-            f"{member.mention} may create images {where} again."
-            if removed
-            else f"{member.mention} was not banned {where}."
-        )
-        await interaction.followup.send(text, ephemeral=True)
+        await interaction.followup.send(texts.unban_result(member.mention, scope, removed=removed), ephemeral=True)
 
     # -- usage ------------------------------------------------------------------------------------
 
@@ -221,28 +210,22 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
         if self._is_owner(interaction):
             return
         if self._accounts.needs_owner(interaction.guild_id):
-            raise NotAllowed("Balances are shared by every server this bot is in, so only bot owners can change them.")
+            raise NotAllowed(texts.BALANCES_SHARED)
         if not self._is_guild_admin(interaction):
-            raise NotAllowed("You need the Manage Server permission here to change credits.")
+            raise NotAllowed(texts.NEED_MANAGE_SERVER_CREDITS)
 
     def _ban_scope(self, interaction: Interaction, everywhere: bool) -> str:
         if everywhere or interaction.guild_id is None:
             if not self._is_owner(interaction):
-                raise NotAllowed("Only bot owners can ban or unban everywhere.")
+                raise NotAllowed(texts.BAN_EVERYWHERE_OWNERS_ONLY)
             return "global"
         if not (self._is_owner(interaction) or self._is_guild_admin(interaction)):
-            raise NotAllowed("You need the Manage Server permission here to ban or unban.")
+            raise NotAllowed(texts.NEED_MANAGE_SERVER_BANS)
         return f"guild:{interaction.guild_id}"
 
     async def _done(self, interaction: Interaction, what: str, balance: Balance) -> None:
-        where = "" if balance.scope == "global" else " in this server"
-        await interaction.followup.send(
-            f"{what} Their balance{where} is now {credits_text(balance.balance)}.", ephemeral=True
-        )
-
-
-def _where(scope: str) -> str:
-    return "on this bot (every server and DMs)" if scope == "global" else "in this server"
+        text = texts.balance_now(what, balance.balance, everywhere=balance.scope == "global")
+        await interaction.followup.send(text, ephemeral=True)
 
 
 async def setup(bot: ImagineBot) -> None:

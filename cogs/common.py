@@ -12,24 +12,15 @@ import discord
 from discord import app_commands
 
 from bot.reapi import AspectRatio
+from bot.surface import texts
 from bot.surface.errors import InvalidInput
 from bot.surface.intake import MAX_PROMPT_CHARS, clean_prompt
 
 __all__ = ["ASPECT_CHOICES", "AspectRatioOption", "FlagOption", "IntOption", "PromptTransformer", "TextOption"]
 
-_ASPECT_LABELS = {
-    "auto": "auto (the model decides)",
-    "1:1": "1:1 square",
-    "16:9": "16:9 widescreen",
-    "9:16": "9:16 phone / story",
-    "4:3": "4:3 classic",
-    "3:4": "3:4 portrait",
-    "3:2": "3:2 photo",
-    "2:3": "2:3 portrait photo",
-    "21:9": "21:9 cinema",
-}
 ASPECT_CHOICES = [
-    app_commands.Choice(name=_ASPECT_LABELS.get(ratio.value, ratio.value), value=ratio.value) for ratio in AspectRatio
+    app_commands.Choice(name=texts.ASPECT_LABELS.get(ratio.value, ratio.value), value=ratio.value)
+    for ratio in AspectRatio
 ]
 
 
@@ -50,7 +41,7 @@ class PromptTransformer(app_commands.Transformer[discord.Client]):
 
     async def transform(self, interaction: discord.Interaction[discord.Client], value: object, /) -> str:
         if not isinstance(value, str):
-            raise InvalidInput("The prompt must be text.")
+            raise InvalidInput(texts.PROMPT_NOT_TEXT)
         return clean_prompt(value)
 
 
@@ -72,7 +63,7 @@ class AspectRatioOption(app_commands.Transformer[discord.Client]):
             except ValueError:
                 pass
         allowed = ", ".join(r.value for r in AspectRatio)
-        raise InvalidInput(f"That is not an aspect ratio I know. Pick one from the list: {allowed}.")
+        raise InvalidInput(texts.aspect_ratio_not_listed(allowed))
 
 
 class _BoundedOption(app_commands.Transformer[discord.Client]):
@@ -103,7 +94,7 @@ class IntOption(_BoundedOption):
         # bool is an int in Python; a JSON true is not a number a member typed.
         if isinstance(value, int) and not isinstance(value, bool) and self._low <= value <= self._high:
             return value
-        raise InvalidInput(f"`{self._name}` must be a whole number from {self._low:,} to {self._high:,}.")
+        raise InvalidInput(texts.number_out_of_range(self._name, self._low, self._high))
 
 
 class TextOption(_BoundedOption):
@@ -116,7 +107,7 @@ class TextOption(_BoundedOption):
     async def transform(self, interaction: discord.Interaction[discord.Client], value: object, /) -> str:
         if isinstance(value, str) and self._low <= len(value) <= self._high:
             return value
-        raise InvalidInput(f"`{self._name}` must be a text of {self._low:,} to {self._high:,} characters.")
+        raise InvalidInput(texts.text_out_of_range(self._name, self._low, self._high))
 
 
 class FlagOption(app_commands.Transformer[discord.Client]):
@@ -132,4 +123,4 @@ class FlagOption(app_commands.Transformer[discord.Client]):
     async def transform(self, interaction: discord.Interaction[discord.Client], value: object, /) -> bool:
         if isinstance(value, bool):
             return value
-        raise InvalidInput(f"`{self._name}` must be true or false.")
+        raise InvalidInput(texts.not_a_flag(self._name))

@@ -10,6 +10,7 @@ from discord import app_commands, ui
 from discord.ext import commands
 
 from bot.engine.credits import role_ids_of
+from bot.surface import texts
 from bot.surface.account_ui import history_embed, statement_embed
 from bot.surface.errors import NotAllowed
 from bot.surface.reporting import report_error
@@ -32,7 +33,7 @@ _HISTORY_ID = re.compile(r"imagine:history:(?P<user_id>\d{1,20}):(?P<page>\d{1,4
 class HistoryButton(ui.DynamicItem[ui.Button[ui.View]], template=_HISTORY_ID.pattern):
     """Prev / Next under a /history page; the owner and the page are in the custom_id, so it survives restarts."""
 
-    def __init__(self, user_id: int, page: int, *, label: str = "Next", disabled: bool = False) -> None:
+    def __init__(self, user_id: int, page: int, *, label: str = texts.HISTORY_NEXT, disabled: bool = False) -> None:
         button: ui.Button[ui.View] = ui.Button(
             label=label,
             style=discord.ButtonStyle.secondary,
@@ -54,7 +55,7 @@ class HistoryButton(ui.DynamicItem[ui.Button[ui.View]], template=_HISTORY_ID.pat
         """Only the member whose history it is may turn its pages."""
         if interaction.user.id == self.user_id:
             return True
-        await interaction.response.send_message("This is someone else's history: use `/history`.", ephemeral=True)
+        await interaction.response.send_message(texts.SOMEONE_ELSES_HISTORY, ephemeral=True)
         return False
 
     async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
@@ -70,8 +71,8 @@ class HistoryButton(ui.DynamicItem[ui.Button[ui.View]], template=_HISTORY_ID.pat
 def history_view(page: HistoryPage) -> ui.View:
     """Prev / Next buttons for a history page."""
     view = ui.View(timeout=None)
-    view.add_item(HistoryButton(page.user_id, max(0, page.page - 1), label="Prev", disabled=page.page <= 1))
-    view.add_item(HistoryButton(page.user_id, page.page + 1, label="Next", disabled=not page.has_next))
+    view.add_item(HistoryButton(page.user_id, max(0, page.page - 1), label=texts.HISTORY_PREV, disabled=page.page <= 1))
+    view.add_item(HistoryButton(page.user_id, page.page + 1, label=texts.HISTORY_NEXT, disabled=not page.has_next))
     return view
 
 
@@ -94,7 +95,7 @@ class CreditsCog(commands.Cog):
         target = user or interaction.user
         own = target.id == interaction.user.id
         if not own and not self._may_view_others(interaction):
-            raise NotAllowed("Only bot owners and server admins (Manage Server) can see other members' credits.")
+            raise NotAllowed(texts.OTHERS_CREDITS_ADMIN_ONLY)
         await interaction.response.defer(ephemeral=True, thinking=True)
         statement = await self._accounts.statement(target.id, interaction.guild_id, role_ids_of(target))
         embed = statement_embed(statement, name=target.display_name, own=own)

@@ -12,6 +12,7 @@ from discord.ext import commands
 
 from bot.engine.credits import role_ids_of
 from bot.engine.sources import SourceImage, parse_url_list, plan_sources
+from bot.surface import texts
 from bot.surface.components import EditModal, job_id_in
 from bot.surface.errors import InvalidInput
 from bot.surface.intake import clean_prompt, job_for_reply, submit_edit
@@ -30,10 +31,6 @@ __all__ = ["EditCog", "images_in", "setup"]
 log = logging.getLogger(__name__)
 
 _IMAGE_NAME = re.compile(r"\.(png|jpe?g|webp)$", re.IGNORECASE)
-_INTENT_HINT = (
-    "I can't see the images in other members' messages (that needs the Message Content intent). "
-    "Right-click the message → **Apps** → **Edit image** instead."
-)
 
 
 def images_in(message: discord.Message) -> list[SourceImage]:
@@ -53,7 +50,7 @@ def images_in(message: discord.Message) -> list[SourceImage]:
     for embed in message.embeds:
         for url in (embed.image.url, embed.thumbnail.url):
             if url and url.startswith(("http://", "https://")) and all(i.url != url for i in found):
-                found.append(SourceImage(url=url, link=message.jump_url, label="the embedded image"))
+                found.append(SourceImage(url=url, link=message.jump_url, label=texts.SOURCE_EMBEDDED_IMAGE))
     return found
 
 
@@ -119,7 +116,7 @@ class EditCog(commands.Cog):
         sources = plan_sources(
             [_from_attachment(a) for a in attached if a is not None]
             + [
-                SourceImage(url=url, link=url, label=f"link {n}")
+                SourceImage(url=url, link=url, label=texts.source_link_n(n))
                 for n, url in enumerate(parse_url_list(urls, allow_private=self._allow_private), 1)
             ]
         )
@@ -136,7 +133,7 @@ class EditCog(commands.Cog):
         """Message menu "Edit image": ask for the instruction in a modal, then edit like /edit."""
         images = images_in(message)
         if not images:
-            raise InvalidInput("That message has no image I can edit (JPEG, PNG or WebP).")
+            raise InvalidInput(texts.NO_IMAGE_IN_MESSAGE)
         await interaction.response.send_modal(EditModal(images, parent_job_id=job_id_in(message)))
 
     @commands.Cog.listener()
@@ -150,26 +147,26 @@ class EditCog(commands.Cog):
             return
         target = await self._referenced(message)
         if target is None:
-            await _answer(message, "I can't find the message you replied to any more.")
+            await _answer(message, texts.REPLIED_MESSAGE_GONE)
             return
         images = images_in(target)
         if not images:
             # Without the intent, Discord blanks other members' messages that don't mention the bot.
             blanked = not (target.content or target.attachments or target.embeds)
             hidden = blanked and target.author.id != me.id and not self._content_intent
-            await _answer(message, _INTENT_HINT if hidden else "The message you replied to has no image I can edit.")
+            await _answer(message, texts.INTENT_HINT if hidden else texts.REPLIED_MESSAGE_NO_IMAGE)
             return
         try:
             instruction = clean_prompt(mention.sub("", message.content))
         except InvalidInput:  # nothing but the mention, or only invisible characters
-            await _answer(message, f"Tell me what to change, e.g. {me.mention} make it night-time.")
+            await _answer(message, texts.reply_needs_instruction(me.mention))
             return
         await self._edit_from_reply(message, target, images, instruction)
 
     async def _edit_from_reply(
         self, message: discord.Message, target: discord.Message, images: list[SourceImage], instruction: str
     ) -> None:
-        placeholder = await message.reply("⏳ Checking the image…", mention_author=False)
+        placeholder = await message.reply(texts.CHECKING_IMAGE, mention_author=False)
         try:
             prompt = clean_prompt(instruction)
             sources = plan_sources(images)
@@ -191,7 +188,7 @@ class EditCog(commands.Cog):
             if error_id is not None:
                 log.error("error %s in reply-to-edit (user %s)", error_id, message.author.id, exc_info=exc)
             try:
-                await placeholder.edit(content=f"❌ {text}")
+                await placeholder.edit(content=texts.reply_failed(text))
             except discord.HTTPException as edit_error:
                 log.info("could not answer message %s: %s", message.id, edit_error)
 

@@ -11,6 +11,7 @@ from discord import ui
 
 from bot.engine.credits import role_ids_of
 from bot.engine.sources import SourceImage, plan_sources
+from bot.surface import texts
 from bot.surface.errors import NotAllowed, UserFacingError
 from bot.surface.intake import clean_prompt, job_request, parse_aspect_ratio, public_placeholder, submit_edit
 from bot.surface.reporting import report_error
@@ -24,11 +25,11 @@ if TYPE_CHECKING:
 
 __all__ = ["CancelButton", "EditModal", "ResultButton", "cancel_view", "job_id_in", "result_view"]
 
-_ACTIONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
-    "reroll": ("Reroll", "🔁", discord.ButtonStyle.secondary),
-    "edit": ("Edit", "✏️", discord.ButtonStyle.secondary),
-    "ref": ("Use as reference", "🖼️", discord.ButtonStyle.secondary),
-    "delete": ("Delete", "🗑️", discord.ButtonStyle.danger),
+_ACTIONS: dict[str, tuple[str, discord.ButtonStyle]] = {
+    "reroll": ("🔁", discord.ButtonStyle.secondary),
+    "edit": ("✏️", discord.ButtonStyle.secondary),
+    "ref": ("🖼️", discord.ButtonStyle.secondary),
+    "delete": ("🗑️", discord.ButtonStyle.danger),
 }
 _CUSTOM_ID = re.compile(r"imagine:(?P<action>reroll|edit|ref|delete):(?P<job_id>[0-9a-f]{12})")
 
@@ -55,8 +56,12 @@ class ResultButton(ui.DynamicItem[ui.Button[ui.View]], template=_CUSTOM_ID.patte
     """One result button; everything it needs is the job id in its custom_id plus the stored job."""
 
     def __init__(self, action: str, job_id: str) -> None:
-        label, emoji, style = _ACTIONS[action]
-        super().__init__(ui.Button(label=label, emoji=emoji, style=style, custom_id=f"imagine:{action}:{job_id}"))
+        emoji, style = _ACTIONS[action]
+        super().__init__(
+            ui.Button(
+                label=texts.BUTTON_LABELS[action], emoji=emoji, style=style, custom_id=f"imagine:{action}:{job_id}"
+            )
+        )
         self.action = action
         self.job_id = job_id
 
@@ -78,9 +83,9 @@ class ResultButton(ui.DynamicItem[ui.Button[ui.View]], template=_CUSTOM_ID.patte
         services = services_of(interaction)
         job = await services.store.get_job(self.job_id)
         if job is None:
-            raise UserFacingError("This image is no longer on record, so its buttons don't work any more.")
+            raise UserFacingError(texts.IMAGE_GONE)
         if self.action == "delete":
-            _require_requester_or_moderator(interaction, job, "delete it")
+            _require_requester_or_moderator(interaction, job, texts.ACTION_DELETE)
             await interaction.response.defer()
             await interaction.delete_original_response()
             return
@@ -102,16 +107,18 @@ class ResultButton(ui.DynamicItem[ui.Button[ui.View]], template=_CUSTOM_ID.patte
             return
         message = interaction.message
         if message is None or not message.attachments:
-            raise UserFacingError("I can't find the image on this message any more.")
+            raise UserFacingError(texts.IMAGE_MISSING)
         attachment = message.attachments[0]  # its URL is freshly signed: this is what reAPI gets
-        source = SourceImage(url=attachment.url, link=message.jump_url, label="this image", size=attachment.size)
+        source = SourceImage(
+            url=attachment.url, link=message.jump_url, label=texts.SOURCE_THIS_IMAGE, size=attachment.size
+        )
         reference = self.action == "ref"
         await interaction.response.send_modal(
             EditModal(
                 [source],
                 parent_job_id=job.id,
-                title="Use as reference" if reference else "Edit this image",
-                question="What should the new image show?" if reference else "What should change?",
+                title=texts.MODAL_REFERENCE_TITLE if reference else texts.MODAL_EDIT_THIS_TITLE,
+                question=texts.MODAL_REFERENCE_QUESTION if reference else texts.MODAL_EDIT_QUESTION,
                 aspect_ratio=job.aspect_ratio,
             )
         )
@@ -123,7 +130,10 @@ class CancelButton(ui.DynamicItem[ui.Button[ui.View]], template=r"imagine:cancel
     def __init__(self, job_id: str) -> None:
         super().__init__(
             ui.Button(
-                label="Cancel", emoji="✖️", style=discord.ButtonStyle.secondary, custom_id=f"imagine:cancel:{job_id}"
+                label=texts.BUTTON_LABELS["cancel"],
+                emoji="✖️",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"imagine:cancel:{job_id}",
             )
         )
         self.job_id = job_id
@@ -146,11 +156,11 @@ class CancelButton(ui.DynamicItem[ui.Button[ui.View]], template=r"imagine:cancel
             # Read before the ack (one primary-key lookup) so a refusal is a plain ephemeral reply.
             job = await services.store.get_job(self.job_id)
             if job is None:
-                raise UserFacingError("This job no longer exists, so there is nothing to cancel.")
-            _require_requester_or_moderator(interaction, job, "cancel it")
+                raise UserFacingError(texts.JOB_GONE)
+            _require_requester_or_moderator(interaction, job, texts.ACTION_CANCEL)
             await interaction.response.defer()
             if await services.runner.cancel(self.job_id) is None:
-                raise UserFacingError("It is already being generated (or finished), so it can't be cancelled now.")
+                raise UserFacingError(texts.ALREADY_STARTED)
         except Exception as exc:  # the library would only log it
             await report_error(interaction, exc)
 
@@ -165,7 +175,7 @@ def cancel_view(job_id: str) -> ui.View:
 def _require_requester_or_moderator(interaction: discord.Interaction[Any], job: Job, what: str) -> None:
     """Allow the job's requester, bot owners and members who can manage messages; refuse others politely."""
     if job.user_id != interaction.user.id and not _is_moderator(interaction):
-        raise NotAllowed(f"Only the person who asked for this image, or a moderator, can {what}.")
+        raise NotAllowed(texts.requester_only(what))
 
 
 def _is_moderator(interaction: discord.Interaction[Any]) -> bool:
@@ -181,8 +191,8 @@ class EditModal(ui.Modal):
         sources: Sequence[SourceImage],
         *,
         parent_job_id: str | None = None,
-        title: str = "Edit image",
-        question: str = "What should change?",
+        title: str = texts.MODAL_EDIT_TITLE,
+        question: str = texts.MODAL_EDIT_QUESTION,
         aspect_ratio: str = "auto",
     ) -> None:
         super().__init__(title=title, timeout=900)
@@ -193,17 +203,17 @@ class EditModal(ui.Modal):
             style=discord.TextStyle.paragraph,
             min_length=1,
             max_length=4000,
-            placeholder="e.g. make it night-time and add falling snow",
+            placeholder=texts.MODAL_INSTRUCTION_PLACEHOLDER,
         )
         self.aspect: ui.TextInput[EditModal] = ui.TextInput(
             custom_id="aspect_ratio",
             required=False,
             max_length=5,
             default=aspect_ratio,
-            placeholder="auto, 1:1, 16:9, 9:16 …",
+            placeholder=texts.MODAL_ASPECT_PLACEHOLDER,
         )
         self.add_item(ui.Label(text=question, component=self.instruction))
-        self.add_item(ui.Label(text="Aspect ratio", component=self.aspect))
+        self.add_item(ui.Label(text=texts.MODAL_ASPECT_LABEL, component=self.aspect))
 
     async def on_submit(self, interaction: discord.Interaction[Any], /) -> None:
         """Validate, acknowledge with a placeholder, check the images, queue the job."""

@@ -12,6 +12,7 @@ import discord
 from bot.engine.credits import role_ids_of
 from bot.reapi import AspectRatio
 from bot.store import JobKind, NewJob
+from bot.surface import texts
 from bot.surface.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ __all__ = [
     "job_request",
     "missing_post_permissions",
     "parse_aspect_ratio",
-    "permissions_heads_up",
     "public_placeholder",
     "submit_edit",
 ]
@@ -66,9 +66,9 @@ def clean_prompt(value: str) -> str:
         end -= 1
     prompt = prompt[start:end]
     if not prompt:
-        raise InvalidInput("Your prompt is empty. Describe what you want, e.g. `a fox in the snow`.")
+        raise InvalidInput(texts.PROMPT_EMPTY)
     if len(prompt) > MAX_PROMPT_CHARS:
-        raise InvalidInput(f"Your prompt is {len(prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}.")
+        raise InvalidInput(texts.prompt_too_long(len(prompt), MAX_PROMPT_CHARS))
     return prompt
 
 
@@ -80,16 +80,11 @@ def parse_aspect_ratio(value: str | None) -> str:
     except ValueError:
         allowed = ", ".join(r.value for r in AspectRatio)
         shown = text[:20].replace("`", "ˋ")  # inside `code`: a backtick must not end it
-        raise InvalidInput(f"`{shown}` is not an aspect ratio I know. Use one of: {allowed}.") from None
+        raise InvalidInput(texts.unknown_aspect_ratio(shown, allowed)) from None
 
 
 # What the bot itself needs in a channel to post a result there once the interaction token has expired.
-_POST_PERMISSIONS = (
-    ("view_channel", "View Channel"),
-    ("send_messages", "Send Messages"),
-    ("embed_links", "Embed Links"),
-    ("attach_files", "Attach Files"),
-)
+_POST_PERMISSIONS = ("view_channel", "send_messages", "embed_links", "attach_files")
 
 
 def missing_post_permissions(interaction: discord.Interaction[Any]) -> list[str]:
@@ -102,18 +97,8 @@ def missing_post_permissions(interaction: discord.Interaction[Any]) -> list[str]
     permissions = interaction.app_permissions
     needed = list(_POST_PERMISSIONS)
     if isinstance(interaction.channel, discord.Thread):
-        needed[1] = ("send_messages_in_threads", "Send Messages in Threads")
-    return [label for flag, label in needed if not getattr(permissions, flag)]
-
-
-def permissions_heads_up(missing: Sequence[str]) -> str:
-    """Tell a member the result may not reach this channel, and what to ask an admin for."""
-    names = ", ".join(f"**{name}**" for name in missing)
-    return (
-        f"Heads-up: I lack {names} in this channel. Your image is on its way and shows up here if it is ready "
-        "within 15 minutes; after that I can't post here and will try to send it to you by DM instead. "
-        "A server admin can give me these permissions."
-    )
+        needed[1] = "send_messages_in_threads"
+    return [texts.permission_name(flag) for flag in needed if not getattr(permissions, flag)]
 
 
 @asynccontextmanager
@@ -139,7 +124,7 @@ async def public_placeholder(interaction: discord.Interaction[Any]) -> AsyncIter
         # Replace the "thinking" state first, so the heads-up below is a follow-up of its own (and ephemeral)
         # rather than the placeholder itself. The runner's progress edits overwrite this line.
         try:
-            await interaction.edit_original_response(content="⏳ Queued")
+            await interaction.edit_original_response(content=texts.QUEUED)
         except discord.HTTPException:
             warn = False
     try:
@@ -150,7 +135,7 @@ async def public_placeholder(interaction: discord.Interaction[Any]) -> AsyncIter
         raise
     if warn:
         with contextlib.suppress(discord.HTTPException):
-            await interaction.followup.send(permissions_heads_up(missing), ephemeral=True)
+            await interaction.followup.send(texts.permissions_heads_up(missing), ephemeral=True)
 
 
 def job_request(

@@ -23,7 +23,7 @@ import discord
 from bot.engine.ports import DeliveryFailed
 from bot.engine.progress import Stage
 from bot.logs import job_fields
-from bot.surface import ui
+from bot.surface import texts, ui
 from bot.surface.components import cancel_view, result_view
 
 if TYPE_CHECKING:
@@ -51,8 +51,8 @@ _ENDED_MEMORY = 1000
 # 50027 Invalid Webhook Token, 10015 Unknown Webhook: the interaction token is dead, whatever our clock says.
 _DEAD_TOKEN_CODES = frozenset({50027, 10015})
 # Channel permissions a result needs, in the order Discord implies them (no VIEW → nothing; no SEND → no extras).
-_NEEDED = (("view_channel", "View Channel"), ("send_messages", "Send Messages"))
-_EXTRAS = (("embed_links", "Embed Links"), ("attach_files", "Attach Files"))
+_NEEDED = ("view_channel", "send_messages")
+_EXTRAS = ("embed_links", "attach_files")
 
 # What a Discord request can end in besides success: every one is handled, none reaches the runner as a crash.
 _DiscordError = (discord.HTTPException, discord.RateLimited, aiohttp.ClientError, OSError)
@@ -116,7 +116,7 @@ class DiscordNotifier:
             pending = self._pending[job.id] = _Pending(job)
         pending.job = job
         # Only a job still waiting can be cancelled: once sent, reAPI has charged and cannot cancel.
-        wanted = (ui.progress_text(progress, simulated=job.simulated), progress.stage is Stage.QUEUED)
+        wanted = (texts.progress_text(progress, simulated=job.simulated), progress.stage is Stage.QUEUED)
         pending.next = None if wanted == pending.sent else wanted
         if pending.next is not None and (pending.task is None or pending.task.done()):
             pending.task = asyncio.create_task(self._flush(pending), name=f"progress-{job.id}")
@@ -223,7 +223,7 @@ class DiscordNotifier:
     async def fail(self, job: Job, failure: JobFailure) -> bool:
         """Replace the placeholder with why the job failed (and the refund); False if Discord refused."""
         await self._settle(job.id)
-        text = ui.failure_text(failure, refunded=job.cost)
+        text = texts.failure_text(failure, refunded=job.cost)
         try:
             await self._edit(job, self._placeholder(job), content=text, embed=None, attachments=[], view=None)
         except (*_DiscordError, DeliveryFailed) as exc:
@@ -258,7 +258,7 @@ class DiscordNotifier:
         """The last resort: the member gets the image by DM with the reason; the owners learn what to fix."""
         missing = self._missing_permissions(job.channel_id, refusal)
         self._alert_owners(job, missing)
-        note = ui.dm_delivery_note(job.channel_id, missing)
+        note = texts.dm_delivery_note(job.channel_id, missing)
         try:
             dm = await self._client.create_dm(discord.Object(job.user_id))
             sent = await dm.send(note, **result.send_fields(buttons=False))
@@ -308,23 +308,23 @@ class DiscordNotifier:
         channel = self._client.get_channel(channel_id)
         if isinstance(channel, discord.abc.GuildChannel | discord.Thread):
             perms = channel.permissions_for(channel.guild.me)
-            for attr, label in _NEEDED:
+            for attr in _NEEDED:
                 if not getattr(perms, attr):
-                    return label
-            extras = [label for attr, label in _EXTRAS if not getattr(perms, attr)]
+                    return texts.permission_name(attr)
+            extras = [texts.permission_name(attr) for attr in _EXTRAS if not getattr(perms, attr)]
             if extras:
-                return " and ".join(extras)
+                return texts.missing_permissions(extras)
         if refusal is not None and refusal.code == 50001:
-            return "View Channel"
+            return texts.permission_name("view_channel")
         if isinstance(refusal, discord.NotFound):
-            return "access (the channel is gone)"
-        return "a permission (Discord answered Missing Permissions)"
+            return texts.MISSING_CHANNEL_GONE
+        return texts.MISSING_UNKNOWN
 
     def _alert_owners(self, job: Job, missing: str) -> None:
         if self._alerts is None:
             return
         self._alerts.notify(
-            ui.channel_refused_alert(job.channel_id, job.guild_id, missing, job.id),
+            texts.channel_refused_alert(job.channel_id, job.guild_id, missing, job.id),
             key=f"channel-refused:{job.channel_id}:{missing}",
         )
 

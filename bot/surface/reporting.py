@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 
 from bot.engine.errors import Refusal
-from bot.surface import ui
+from bot.surface import texts
 from bot.surface.errors import UserFacingError
 
 __all__ = ["report_error", "user_message_for"]
@@ -35,13 +35,13 @@ def user_message_for(error: BaseException) -> tuple[str, str | None]:
     if isinstance(error, UserFacingError):
         return error.user_message, None
     if isinstance(error, Refusal):
-        return ui.refusal_text(error), None
+        return texts.refusal_text(error), None
     if isinstance(error, app_commands.NoPrivateMessage):
-        return "This command only works in a server.", None
+        return texts.SERVER_ONLY, None
     if isinstance(error, app_commands.CheckFailure):
-        return "You are not allowed to use this here.", None
+        return texts.NOT_ALLOWED_HERE, None
     error_id = secrets.token_hex(4)
-    return f"Sorry, something went wrong on our side (error id `{error_id}`).", error_id
+    return texts.unexpected_error(error_id), error_id
 
 
 async def report_error(interaction: discord.Interaction[discord.Client], error: BaseException) -> None:
