@@ -1,0 +1,53 @@
+"""ack: 200 simultaneous /imagine; p99 time to the interaction callback, against the floor's p99 in the same run.
+
+Target (issue 12): the bot's p99 ACK latency ≤ 1.2 × the floor's.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bench.harness import Check, Result, World, mean, percentile, settled
+
+if TYPE_CHECKING:
+    from tests.fakes.fake_discord import FakeInteraction
+
+__all__ = ["run"]
+
+TARGET_RATIO = 1.2
+
+
+async def _latencies(world: World, count: int) -> tuple[list[FakeInteraction], list[float]]:
+    interactions = await world.imagine(world.new_users(count))
+    callbacks = await world.callbacks(interactions, timeout=60)
+    return interactions, [world.ack_latency(i, c) for i, c in zip(interactions, callbacks, strict=True)]
+
+
+async def run(*, smoke: bool) -> Result:
+    """Measure the floor, then the bot, each on ``count`` /imagine dispatched back to back."""
+    count = 10 if smoke else 200
+    result = Result("ack")
+    async with World(sim_delay=0.2) as world:
+        async with world.floor_bot():
+            floor_inters, floor = await _latencies(world, count)
+            await world.floor_posts(floor_inters, timeout=60)
+        settings = world.settings("ack", poll_interval=0.2, max_poll_interval=0.2, max_queued=max(500, count))
+        async with world.imagine_bot(settings) as bot:
+            inters, latencies = await _latencies(world, count)
+            # Let the jobs end before closing: a shutdown mid-submit is not what this measures.
+            await world.outcomes(inters, timeout=120)
+            await settled(bot, timeout=30)
+        late = [r for r in world.fake.requests if r.path.endswith("/callback") and r.status != 200]
+    bot_p99, floor_p99 = percentile(latencies, 0.99), percentile(floor, 0.99)
+    result.figures = {
+        "interactions": f"{count} dispatched back to back",
+        "bot ACK p50 / p99 / max": f"{percentile(latencies, 0.5) * 1000:.0f} / {bot_p99 * 1000:.0f} / "
+        f"{max(latencies) * 1000:.0f} ms (mean {mean(latencies) * 1000:.0f} ms)",
+        "floor ACK p50 / p99 / max": f"{percentile(floor, 0.5) * 1000:.0f} / {floor_p99 * 1000:.0f} / "
+        f"{max(floor) * 1000:.0f} ms (mean {mean(floor) * 1000:.0f} ms)",
+        "callbacks refused (late or duplicate)": str(len(late)),
+    }
+    ratio = bot_p99 / floor_p99 if floor_p99 > 0 else float("nan")
+    result.floor_ratio, result.floor_ratio_of = ratio, "p99 ACK latency"
+    result.checks.append(Check("p99 ACK latency, bot/floor", ratio, TARGET_RATIO))
+    return result

@@ -1,0 +1,96 @@
+"""ledger: reserve+settle pairs per second on SQLite (create_job then finish_job) with 50 concurrent members.
+
+Target (issue 12): ≥ 5,000 pairs/s. The floor here is not a bot: it is the same number of concurrent members
+doing the least two SQLite transactions a reserve and a settle can be (one INSERT + one UPDATE each) through one
+aiosqlite connection, serialised as the store serialises its transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+import aiosqlite
+
+from bench.harness import Check, Result
+from bot.store import AccountRules, JobKind, NewJob, open_store
+
+__all__ = ["run"]
+
+TARGET_PER_SECOND = 5000.0
+RULES = AccountRules(allowance=1_000_000, period_seconds=86_400.0, max_balance=1_000_000)
+
+
+async def _store_pairs(path: Path, members: int, each: int) -> float:
+    store = await open_store(f"sqlite:///{path}")
+    try:
+
+        async def member(user_id: int) -> None:
+            for n in range(each):
+                new = NewJob(
+                    kind=JobKind.IMAGINE,
+                    user_id=user_id,
+                    guild_id=1,
+                    channel_id=2,
+                    prompt=f"p{n}",
+                    aspect_ratio="auto",
+                    cost=1,
+                )
+                job = await store.create_job(new, rules=RULES)
+                await store.finish_job(job.id, delivered=True)
+
+        await asyncio.gather(*(member(1000 + m) for m in range(members)))  # warm-up: accounts and caches
+        started = time.perf_counter()
+        await asyncio.gather(*(member(1000 + m) for m in range(members)))
+        elapsed = time.perf_counter() - started
+        audit = await store.audit_ledger()
+        if not audit.ok:
+            raise AssertionError(f"the ledger does not check out after the benchmark: {audit.problems}")
+    finally:
+        await store.close()
+    return members * each / elapsed
+
+
+async def _floor_pairs(path: Path, members: int, each: int) -> float:
+    async with aiosqlite.connect(path) as conn:
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY, user_id INTEGER, state TEXT)")
+        await conn.execute("CREATE TABLE accounts (user_id INTEGER PRIMARY KEY, balance INTEGER)")
+        await conn.executemany("INSERT INTO accounts VALUES (?, 1000000)", [(1000 + m,) for m in range(members)])
+        await conn.commit()
+        lock = asyncio.Lock()
+
+        async def member(user_id: int) -> None:
+            for _ in range(each):
+                async with lock:  # reserve
+                    cursor = await conn.execute("INSERT INTO jobs (user_id, state) VALUES (?, 'queued')", (user_id,))
+                    job_id = cursor.lastrowid
+                    await conn.execute("UPDATE accounts SET balance = balance - 1 WHERE user_id = ?", (user_id,))
+                    await conn.commit()
+                async with lock:  # settle
+                    await conn.execute("UPDATE jobs SET state = 'delivered' WHERE id = ?", (job_id,))
+                    await conn.execute("UPDATE accounts SET balance = balance + 0 WHERE user_id = ?", (user_id,))
+                    await conn.commit()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(member(1000 + m) for m in range(members)))
+        return members * each / (time.perf_counter() - started)
+
+
+async def run(*, smoke: bool) -> Result:
+    """Both measurements on fresh SQLite files in a scratch directory."""
+    members, each = (10, 3) if smoke else (50, 60)
+    with tempfile.TemporaryDirectory(prefix="imagine-bench-") as tmp:
+        rate = await _store_pairs(Path(tmp) / "store.sqlite3", members, each)
+        floor = await _floor_pairs(Path(tmp) / "floor.sqlite3", members, each)
+    result = Result("ledger")
+    result.figures = {
+        "pairs": f"{members} concurrent members × {each} reserve+settle pairs (after one warm-up round)",
+        "store (create_job + finish_job)": f"{rate:,.0f} pairs/s",
+        "floor (bare aiosqlite INSERT+UPDATE, twice)": f"{floor:,.0f} pairs/s",
+    }
+    result.floor_ratio, result.floor_ratio_of = floor / rate, "time per pair, store / floor"
+    result.checks.append(Check("reserve+settle pairs per second", rate, TARGET_PER_SECOND, True))
+    return result

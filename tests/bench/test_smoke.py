@@ -1,0 +1,33 @@
+"""CI runs the benchmarks' smoke form: every benchmark runs at a tiny size and reports sane figures (not targets)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.timeout(45)
+def test_bench_smoke_runs_every_benchmark_and_writes_its_report(tmp_path: Path) -> None:
+    report = tmp_path / "RESULTS.md"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--output", str(report)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in ("ack", "traffic", "queue", "ledger"):
+        assert f"== {name} ..." in done.stdout
+    assert "bot/floor ratio" in done.stdout
+    assert "FAILED" not in done.stdout
+    text = report.read_text(encoding="utf-8")
+    assert "- Command: `python -m bench --smoke --output" in text
+    assert "CPUs" in text
+    assert text.count("\n## ") == 4
