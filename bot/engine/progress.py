@@ -24,7 +24,9 @@ class Progress:
     stage: Stage
     position: int | None = None  # place in the queue; with ``position_to``, somewhere in that range
     position_to: int | None = None
-    elapsed: float | None = None
+    # While generating: when reAPI took the task (epoch seconds) and how long such tasks usually take. Shown as
+    # Discord timestamps that count by themselves, so the line never needs re-editing while the task runs.
+    started_at: float | None = None
     estimate: float | None = None
 
 

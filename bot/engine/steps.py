@@ -226,9 +226,9 @@ class JobSteps:
                 return task
             if now - watched_since >= self._settings.timeout:
                 raise JobFailure(FailureCode.TIMEOUT, f"{self._settings.timeout:.0f}")
-            elapsed = now - started
-            self._notifier.progress(job, Progress(Stage.GENERATING, elapsed=elapsed, estimate=estimate))
-            await self._sleep(self._poll_delay(elapsed, estimate))
+            # The same snapshot every poll: the notifier sends it once (it never repeats an identical edit).
+            self._notifier.progress(job, Progress(Stage.GENERATING, started_at=started, estimate=estimate))
+            await self._sleep(self._poll_delay(now - started, estimate))
         raise JobFailure(FailureCode.TIMEOUT)
 
     def _poll_delay(self, elapsed: float, estimate: float | None) -> float:

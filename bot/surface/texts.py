@@ -61,7 +61,11 @@ QUEUED = "⏳ Queued"
 
 
 def progress_text(progress: Progress, *, simulated: bool = False) -> str:
-    """The placeholder line for a progress snapshot, e.g. '🎨 Generating… 12s (usually ~20s)'."""
+    """The placeholder line for a progress snapshot, e.g. '🎨 Generating… started <t:…:R>, usually ready <t:…:R>'.
+
+    Discord renders ``<t:…:R>`` as "12 seconds ago" / "in 8 seconds" and keeps it current on every client, so a
+    running job's line stays the same text and is edited only when its stage changes.
+    """
     if progress.stage is Stage.QUEUED:
         if progress.position is None:
             line = QUEUED
@@ -73,10 +77,10 @@ def progress_text(progress: Progress, *, simulated: bool = False) -> str:
         line = "📤 Submitting to reAPI…"
     elif progress.stage is Stage.GENERATING:
         line = "🎨 Generating…"
-        if progress.elapsed is not None:
-            line += f" {progress.elapsed:.0f}s"
+        if progress.started_at is not None:
+            line += f" started {refill_time(progress.started_at)}"
             if progress.estimate:
-                line += f" (usually ~{progress.estimate:.0f}s)"
+                line += f", usually ready {refill_time(progress.started_at + progress.estimate)}"
     else:
         line = "📥 Done: uploading the image…"
     if simulated:

@@ -113,6 +113,21 @@ async def test_progress_edits_are_coalesced(
     assert all(gap >= 0.35 for gap in gaps), gaps
 
 
+async def test_a_long_task_edits_its_placeholder_only_when_the_stage_changes(
+    fake: FakeDiscord, sim: ReapiSimulator, start_bot: StartBot, make_settings: Callable[..., Settings]
+) -> None:
+    sim.next_outcomes.append(Outcome.complete(delay=1.5))
+    await start_bot(make_settings(jobs={"progress_interval": 0.05, "poll_interval": 0.02, "max_poll_interval": 0.02}))
+    inter = await imagine(fake, "a very slow lighthouse")
+    final = await final_edit(fake, inter, files=True)
+    progress = [r.json["content"] for r in webhook_edits(fake, inter.token) if r.index < final.index]
+    assert sim.poll_count >= 30  # polled all along ...
+    generating = [text for text in progress if "Generating" in text]
+    assert len(generating) == 1, progress  # ... but the running line counts by itself: one edit, not one a tick
+    assert "<t:" in generating[0]
+    assert len(progress) <= 4  # submitting, generating, uploading (at most one more if coalescing splits)
+
+
 async def test_content_policy_failure_is_explained_and_refunded(
     fake: FakeDiscord, sim: ReapiSimulator, start_bot: StartBot
 ) -> None:

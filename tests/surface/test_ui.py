@@ -41,9 +41,13 @@ def test_queue_position_is_shown_exactly_near_the_front_and_as_a_range_further_b
     assert text == "⏳ Queued: position 21–50"
 
 
-def test_generating_shows_elapsed_and_estimate() -> None:
-    text = ui.progress_text(ui.Progress(ui.Stage.GENERATING, elapsed=12.4, estimate=20.2))
-    assert text == "🎨 Generating… 12s (usually ~20s)"
+def test_generating_shows_self_updating_start_and_usual_end_times() -> None:
+    text = ui.progress_text(ui.Progress(ui.Stage.GENERATING, started_at=1_700_000_000.4, estimate=20.2))
+    assert text == "🎨 Generating… started <t:1700000000:R>, usually ready <t:1700000020:R>"
+    # The text does not depend on the time it is rendered: a running job's line is never re-edited.
+    assert ui.progress_text(ui.Progress(ui.Stage.GENERATING, started_at=1_700_000_000.4)) == (
+        "🎨 Generating… started <t:1700000000:R>"
+    )
 
 
 def test_simulated_progress_says_so() -> None:
