@@ -252,10 +252,6 @@ class JobRunner:
         await self._steps.tell(job, JobFailure(FailureCode.CANCELLED))
         return job
 
-    def estimate(self) -> float | None:
-        """Typical seconds reAPI takes, from recent jobs."""
-        return self._steps.estimate()
-
     # -- read by the health check and the metrics ------------------------------------------------
 
     @property

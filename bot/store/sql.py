@@ -21,6 +21,7 @@ from bot.store.base import (
 from bot.store.sql_accounts import AccountsSql
 from bot.store.sql_queue import QueueSql
 from bot.store.sql_rows import JOB_COLUMNS, TERMINAL, job_from_row, to_db
+from bot.store.steps import NamedSteps
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
@@ -36,7 +37,7 @@ def _new_job_id() -> str:
     return secrets.token_hex(6)
 
 
-class SqlStore(QueueSql, AccountsSql):
+class SqlStore(NamedSteps, QueueSql, AccountsSql):
     """The Store implementation shared by every SQL backend (the queue in QueueSql, admin queries in AccountsSql)."""
 
     def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
@@ -125,36 +126,6 @@ class SqlStore(QueueSql, AccountsSql):
                 *states,
             )
         return job_from_row(row) if row else None
-
-    # -- the job's named steps (what the runner uses; each names the state it expects) --------------
-
-    async def mark_submitting(self, job_id: str, *, at: float) -> Job | None:
-        """queued → submitting, before the POST: from here on reAPI may charge (``charged`` is set)."""
-        return await self.transition(
-            job_id, from_states=[JobState.QUEUED], to=JobState.SUBMITTING, submit_started_at=at
-        )
-
-    async def mark_running(self, job_id: str, *, task_id: str, at: float) -> Job | None:
-        """submitting → running, storing the task id reAPI returned."""
-        return await self.transition(
-            job_id, from_states=[JobState.SUBMITTING], to=JobState.RUNNING, task_id=task_id, submitted_at=at
-        )
-
-    async def mark_delivering(self, job_id: str, *, at: float) -> Job | None:
-        """running → delivering, when reAPI says the task is completed."""
-        return await self.transition(job_id, from_states=[JobState.RUNNING], to=JobState.DELIVERING, completed_at=at)
-
-    async def record_post_started(self, job_id: str, *, at: float) -> Job | None:
-        """A delivering job is about to post its result as a new message (a resume then looks for it first)."""
-        return await self.transition(
-            job_id, from_states=[JobState.DELIVERING], to=JobState.DELIVERING, post_started_at=at
-        )
-
-    async def record_result_message(self, job_id: str, *, message_id: int) -> Job | None:
-        """A delivering job's result is in message ``message_id``."""
-        return await self.transition(
-            job_id, from_states=[JobState.DELIVERING], to=JobState.DELIVERING, result_message_id=message_id
-        )
 
     async def finish_job(
         self,

@@ -19,6 +19,7 @@ from PIL import Image
 from bot.engine.ports import DeliveryFailed
 from bot.reapi import DownloadedImage, SubmittedTask, Task
 from bot.store import Balance, InsufficientBalance, Job, JobState, QueueLimitExceeded
+from bot.store.steps import NamedSteps
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
@@ -50,7 +51,7 @@ class StoreDown(Exception):
     """What the fake store raises when a test makes it fail (a locked or lost database)."""
 
 
-class FakeStore:
+class FakeStore(NamedSteps):
     """The runner's JobStore in memory, with the real store's conditional semantics and injectable failures."""
 
     def __init__(self, clock: FakeClock, *, balance: int = 100) -> None:
@@ -127,29 +128,6 @@ class FakeStore:
         moved = replace(job, state=to, **values)
         self.jobs[job_id] = moved
         return moved
-
-    async def mark_submitting(self, job_id: str, *, at: float) -> Job | None:
-        return await self.transition(
-            job_id, from_states=[JobState.QUEUED], to=JobState.SUBMITTING, submit_started_at=at
-        )
-
-    async def mark_running(self, job_id: str, *, task_id: str, at: float) -> Job | None:
-        return await self.transition(
-            job_id, from_states=[JobState.SUBMITTING], to=JobState.RUNNING, task_id=task_id, submitted_at=at
-        )
-
-    async def mark_delivering(self, job_id: str, *, at: float) -> Job | None:
-        return await self.transition(job_id, from_states=[JobState.RUNNING], to=JobState.DELIVERING, completed_at=at)
-
-    async def record_post_started(self, job_id: str, *, at: float) -> Job | None:
-        return await self.transition(
-            job_id, from_states=[JobState.DELIVERING], to=JobState.DELIVERING, post_started_at=at
-        )
-
-    async def record_result_message(self, job_id: str, *, message_id: int) -> Job | None:
-        return await self.transition(
-            job_id, from_states=[JobState.DELIVERING], to=JobState.DELIVERING, result_message_id=message_id
-        )
 
     async def finish_job(
         self,
