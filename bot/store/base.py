@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
 
+    from bot.store.members import MemberPreferences
     from bot.store.records import ClaimLimits, LedgerAudit, QueueLimits, SpendLimit, Usage
 
 __all__ = [
@@ -463,4 +464,22 @@ class Store(Protocol):
 
     async def set_meta(self, key: str, value: str) -> None:
         """Store a small bot-wide value."""
+        ...
+
+    # -- the members' own commands (bot.store.sql_members) -------------------------------------------
+
+    async def preferences(self, user_id: int) -> MemberPreferences:
+        """The member's /preferences (the defaults when they never set any)."""
+        ...
+
+    async def save_preferences(self, preferences: MemberPreferences) -> MemberPreferences:
+        """Store all of a member's preferences at once; returns what was stored."""
+        ...
+
+    async def member_jobs(self, user_id: int, *, limit: int) -> list[Job]:
+        """The member's unfinished jobs, oldest first, at most ``limit``."""
+        ...
+
+    async def member_images_per_day(self, user_id: int, day_starts: Sequence[float]) -> list[int]:
+        """How many images the member received on each 24-hour day starting at ``day_starts``."""
         ...
