@@ -16,6 +16,7 @@ from bot.surface.intake import job_request, public_placeholder
 from cogs.common import AspectRatioOption, PromptTransformer  # noqa: TC001
 
 if TYPE_CHECKING:
+    from bot.engine.members import Preferences
     from bot.engine.runner import JobRunner
     from bot.surface.app import ImagineBot
 
@@ -25,15 +26,16 @@ __all__ = ["ImagineCog", "setup"]
 class ImagineCog(commands.Cog):
     """The /imagine command."""
 
-    def __init__(self, *, runner: JobRunner) -> None:
+    def __init__(self, *, runner: JobRunner, preferences: Preferences) -> None:
         self._runner = runner
+        self._preferences = preferences
 
     @app_commands.command(name="imagine")
     async def imagine(
         self,
         interaction: discord.Interaction[ImagineBot],
         prompt: app_commands.Transform[str, PromptTransformer],
-        aspect_ratio: app_commands.Transform[str, AspectRatioOption] = "auto",
+        aspect_ratio: app_commands.Transform[str, AspectRatioOption] | None = None,
     ) -> None:
         """Create an image from a description.
 
@@ -42,10 +44,12 @@ class ImagineCog(commands.Cog):
         prompt:
             What to draw, e.g. "a lighthouse at dusk, watercolour".
         aspect_ratio:
-            Shape of the image; "auto" lets the model decide.
+            Shape of the image; "auto" lets the model decide. Default: yours from /preferences, else auto.
         """
         # Acknowledge first: everything below may touch the database or the network.
         async with public_placeholder(interaction) as placeholder:
+            # After the ack: the member's default may need a query (it is cached after that).
+            aspect_ratio = await self._preferences.aspect_ratio_for(interaction.user.id, aspect_ratio)
             await self._runner.submit(
                 job_request(
                     interaction, kind=JobKind.IMAGINE, prompt=prompt, aspect_ratio=aspect_ratio, placeholder=placeholder
@@ -56,4 +60,4 @@ class ImagineCog(commands.Cog):
 
 async def setup(bot: ImagineBot) -> None:
     """Extension entry point: give the cog the services it uses."""
-    await bot.add_cog(ImagineCog(runner=bot.services.runner))
+    await bot.add_cog(ImagineCog(runner=bot.services.runner, preferences=bot.services.preferences))

@@ -18,6 +18,7 @@ from discord.ext import commands
 from bot.engine.accounts import Accounts
 from bot.engine.cooldown import Cooldown
 from bot.engine.credits import CreditLedger
+from bot.engine.members import Preferences
 from bot.engine.runner import JobRunner
 from bot.engine.sources import SourceFetcher
 from bot.engine.spend import SpendGuard
@@ -27,7 +28,7 @@ from bot.reapi.simulator import ReapiSimulator
 from bot.store import DatabaseInUse, open_store
 from bot.surface.alerts import OwnerAlerts
 from bot.surface.components import CancelButton, ResultButton
-from bot.surface.notifier import DiscordNotifier
+from bot.surface.member_delivery import MemberDeliveryNotifier
 from bot.surface.reporting import report_error
 from bot.surface.services import Services
 
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 
 _SIMULATED_KEY = "rk_simulated_local"
 # Loaded by name so the engine never imports the Discord surface; each setup() passes services to its cog.
-EXTENSIONS = ("cogs.imagine", "cogs.edit", "cogs.credits", "cogs.admin")
+EXTENSIONS = ("cogs.imagine", "cogs.edit", "cogs.credits", "cogs.admin", "cogs.preferences", "cogs.jobs")
 
 
 def worker_name(settings: Settings) -> str:
@@ -144,7 +145,12 @@ class ImagineBot(commands.AutoShardedBot):
         )
         ledger = CreditLedger(settings.credits, owner_ids=frozenset(settings.discord.owner_ids))
         alerts = OwnerAlerts(self, owner_ids=settings.discord.owner_ids, log_channel_id=settings.discord.log_channel_id)
-        notifier = DiscordNotifier(self, progress_interval=settings.jobs.progress_interval, alerts=alerts)
+        # The models a member may pick in /preferences (one today; a `reapi.models` list where configured).
+        enabled_models = tuple(getattr(settings.reapi, "models", None) or (settings.reapi.model,))
+        preferences = Preferences(store=store, default_model=settings.reapi.model, enabled_models=enabled_models)
+        notifier = MemberDeliveryNotifier(
+            self, preferences=preferences, progress_interval=settings.jobs.progress_interval, alerts=alerts
+        )
         spend = SpendGuard(
             store=store,
             alerts=alerts,
@@ -170,7 +176,9 @@ class ImagineBot(commands.AutoShardedBot):
         )
         sources = SourceFetcher(allow_private=settings.images.allow_private_urls)
         accounts = Accounts(store=store, ledger=ledger, spend=spend)
-        self.services = Services(settings, store, reapi, simulator, ledger, notifier, runner, sources, accounts, alerts)
+        self.services = Services(
+            settings, store, reapi, simulator, ledger, notifier, runner, sources, accounts, alerts, preferences
+        )
         self.add_dynamic_items(ResultButton, CancelButton)
 
         for extension in EXTENSIONS:

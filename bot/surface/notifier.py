@@ -188,7 +188,7 @@ class DiscordNotifier:
                 "job %s already has its result in message %s", job.id, job.result_message_id, extra=job_fields(job)
             )
             return job.result_message_id
-        result = _Result(job, image)
+        result = _Result(job, image, note=self._result_note(job))
         refusal: discord.HTTPException | None = None
         if job.placeholder_message_id is not None:
             try:
@@ -231,6 +231,10 @@ class DiscordNotifier:
             return False
         return True
 
+    def _result_note(self, job: Job) -> str | None:
+        """A line of text to show above the result (none here; see ``bot.surface.member_delivery``)."""
+        return None
+
     # -- delivery paths ----------------------------------------------------------------------------
 
     async def _post(self, job: Job, result: _Result, refusal: discord.HTTPException | None) -> int:
@@ -261,7 +265,7 @@ class DiscordNotifier:
         note = texts.dm_delivery_note(job.channel_id, missing)
         try:
             dm = await self._client.create_dm(discord.Object(job.user_id))
-            sent = await dm.send(note, **result.send_fields(buttons=False))
+            sent = await dm.send(**{**result.send_fields(buttons=False), "content": note})
         except _DiscordError as exc:
             raise DeliveryFailed(
                 f"job {job.id}: channel refused ({missing}) and so did the DM: {_describe(exc)}"
@@ -386,8 +390,9 @@ class DiscordNotifier:
 class _Result:
     """A result as Discord shows it; a ``discord.File`` can be sent once, so each send gets fresh fields."""
 
-    def __init__(self, job: Job, image: PreparedImage) -> None:
+    def __init__(self, job: Job, image: PreparedImage, *, note: str | None = None) -> None:
         self._job = job
+        self._note = note
         self._data = image.data
         self._filename = image.filename(f"imagine-{job.id}")
         self._embed = ui.result_embed(job, filename=self._filename, took=job.duration)
@@ -397,7 +402,12 @@ class _Result:
 
     def edit_fields(self) -> dict[str, Any]:
         """Keyword arguments that turn a message into the result (its text cleared)."""
-        return {"content": None, "embed": self._embed, "attachments": [self._file()], "view": result_view(self._job.id)}
+        return {
+            "content": self._note,
+            "embed": self._embed,
+            "attachments": [self._file()],
+            "view": result_view(self._job.id),
+        }
 
     def send_fields(self, *, buttons: bool = True) -> dict[str, Any]:
         """Keyword arguments for a new message with the result (no pings)."""
@@ -406,6 +416,8 @@ class _Result:
             "file": self._file(),
             "allowed_mentions": discord.AllowedMentions.none(),
         }
+        if self._note is not None:
+            fields["content"] = self._note
         if buttons:
             fields["view"] = result_view(self._job.id)
         return fields

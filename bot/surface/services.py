@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from bot.config import Settings
     from bot.engine.accounts import Accounts
     from bot.engine.credits import CreditLedger
+    from bot.engine.members import Preferences
     from bot.engine.ports import Alerts, Notifier
     from bot.engine.runner import JobRunner
     from bot.engine.sources import SourceFetcher
@@ -39,6 +40,7 @@ class Services:
     sources: SourceFetcher
     accounts: Accounts
     alerts: Alerts
+    preferences: Preferences
 
     @property
     def simulated(self) -> bool:
