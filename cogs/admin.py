@@ -12,6 +12,7 @@ from bot.engine.credits import role_ids_of
 from bot.surface import texts
 from bot.surface.account_ui import usage_embed
 from bot.surface.errors import NotAllowed, UserFacingError
+from bot.surface.member_charts import usage_chart_file
 
 # Runtime import: discord.py evaluates the command annotations that use these.
 from cogs.common import FlagOption, IntOption, TextOption  # noqa: TC001
@@ -195,7 +196,14 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
         guild_id = None if self._is_owner(interaction) else interaction.guild_id
         await interaction.response.defer(ephemeral=True, thinking=True)
         report = await self._accounts.usage(days, guild_id=guild_id)
-        await interaction.followup.send(embed=usage_embed(report), ephemeral=True)
+        embed = usage_embed(report)
+        names = [(u.user_id, _display_name(interaction, u.user_id)) for u in report.usage.top_users]
+        chart = await usage_chart_file(report, [(i, n) for i, n in names if n])
+        if chart is None:
+            await interaction.followup.send(embed=embed, ephemeral=True)
+            return
+        embed.set_image(url=f"attachment://{chart.filename}")
+        await interaction.followup.send(embed=embed, file=chart, ephemeral=True)
 
     # -- rights -----------------------------------------------------------------------------------
 
@@ -226,6 +234,12 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
     async def _done(self, interaction: Interaction, what: str, balance: Balance) -> None:
         text = texts.balance_now(what, balance.balance, everywhere=balance.scope == "global")
         await interaction.followup.send(text, ephemeral=True)
+
+
+def _display_name(interaction: Interaction, user_id: int) -> str:
+    """A member's name from the cache (no request), or "" when unknown."""
+    member = interaction.guild.get_member(user_id) if interaction.guild is not None else None
+    return member.display_name if member is not None else ""
 
 
 async def setup(bot: ImagineBot) -> None:

@@ -13,6 +13,7 @@ from bot.engine.credits import role_ids_of
 from bot.surface import texts
 from bot.surface.account_ui import history_embed, statement_embed
 from bot.surface.errors import NotAllowed
+from bot.surface.member_charts import contact_sheet_file, credits_chart_file
 from bot.surface.reporting import report_error
 
 # Runtime import: discord.py evaluates the command annotations that use these.
@@ -20,6 +21,8 @@ from cogs.common import IntOption  # noqa: TC001
 
 if TYPE_CHECKING:
     from bot.engine.accounts import Accounts, HistoryPage
+    from bot.engine.members import Preferences
+    from bot.engine.sources import SourceFetcher
     from bot.surface.app import ImagineBot
 
     Interaction = discord.Interaction[ImagineBot]
@@ -62,8 +65,14 @@ class HistoryButton(ui.DynamicItem[ui.Button[ui.View]], template=_HISTORY_ID.pat
         """Show the page this button points at, in the same message."""
         try:
             await interaction.response.defer()
-            page = await interaction.client.services.accounts.history_page(self.user_id, self.page)
-            await interaction.edit_original_response(embed=history_embed(page), view=history_view(page))
+            services = interaction.client.services
+            page = await services.accounts.history_page(self.user_id, self.page)
+            embed = history_embed(page)
+            sheet = await contact_sheet_file(interaction.client, services.sources, page)
+            if sheet is not None:
+                embed.set_image(url=f"attachment://{sheet.filename}")
+            attachments = [sheet] if sheet is not None else []
+            await interaction.edit_original_response(embed=embed, view=history_view(page), attachments=attachments)
         except Exception as exc:  # the library would only log it
             await report_error(interaction, exc)
 
@@ -79,9 +88,18 @@ def history_view(page: HistoryPage) -> ui.View:
 class CreditsCog(commands.Cog):
     """The /credits and /history commands."""
 
-    def __init__(self, *, accounts: Accounts, owner_ids: frozenset[int]) -> None:
+    def __init__(
+        self,
+        *,
+        accounts: Accounts,
+        owner_ids: frozenset[int],
+        preferences: Preferences,
+        sources: SourceFetcher,
+    ) -> None:
         self._accounts = accounts
         self._owner_ids = owner_ids
+        self._preferences = preferences
+        self._sources = sources
 
     @app_commands.command(name="credits")
     async def credits(self, interaction: Interaction, user: discord.Member | discord.User | None = None) -> None:
@@ -99,7 +117,12 @@ class CreditsCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         statement = await self._accounts.statement(target.id, interaction.guild_id, role_ids_of(target))
         embed = statement_embed(statement, name=target.display_name, own=own)
-        await interaction.followup.send(embed=embed, ephemeral=True)
+        chart = await credits_chart_file(statement, self._preferences)
+        if chart is None:
+            await interaction.followup.send(embed=embed, ephemeral=True)
+            return
+        embed.set_image(url=f"attachment://{chart.filename}")
+        await interaction.followup.send(embed=embed, file=chart, ephemeral=True)
 
     @app_commands.command(name="history")
     async def history(
@@ -114,7 +137,13 @@ class CreditsCog(commands.Cog):
         """
         await interaction.response.defer(ephemeral=True, thinking=True)
         result = await self._accounts.history_page(interaction.user.id, page)
-        await interaction.followup.send(embed=history_embed(result), view=history_view(result), ephemeral=True)
+        embed, view = history_embed(result), history_view(result)
+        sheet = await contact_sheet_file(interaction.client, self._sources, result)
+        if sheet is None:
+            await interaction.followup.send(embed=embed, view=view, ephemeral=True)
+            return
+        embed.set_image(url=f"attachment://{sheet.filename}")
+        await interaction.followup.send(embed=embed, view=view, file=sheet, ephemeral=True)
 
     def _may_view_others(self, interaction: Interaction) -> bool:
         if interaction.user.id in self._owner_ids:
@@ -126,4 +155,8 @@ async def setup(bot: ImagineBot) -> None:
     """Extension entry point: give the cog the services it uses and register the history buttons."""
     bot.add_dynamic_items(HistoryButton)
     owner_ids = frozenset(bot.settings.discord.owner_ids)
-    await bot.add_cog(CreditsCog(accounts=bot.services.accounts, owner_ids=owner_ids))
+    services = bot.services
+    cog = CreditsCog(
+        accounts=services.accounts, owner_ids=owner_ids, preferences=services.preferences, sources=services.sources
+    )
+    await bot.add_cog(cog)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from bot.store import JobState
+from PIL import Image
+
+from bot.store import JobKind, JobState, NewJob
+from bot.surface.charts import CHART_SIZE, TILE
 from tests.e2e.conftest import settled, stop_bot
 from tests.e2e.test_credits import answer, balance_of, fields
 from tests.e2e.test_imagine import final_edit, imagine
@@ -224,3 +228,72 @@ async def test_jobs_with_nothing_running_says_so(fake: FakeDiscord, sim: ReapiSi
     _, listing = await _jobs_message(fake, fake.member_user)
     assert listing["embeds"][0]["description"] == "You have no images waiting or being made."
     assert _buttons(listing) == []
+
+
+# -- pictures: /credits and /admin usage charts, the /history contact sheet -------------------------------------
+
+
+async def _ephemeral_upload(fake: FakeDiscord, inter: FakeInteraction) -> tuple[JSON, Image.Image]:
+    """The ephemeral follow-up of a deferred command, and the PNG it attached (opened with Pillow)."""
+    sent = await fake.wait_for_request("POST", inter.webhook_path, predicate=lambda r: bool(r.files))
+    assert sent.json["flags"] & EPHEMERAL
+    (upload,) = sent.files
+    image = Image.open(io.BytesIO(upload.data))
+    image.load()
+    assert sent.json["embeds"][0]["image"]["url"] == f"attachment://{upload.filename}"
+    return sent.json, image
+
+
+async def test_credits_and_admin_usage_attach_png_charts(
+    fake: FakeDiscord, sim: ReapiSimulator, start_bot: StartBot, make_settings: Callable[..., Settings]
+) -> None:
+    await start_bot(
+        make_settings(discord={"owner_ids": [int(fake.owner_user["id"])]}, credits={"daily_spend_cap": 100})
+    )
+    inter = await imagine(fake, "a fox")
+    await final_edit(fake, inter, files=True)
+
+    message, chart = await _ephemeral_upload(fake, await fake.send_slash_command("credits", user=fake.member_user))
+    assert message["embeds"][0]["title"] == "Your credits"
+    assert chart.format == "PNG"
+    assert chart.size == CHART_SIZE
+    assert chart.mode == "RGB"
+
+    usage = await fake.send_slash_command("admin usage", user=fake.owner_user)
+    message, chart = await _ephemeral_upload(fake, usage)
+    assert chart.format == "PNG"
+    assert chart.size == CHART_SIZE
+    colours = {c for _, c in chart.getcolors(maxcolors=1_000_000) or []}
+    assert (87, 242, 135) in colours  # today's delivered image is a bar
+
+
+async def test_history_attaches_a_contact_sheet_of_the_pages_results(
+    fake: FakeDiscord, sim: ReapiSimulator, start_bot: StartBot, make_settings: Callable[..., Settings]
+) -> None:
+    # The fake Discord's CDN is on 127.0.0.1: let the bot's guarded fetcher reach it (as tests of /edit do).
+    bot = await start_bot(make_settings(images={"allow_private_urls": True}))
+    inter = await imagine(fake, "a red fox")
+    await final_edit(fake, inter, files=True)
+    await settled(bot)
+    store, user_id = bot.services.store, int(fake.member_user["id"])
+    rules = bot.services.ledger.rules_for(user_id)
+    gone = await store.create_job(
+        NewJob(
+            kind=JobKind.IMAGINE,
+            user_id=user_id,
+            guild_id=None,
+            channel_id=int(inter.channel_id),
+            prompt="a result whose message was deleted",
+            aspect_ratio="1:1",
+            cost=1,
+        ),
+        rules=rules,
+    )
+    await store.finish_job(gone.id, delivered=True, result_message_id=123456789)
+
+    _, sheet = await _ephemeral_upload(fake, await fake.send_slash_command("history", user=fake.member_user))
+    assert sheet.format == "PNG"
+    assert sheet.size == (2 * TILE, TILE)  # two results on the page, newest first
+    middle = TILE // 2
+    assert sheet.getpixel((middle, middle)) == (90, 90, 90)  # the deleted one: a grey tile, not an error
+    assert sheet.getpixel((TILE + middle, middle)) != (90, 90, 90)  # the real image
