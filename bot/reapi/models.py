@@ -76,7 +76,8 @@ class GenerationRequest(BaseModel):
 
     ``to_body()`` gives the JSON reAPI expects for the model (built by its spec). ``model`` defaults to
     :data:`MODEL`; a client built with another ``model`` uses its own unless the request sets one explicitly.
-    ``aspect_ratio=`` is accepted as the ratio option (the nano-banana-2-lite form callers already use).
+    ``aspect_ratio=`` is a shorthand for ``options=ImageOptions(ratio=...)`` (the nano-banana-2-lite form callers
+    already use); read :attr:`ratio` for the ratio actually sent.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -85,13 +86,14 @@ class GenerationRequest(BaseModel):
     prompt: str = Field(min_length=1, max_length=_LONGEST_PROMPT)
     image_urls: list[str] = Field(default_factory=list)
     options: ImageOptions = Field(default_factory=ImageOptions)
+    aspect_ratio: str | None = Field(default=None, exclude=True)
 
     @model_validator(mode="before")
     @classmethod
     def _aspect_ratio_is_the_ratio_option(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "aspect_ratio" in data:
+        if isinstance(data, dict) and data.get("aspect_ratio") is not None:
             data = dict(data)
-            ratio = data.pop("aspect_ratio")
+            ratio = data["aspect_ratio"]
             if "options" in data:
                 raise ValueError("give the ratio either as aspect_ratio or in options, not both")
             if not isinstance(ratio, str):
@@ -120,7 +122,7 @@ class GenerationRequest(BaseModel):
         return spec_for_request(self.model)
 
     @property
-    def aspect_ratio(self) -> str:
+    def ratio(self) -> str:
         """The ratio sent, with the model's default filled in."""
         return self.spec.resolved(self.options)[0]
 
