@@ -9,10 +9,11 @@ from PIL import Image, ImageDraw
 
 __all__ = ["GRADIENT_MAX_SIDE", "ratio_units", "render_png"]
 
-GRADIENT_MAX_SIDE = 1024
+GRADIENT_MAX_SIDE = 512
 """Up to this long side an output is a gradient; beyond it a flat two-colour palette image.
 
-A 4096² RGB gradient takes ~1.8 s and ~200 MB to build and encode; the palette image ~0.1 s and 16 MB.
+Measured on the 2-core CI box: an RGB gradient costs ~0.1 s at 1024² and ~1.8 s / ~200 MB at 4096²; the palette
+image costs 15-100 ms and ~16 MB at 4096² (a few kB of PNG), so a 4-image 4k task stays cheap.
 """
 
 
