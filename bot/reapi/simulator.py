@@ -328,7 +328,7 @@ class ReapiSimulator:
             return await self._finish(request, fault, web.Response(status=self.expired_status, text="Expired"))
         png = task.pngs.get(index)
         if png is None:
-            png = task.pngs[index] = await asyncio.to_thread(self._render, task, index)
+            png = task.pngs[index] = self._render(task, index)
         return await self._finish(request, fault, web.Response(body=png, content_type="image/png"))
 
     def _render(self, task: SimTask, index: int) -> bytes:
