@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-if TYPE_CHECKING:
-    from pydantic import SerializerFunctionWrapHandler
+from bot.reapi.specs import DEFAULT_MODEL, MODELS, ImageOptions, ModelSpec
 
 __all__ = [
     "IMAGE_TYPES",
@@ -26,16 +25,19 @@ __all__ = [
     "TaskOutput",
     "TaskStatus",
     "detect_content_type",
+    "spec_for_request",
 ]
 
-MODEL = "nano-banana-2-lite"
-"""The reAPI model the bot uses (Gemini 3.1 Flash-Lite Image)."""
+MODEL = DEFAULT_MODEL
+"""The reAPI model the bot uses unless told otherwise (Gemini 3.1 Flash-Lite Image)."""
 
-MAX_PROMPT_CHARS = 20_000
-"""reAPI's prompt length limit in characters."""
+MAX_PROMPT_CHARS = MODELS[MODEL].max_prompt_chars
+"""The default model's prompt length limit in characters (each model's is in its spec)."""
 
-MAX_IMAGE_URLS = 10
-"""reAPI's limit on reference images per request."""
+MAX_IMAGE_URLS = MODELS[MODEL].max_references
+"""The default model's limit on reference images per request (each model's is in its spec)."""
+
+_LONGEST_PROMPT = max(spec.max_prompt_chars for spec in MODELS.values())
 
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp"})
 """Image types reAPI accepts and returns."""
@@ -70,18 +72,34 @@ class AspectRatio(StrEnum):
 
 
 class GenerationRequest(BaseModel):
-    """A submit body; ``model_dump()`` gives the JSON reAPI expects (``image_urls`` omitted when empty).
+    """A submit: model, prompt, reference URLs and options, checked against the model's :class:`ModelSpec`.
 
-    ``model`` defaults to :data:`MODEL`; a client built with another ``model`` uses its own unless the request
-    sets one explicitly.
+    ``to_body()`` gives the JSON reAPI expects for the model (built by its spec). ``model`` defaults to
+    :data:`MODEL`; a client built with another ``model`` uses its own unless the request sets one explicitly.
+    ``aspect_ratio=`` is a shorthand for ``options=ImageOptions(ratio=...)`` (the nano-banana-2-lite form callers
+    already use); read :attr:`ratio` for the ratio actually sent.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     model: str = MODEL
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
-    image_urls: list[str] = Field(default_factory=list, max_length=MAX_IMAGE_URLS)
-    aspect_ratio: AspectRatio = AspectRatio.AUTO
+    prompt: str = Field(min_length=1, max_length=_LONGEST_PROMPT)
+    image_urls: list[str] = Field(default_factory=list)
+    options: ImageOptions = Field(default_factory=ImageOptions)
+    aspect_ratio: str | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aspect_ratio_is_the_ratio_option(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("aspect_ratio") is not None:
+            data = dict(data)
+            ratio = data["aspect_ratio"]
+            if "options" in data:
+                raise ValueError("give the ratio either as aspect_ratio or in options, not both")
+            if not isinstance(ratio, str):
+                raise ValueError("aspect_ratio must be a string")
+            data["options"] = ImageOptions(ratio=ratio)
+        return data
 
     @field_validator("image_urls")
     @classmethod
@@ -91,16 +109,36 @@ class GenerationRequest(BaseModel):
                 raise ValueError("image_urls must be http(s) URLs; data: and other schemes are rejected by reAPI")
         return urls
 
-    @model_serializer(mode="wrap")
-    def _omit_empty_urls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        if not self.image_urls:
-            data.pop("image_urls", None)
-        return data
+    @model_validator(mode="after")
+    def _fits_the_model(self) -> GenerationRequest:
+        problem = spec_for_request(self.model).validate(len(self.prompt), self.options, len(self.image_urls))
+        if problem is not None:
+            raise ValueError(f"{self.model} refuses the request: {problem!r}")
+        return self
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The spec the body is built from (the default model's for an id no spec describes)."""
+        return spec_for_request(self.model)
+
+    @property
+    def ratio(self) -> str:
+        """The ratio sent, with the model's default filled in."""
+        return self.spec.resolved(self.options)[0]
 
     def to_body(self) -> dict[str, Any]:
         """The JSON body of ``POST /images/generations``."""
-        return self.model_dump(mode="json")
+        body = self.spec.body(self.prompt, self.options, self.image_urls)
+        body["model"] = self.model
+        return body
+
+
+def spec_for_request(model: str) -> ModelSpec:
+    """The spec of ``model``; an id no spec describes (a configured one) gets the default model's wire shape.
+
+    reAPI is then the judge: it answers 400 for a model it does not know or a body that does not fit it.
+    """
+    return MODELS.get(model) or MODELS[MODEL]
 
 
 class _Answer(BaseModel):
@@ -138,9 +176,15 @@ class TaskStatus(StrEnum):
 
 
 class TaskOutput(_Answer):
-    """A completed task's result: one URL for this model, on a host that may not keep it long."""
+    """A completed task's result: one URL per image (several when ``n`` > 1), on a host that may not keep them long."""
 
     image_urls: list[str] = Field(default_factory=list)
+
+    @field_validator("image_urls", mode="before")
+    @classmethod
+    def _one_url_is_a_list(cls, value: object) -> object:
+        """A lone URL string counts as a list of one rather than failing the whole task."""
+        return [value] if isinstance(value, str) else value
 
 
 class TaskError(_Answer):

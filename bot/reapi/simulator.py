@@ -1,6 +1,7 @@
 """A local reAPI stand-in (aiohttp.web) that follows reapi.md, for tests and the zero-cost trial mode.
 
-Error codes it uses beyond reAPI's documented ones (10001-10004, 20002, 80006) are its own choice:
+Every model in :data:`bot.reapi.specs.MODELS` is served; bodies are checked by ``sim_validate`` and outputs
+drawn by ``sim_render``. Error codes beyond reAPI's documented ones (10001-10004, 20002, 80006) are its own choice:
 
 ====== ====== ===============================================================================
 status code   meaning
@@ -9,9 +10,12 @@ status code   meaning
 400    20002  missing required parameter (``model`` or ``prompt``)
 400    20003  parameter has the wrong type, or an unknown parameter was sent (the simulator is strict)
 400    20004  unsupported ``model``
-400    20005  ``prompt`` empty or longer than 20,000 characters
-400    20006  ``aspect_ratio`` not one of the 15 values
-400    20007  ``image_urls`` more than 10, or not all public http(s) URLs (``data:`` is rejected)
+400    20005  ``prompt`` empty or longer than the model's limit (20,000 for nano-banana-2-lite)
+400    20006  the ratio field (``aspect_ratio`` or ``size``, per model) not one of the model's values
+400    20007  ``image_urls`` more than the model allows (any for z-image), or not all public http(s) URLs
+400    20008  ``resolution`` not one of the model's (lowercase, the schema's form)
+400    20009  ``n`` outside the model's range (1-4 for the gemini models)
+400    20010  ``resolution`` that needs another ratio (gpt-image-2's 4k)
 401    10001  no Authorization header / 10002 not ``Bearer`` / 10003 invalid key
 402    40201  insufficient credits (only through ``Fault.error(402)``; reAPI documents no code)
 404    40401  task not found or not owned by the key
@@ -25,93 +29,37 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import io
 import json
 import logging
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
-from PIL import Image, ImageDraw
 
-from bot.reapi.models import MAX_IMAGE_URLS, MAX_PROMPT_CHARS, MODEL, AspectRatio, GenerationRequest
+from bot.reapi.sim_faults import DEFAULT_CODES, Endpoint, Fault, FaultKind
+from bot.reapi.sim_render import render_png
+from bot.reapi.sim_validate import validate_body
+from bot.reapi.specs import RESOLUTION_PIXELS, spec_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["DEFAULT_CODES", "Endpoint", "Fault", "FaultKind", "Outcome", "ReapiSimulator", "SimTask", "serve"]
+__all__ = [
+    "DEFAULT_CODES",
+    "Endpoint",
+    "Fault",
+    "FaultKind",
+    "Outcome",
+    "ReapiSimulator",
+    "SimTask",
+    "render_png",
+    "serve",
+]
 
 log = logging.getLogger(__name__)
-
-Endpoint = Literal["submit", "poll", "download"]
-"""Where a fault applies: ``POST /images/generations``, ``GET /tasks/{id}`` or ``GET /files/{id}.png``."""
-
-DEFAULT_CODES = {400: 20001, 401: 10003, 402: 40201, 404: 40401, 429: 42901, 500: 50000, 502: 50002, 503: 50003}
-"""Error code a ``Fault.error(status)`` sends when no code is given."""
-
-_FIELDS = frozenset(GenerationRequest.model_fields)
-_RATIOS = frozenset(AspectRatio)
-
-
-class FaultKind(StrEnum):
-    """What a :class:`Fault` does to one request."""
-
-    STATUS = "status"  # answer status + reAPI error envelope (+ Retry-After); nothing is created
-    RAW = "raw"  # answer status + an arbitrary body (malformed JSON, HTML from a proxy…)
-    DELAY = "delay"  # handle normally (a submit creates its task), then wait ``seconds`` before answering
-    DROP_BEFORE = "drop_before"  # close the connection before reading the body; nothing is created
-    DROP_AFTER = "drop_after"  # handle normally (a submit creates its task), then close instead of answering
-
-
-@dataclass(frozen=True)
-class Fault:
-    """One injected misbehaviour, consumed by the next request to its endpoint.
-
-    Client-side effects (aiohttp 3.14): STATUS/RAW → the mapped status error; DELAY beyond the client's
-    ``sock_read`` → ``SocketTimeoutError``; both drops → ``ServerDisconnectedError`` (``ClientOSError`` if the
-    kernel resets a connection with unread data). On a submit the client maps timeouts and drops to
-    ``OutcomeUnknown``; only connection refused / connect timeout become ``NotSent``.
-    """
-
-    kind: FaultKind
-    status: int = 500
-    code: int | None = None
-    message: str | None = None
-    retry_after: float | str | None = None
-    seconds: float = 0.0
-    body: str = ""
-    content_type: str = "application/json"
-
-    @classmethod
-    def error(
-        cls, status: int, code: int | None = None, message: str | None = None, *, retry_after: float | str | None = None
-    ) -> Fault:
-        """Answer ``status`` with reAPI's error envelope (code from :data:`DEFAULT_CODES` when omitted)."""
-        return cls(FaultKind.STATUS, status=status, code=code, message=message, retry_after=retry_after)
-
-    @classmethod
-    def raw(cls, status: int, body: str, content_type: str = "text/html") -> Fault:
-        """Answer ``status`` with an arbitrary body."""
-        return cls(FaultKind.RAW, status=status, body=body, content_type=content_type)
-
-    @classmethod
-    def slow(cls, seconds: float) -> Fault:
-        """Handle the request, then answer only after ``seconds``."""
-        return cls(FaultKind.DELAY, seconds=seconds)
-
-    @classmethod
-    def drop_before(cls) -> Fault:
-        """Close the connection before the body is read: the request never takes effect."""
-        return cls(FaultKind.DROP_BEFORE)
-
-    @classmethod
-    def drop_after(cls) -> Fault:
-        """Handle the request (a submit creates its task), then close the connection without answering."""
-        return cls(FaultKind.DROP_AFTER)
 
 
 @dataclass(frozen=True)
@@ -157,32 +105,23 @@ class SimTask:
     outcome: Outcome
     ready_at: float | None
     request_id: str = field(default_factory=lambda: f"req_{uuid.uuid4()}")
-    png: bytes | None = field(default=None, repr=False)
+    pngs: dict[int, bytes] = field(default_factory=dict, repr=False)  # rendered outputs by index, on first download
+
+    @property
+    def count(self) -> int:
+        """How many images the task yields (the body's ``n``, else 1)."""
+        count = self.body.get("n", 1)
+        return count if isinstance(count, int) else 1
+
+    def file_names(self) -> list[str]:
+        """The output file names: ``<id>.png`` for the first image, ``<id>-2.png``... for the others."""
+        return [self.id if index == 0 else f"{self.id}-{index + 1}" for index in range(self.count)]
 
     def status(self, now: float) -> str:
         """The task's status at simulator clock time ``now``."""
         if self.ready_at is None or now < self.ready_at:
             return self.outcome.status if self.outcome.kind == "never" else "processing"
         return "completed" if self.outcome.kind == "complete" else "failed"
-
-
-def render_png(prompt: str, ratio: AspectRatio, longest: int) -> bytes:
-    """A PNG with exactly the requested aspect ratio and a gradient whose colours derive from the prompt."""
-    width_units, height_units = ratio.ratio or (1, 1)
-    scale = max(1, longest // max(width_units, height_units))
-    size = (width_units * scale, height_units * scale)
-    digest = hashlib.sha256(prompt.encode()).digest()
-    start = Image.new("RGB", size, (digest[0], digest[1], digest[2]))
-    end = Image.new("RGB", size, (digest[3], digest[4], digest[5]))
-    mask = Image.linear_gradient("L").resize(size)
-    image = Image.composite(end, start, mask)
-    # Stamp it, so nobody mistakes a simulated result for a real one.
-    draw = ImageDraw.Draw(image)
-    draw.text((6, 4), "SIMULATED", fill="white", stroke_width=2, stroke_fill="black")
-    draw.text((6, 18), prompt[:40], fill="white", stroke_width=2, stroke_fill="black")
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def _error(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -326,12 +265,12 @@ class ReapiSimulator:
             body: Any = json.loads(await request.text())
         except ValueError:
             return await self._finish(request, fault, _error(400, 20001, "Request body is not valid JSON."))
-        problem = _validate(body)
+        problem = validate_body(body)
         if problem is not None:
             return await self._finish(request, fault, _error(400, *problem))
         task = self._create(body, owner)
         self.submissions.append({"task_id": task.id, "body": body})
-        answer = {"id": task.id, "model": MODEL, "status": "processing", "created_at": task.created_at}
+        answer = {"id": task.id, "model": body["model"], "status": "processing", "created_at": task.created_at}
         return await self._finish(request, fault, web.json_response(answer))
 
     def _create(self, body: dict[str, Any], owner: str) -> SimTask:
@@ -361,12 +300,12 @@ class ReapiSimulator:
         status = task.status(self.clock())
         output = error = None
         if status == "completed":
-            output = {"image_urls": [f"{request.url.origin()}/files/{task.id}.png"]}
+            output = {"image_urls": [f"{request.url.origin()}/files/{name}.png" for name in task.file_names()]}
         elif status == "failed":
             error = {"code": task.outcome.code, "message": task.outcome.message, "request_id": task.request_id}
         answer = {
             "id": task.id,
-            "model": MODEL,
+            "model": task.body["model"],
             "status": status,
             "created_at": task.created_at,
             "output": output,
@@ -378,46 +317,29 @@ class ReapiSimulator:
         fault = self._arrive("download", request)
         if (early := self._early(request, fault)) is not None:
             return early
-        task = self.tasks.get(request.match_info["task_id"])
+        name = request.match_info["task_id"]
+        task_id, dash, number = name.rpartition("-")
+        task = self.tasks.get(task_id if dash and number.isdigit() else name)
+        index = int(number) - 1 if dash and number.isdigit() else 0
         now = self.clock()
-        if task is None or task.ready_at is None or task.status(now) != "completed":
+        if task is None or task.ready_at is None or task.status(now) != "completed" or name not in task.file_names():
             return await self._finish(request, fault, web.Response(status=404, text="Not Found"))
         if self.output_ttl is not None and now >= task.ready_at + self.output_ttl:
             return await self._finish(request, fault, web.Response(status=self.expired_status, text="Expired"))
-        if task.png is None:
-            ratio = AspectRatio(task.body.get("aspect_ratio", AspectRatio.AUTO))
-            seed = task.body["prompt"] + "\n" + "\n".join(task.body.get("image_urls", []))
-            task.png = render_png(seed, ratio, self.image_size)
-        return await self._finish(request, fault, web.Response(body=task.png, content_type="image/png"))
+        png = task.pngs.get(index)
+        if png is None:
+            png = task.pngs[index] = self._render(task, index)
+        return await self._finish(request, fault, web.Response(body=png, content_type="image/png"))
 
-
-def _validate(body: Any) -> tuple[int, str] | None:
-    """(code, message) of the first problem with a submit body, or None when reAPI would accept it."""
-    if not isinstance(body, dict):
-        return 20001, "Request body must be a JSON object."
-    unknown = sorted(set(body) - _FIELDS)
-    if unknown:
-        return 20003, f"Unknown parameter: {unknown[0]}."
-    for name in ("model", "prompt"):
-        if name not in body:
-            return 20002, f"Missing required parameter: {name}."
-        if not isinstance(body[name], str):
-            return 20003, f"Parameter {name} must be a string."
-    if body["model"] != MODEL:
-        return 20004, f"Unsupported model: {body['model'][:100]}."
-    if not 1 <= len(body["prompt"]) <= MAX_PROMPT_CHARS:
-        return 20005, f"prompt must be 1 to {MAX_PROMPT_CHARS} characters."
-    ratio = body.get("aspect_ratio", AspectRatio.AUTO)
-    if not isinstance(ratio, str) or ratio not in _RATIOS:
-        return 20006, "aspect_ratio must be one of: " + ", ".join(AspectRatio) + "."
-    urls = body.get("image_urls", [])
-    if not isinstance(urls, list) or not all(isinstance(url, str) for url in urls):
-        return 20003, "image_urls must be a list of strings."
-    if len(urls) > MAX_IMAGE_URLS:
-        return 20007, f"image_urls accepts at most {MAX_IMAGE_URLS} URLs."
-    if not all(url.lower().startswith(("http://", "https://")) for url in urls):
-        return 20007, "image_urls must be public http(s) URLs; data: URIs are not accepted."
-    return None
+    def _render(self, task: SimTask, index: int) -> bytes:
+        """Output ``index`` of ``task``: the body's ratio, at its resolution's size (``image_size`` without one)."""
+        spec = spec_for(task.body["model"])
+        ratio = task.body.get(spec.ratio_field.value, spec.default_ratio)
+        longest = self.image_size
+        if spec.sends_resolution:
+            longest = RESOLUTION_PIXELS[task.body.get("resolution", spec.default_resolution)]
+        seed = task.body["prompt"] + "\n" + "\n".join(task.body.get("image_urls", []))
+        return render_png(seed + (f"\n#{index + 1}" if index else ""), ratio, longest)
 
 
 async def serve(host: str = "127.0.0.1", port: int = 8787, *, api_key: str | None = None, delay: float = 2.0) -> None:

@@ -12,6 +12,7 @@ from bot.reapi import (
     AspectRatio,
     DownloadedImage,
     GenerationRequest,
+    ImageOptions,
     SubmittedTask,
     Task,
     TaskStatus,
@@ -139,3 +140,59 @@ def test_submit_answer_with_odd_informational_fields_keeps_its_id(
 ) -> None:
     submitted = SubmittedTask.model_validate({"id": "task_1", **extra})
     assert (submitted.id, submitted.created_at) == ("task_1", created_at)
+
+
+def test_request_for_another_model_serialises_through_its_spec() -> None:
+    request = GenerationRequest(
+        model="gemini-3.1-flash-image-preview",
+        prompt="p",
+        image_urls=["https://a/b.png"],
+        options=ImageOptions(ratio="16:9", resolution="2K", count=4),
+    )
+    assert request.to_body() == {
+        "model": "gemini-3.1-flash-image-preview",
+        "prompt": "p",
+        "image_urls": ["https://a/b.png"],
+        "size": "16:9",
+        "resolution": "2k",
+        "n": 4,
+    }
+    assert request.ratio == "16:9"
+
+
+def test_aspect_ratio_keyword_is_the_ratio_option() -> None:
+    request = GenerationRequest(prompt="p", aspect_ratio=AspectRatio.LANDSCAPE_16_9)
+    assert request.options == ImageOptions(ratio="16:9")
+    assert GenerationRequest(prompt="p").ratio == "auto"
+    with pytest.raises(pydantic.ValidationError):
+        GenerationRequest.model_validate({"prompt": "p", "aspect_ratio": "1:1", "options": {"ratio": "1:1"}})
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"model": "gemini-3.1-flash-image-preview", "prompt": "x" * 4_001},
+        {"model": "gemini-3.1-flash-image-preview", "prompt": "p", "options": {"count": 5}},
+        {"model": "gemini-3.1-flash-image-preview", "prompt": "p", "options": {"ratio": "auto"}},
+        {"model": "gemini-3-pro-image-preview", "prompt": "p", "options": {"resolution": "0.5k"}},
+        {"model": "gpt-image-2", "prompt": "p", "options": {"ratio": "1:1", "resolution": "4k"}},
+        {"model": "gpt-image-2", "prompt": "p", "image_urls": ["https://a/b.png"] * 17},
+        {"model": "z-image", "prompt": "p", "image_urls": ["https://a/b.png"]},
+        {"model": "z-image", "prompt": "x" * 1_001},
+        {"model": "nano-banana-2-lite", "prompt": "p", "options": {"resolution": "2k"}},
+        {"prompt": "p", "options": {"count": "two"}},
+    ],
+)
+def test_requests_a_model_would_reject_are_refused_locally(kwargs: dict[str, object]) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        GenerationRequest.model_validate(kwargs)
+
+
+def test_several_output_urls_are_a_list_and_a_lone_url_is_a_list_of_one() -> None:
+    urls = [f"https://out.example/{i}.png" for i in range(4)]
+    task = Task.model_validate({"id": "t", "status": "completed", "output": {"image_urls": urls}})
+    assert task.output is not None
+    assert task.output.image_urls == urls
+    lone = Task.model_validate({"id": "t", "status": "completed", "output": {"image_urls": urls[0]}})
+    assert lone.output is not None
+    assert lone.output.image_urls == urls[:1]
