@@ -31,6 +31,7 @@ from bot.store.records import (
     UserUsage,
 )
 from bot.store.sql import SqlStore
+from bot.store.sql_settings import SettingsChange, SettingsConflict, StoredSettings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -52,9 +53,12 @@ __all__ = [
     "NewJob",
     "QueueLimitExceeded",
     "QueueLimits",
+    "SettingsChange",
+    "SettingsConflict",
     "SpendCapExceeded",
     "SpendLimit",
     "Store",
+    "StoredSettings",
     "Usage",
     "UserUsage",
     "open_store",
