@@ -9,14 +9,14 @@ concurrency): two admins saving at once cannot silently undo each other.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from bot.store.db import Database
 
-__all__ = ["SettingsChange", "SettingsConflict", "SettingsSql", "StoredSettings"]
+__all__ = ["SettingsChange", "SettingsConflict", "SettingsSql", "SettingsStorage", "StoredSettings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,42 @@ class SettingsChange:
 
 class SettingsConflict(Exception):
     """The server's settings changed since they were read; read them again and retry."""
+
+
+class SettingsStorage(Protocol):
+    """The settings part of the Store protocol (SettingsSql implements it for both backends)."""
+
+    async def settings_version(self) -> int:
+        """The version of the newest settings change anywhere."""
+        ...
+
+    async def guild_settings_since(self, version: int) -> tuple[int, list[StoredSettings]]:
+        """The current version and every server's settings written after ``version``."""
+        ...
+
+    async def guild_settings(self, guild_id: int) -> StoredSettings:
+        """One server's settings as stored now."""
+        ...
+
+    async def save_guild_settings(
+        self,
+        guild_id: int,
+        data: str,
+        *,
+        expected_version: int,
+        actor_id: int,
+        changes: Sequence[tuple[str, str | None, str | None]],
+    ) -> int:
+        """Store a server's settings if still at ``expected_version`` (else SettingsConflict)."""
+        ...
+
+    async def settings_audit(self, guild_id: int, *, limit: int) -> list[SettingsChange]:
+        """A server's newest settings changes first."""
+        ...
+
+    async def content_policy_strikes(self, user_id: int, guild_id: int | None, *, since: float) -> int:
+        """A member's content-policy failures here since ``since``."""
+        ...
 
 
 class SettingsSql:

@@ -14,6 +14,7 @@ from bot.reapi import AspectRatio
 from bot.store import JobKind, NewJob
 from bot.surface import texts
 from bot.surface.errors import InvalidInput
+from bot.surface.settings_ui import place_of
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -194,6 +195,7 @@ async def submit_edit(
                 parent_job_id=parent_job_id,
             ),
             role_ids=role_ids_of(interaction.user),
+            place=place_of(interaction),
         )
 
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from bot.engine.credits import CreditLedger
     from bot.engine.ports import Alerts, Notifier
     from bot.engine.runner import JobRunner
+    from bot.engine.server_rules import ServerRules
     from bot.engine.sources import SourceFetcher
     from bot.reapi import ReapiClient
     from bot.reapi.simulator import ReapiSimulator
@@ -39,6 +40,7 @@ class Services:
     sources: SourceFetcher
     accounts: Accounts
     alerts: Alerts
+    server_rules: ServerRules
 
     @property
     def simulated(self) -> bool:
