@@ -75,7 +75,7 @@ class SettingsCog(commands.GroupCog, group_name="settings", group_description="T
     async def interaction_check(self, interaction: Interaction, /) -> bool:  # type: ignore[override]
         """A server, and a bot owner or a member with Manage Server there."""
         if interaction.guild_id is None:
-            raise NotAllowed(texts.SERVER_ONLY)
+            raise SettingsOnly(texts.SERVER_ONLY)
         if interaction.user.id in self._owner_ids or interaction.permissions.manage_guild:
             return True
         raise SettingsOnly(texts.SETTINGS_ONLY)
