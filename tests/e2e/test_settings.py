@@ -12,6 +12,7 @@ from bot.reapi.simulator import Outcome
 from tests.e2e.conftest import settled
 from tests.e2e.test_admin import MANAGE_GUILD, opt
 from tests.e2e.test_credits import answer, fields
+from tests.e2e.test_edit import png
 from tests.e2e.test_imagine import final_edit
 from tests.e2e.test_shards import _identify_at_once  # noqa: F401 (autouse: shards identify at once)
 
@@ -131,6 +132,30 @@ async def test_a_blocked_term_is_refused_before_anything_is_charged_or_sent(
     inter = await imagine(fake, "a kraken attacks the ship")
     await final_edit(fake, inter, files=True)
     assert len(sim.submissions) == 1
+
+
+async def test_reply_to_edit_can_be_turned_off_and_its_instruction_is_checked_for_blocked_terms(
+    fake: FakeDiscord, sim: ReapiSimulator, start_bot: StartBot, make_settings: Callable[..., Settings], manager: JSON
+) -> None:
+    await start_bot(make_settings(images={"allow_private_urls": True}, discord={"message_content_intent": True}))
+    await settings(fake, "block", opt("term", "kraken"), user=manager)
+    upload = await fake.send_message(
+        "my cat", author=fake.owner_user, attachments=[fake.add_attachment("c.png", png())]
+    )
+    mention = f"<@{fake.bot_user['id']}>"
+    await fake.send_message(
+        f"{mention} add a kraken", author=fake.member_user, mentions=[fake.bot_user], reply_to=upload
+    )
+    edited = await fake.wait_for_request("PATCH", rf"/channels/{fake.channel_id}/messages/\d+")
+    assert "blocked by this server's rules" in edited.json["content"]
+    assert "kraken" not in edited.json["content"].lower()  # this answer is public: the term is never repeated
+    await settings(fake, "reply_edit", opt("enabled", False), user=manager)
+    sent = len(fake.requests_matching("POST", rf"/channels/{fake.channel_id}/messages$"))
+    await fake.send_message(f"{mention} add a hat", author=fake.member_user, mentions=[fake.bot_user], reply_to=upload)
+    await fake.wait_for(lambda: len(fake.requests_matching("POST", rf"/channels/{fake.channel_id}/messages$")) > sent)
+    answer_ = fake.requests_matching("POST", rf"/channels/{fake.channel_id}/messages$")[-1]
+    assert "Reply-to-edit is turned off in this server" in answer_.json["content"]
+    assert sim.submissions == []
 
 
 async def test_settings_survive_a_restart_and_show_their_audit_log(
