@@ -29,7 +29,7 @@ from bot.engine.failures import FailureCode
 from bot.engine.guild_settings import GuildSettings, Limits, clamp
 from bot.engine.moderation import NsfwRule, TermMatcher
 from bot.engine.ports import NullObserver
-from bot.store import SettingsConflict
+from bot.store import MemberPause, SettingsConflict
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -68,6 +68,10 @@ class SettingsStore(Protocol):
     async def settings_audit(self, guild_id: int, *, limit: int) -> list[SettingsChange]: ...
 
     async def content_policy_strikes(self, user_id: int, guild_id: int | None, *, since: float) -> int: ...
+
+    async def pause_member(self, user_id: int, guild_id: int | None, *, until: float, strikes: int) -> int: ...
+
+    async def member_pauses(self, *, now: float) -> list[MemberPause]: ...
 
 
 class ModeratorAlerts(Protocol):
@@ -128,6 +132,7 @@ class ServerRules:
         self._settings: dict[int, GuildSettings] = {}
         self._matchers: dict[int, TermMatcher] = {}
         self._versions: dict[int, int] = {}
+        self._pauses: dict[tuple[int, int | None], MemberPause] = {}
         self._version = 0
         self._loop: asyncio.Task[None] | None = None
 
@@ -176,6 +181,9 @@ class ServerRules:
         current, rows = await self._store.guild_settings_since(version)
         for row in rows:
             self._remember(row.guild_id, GuildSettings.from_json(row.data), row.version)
+        # Pauses are few and short-lived: read whole whenever anything changed.
+        pauses = await self._store.member_pauses(now=self._clock())
+        self._pauses = {(p.user_id, p.guild_id): p for p in pauses}
         self._version = max(self._version, current)
 
     def _remember(self, guild_id: int, settings: GuildSettings, version: int) -> None:
@@ -267,34 +275,41 @@ class ServerRules:
         rule = self.nsfw_rule(new.guild_id)
         if self._nsfw_terms.matches(new.prompt) and not rule.permits(age_restricted=place.age_restricted):
             raise NsfwNotAllowed(rule=rule.value)
-        await self._check_strikes(new)
+        self._check_paused(new)
         if settings.aspect_ratio is not None and new.aspect_ratio == "auto":
             new = replace(new, aspect_ratio=settings.aspect_ratio)
         return new
 
-    async def _check_strikes(self, new: NewJob) -> None:
-        limit = self._moderation.content_policy_strikes_per_day
-        if limit <= 0 or new.user_id in self._owner_ids:
-            return
-        day = self._day_start()
-        strikes = await self._store.content_policy_strikes(new.user_id, new.guild_id, since=day)
-        if strikes >= limit:
-            raise MemberPaused(strikes=strikes, until=day + _DAY)
+    def _check_paused(self, new: NewJob) -> None:
+        """In memory: pauses reach every process with the settings version (``pause_member``)."""
+        pause = self._pauses.get((new.user_id, new.guild_id))
+        if pause is not None and pause.until > self._clock() and new.user_id not in self._owner_ids:
+            raise MemberPaused(strikes=pause.strikes, until=pause.until)
 
     def _day_start(self) -> float:
         now = self._clock()
         return now - now % _DAY
 
     async def strike_recorded(self, job: Job, alerts: ModeratorAlerts | None) -> None:
-        """A job of ``job``'s member failed on content policy: alert the moderators when it is the day's Nth."""
+        """A job of ``job``'s member failed on content policy: at the day's Nth, pause them and alert moderators.
+
+        The pause is stored with a settings version bump, so every process enforces it from memory after its next
+        refresh; the moderators are alerted once, at exactly the Nth strike.
+        """
         limit = self._moderation.content_policy_strikes_per_day
-        if limit <= 0 or job.guild_id is None or alerts is None or job.user_id in self._owner_ids:
+        if limit <= 0 or job.user_id in self._owner_ids:
             return
         day = self._day_start()
         strikes = await self._store.content_policy_strikes(job.user_id, job.guild_id, since=day)
+        if strikes < limit:
+            return
+        until = day + _DAY
+        await self._store.pause_member(job.user_id, job.guild_id, until=until, strikes=strikes)
+        self._pauses[job.user_id, job.guild_id] = MemberPause(job.user_id, job.guild_id, until, strikes)
+        log.info("user %s paused in guild %s after %d content-policy strikes", job.user_id, job.guild_id, strikes)
         channel = self.get(job.guild_id).log_channel_id
-        if strikes == limit and channel is not None:
-            alerts.member_paused(channel_id=channel, user_id=job.user_id, strikes=strikes, until=day + _DAY)
+        if strikes == limit and channel is not None and alerts is not None:
+            alerts.member_paused(channel_id=channel, user_id=job.user_id, strikes=strikes, until=until)
 
 
 _DEFAULTS = GuildSettings()

@@ -31,7 +31,7 @@ from bot.store.records import (
     UserUsage,
 )
 from bot.store.sql import SqlStore
-from bot.store.sql_settings import SettingsChange, SettingsConflict, StoredSettings
+from bot.store.sql_settings import MemberPause, SettingsChange, SettingsConflict, StoredSettings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -50,6 +50,7 @@ __all__ = [
     "JobState",
     "LedgerAudit",
     "LedgerEntry",
+    "MemberPause",
     "NewJob",
     "QueueLimitExceeded",
     "QueueLimits",

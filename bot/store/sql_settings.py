@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from bot.store.db import Database
 
-__all__ = ["SettingsChange", "SettingsConflict", "SettingsSql", "SettingsStorage", "StoredSettings"]
+__all__ = ["MemberPause", "SettingsChange", "SettingsConflict", "SettingsSql", "SettingsStorage", "StoredSettings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,16 @@ class SettingsChange:
     old_value: str | None
     new_value: str | None
     created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class MemberPause:
+    """A member paused in a server (``guild_id`` None: in DMs) until ``until`` after ``strikes`` strikes."""
+
+    user_id: int
+    guild_id: int | None
+    until: float
+    strikes: int
 
 
 class SettingsConflict(Exception):
@@ -77,6 +87,14 @@ class SettingsStorage(Protocol):
 
     async def content_policy_strikes(self, user_id: int, guild_id: int | None, *, since: float) -> int:
         """A member's content-policy failures here since ``since``."""
+        ...
+
+    async def pause_member(self, user_id: int, guild_id: int | None, *, until: float, strikes: int) -> int:
+        """Pause a member here until ``until`` (bumping the settings version); returns the new version."""
+        ...
+
+    async def member_pauses(self, *, now: float) -> list[MemberPause]:
+        """Every pause still running at ``now``."""
         ...
 
 
@@ -199,3 +217,27 @@ class SettingsSql:
                 *params,
             )
         return int(row["n"]) if row else 0
+
+    async def pause_member(self, user_id: int, guild_id: int | None, *, until: float, strikes: int) -> int:
+        """Pause a member here until ``until`` and bump the settings version, so every process learns of it."""
+        async with self._db.transaction() as tx:
+            head = await tx.fetchone("UPDATE settings_version SET version = version + 1 WHERE id = 1 RETURNING version")
+            assert head is not None
+            await tx.execute(
+                "INSERT INTO member_pauses (user_id, guild_id, until, strikes) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (user_id, guild_id) DO UPDATE SET until = excluded.until, strikes = excluded.strikes",
+                user_id,
+                guild_id or 0,
+                until,
+                strikes,
+            )
+        return int(head["version"])
+
+    async def member_pauses(self, *, now: float) -> list[MemberPause]:
+        """Every pause still running at ``now`` (a handful: read whole whenever the settings version moves)."""
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall("SELECT user_id, guild_id, until, strikes FROM member_pauses WHERE until > ?", now)
+        return [
+            MemberPause(int(r["user_id"]), int(r["guild_id"]) or None, float(r["until"]), int(r["strikes"]))
+            for r in rows
+        ]

@@ -161,27 +161,41 @@ class Alerts:
         self.sent.append((channel_id, user_id, strikes))
 
 
-async def test_content_policy_strikes_pause_a_member_and_alert_the_moderators_once(stores: Any) -> None:
+async def test_content_policy_strikes_pause_a_member_everywhere_and_alert_the_moderators_once(stores: Any) -> None:
     store = await stores()
-    rules = make_rules(store, content_policy_strikes_per_day=2)
+    rules, elsewhere = make_rules(store, content_policy_strikes_per_day=2), make_rules(await stores())
+    await elsewhere.load()
     await rules.change(GUILD, actor_id=9, setting="log_channel", mutate=lambda s: (s.with_log_channel(77), None, "77"))
     alerts = Alerts()
     watcher = StrikeWatcher(rules, alerts)
     open_rules = AccountRules(allowance=10, period_seconds=86_400, max_balance=10)
-    for _ in range(2):
-        await rules.check(job())  # not paused yet
-        created = await store.create_job(job(cost=1), rules=open_rules)
+
+    async def strike(user_id: int = 5) -> None:
+        created = await store.create_job(job(cost=1, user_id=user_id), rules=open_rules)
         finished = await store.finish_job(created.id, delivered=False, error_code=FailureCode.CONTENT_POLICY.value)
         assert finished is not None
         watcher.job_finished(finished)
         await asyncio.gather(*watcher._tasks)
-    assert alerts.sent == [(77, 5, 2)]  # at the 2nd strike, once
+
+    await strike()
+    await rules.check(job())  # one strike: not paused yet
+    await strike()
+    assert alerts.sent == [(77, 5, 2)]  # at the 2nd strike
     with pytest.raises(MemberPaused) as caught:
         await rules.check(job())
     assert caught.value.strikes == 2
     assert caught.value.until == NOW - NOW % 86_400 + 86_400
-    await rules.check(job(user_id=1))  # bot owners are never paused
+    await strike()
+    assert alerts.sent == [(77, 5, 2)]  # alerted once, not at every strike after
+    # Another process learns of the pause with its next refresh and refuses from memory.
+    await elsewhere.check(job())
+    assert await elsewhere.refresh() is True
+    with pytest.raises(MemberPaused):
+        await elsewhere.check(job())
     await rules.check(job(guild_id=GUILD + 1))  # another server
+    await strike(user_id=1)
+    await strike(user_id=1)
+    await rules.check(job(user_id=1))  # bot owners are never paused
 
 
 async def test_server_credit_terms_apply_within_the_operators_limits(stores: Any) -> None:

@@ -104,3 +104,17 @@ async def test_content_policy_strikes_count_one_member_here_since_a_time(store: 
     assert await store.content_policy_strikes(1, 100, since=since) == 2
     assert await store.content_policy_strikes(1, None, since=since) == 1
     assert await store.content_policy_strikes(1, 100, since=clock() + 1) == 0
+
+
+async def test_pauses_bump_the_version_and_only_running_ones_are_read(store: Store, clock: FakeClock) -> None:
+    before = await store.settings_version()
+    version = await store.pause_member(5, 100, until=clock() + 60, strikes=3)
+    assert version == before + 1 == await store.settings_version()
+    await store.pause_member(6, None, until=clock() + 120, strikes=4)
+    await store.pause_member(5, 100, until=clock() + 90, strikes=5)  # a later pause replaces the earlier one
+    pauses = sorted(await store.member_pauses(now=clock()), key=lambda p: p.user_id)
+    assert [(p.user_id, p.guild_id, p.until - clock(), p.strikes) for p in pauses] == [
+        (5, 100, 90, 5),
+        (6, None, 120, 4),
+    ]
+    assert [p.user_id for p in await store.member_pauses(now=clock() + 100)] == [6]

@@ -23,5 +23,15 @@ CREATE TABLE settings_audit (
 );
 CREATE INDEX settings_audit_guild ON settings_audit (guild_id, id);
 
+-- Members paused after too many content-policy failures in a day, per server (guild_id 0: DMs). Written with a
+-- settings version bump, so every process holds the pauses in memory and intake never reads this table.
+CREATE TABLE member_pauses (
+    user_id  INTEGER NOT NULL,
+    guild_id INTEGER NOT NULL,
+    until    REAL NOT NULL,
+    strikes  INTEGER NOT NULL,
+    PRIMARY KEY (user_id, guild_id)
+);
+
 -- Content-policy strikes are counted from the jobs table: a member's failed jobs since a time.
 CREATE INDEX jobs_user_errors ON jobs (user_id, error_code, finished_at);
