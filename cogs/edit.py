@@ -177,19 +177,18 @@ class EditCog(commands.Cog):
         try:
             prompt = clean_prompt(instruction)
             sources = plan_sources(images)
-            await self._sources.check(sources)
-            await self._runner.submit(
-                job_for_reply(
-                    message,
-                    prompt=prompt,
-                    placeholder=placeholder.id,
-                    image_urls=[s.url for s in sources],
-                    sources=[target.jump_url],
-                    parent_job_id=job_id_in(target),
-                ),
-                role_ids=role_ids_of(message.author),
-                place=place_of_channel(message.channel, message.channel.id),
+            request = job_for_reply(
+                message,
+                prompt=prompt,
+                placeholder=placeholder.id,
+                image_urls=[s.url for s in sources],
+                sources=[target.jump_url],
+                parent_job_id=job_id_in(target),
             )
+            place = place_of_channel(message.channel, message.channel.id)
+            await self._runner.screen(request, place)  # a blocked instruction fetches no image
+            await self._sources.check(sources)
+            await self._runner.submit(request, role_ids=role_ids_of(message.author), place=place)
         except Exception as exc:
             # There is no ephemeral reply outside interactions, so say it in place of "Checking the image…".
             text, error_id = user_message_for(exc)

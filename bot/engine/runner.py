@@ -217,6 +217,17 @@ class JobRunner:
         self._mark_positions()
         return job
 
+    async def screen(self, new: NewJob, place: Place | None = None) -> None:
+        """Apply the server's settings and moderation rules alone (before slow checks such as probing images).
+
+        Raises
+        ------
+        UnavailableHere, TermBlocked, NsfwNotAllowed, MemberPaused
+            Nothing was stored or charged.
+        """
+        if self._server_rules is not None:
+            await self._server_rules.check(new, place)
+
     async def _admit(self, new: NewJob, role_ids: Collection[int]) -> Job:
         """Store the job and reserve its credits, turning the store's refusals into the member's."""
         terms = self._rules.terms_for(new.user_id, new.guild_id, role_ids)

@@ -119,7 +119,8 @@ async def test_a_blocked_term_is_refused_before_anything_is_charged_or_sent(
         assert "Nothing was charged" in text
         assert "kraken" not in text.lower()
         assert "basilisk" not in text.lower()
-    # The same check covers /edit's instruction (and the modal and reply-to-edit, which share its path).
+    # The same check covers /edit's instruction (and the modal and reply-to-edit, which share its path), before
+    # any image is fetched: this one would be refused as private, yet the term is what the member hears about.
     attachment = fake.add_attachment("cat.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64, content_type="image/png")
     edit = await fake.send_slash_command("edit", [opt("prompt", "turn it into a kraken"), opt("image", attachment)])
     assert "blocked by this server's rules" in await refusal(fake, edit)
