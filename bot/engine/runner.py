@@ -218,13 +218,7 @@ class JobRunner:
         return job
 
     async def screen(self, new: NewJob, place: Place | None = None) -> None:
-        """Apply the server's settings and moderation rules alone (before slow checks such as probing images).
-
-        Raises
-        ------
-        UnavailableHere, TermBlocked, NsfwNotAllowed, MemberPaused
-            Nothing was stored or charged.
-        """
+        """Only the server's settings and moderation rules (``submit``'s first check), before slow ones."""
         if self._server_rules is not None:
             await self._server_rules.check(new, place)
 
