@@ -29,7 +29,9 @@ __all__ = [
     "JobsSettings",
     "LogSettings",
     "MetricsSettings",
+    "ModerationSettings",
     "ReapiSettings",
+    "ServersSettings",
     "Settings",
     "load_settings",
     "parse_duration",
@@ -241,6 +243,41 @@ class JobsSettings(_Section):
     cooldown_seconds: float = Field(default=0.0, ge=0)
 
 
+class ModerationSettings(_Section):
+    """The operator's moderation rules, applied in every server on top of the server's own."""
+
+    # Refused everywhere: whole words, case- and accent-insensitive; "*" stands for any letters ("slur*").
+    blocked_terms: list[str] = Field(default_factory=list)
+    # Prompts holding one of these count as NSFW for the NSFW rule (same matching as blocked_terms).
+    nsfw_terms: list[str] = Field(default_factory=list)
+    # The NSFW rule of servers that set none: "allow", "age_restricted_only" or "never".
+    nsfw_rule: Literal["allow", "age_restricted_only", "never"] = "age_restricted_only"
+    # After this many content-policy failures in a UTC day a member is paused in that server; 0 = off.
+    content_policy_strikes_per_day: int = Field(default=3, ge=0)
+
+    @field_validator("blocked_terms", "nsfw_terms", mode="after")
+    @classmethod
+    def _terms(cls, terms: list[str]) -> list[str]:
+        for term in terms:
+            if not term.strip().strip("*").strip():
+                raise ValueError("a term must hold more than spaces and *")
+        return terms
+
+
+class ServersSettings(_Section):
+    """What a server's admins may set with /settings (the operator's hard limits), and how fast changes spread."""
+
+    # Cost per image a server may choose; None (left out) = no cheaper than [credits] cost_per_image.
+    min_cost_per_image: int | None = Field(default=None, ge=0)
+    max_cost_per_image: int = Field(default=100, ge=0)
+    # Allowance per refill a server may choose; None (left out) = no more than [credits] allowance.
+    max_allowance: int | None = Field(default=None, ge=0)
+    max_blocked_terms: int = Field(default=200, ge=1, le=1000)
+    max_channels: int = Field(default=100, ge=1, le=1000)
+    # Every process looks this often for settings changed through another one (one tiny read).
+    refresh_seconds: float = Field(default=5.0, gt=0)
+
+
 class MetricsSettings(_Section):
     """The operator's endpoint: ``/healthz`` and Prometheus ``/metrics`` (off unless enabled)."""
 
@@ -302,6 +339,8 @@ class Settings(BaseSettings):
     credits: CreditsSettings = Field(default_factory=CreditsSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    moderation: ModerationSettings = Field(default_factory=ModerationSettings)
+    servers: ServersSettings = Field(default_factory=ServersSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     # Set per call by load_settings(); a ClassVar because pydantic-settings builds sources on the class.

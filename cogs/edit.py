@@ -17,12 +17,14 @@ from bot.surface.components import EditModal, job_id_in
 from bot.surface.errors import InvalidInput
 from bot.surface.intake import clean_prompt, job_for_reply, submit_edit
 from bot.surface.reporting import user_message_for
+from bot.surface.settings_ui import place_of_channel
 
 # Runtime import: discord.py evaluates the command annotations that use these.
 from cogs.common import AspectRatioOption, PromptTransformer, TextOption  # noqa: TC001
 
 if TYPE_CHECKING:
     from bot.engine.runner import JobRunner
+    from bot.engine.server_rules import ServerRules
     from bot.engine.sources import SourceFetcher
     from bot.surface.app import ImagineBot
 
@@ -65,8 +67,10 @@ class EditCog(commands.Cog):
         tree: app_commands.CommandTree[ImagineBot],
         allow_private_urls: bool,
         message_content_intent: bool,
+        rules: ServerRules | None = None,
     ) -> None:
         self._runner = runner
+        self._rules = rules
         self._sources = sources
         self._tree = tree
         self._allow_private = allow_private_urls
@@ -145,6 +149,9 @@ class EditCog(commands.Cog):
         mention = re.compile(rf"<@!?{me.id}>")
         if not mention.search(message.content):
             return
+        if self._rules is not None and not self._rules.reply_edit_enabled(message.guild.id if message.guild else None):
+            await _answer(message, texts.REPLY_EDIT_OFF)
+            return
         target = await self._referenced(message)
         if target is None:
             await _answer(message, texts.REPLIED_MESSAGE_GONE)
@@ -170,18 +177,18 @@ class EditCog(commands.Cog):
         try:
             prompt = clean_prompt(instruction)
             sources = plan_sources(images)
-            await self._sources.check(sources)
-            await self._runner.submit(
-                job_for_reply(
-                    message,
-                    prompt=prompt,
-                    placeholder=placeholder.id,
-                    image_urls=[s.url for s in sources],
-                    sources=[target.jump_url],
-                    parent_job_id=job_id_in(target),
-                ),
-                role_ids=role_ids_of(message.author),
+            request = job_for_reply(
+                message,
+                prompt=prompt,
+                placeholder=placeholder.id,
+                image_urls=[s.url for s in sources],
+                sources=[target.jump_url],
+                parent_job_id=job_id_in(target),
             )
+            place = place_of_channel(message.channel, message.channel.id)
+            await self._runner.screen(request, place)  # a blocked instruction fetches no image
+            await self._sources.check(sources)
+            await self._runner.submit(request, role_ids=role_ids_of(message.author), place=place)
         except Exception as exc:
             # There is no ephemeral reply outside interactions, so say it in place of "Checking the image…".
             text, error_id = user_message_for(exc)
@@ -232,5 +239,6 @@ async def setup(bot: ImagineBot) -> None:
             tree=bot.tree,
             allow_private_urls=settings.images.allow_private_urls,
             message_content_intent=settings.discord.message_content_intent,
+            rules=bot.services.server_rules,
         )
     )

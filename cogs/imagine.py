@@ -11,6 +11,7 @@ from discord.ext import commands
 from bot.engine.credits import role_ids_of
 from bot.store import JobKind
 from bot.surface.intake import job_request, public_placeholder
+from bot.surface.settings_ui import place_of
 
 # Runtime import: discord.py evaluates the command annotations that use these.
 from cogs.common import AspectRatioOption, PromptTransformer  # noqa: TC001
@@ -55,6 +56,7 @@ class ImagineCog(commands.Cog):
                     interaction, kind=JobKind.IMAGINE, prompt=prompt, aspect_ratio=aspect_ratio, placeholder=placeholder
                 ),
                 role_ids=role_ids_of(interaction.user),
+                place=place_of(interaction),
             )
 
 

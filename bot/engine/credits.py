@@ -9,10 +9,11 @@ from bot.engine.errors import InsufficientCredits
 from bot.store import AccountRules, InsufficientBalance
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from bot.config import CreditOverride, CreditsSettings
     from bot.engine.ports import BanLookup
+    from bot.engine.server_rules import ServerTerms
 
 __all__ = [
     "CreditLedger",
@@ -52,6 +53,15 @@ class _Values:
             max_balance=self.max_balance if override.max_balance is None else override.max_balance,
         )
 
+    def with_server(self, terms: ServerTerms) -> _Values:
+        """A server's own cost and allowance (``/settings credits``); an allowance above the cap lifts the cap."""
+        allowance = self.allowance if terms.allowance is None else terms.allowance
+        return _Values(
+            allowance=allowance,
+            cost=self.cost if terms.cost_per_image is None else terms.cost_per_image,
+            max_balance=max(self.max_balance, allowance) if terms.allowance is not None else self.max_balance,
+        )
+
     @property
     def favour(self) -> tuple[int, int, int]:
         """Sort key: the most favourable terms for the member are the largest."""
@@ -61,14 +71,22 @@ class _Values:
 class CreditLedger:
     """Applies the configured credit rules to a member; the store does the atomic bookkeeping.
 
-    Terms come from ``[credits]``, then the member's guild override, then the most favourable of the
-    overrides for the member's roles in that guild (highest allowance, then lowest cost, then highest cap).
-    Bot owners are never charged.
+    Terms come from ``[credits]``, then the member's guild override, then the server's own values set with
+    ``/settings credits`` (``server_terms``, already within the operator's limits), then the most favourable of
+    the operator's overrides for the member's roles in that guild (highest allowance, then lowest cost, then
+    highest cap). Bot owners are never charged.
     """
 
-    def __init__(self, settings: CreditsSettings, *, owner_ids: frozenset[int]) -> None:
+    def __init__(
+        self,
+        settings: CreditsSettings,
+        *,
+        owner_ids: frozenset[int],
+        server_terms: Callable[[int], ServerTerms | None] | None = None,
+    ) -> None:
         self._settings = settings
         self._owner_ids = owner_ids
+        self._server_terms = server_terms
         hour = settings.refill_at_utc_hour
         self._anchor = None if hour is None else hour * 3600.0
 
@@ -112,6 +130,9 @@ class CreditLedger:
         for override in here:
             if override.role_id is None:
                 values = values.with_override(override)
+        server = self._server_terms(guild_id) if self._server_terms is not None else None
+        if server is not None:
+            values = values.with_server(server)
         roles = set(role_ids)
         candidates = [values.with_override(o) for o in here if o.role_id is not None and o.role_id in roles]
         return max(candidates, key=lambda v: v.favour) if candidates else values

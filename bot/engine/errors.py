@@ -15,12 +15,18 @@ __all__ = [
     "FetchFailure",
     "InsufficientCredits",
     "InvalidOptions",
+    "MemberPaused",
+    "NsfwNotAllowed",
     "QueueFull",
     "ReapiPaused",
     "Refusal",
+    "SettingProblem",
+    "SettingRejected",
     "SourceProblem",
     "SourceRefused",
     "SpendCapReached",
+    "TermBlocked",
+    "UnavailableHere",
 ]
 
 
@@ -125,5 +131,67 @@ class SourceRefused(Refusal):
     """An image source was refused; ``problem`` says why and ``facts`` hold what the sentence names."""
 
     def __init__(self, problem: SourceProblem, **facts: Any) -> None:
+        super().__init__(problem=problem.value, **facts)
+        self.problem = problem
+
+
+# -- server settings and moderation (bot.engine.guild_settings, bot.engine.moderation) -----------------------
+
+
+class UnavailableHere(Refusal):
+    """The server's admins do not allow the bot in this channel (``/settings channels``)."""
+
+
+class TermBlocked(Refusal):
+    """The prompt holds a blocked term; ``by_server``: the server's list, else the operator's.
+
+    The term itself is deliberately not a fact: it must not be repeated back, not even in a log line.
+    """
+
+    def __init__(self, *, by_server: bool) -> None:
+        super().__init__(by_server=by_server)
+        self.by_server = by_server
+
+
+class NsfwNotAllowed(Refusal):
+    """The prompt looks NSFW and the server's rule (``rule``: an ``NsfwRule`` value) forbids it here."""
+
+    def __init__(self, *, rule: str) -> None:
+        super().__init__(rule=rule)
+        self.rule = rule
+
+
+class MemberPaused(Refusal):
+    """The member reached ``strikes`` content-policy failures today and may create images again at ``until``."""
+
+    def __init__(self, *, strikes: int, until: float) -> None:
+        super().__init__(strikes=strikes, until=until)
+        self.strikes = strikes
+        self.until = until
+
+
+class SettingProblem(StrEnum):
+    """Why a server setting was refused (``/settings``)."""
+
+    TERM_EMPTY = "term_empty"
+    TERM_TOO_LONG = "term_too_long"  # limit
+    TERM_CHARACTERS = "term_characters"
+    TERM_TOO_SHORT = "term_too_short"
+    TOO_MANY_TERMS = "too_many_terms"  # limit
+    TERM_NOT_LISTED = "term_not_listed"
+    TOO_MANY_CHANNELS = "too_many_channels"  # limit
+    UNKNOWN_MODEL = "unknown_model"  # allowed (comma-separated)
+    UNKNOWN_ASPECT_RATIO = "unknown_aspect_ratio"  # allowed
+    COST_OUT_OF_RANGE = "cost_out_of_range"  # low, high
+    ALLOWANCE_OUT_OF_RANGE = "allowance_out_of_range"  # high
+    UNKNOWN_CHOICE = "unknown_choice"  # allowed
+    NOTHING_TO_CHANGE = "nothing_to_change"
+    BUSY = "busy"  # other admins kept changing the settings at the same moment
+
+
+class SettingRejected(Refusal):
+    """A ``/settings`` change was refused; ``problem`` says why and ``facts`` hold what the sentence names."""
+
+    def __init__(self, problem: SettingProblem, **facts: Any) -> None:
         super().__init__(problem=problem.value, **facts)
         self.problem = problem

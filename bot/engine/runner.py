@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from bot.config import JobsSettings
     from bot.engine.credits import CreditLedger
     from bot.engine.ports import Clock, Cooldown, ImageService, JobObserver, JobStore, Notifier
+    from bot.engine.server_rules import Place, ServerRules
     from bot.engine.spend import SpendGuard
     from bot.store import Job, NewJob
 
@@ -66,6 +67,7 @@ class JobRunner:
         spend: SpendGuard | None = None,
         cooldown: Cooldown | None = None,
         observer: JobObserver | None = None,
+        server_rules: ServerRules | None = None,
         worker: str = "worker",
         sole_worker: bool = False,
         clock: Clock = time.time,
@@ -79,6 +81,7 @@ class JobRunner:
         self._simulated = simulated
         self._spend = spend
         self._cooldown = cooldown
+        self._server_rules = server_rules
         self._sleep = sleep
         self._steps = JobSteps(
             store=store,
@@ -161,15 +164,18 @@ class JobRunner:
 
     # -- intake -----------------------------------------------------------------------------------
 
-    async def submit(self, new: NewJob, *, role_ids: Collection[int] = ()) -> Job:
+    async def submit(self, new: NewJob, *, role_ids: Collection[int] = (), place: Place | None = None) -> Job:
         """Reserve the credits, store the job as queued and schedule it.
 
-        ``role_ids`` are the member's roles in the job's guild (role overrides of the credit rules).
+        ``role_ids`` are the member's roles in the job's guild (role overrides of the credit rules); ``place``
+        says where it was asked for (the server's channel and NSFW rules).
 
         Raises
         ------
         InvalidOptions
             The options cannot make a valid reAPI request (e.g. an unknown aspect ratio); nothing was stored.
+        UnavailableHere, TermBlocked, NsfwNotAllowed, MemberPaused
+            The server's settings or the moderation rules forbid it (``ServerRules.check``); nothing was stored.
         Banned
             An admin banned the member here or everywhere; nothing was stored.
         CooldownActive
@@ -187,6 +193,8 @@ class JobRunner:
             self._steps.request_for(new)
         except ValueError:
             raise InvalidOptions from None
+        if self._server_rules is not None:
+            new = await self._server_rules.check(new, place)
         if not self._rules.is_owner(new.user_id):
             banned = await self._store.banned_in(new.user_id, self._rules.ban_scopes(new.guild_id))
             if banned is not None:
@@ -208,6 +216,11 @@ class JobRunner:
         self._accepted[job.id] = job
         self._mark_positions()
         return job
+
+    async def screen(self, new: NewJob, place: Place | None = None) -> None:
+        """Only the server's settings and moderation rules (``submit``'s first check), before slow ones."""
+        if self._server_rules is not None:
+            await self._server_rules.check(new, place)
 
     async def _admit(self, new: NewJob, role_ids: Collection[int]) -> Job:
         """Store the job and reserve its credits, turning the store's refusals into the member's."""

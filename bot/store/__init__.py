@@ -31,6 +31,7 @@ from bot.store.records import (
     UserUsage,
 )
 from bot.store.sql import SqlStore
+from bot.store.sql_settings import MemberPause, SettingsChange, SettingsConflict, StoredSettings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -49,12 +50,16 @@ __all__ = [
     "JobState",
     "LedgerAudit",
     "LedgerEntry",
+    "MemberPause",
     "NewJob",
     "QueueLimitExceeded",
     "QueueLimits",
+    "SettingsChange",
+    "SettingsConflict",
     "SpendCapExceeded",
     "SpendLimit",
     "Store",
+    "StoredSettings",
     "Usage",
     "UserUsage",
     "open_store",

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.store.sql_settings import SettingsStorage
+
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
 
@@ -217,7 +219,7 @@ class InsufficientBalance(Exception):
         self.cost = cost
 
 
-class Store(Protocol):
+class Store(SettingsStorage, Protocol):
     """Everything the bot persists. Money and state changes are atomic and conditional."""
 
     async def close(self) -> None:

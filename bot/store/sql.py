@@ -22,6 +22,7 @@ from bot.store.sql_accounts import AccountsSql
 from bot.store.sql_members import MembersSql
 from bot.store.sql_queue import QueueSql
 from bot.store.sql_rows import JOB_COLUMNS, TERMINAL, job_from_row, to_db
+from bot.store.sql_settings import SettingsSql
 from bot.store.steps import NamedSteps
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def _new_job_id() -> str:
     return secrets.token_hex(6)
 
 
-class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql):
+class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql):
     """The Store implementation shared by every SQL backend (the queue in QueueSql, admin queries in AccountsSql)."""
 
     def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:

@@ -20,10 +20,11 @@ from bot.engine.cooldown import Cooldown
 from bot.engine.credits import CreditLedger
 from bot.engine.members import Preferences
 from bot.engine.runner import JobRunner
+from bot.engine.server_rules import ServerRules, StrikeWatcher
 from bot.engine.sources import SourceFetcher
 from bot.engine.spend import SpendGuard
 from bot.observability import HealthCheck, Metrics, MetricsServer, discord_trace, reapi_trace
-from bot.reapi import ReapiClient
+from bot.reapi import AspectRatio, ReapiClient
 from bot.reapi.simulator import ReapiSimulator
 from bot.store import DatabaseInUse, open_store
 from bot.surface.alerts import OwnerAlerts
@@ -31,6 +32,7 @@ from bot.surface.components import CancelButton, ResultButton
 from bot.surface.member_delivery import MemberDeliveryNotifier
 from bot.surface.reporting import report_error
 from bot.surface.services import Services
+from bot.surface.settings_ui import ModeratorChannelAlerts
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -41,7 +43,15 @@ log = logging.getLogger(__name__)
 
 _SIMULATED_KEY = "rk_simulated_local"
 # Loaded by name so the engine never imports the Discord surface; each setup() passes services to its cog.
-EXTENSIONS = ("cogs.imagine", "cogs.edit", "cogs.credits", "cogs.admin", "cogs.preferences", "cogs.jobs")
+EXTENSIONS = (
+    "cogs.imagine",
+    "cogs.edit",
+    "cogs.credits",
+    "cogs.admin",
+    "cogs.settings",
+    "cogs.preferences",
+    "cogs.jobs",
+)
 
 
 def worker_name(settings: Settings) -> str:
@@ -143,11 +153,27 @@ class ImagineBot(commands.AutoShardedBot):
             model=settings.reapi.model,
             trace_configs=[reapi_trace(metrics)] if metrics is not None else (),
         )
-        ledger = CreditLedger(settings.credits, owner_ids=frozenset(settings.discord.owner_ids))
+        server_rules = ServerRules(
+            store=store,
+            moderation=settings.moderation,
+            servers=settings.servers,
+            credits=settings.credits,
+            models=[settings.reapi.model],
+            aspect_ratios=[r.value for r in AspectRatio],
+            owner_ids=frozenset(settings.discord.owner_ids),
+        )
+        await server_rules.load()
+        self._moderator_alerts = ModeratorChannelAlerts(self)
+        ledger = CreditLedger(
+            settings.credits,
+            owner_ids=frozenset(settings.discord.owner_ids),
+            server_terms=server_rules.server_terms,
+        )
         alerts = OwnerAlerts(self, owner_ids=settings.discord.owner_ids, log_channel_id=settings.discord.log_channel_id)
-        # The models a member may pick in /preferences (one today; a `reapi.models` list where configured).
-        enabled_models = tuple(getattr(settings.reapi, "models", None) or (settings.reapi.model,))
-        preferences = Preferences(store=store, default_model=settings.reapi.model, enabled_models=enabled_models)
+        # The models a member may pick in /preferences: the one the bot runs until more are wired in.
+        preferences = Preferences(
+            store=store, default_model=settings.reapi.model, enabled_models=(settings.reapi.model,)
+        )
         notifier = MemberDeliveryNotifier(
             self, preferences=preferences, progress_interval=settings.jobs.progress_interval, alerts=alerts
         )
@@ -172,12 +198,24 @@ class ImagineBot(commands.AutoShardedBot):
             simulated=simulator is not None,
             spend=spend,
             cooldown=Cooldown(settings.jobs.cooldown_jobs, settings.jobs.cooldown_seconds),
-            observer=metrics,
+            observer=StrikeWatcher(server_rules, self._moderator_alerts, inner=metrics),
+            server_rules=server_rules,
         )
         sources = SourceFetcher(allow_private=settings.images.allow_private_urls)
         accounts = Accounts(store=store, ledger=ledger, spend=spend)
         self.services = Services(
-            settings, store, reapi, simulator, ledger, notifier, runner, sources, accounts, alerts, preferences
+            settings,
+            store,
+            reapi,
+            simulator,
+            ledger,
+            notifier,
+            runner,
+            sources,
+            accounts,
+            alerts,
+            preferences,
+            server_rules,
         )
         self.add_dynamic_items(ResultButton, CancelButton)
 
@@ -186,6 +224,7 @@ class ImagineBot(commands.AutoShardedBot):
         if not self.serve:
             return
         await runner.start()
+        server_rules.start()
         if metrics is not None:
             metrics.watch(queue=runner, spend=spend)
             await self._serve_metrics(metrics)
@@ -244,8 +283,10 @@ class ImagineBot(commands.AutoShardedBot):
             await self._metrics_server.close()
         services = getattr(self, "services", None)
         if services is not None:
+            await services.server_rules.stop()
             await services.runner.stop()
             await services.alerts.close()
+            await self._moderator_alerts.close()
         await super().close()
         if services is not None:
             await services.reapi.close()

@@ -16,6 +16,7 @@ from bot.surface.errors import NotAllowed, UserFacingError
 from bot.surface.intake import clean_prompt, job_request, parse_aspect_ratio, public_placeholder, submit_edit
 from bot.surface.reporting import report_error
 from bot.surface.services import services_of
+from bot.surface.settings_ui import place_of
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -103,6 +104,7 @@ class ResultButton(ui.DynamicItem[ui.Button[ui.View]], template=_CUSTOM_ID.patte
                         parent_job_id=job.id,
                     ),
                     role_ids=role_ids_of(interaction.user),
+                    place=place_of(interaction),
                 )
             return
         message = interaction.message

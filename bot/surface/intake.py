@@ -14,6 +14,7 @@ from bot.reapi import AspectRatio
 from bot.store import JobKind, NewJob
 from bot.surface import texts
 from bot.surface.errors import InvalidInput
+from bot.surface.settings_ui import place_of
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -179,22 +180,23 @@ async def submit_edit(
     sources: Sequence[SourceImage],
     parent_job_id: str | None = None,
 ) -> None:
-    """The edit flow every entry point shares: placeholder, probe the sources, queue the job."""
+    """The edit flow every entry point shares: placeholder, the server's rules, probe the sources, queue the job."""
     async with public_placeholder(interaction) as placeholder:
-        await fetcher.check(sources)
-        await runner.submit(
-            job_request(
-                interaction,
-                kind=JobKind.EDIT,
-                prompt=prompt,
-                aspect_ratio=aspect_ratio,
-                placeholder=placeholder,
-                image_urls=[s.url for s in sources],
-                sources=list(dict.fromkeys(s.link for s in sources)),
-                parent_job_id=parent_job_id,
-            ),
-            role_ids=role_ids_of(interaction.user),
+        place = place_of(interaction)
+        request = job_request(
+            interaction,
+            kind=JobKind.EDIT,
+            prompt=prompt,
+            aspect_ratio=aspect_ratio,
+            placeholder=placeholder,
+            image_urls=[s.url for s in sources],
+            sources=list(dict.fromkeys(s.link for s in sources)),
+            parent_job_id=parent_job_id,
         )
+        # A blocked instruction is refused before any image is fetched (submit checks again, from memory).
+        await runner.screen(request, place)
+        await fetcher.check(sources)
+        await runner.submit(request, role_ids=role_ids_of(interaction.user), place=place)
 
 
 def job_for_reply(

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from bot.engine.members import Preferences
     from bot.engine.ports import Alerts, Notifier
     from bot.engine.runner import JobRunner
+    from bot.engine.server_rules import ServerRules
     from bot.engine.sources import SourceFetcher
     from bot.reapi import ReapiClient
     from bot.reapi.simulator import ReapiSimulator
@@ -41,6 +42,7 @@ class Services:
     accounts: Accounts
     alerts: Alerts
     preferences: Preferences
+    server_rules: ServerRules
 
     @property
     def simulated(self) -> bool:

@@ -21,12 +21,18 @@ from bot.engine.errors import (
     FetchFailure,
     InsufficientCredits,
     InvalidOptions,
+    MemberPaused,
+    NsfwNotAllowed,
     QueueFull,
     ReapiPaused,
     Refusal,
+    SettingProblem,
+    SettingRejected,
     SourceProblem,
     SourceRefused,
     SpendCapReached,
+    TermBlocked,
+    UnavailableHere,
 )
 from bot.engine.failures import FailureCode, JobFailure
 from bot.engine.progress import Progress, Stage
@@ -267,6 +273,9 @@ def refusal_text(refusal: Refusal) -> str:
     """The ephemeral answer to a request the engine refused (nothing was stored or charged)."""
     if isinstance(refusal, SourceRefused):
         return _source_text(refusal)
+    moderated = _moderation_text(refusal)
+    if moderated is not None:
+        return moderated
     if isinstance(refusal, Banned):
         return f"You are banned from creating images {_banned_where(refusal.scope)}. Nothing was charged."
     if isinstance(refusal, InsufficientCredits):
@@ -597,4 +606,164 @@ def channel_refused_alert(channel_id: int, guild_id: int | None, missing: str, j
     return (
         f"Results cannot be posted in <#{channel_id}> (channel {channel_id}{server}): the bot is missing {missing}. "
         f"Members there get their images by DM (latest: job {job_id})."
+    )
+
+
+# -- server settings (/settings) and moderation ---------------------------------------------------------------
+
+
+def _moderation_text(refusal: Refusal) -> str | None:
+    """Refusals from the server's settings and the moderation rules; never repeats the term that matched."""
+    if isinstance(refusal, UnavailableHere):
+        return "This server's admins don't allow the bot in this channel. Try another channel. Nothing was charged."
+    if isinstance(refusal, TermBlocked):
+        whose = "this server's" if refusal.by_server else "the bot's"
+        return (
+            f"Your prompt contains a term that is blocked by {whose} rules, so it was not sent. "
+            "Please rephrase it. Nothing was charged."
+        )
+    if isinstance(refusal, NsfwNotAllowed) and refusal.rule == "never":
+        return "Your prompt looks NSFW, and this server does not allow that. Nothing was charged."
+    if isinstance(refusal, NsfwNotAllowed):
+        return "Your prompt looks NSFW: this server allows that only in age-restricted channels. Nothing was charged."
+    if isinstance(refusal, MemberPaused):
+        return (
+            f"reAPI refused {refusal.strikes} of your prompts today under its content policy, so you are paused "
+            f"here until {refill_time(refusal.until)}. Nothing was charged."
+        )
+    if isinstance(refusal, SettingRejected):
+        return _setting_text(refusal)
+    return None
+
+
+def _setting_text(refusal: SettingRejected) -> str:
+    facts = refusal.facts
+    problem = refusal.problem
+    if problem is SettingProblem.TERM_EMPTY:
+        return "The term is empty."
+    if problem is SettingProblem.TERM_TOO_LONG:
+        return f"A term can be at most {facts['limit']} characters long."
+    if problem is SettingProblem.TERM_CHARACTERS:
+        return "A term may hold letters, digits, spaces, hyphens, apostrophes and `*` (any letters) only."
+    if problem is SettingProblem.TERM_TOO_SHORT:
+        return "A term needs at least two letters or digits besides `*`."
+    if problem is SettingProblem.TOO_MANY_TERMS:
+        return f"This server already blocks {facts['limit']} terms, the most allowed. Unblock one first."
+    if problem is SettingProblem.TERM_NOT_LISTED:
+        return "That term is not on this server's blocked list. `/settings show` lists them."
+    if problem is SettingProblem.TOO_MANY_CHANNELS:
+        return f"The channel list can hold at most {facts['limit']} channels."
+    if problem is SettingProblem.UNKNOWN_MODEL:
+        return f"That model is not available. Choose one of: {facts['allowed']}, or `default`."
+    if problem is SettingProblem.UNKNOWN_ASPECT_RATIO:
+        return f"That aspect ratio is not available. Choose one of: {facts['allowed']}, or `default`."
+    if problem is SettingProblem.COST_OUT_OF_RANGE:
+        return f"The bot owner lets servers set a cost per image from {facts['low']} to {facts['high']} credits."
+    if problem is SettingProblem.ALLOWANCE_OUT_OF_RANGE:
+        return f"The bot owner lets servers set an allowance from 0 to {facts['high']} credits."
+    if problem is SettingProblem.UNKNOWN_CHOICE:
+        return f"That is not one of the choices: {facts['allowed']}."
+    if problem is SettingProblem.NOTHING_TO_CHANGE:
+        return "Nothing changed: that is already the setting."
+    return "Other admins are changing the settings right now. Please try again in a moment."
+
+
+SETTINGS_ONLY = "Only bot owners and server admins (Manage Server) can change `/settings`."
+SETTINGS_TITLE = "Server settings"
+SETTINGS_CHANNELS = "Channels"
+SETTINGS_DEFAULTS = "Defaults"
+SETTINGS_CREDITS = "Credits"
+SETTINGS_BLOCKED_TERMS = "Blocked terms"
+SETTINGS_NSFW = "NSFW rule"
+SETTINGS_REPLY_EDIT = "Reply-to-edit"
+SETTINGS_LOG_CHANNEL = "Moderator log channel"
+SETTINGS_RECENT = "Recent changes"
+SETTINGS_NO_CHANGES = "No changes yet."
+SETTINGS_NONE = "none"
+SETTINGS_ON = "on"
+SETTINGS_OFF = "off"
+SETTINGS_NO_LOG_CHANNEL = "none (alerts are not posted)"
+SETTINGS_SAVED_NOTE = "Saved. Every bot process applies it within a few seconds."
+REPLY_EDIT_OFF = "Reply-to-edit is turned off in this server. Use `/edit` or right-click → **Apps** → **Edit image**."
+NSFW_RULE_LABELS = {
+    "allow": "allowed everywhere",
+    "age_restricted_only": "only in age-restricted channels",
+    "never": "never",
+}
+CHANNEL_MODE_LABELS = {
+    "everywhere": "everywhere",
+    "only_listed": "only in",
+    "except_listed": "everywhere except",
+}
+SETTING_NAMES = {
+    "channel_mode": "channel rule",
+    "channels": "channel list",
+    "model": "default model",
+    "aspect_ratio": "default aspect ratio",
+    "credits": "credits",
+    "defaults": "default model and aspect ratio",
+    "blocked_terms": "blocked terms",
+    "nsfw_rule": "NSFW rule",
+    "reply_edit": "reply-to-edit",
+    "log_channel": "moderator log channel",
+}
+
+
+def not_one_of(allowed: str) -> str:
+    """A value that is not among an option's choices."""
+    return f"That is not one of the choices: {allowed}."
+
+
+def settings_channels(mode: str, channels: str) -> str:
+    """Where the bot works in this server, e.g. "only in #art, #memes"."""
+    label = CHANNEL_MODE_LABELS.get(mode, mode)
+    if mode == "everywhere":
+        return label
+    return f"{label} {channels or SETTINGS_NONE}"
+
+
+def settings_defaults(model: str, aspect_ratio: str, *, own_model: bool, own_ratio: bool) -> str:
+    """The default model and aspect ratio, saying which are the bot owner's."""
+    model_note = "" if own_model else " (bot default)"
+    ratio_note = "" if own_ratio else " (bot default)"
+    return f"Model: `{model}`{model_note}\nAspect ratio: `{aspect_ratio}`{ratio_note}"
+
+
+def settings_credits(cost: int, allowance: int, *, own: bool, low: int, high: int, max_allowance: int) -> str:
+    """The cost per image and allowance here, and what the bot owner lets the server choose."""
+    whose = "set by this server" if own else "the bot's defaults"
+    return (
+        f"{credits_text(cost)} per image, {credits_text(allowance)} per refill ({whose}).\n"
+        f"Allowed: cost {low}–{high}, allowance 0–{max_allowance}."
+    )
+
+
+def settings_terms(count: int, shown: str) -> str:
+    """How many terms the server blocks, and the list hidden behind spoilers."""
+    if count == 0:
+        return "none (the bot owner's list still applies)"
+    return f"{count}: {shown}"
+
+
+def settings_nsfw(rule: str, *, own: bool) -> str:
+    """The NSFW rule here."""
+    label = NSFW_RULE_LABELS.get(rule, rule)
+    return label if own else f"{label} (bot default)"
+
+
+def settings_change_line(when: str, actor: str, setting: str, old: str, new: str) -> str:
+    """One audit-log line: when, who, what changed from what to what."""
+    return f"{when} {actor}: {SETTING_NAMES.get(setting, setting)} {old} → {new}"
+
+
+def settings_changed(setting: str) -> str:
+    """The admin's confirmation after a change."""
+    return f"Changed the {SETTING_NAMES.get(setting, setting)}. {SETTINGS_SAVED_NOTE}"
+
+
+def member_paused_alert(user_mention: str, strikes: int, until: str) -> str:
+    """The moderators' alert when a member is paused after too many content-policy failures."""
+    return (
+        f"{user_mention} had {strikes} prompts refused by reAPI's content policy today and is paused "
+        f"from creating images until {until}."
     )

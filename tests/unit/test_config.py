@@ -41,6 +41,8 @@ def test_example_config_loads_and_documents_every_key() -> None:
     raw["credits"]["refill_at_utc_hour"] = None  # likewise (its default is "rolling")
     raw["discord"]["shard_count"] = None  # likewise (its default is "Discord decides, one process")
     raw["discord"]["shard_ids"] = None  # likewise (its default is "every shard of shard_count")
+    raw["servers"]["min_cost_per_image"] = None  # likewise (its default is [credits] cost_per_image)
+    raw["servers"]["max_allowance"] = None  # likewise (its default is [credits] allowance)
     for section, model in Settings.model_fields.items():
         assert model.annotation is not None
         fields = model.annotation.model_fields  # type: ignore[union-attr]
