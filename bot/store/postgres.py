@@ -13,20 +13,21 @@ import logging
 import re
 from contextlib import asynccontextmanager
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 
 from bot.store.migrations import migrations_for
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable, Coroutine
 
     from bot.store.db import Row, Tx
 
 __all__ = ["WORK_CHANNEL", "PostgresDatabase"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Serialises migrations when several bot processes start against one database.
 _MIGRATION_LOCK_KEY = 0x1A6E_B07
@@ -87,6 +88,11 @@ class PostgresDatabase:
         """A READ COMMITTED transaction; SqlStore's money statements are conditional, so that suffices."""
         async with self._pool.acquire() as conn, conn.transaction():
             yield _PostgresTx(conn)
+
+    async def run(self, unit: Callable[[Tx], Coroutine[Any, Any, T]]) -> T:
+        """Run ``unit`` in a READ COMMITTED transaction on a pooled connection."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            return await unit(_PostgresTx(conn))
 
     async def notify_work(self, tx: Tx) -> None:
         """NOTIFY every listening process, delivered when ``tx`` commits (and not at all if it rolls back)."""

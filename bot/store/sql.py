@@ -26,7 +26,7 @@ from bot.store.steps import NamedSteps
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
 
-    from bot.store.db import Database
+    from bot.store.db import Database, Row, Tx
     from bot.store.records import QueueLimits, SpendLimit
 
 __all__ = ["SqlStore"]
@@ -44,6 +44,7 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql):
         self._db = db
         self._clock = clock
         self._for_update = " FOR UPDATE" if db.locks_rows else ""
+        self._periods = {}
 
     async def close(self) -> None:
         """Close the underlying database."""
@@ -66,17 +67,22 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql):
         values.update(id=_new_job_id(), state=JobState.QUEUED.value, cost=cost, created_at=now, updated_at=now)
         values["kind"] = job.kind.value
         columns = list(values)
-        async with self._db.transaction() as tx:
+
+        async def unit(tx: Tx) -> Row:
+            reserved = False
             if cost > 0 and rules is not None:
-                # The member's row lock first: their concurrent creations then count one after another.
-                await self._touch_account(tx, job.user_id, job.scope, rules, now)
+                # The member's row lock first: their concurrent creations then count one after another. Usually
+                # reserving at once takes it; else (a new account, a refill due, too little) touch, reserve later.
+                reserved = await self._reserve_quickly(tx, job.user_id, job.scope, cost, rules, now)
+                if not reserved:
+                    await self._touch_account(tx, job.user_id, job.scope, rules, now)
             if spend is not None or queue is not None:
                 await self._lock_creations(tx)
             if spend is not None:
                 await self._check_spend(tx, spend)
             if queue is not None:
                 await self._check_queue(tx, job.user_id, queue)
-            if cost > 0 and rules is not None:
+            if cost > 0 and rules is not None and not reserved:
                 await self._reserve(tx, job.user_id, job.scope, cost, rules)
             row = await tx.fetchone(
                 f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) RETURNING *",
@@ -86,18 +92,20 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql):
             if cost > 0:
                 await self._append(tx, job.user_id, job.scope, -cost, "reserve", values["id"], None, now)
             await self._db.notify_work(tx)
-        return job_from_row(row)
+            return row
+
+        return job_from_row(await self._db.run(unit))
 
     async def get_job(self, job_id: str) -> Job | None:
         """The job with this id, if it exists."""
-        async with self._db.transaction() as tx:
-            row = await tx.fetchone("SELECT * FROM jobs WHERE id = ?", job_id)
+        row = await self._db.run(lambda tx: tx.fetchone("SELECT * FROM jobs WHERE id = ?", job_id))
         return job_from_row(row) if row else None
 
     async def active_jobs(self) -> list[Job]:
         """Every unfinished job, oldest first."""
-        async with self._db.transaction() as tx:
-            rows = await tx.fetchall(f"SELECT * FROM jobs WHERE state NOT IN {TERMINAL} ORDER BY created_at, id")
+        rows = await self._db.run(
+            lambda tx: tx.fetchall(f"SELECT * FROM jobs WHERE state NOT IN {TERMINAL} ORDER BY created_at, id")
+        )
         return [job_from_row(r) for r in rows]
 
     async def transition(
@@ -116,8 +124,8 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql):
         assignments = {"state": to.value, **values, "updated_at": self._clock()}
         sets, params = self._assignments(assignments)
         states = [s.value for s in from_states]
-        async with self._db.transaction() as tx:
-            row = await tx.fetchone(
+        row = await self._db.run(
+            lambda tx: tx.fetchone(
                 # A finished job is settled for good: it never moves again, whatever the caller listed.
                 f"UPDATE jobs SET {sets} WHERE id = ? AND state IN ({', '.join('?' for _ in states)}) "
                 f"AND state NOT IN {TERMINAL} RETURNING *",
@@ -125,6 +133,7 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql):
                 job_id,
                 *states,
             )
+        )
         return job_from_row(row) if row else None
 
     async def finish_job(
@@ -146,7 +155,8 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql):
         if only_from is not None and not states:
             return None
         only = f" AND state IN ({', '.join('?' for _ in states)})" if states else ""
-        async with self._db.transaction() as tx:
+
+        async def unit(tx: Tx) -> Job | None:
             row = await tx.fetchone(
                 "UPDATE jobs SET state = ?, finished_at = ?, updated_at = ?, "
                 "result_message_id = COALESCE(?, result_message_id), error_code = ?, error_message = ?, "
@@ -201,30 +211,35 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql):
                 now,
             )
             await self._db.notify_work(tx)
-        return job
+            return job
+
+        return await self._db.run(unit)
 
     async def pending_notices(self) -> list[Job]:
         """Ended jobs whose outcome is still to be shown, oldest first."""
-        async with self._db.transaction() as tx:
-            rows = await tx.fetchall(
+        rows = await self._db.run(
+            lambda tx: tx.fetchall(
                 f"SELECT * FROM jobs WHERE notice_pending = 1 AND state IN {TERMINAL} ORDER BY finished_at, id"
             )
+        )
         return [job_from_row(r) for r in rows]
 
     async def clear_notice(self, job_id: str) -> None:
         """The job's outcome has been shown."""
-        async with self._db.transaction() as tx:
-            await tx.execute("UPDATE jobs SET notice_pending = 0 WHERE id = ? AND notice_pending = 1", job_id)
+        await self._db.run(
+            lambda tx: tx.execute("UPDATE jobs SET notice_pending = 0 WHERE id = ? AND notice_pending = 1", job_id)
+        )
 
     async def history(self, user_id: int, *, limit: int, offset: int = 0) -> list[HistoryEntry]:
         """A member's finished jobs, newest first."""
-        async with self._db.transaction() as tx:
-            rows = await tx.fetchall(
+        rows = await self._db.run(
+            lambda tx: tx.fetchall(
                 "SELECT * FROM history WHERE user_id = ? ORDER BY finished_at DESC, job_id LIMIT ? OFFSET ?",
                 user_id,
                 limit,
                 offset,
             )
+        )
         return [
             HistoryEntry(
                 job_id=r["job_id"],
@@ -246,12 +261,13 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql):
 
     async def recent_durations(self, limit: int) -> list[float]:
         """Seconds reAPI took for the most recent delivered jobs."""
-        async with self._db.transaction() as tx:
-            rows = await tx.fetchall(
+        rows = await self._db.run(
+            lambda tx: tx.fetchall(
                 "SELECT completed_at - submitted_at AS took FROM jobs WHERE state = 'delivered' "
                 "AND submitted_at IS NOT NULL AND completed_at IS NOT NULL ORDER BY finished_at DESC LIMIT ?",
                 limit,
             )
+        )
         return [float(r["took"]) for r in rows]
 
     # -- credits ----------------------------------------------------------------------------------
@@ -259,14 +275,12 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql):
     async def balance(self, user_id: int, scope: str, rules: AccountRules) -> Balance:
         """A member's balance after any refill that was due."""
         now = self._clock()
-        async with self._db.transaction() as tx:
-            return await self._touch_account(tx, user_id, scope, rules, now)
+        return await self._db.run(lambda tx: self._touch_account(tx, user_id, scope, rules, now))
 
     async def ledger(self, user_id: int | None = None) -> list[LedgerEntry]:
         """Ledger entries, oldest first."""
         where, params = ("WHERE user_id = ?", [user_id]) if user_id is not None else ("", [])
-        async with self._db.transaction() as tx:
-            rows = await tx.fetchall(f"SELECT * FROM ledger {where} ORDER BY id", *params)
+        rows = await self._db.run(lambda tx: tx.fetchall(f"SELECT * FROM ledger {where} ORDER BY id", *params))
         return [
             LedgerEntry(
                 id=r["id"],
@@ -287,24 +301,23 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql):
 
     async def schema_version(self) -> int:
         """The newest migration recorded in the database (opening the store applies every one it knows)."""
-        async with self._db.transaction() as tx:
-            row = await tx.fetchone("SELECT MAX(version) AS v FROM schema_version")
+        row = await self._db.run(lambda tx: tx.fetchone("SELECT MAX(version) AS v FROM schema_version"))
         return int(row["v"]) if row and row["v"] is not None else 0
 
     async def get_meta(self, key: str) -> str | None:
         """A small bot-wide value."""
-        async with self._db.transaction() as tx:
-            row = await tx.fetchone("SELECT value FROM meta WHERE key = ?", key)
+        row = await self._db.run(lambda tx: tx.fetchone("SELECT value FROM meta WHERE key = ?", key))
         return str(row["value"]) if row else None
 
     async def set_meta(self, key: str, value: str) -> None:
         """Store a small bot-wide value."""
-        async with self._db.transaction() as tx:
-            await tx.execute(
+        await self._db.run(
+            lambda tx: tx.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 key,
                 value,
             )
+        )
 
     @staticmethod
     def _assignments(values: Mapping[str, Any]) -> tuple[str, Sequence[Any]]:
