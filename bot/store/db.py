@@ -51,6 +51,7 @@ class Database(Protocol):
     """
 
     locks_rows: bool
+    writes_in_cte: bool  # PostgreSQL: statements may hold data-modifying CTEs (``bot.store.sql_pg``)
 
     def transaction(self) -> AbstractAsyncContextManager[Tx]:
         """A transaction that commits on success and rolls back on any exception (one await per statement)."""
@@ -61,6 +62,14 @@ class Database(Protocol):
 
         ``unit`` must await nothing but its ``tx`` (SQLite drives it to the end without an event loop).
         """
+        ...
+
+    async def fetch_atomic(self, sql: str, *params: Any) -> Row | None:
+        """Run one statement as a transaction of its own and return its first row."""
+        ...
+
+    async def fetch_all_atomic(self, sql: str, *params: Any) -> list[Row]:
+        """Run one query as a transaction of its own and return every row."""
         ...
 
     async def notify_work(self, tx: Tx) -> None:

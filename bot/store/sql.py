@@ -19,6 +19,7 @@ from bot.store.base import (
     NewJob,
 )
 from bot.store.sql_accounts import AccountsSql
+from bot.store.sql_pg import PgSteps
 from bot.store.sql_queue import QueueSql
 from bot.store.sql_rows import JOB_COLUMNS, TERMINAL, job_from_row, to_db
 from bot.store.steps import NamedSteps
@@ -37,7 +38,7 @@ def _new_job_id() -> str:
     return secrets.token_hex(6)
 
 
-class SqlStore(NamedSteps, QueueSql, AccountsSql):
+class SqlStore(NamedSteps, QueueSql, AccountsSql, PgSteps):
     """The Store implementation shared by every SQL backend (the queue in QueueSql, admin queries in AccountsSql)."""
 
     def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
@@ -45,6 +46,7 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql):
         self._clock = clock
         self._for_update = " FOR UPDATE" if db.locks_rows else ""
         self._periods = {}
+        self._job_types = None  # PostgreSQL: the jobs table's column types, read on first use
 
     async def close(self) -> None:
         """Close the underlying database."""
@@ -67,6 +69,14 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql):
         values.update(id=_new_job_id(), state=JobState.QUEUED.value, cost=cost, created_at=now, updated_at=now)
         values["kind"] = job.kind.value
         columns = list(values)
+        types = await self._column_types() if self._db.writes_in_cte else {}
+        if self._db.writes_in_cte and spend is None and queue is None:
+            # PostgreSQL, nothing to count first: reserve and insert in one statement when no refill can be due.
+            seen = self._periods.get((job.user_id, job.scope)) if cost > 0 and rules is not None else None
+            if cost == 0 or (seen is not None and rules is not None and rules.refills_due(seen, now)[0] == 0):
+                row = await self._create_at_once(values, user_id=job.user_id, scope=job.scope, cost=cost, seen=seen)
+                if row is not None:
+                    return job_from_row(row)
 
         async def unit(tx: Tx) -> Row:
             reserved = False
@@ -84,6 +94,10 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql):
                 await self._check_queue(tx, job.user_id, queue)
             if cost > 0 and rules is not None and not reserved:
                 await self._reserve(tx, job.user_id, job.scope, cost, rules)
+            if self._db.writes_in_cte:
+                inserted = await self._insert_job_in(tx, values, types)
+                assert inserted is not None
+                return inserted
             row = await tx.fetchone(
                 f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) RETURNING *",
                 *(to_db(c, values[c]) for c in columns),
@@ -155,6 +169,20 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql):
         if only_from is not None and not states:
             return None
         only = f" AND state IN ({', '.join('?' for _ in states)})" if states else ""
+        charged_value = None if charged is None else int(charged)
+        changes = [
+            state.value,
+            now,
+            now,
+            result_message_id,
+            error_code,
+            error_message,
+            charged_value,
+            int(notice_pending),
+        ]
+        if self._db.writes_in_cte:  # PostgreSQL: the whole step is one statement (bot.store.sql_pg)
+            ended = await self._finish_at_once(job_id, states, changes, delivered)
+            return job_from_row(ended) if ended is not None else None
 
         async def unit(tx: Tx) -> Job | None:
             row = await tx.fetchone(
@@ -163,14 +191,7 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql):
                 # The lease ends with the job (freeing its slot); claimed_by stays for the record.
                 "charged = COALESCE(?, charged), notice_pending = ?, lease_until = NULL "
                 f"WHERE id = ? AND state NOT IN {TERMINAL}{only} RETURNING *",
-                state.value,
-                now,
-                now,
-                result_message_id,
-                error_code,
-                error_message,
-                None if charged is None else int(charged),
-                int(notice_pending),
+                *changes,
                 job_id,
                 *states,
             )

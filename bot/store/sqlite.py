@@ -121,6 +121,7 @@ class SqliteDatabase:
     """A sqlite3 connection with migrations applied, used only on its writer thread; units are group-committed."""
 
     locks_rows = False  # one writer at a time (BEGIN IMMEDIATE): a read is never overtaken by another write
+    writes_in_cte = False  # no data-modifying CTEs; and a step's statements cost no round trips here anyway
 
     def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor, *, lock_fd: int | None = None) -> None:
         self._conn = conn
@@ -178,6 +179,14 @@ class SqliteDatabase:
                 self._queue.remove(queued)
             raise
         return result
+
+    async def fetch_atomic(self, sql: str, *params: Any) -> Row | None:
+        """One statement as a unit of its own (batched like any other)."""
+        return await self.run(lambda tx: tx.fetchone(sql, *params))
+
+    async def fetch_all_atomic(self, sql: str, *params: Any) -> list[Row]:
+        """One query as a unit of its own; every row."""
+        return await self.run(lambda tx: tx.fetchall(sql, *params))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
