@@ -132,6 +132,7 @@ class SqliteDatabase:
         self._flusher: asyncio.Task[None] | None = None
         self._lock_fd = lock_fd  # the exclusive OS lock on "<file>.lock", held until close()
         self._work = asyncio.Event()  # set after a commit that may have made work available
+        self._closed = False
         self.batches = 0  # batches committed (for tests and benchmarks: how much group commit happened)
 
     @classmethod
@@ -167,6 +168,8 @@ class SqliteDatabase:
         A caller cancelled while its unit still waits takes it out of the queue: it never runs. Once its batch
         has begun, the unit commits with the batch (as a COMMIT already sent always did).
         """
+        if self._closed:
+            raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
         loop = asyncio.get_running_loop()
         queued = _Unit(unit, loop.create_future())
         self._queue.append(queued)
@@ -194,6 +197,8 @@ class SqliteDatabase:
 
         For bodies that must await something else between statements; ``run`` is the fast way.
         """
+        if self._closed:
+            raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
         async with self._lock:
             tx = _ThreadTx(self)
             try:
@@ -222,10 +227,13 @@ class SqliteDatabase:
         self._work.clear()
 
     async def close(self) -> None:
-        """Finish the queued units, close the connection and release the exclusive lock."""
+        """Finish the queued units, close the connection and release the exclusive lock (again: nothing)."""
+        if self._closed:
+            return
+        self._closed = True  # new units are refused from now on
         try:
             if self._flusher is not None:
-                await asyncio.shield(self._flusher)
+                await asyncio.wait([self._flusher])  # its units' callers hear its errors, not close()
             async with self._lock:
                 await self._call(self._conn.close)
         finally:
@@ -249,7 +257,9 @@ class SqliteDatabase:
                     for unit in batch:
                         if not unit.future.done():
                             unit.future.set_exception(RuntimeError(f"the SQLite writer stopped: {error!r}"))
-                    raise
+                    if isinstance(error, asyncio.CancelledError):
+                        raise
+                    continue
             for unit in batch:
                 if unit.ok and unit.wake:
                     self._work.set()

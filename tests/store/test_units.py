@@ -134,3 +134,18 @@ async def test_a_refill_rolled_back_is_applied_by_the_next_reservation(
     balance = await store.balance(1, "global", RULES)
     assert (balance.balance, balance.held, balance.next_refill_at) == (14, 6, START + 2 * RULES.period_seconds)
     await assert_ledger_consistent(store)
+
+
+async def test_a_closed_sqlite_store_refuses_work_plainly_and_closes_twice(backend: Backend, store: Store) -> None:
+    """After close() a SQLite store refuses new units with sqlite3's own error; a second close() does nothing."""
+    if backend.name != "sqlite":
+        pytest.skip("asyncpg's closed pool has errors of its own")
+    queued = asyncio.ensure_future(store.set_meta("queued", "v"))
+    await asyncio.sleep(0)  # the unit is queued: close() lets it finish first
+    await store.close()
+    await queued
+    with pytest.raises(sqlite3.ProgrammingError):
+        await store.get_job("nothing")
+    with pytest.raises(sqlite3.ProgrammingError):
+        await store.held_slots()  # a transaction() body
+    await store.close()
