@@ -1,17 +1,24 @@
 """The tiny driver seam the SQL store is written against: a transaction that runs ``?``-placeholder SQL.
 
-SQLite (aiosqlite) and PostgreSQL (asyncpg) each implement it in their module; everything above it is one
-portable SQL implementation.
+SQLite (sqlite3 on one writer thread) and PostgreSQL (asyncpg) each implement it in their module; everything
+above it is one portable SQL implementation.
+
+A transaction is best written as a *unit*, ``async def unit(tx) -> T``, handed to ``Database.run``: the driver
+may then run it wherever is cheapest (SQLite runs many units back to back on its writer thread, in one
+``BEGIN … COMMIT`` with a savepoint each). A unit awaits nothing but its ``tx`` and may be run at most once.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
     from contextlib import AbstractAsyncContextManager
 
 __all__ = ["Database", "Row", "Tx"]
+
+T = TypeVar("T")
 
 
 class Row(Protocol):
@@ -44,9 +51,25 @@ class Database(Protocol):
     """
 
     locks_rows: bool
+    writes_in_cte: bool  # PostgreSQL: statements may hold data-modifying CTEs (``bot.store.sql_pg``)
 
     def transaction(self) -> AbstractAsyncContextManager[Tx]:
-        """A transaction that commits on success and rolls back on any exception."""
+        """A transaction that commits on success and rolls back on any exception (one await per statement)."""
+        ...
+
+    async def run(self, unit: Callable[[Tx], Coroutine[Any, Any, T]]) -> T:
+        """Run ``unit`` as one transaction: its result once committed, or its exception with nothing kept.
+
+        ``unit`` must await nothing but its ``tx`` (SQLite drives it to the end without an event loop).
+        """
+        ...
+
+    async def fetch_atomic(self, sql: str, *params: Any) -> Row | None:
+        """Run one statement as a transaction of its own and return its first row."""
+        ...
+
+    async def fetch_all_atomic(self, sql: str, *params: Any) -> list[Row]:
+        """Run one query as a transaction of its own and return every row."""
         ...
 
     async def notify_work(self, tx: Tx) -> None:

@@ -13,24 +13,25 @@ import logging
 import re
 from contextlib import asynccontextmanager
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 
 from bot.store.migrations import migrations_for
+from bot.store.sql_pg import WORK_CHANNEL
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable, Coroutine
 
     from bot.store.db import Row, Tx
 
 __all__ = ["WORK_CHANNEL", "PostgresDatabase"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Serialises migrations when several bot processes start against one database.
 _MIGRATION_LOCK_KEY = 0x1A6E_B07
-WORK_CHANNEL = "imaginebot_jobs"
 _RELISTEN_INTERVAL = 1.0  # at most one attempt a second to (re)open the listening connection
 _LISTEN_PATIENCE = 5.0  # for connecting and LISTEN: a slow server must not hold a wait much past its end
 
@@ -65,6 +66,7 @@ class PostgresDatabase:
     """An asyncpg pool with migrations applied."""
 
     locks_rows = True  # READ COMMITTED transactions run side by side: reads before a write lock the row
+    writes_in_cte = True  # a whole step can be one statement (data-modifying CTEs): one round trip
 
     def __init__(self, pool: asyncpg.Pool[Any], *, dsn: str | None = None) -> None:
         self._pool = pool
@@ -87,6 +89,22 @@ class PostgresDatabase:
         """A READ COMMITTED transaction; SqlStore's money statements are conditional, so that suffices."""
         async with self._pool.acquire() as conn, conn.transaction():
             yield _PostgresTx(conn)
+
+    async def run(self, unit: Callable[[Tx], Coroutine[Any, Any, T]]) -> T:
+        """Run ``unit`` in a READ COMMITTED transaction on a pooled connection."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            return await unit(_PostgresTx(conn))
+
+    async def fetch_atomic(self, sql: str, *params: Any) -> Row | None:
+        """One statement, atomic on its own: no BEGIN/COMMIT round trips around it."""
+        async with self._pool.acquire() as conn:
+            row: Row | None = await conn.fetchrow(_numbered(sql), *params)
+        return row
+
+    async def fetch_all_atomic(self, sql: str, *params: Any) -> list[Row]:
+        """One query, atomic on its own; every row."""
+        async with self._pool.acquire() as conn:
+            return list(await conn.fetch(_numbered(sql), *params))
 
     async def notify_work(self, tx: Tx) -> None:
         """NOTIFY every listening process, delivered when ``tx`` commits (and not at all if it rolls back)."""

@@ -20,6 +20,7 @@ from bot.store.base import (
 )
 from bot.store.sql_accounts import AccountsSql
 from bot.store.sql_members import MembersSql
+from bot.store.sql_pg import PgSteps
 from bot.store.sql_queue import QueueSql
 from bot.store.sql_rows import JOB_COLUMNS, TERMINAL, job_from_row, to_db
 from bot.store.sql_settings import SettingsSql
@@ -28,7 +29,7 @@ from bot.store.steps import NamedSteps
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
 
-    from bot.store.db import Database
+    from bot.store.db import Database, Row, Tx
     from bot.store.records import QueueLimits, SpendLimit
 
 __all__ = ["SqlStore"]
@@ -39,13 +40,15 @@ def _new_job_id() -> str:
     return secrets.token_hex(6)
 
 
-class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql):
+class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql, PgSteps):
     """The Store implementation shared by every SQL backend (the queue in QueueSql, admin queries in AccountsSql)."""
 
     def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._clock = clock
         self._for_update = " FOR UPDATE" if db.locks_rows else ""
+        self._periods = {}
+        self._job_types = None  # PostgreSQL: the jobs table's column types, read on first use
 
     async def close(self) -> None:
         """Close the underlying database."""
@@ -68,18 +71,35 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql):
         values.update(id=_new_job_id(), state=JobState.QUEUED.value, cost=cost, created_at=now, updated_at=now)
         values["kind"] = job.kind.value
         columns = list(values)
-        async with self._db.transaction() as tx:
+        types = await self._column_types() if self._db.writes_in_cte else {}
+        if self._db.writes_in_cte and spend is None and queue is None:
+            # PostgreSQL, nothing to count first: reserve and insert in one statement when no refill can be due.
+            seen = self._periods.get((job.user_id, job.scope)) if cost > 0 and rules is not None else None
+            if cost == 0 or (seen is not None and rules is not None and rules.refills_due(seen, now)[0] == 0):
+                row = await self._create_at_once(values, user_id=job.user_id, scope=job.scope, cost=cost, seen=seen)
+                if row is not None:
+                    return job_from_row(row)
+
+        async def unit(tx: Tx) -> Row:
+            reserved = False
             if cost > 0 and rules is not None:
-                # The member's row lock first: their concurrent creations then count one after another.
-                await self._touch_account(tx, job.user_id, job.scope, rules, now)
+                # The member's row lock first: their concurrent creations then count one after another. Usually
+                # reserving at once takes it; else (a new account, a refill due, too little) touch, reserve later.
+                reserved = await self._reserve_quickly(tx, job.user_id, job.scope, cost, rules, now)
+                if not reserved:
+                    await self._touch_account(tx, job.user_id, job.scope, rules, now)
             if spend is not None or queue is not None:
                 await self._lock_creations(tx)
             if spend is not None:
                 await self._check_spend(tx, spend)
             if queue is not None:
                 await self._check_queue(tx, job.user_id, queue)
-            if cost > 0 and rules is not None:
+            if cost > 0 and rules is not None and not reserved:
                 await self._reserve(tx, job.user_id, job.scope, cost, rules)
+            if self._db.writes_in_cte:
+                inserted = await self._insert_job_in(tx, values, types)
+                assert inserted is not None
+                return inserted
             row = await tx.fetchone(
                 f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) RETURNING *",
                 *(to_db(c, values[c]) for c in columns),
@@ -88,18 +108,20 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql):
             if cost > 0:
                 await self._append(tx, job.user_id, job.scope, -cost, "reserve", values["id"], None, now)
             await self._db.notify_work(tx)
-        return job_from_row(row)
+            return row
+
+        return job_from_row(await self._db.run(unit))
 
     async def get_job(self, job_id: str) -> Job | None:
         """The job with this id, if it exists."""
-        async with self._db.transaction() as tx:
-            row = await tx.fetchone("SELECT * FROM jobs WHERE id = ?", job_id)
+        row = await self._db.run(lambda tx: tx.fetchone("SELECT * FROM jobs WHERE id = ?", job_id))
         return job_from_row(row) if row else None
 
     async def active_jobs(self) -> list[Job]:
         """Every unfinished job, oldest first."""
-        async with self._db.transaction() as tx:
-            rows = await tx.fetchall(f"SELECT * FROM jobs WHERE state NOT IN {TERMINAL} ORDER BY created_at, id")
+        rows = await self._db.run(
+            lambda tx: tx.fetchall(f"SELECT * FROM jobs WHERE state NOT IN {TERMINAL} ORDER BY created_at, id")
+        )
         return [job_from_row(r) for r in rows]
 
     async def transition(
@@ -118,8 +140,8 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql):
         assignments = {"state": to.value, **values, "updated_at": self._clock()}
         sets, params = self._assignments(assignments)
         states = [s.value for s in from_states]
-        async with self._db.transaction() as tx:
-            row = await tx.fetchone(
+        row = await self._db.run(
+            lambda tx: tx.fetchone(
                 # A finished job is settled for good: it never moves again, whatever the caller listed.
                 f"UPDATE jobs SET {sets} WHERE id = ? AND state IN ({', '.join('?' for _ in states)}) "
                 f"AND state NOT IN {TERMINAL} RETURNING *",
@@ -127,6 +149,7 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql):
                 job_id,
                 *states,
             )
+        )
         return job_from_row(row) if row else None
 
     async def finish_job(
@@ -148,21 +171,29 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql):
         if only_from is not None and not states:
             return None
         only = f" AND state IN ({', '.join('?' for _ in states)})" if states else ""
-        async with self._db.transaction() as tx:
+        charged_value = None if charged is None else int(charged)
+        changes = [
+            state.value,
+            now,
+            now,
+            result_message_id,
+            error_code,
+            error_message,
+            charged_value,
+            int(notice_pending),
+        ]
+        if self._db.writes_in_cte:  # PostgreSQL: the whole step is one statement (bot.store.sql_pg)
+            ended = await self._finish_at_once(job_id, states, changes, delivered)
+            return job_from_row(ended) if ended is not None else None
+
+        async def unit(tx: Tx) -> Job | None:
             row = await tx.fetchone(
                 "UPDATE jobs SET state = ?, finished_at = ?, updated_at = ?, "
                 "result_message_id = COALESCE(?, result_message_id), error_code = ?, error_message = ?, "
                 # The lease ends with the job (freeing its slot); claimed_by stays for the record.
                 "charged = COALESCE(?, charged), notice_pending = ?, lease_until = NULL "
                 f"WHERE id = ? AND state NOT IN {TERMINAL}{only} RETURNING *",
-                state.value,
-                now,
-                now,
-                result_message_id,
-                error_code,
-                error_message,
-                None if charged is None else int(charged),
-                int(notice_pending),
+                *changes,
                 job_id,
                 *states,
             )
@@ -203,30 +234,35 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql):
                 now,
             )
             await self._db.notify_work(tx)
-        return job
+            return job
+
+        return await self._db.run(unit)
 
     async def pending_notices(self) -> list[Job]:
         """Ended jobs whose outcome is still to be shown, oldest first."""
-        async with self._db.transaction() as tx:
-            rows = await tx.fetchall(
+        rows = await self._db.run(
+            lambda tx: tx.fetchall(
                 f"SELECT * FROM jobs WHERE notice_pending = 1 AND state IN {TERMINAL} ORDER BY finished_at, id"
             )
+        )
         return [job_from_row(r) for r in rows]
 
     async def clear_notice(self, job_id: str) -> None:
         """The job's outcome has been shown."""
-        async with self._db.transaction() as tx:
-            await tx.execute("UPDATE jobs SET notice_pending = 0 WHERE id = ? AND notice_pending = 1", job_id)
+        await self._db.run(
+            lambda tx: tx.execute("UPDATE jobs SET notice_pending = 0 WHERE id = ? AND notice_pending = 1", job_id)
+        )
 
     async def history(self, user_id: int, *, limit: int, offset: int = 0) -> list[HistoryEntry]:
         """A member's finished jobs, newest first."""
-        async with self._db.transaction() as tx:
-            rows = await tx.fetchall(
+        rows = await self._db.run(
+            lambda tx: tx.fetchall(
                 "SELECT * FROM history WHERE user_id = ? ORDER BY finished_at DESC, job_id LIMIT ? OFFSET ?",
                 user_id,
                 limit,
                 offset,
             )
+        )
         return [
             HistoryEntry(
                 job_id=r["job_id"],
@@ -248,12 +284,13 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql):
 
     async def recent_durations(self, limit: int) -> list[float]:
         """Seconds reAPI took for the most recent delivered jobs."""
-        async with self._db.transaction() as tx:
-            rows = await tx.fetchall(
+        rows = await self._db.run(
+            lambda tx: tx.fetchall(
                 "SELECT completed_at - submitted_at AS took FROM jobs WHERE state = 'delivered' "
                 "AND submitted_at IS NOT NULL AND completed_at IS NOT NULL ORDER BY finished_at DESC LIMIT ?",
                 limit,
             )
+        )
         return [float(r["took"]) for r in rows]
 
     # -- credits ----------------------------------------------------------------------------------
@@ -261,14 +298,12 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql):
     async def balance(self, user_id: int, scope: str, rules: AccountRules) -> Balance:
         """A member's balance after any refill that was due."""
         now = self._clock()
-        async with self._db.transaction() as tx:
-            return await self._touch_account(tx, user_id, scope, rules, now)
+        return await self._db.run(lambda tx: self._touch_account(tx, user_id, scope, rules, now))
 
     async def ledger(self, user_id: int | None = None) -> list[LedgerEntry]:
         """Ledger entries, oldest first."""
         where, params = ("WHERE user_id = ?", [user_id]) if user_id is not None else ("", [])
-        async with self._db.transaction() as tx:
-            rows = await tx.fetchall(f"SELECT * FROM ledger {where} ORDER BY id", *params)
+        rows = await self._db.run(lambda tx: tx.fetchall(f"SELECT * FROM ledger {where} ORDER BY id", *params))
         return [
             LedgerEntry(
                 id=r["id"],
@@ -289,24 +324,23 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql):
 
     async def schema_version(self) -> int:
         """The newest migration recorded in the database (opening the store applies every one it knows)."""
-        async with self._db.transaction() as tx:
-            row = await tx.fetchone("SELECT MAX(version) AS v FROM schema_version")
+        row = await self._db.run(lambda tx: tx.fetchone("SELECT MAX(version) AS v FROM schema_version"))
         return int(row["v"]) if row and row["v"] is not None else 0
 
     async def get_meta(self, key: str) -> str | None:
         """A small bot-wide value."""
-        async with self._db.transaction() as tx:
-            row = await tx.fetchone("SELECT value FROM meta WHERE key = ?", key)
+        row = await self._db.run(lambda tx: tx.fetchone("SELECT value FROM meta WHERE key = ?", key))
         return str(row["value"]) if row else None
 
     async def set_meta(self, key: str, value: str) -> None:
         """Store a small bot-wide value."""
-        async with self._db.transaction() as tx:
-            await tx.execute(
+        await self._db.run(
+            lambda tx: tx.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 key,
                 value,
             )
+        )
 
     @staticmethod
     def _assignments(values: Mapping[str, Any]) -> tuple[str, Sequence[Any]]:

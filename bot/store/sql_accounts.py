@@ -77,7 +77,8 @@ class AccountsSql(LedgerSql):
         if amount == 0:
             raise ValueError("a grant must change the balance")
         now = self._clock()
-        async with self._db.transaction() as tx:
+
+        async def unit(tx: Tx) -> Balance:
             await self._touch_account(tx, user_id, scope, rules, now)
             changed = await tx.execute(
                 "UPDATE accounts SET balance = balance + ? WHERE user_id = ? AND scope = ? AND balance + ? >= 0",
@@ -90,6 +91,8 @@ class AccountsSql(LedgerSql):
                 raise InsufficientBalance(await self._read_balance(tx, user_id, scope, rules), -amount)
             await self._append(tx, user_id, scope, amount, "grant", None, actor_id, now, note)
             return await self._read_balance(tx, user_id, scope, rules)
+
+        return await self._db.run(unit)
 
     async def set_balance(
         self,
@@ -133,7 +136,8 @@ class AccountsSql(LedgerSql):
         counting_held: bool = False,
     ) -> Balance:
         now = self._clock()
-        async with self._db.transaction() as tx:
+
+        async def unit(tx: Tx) -> Balance:
             for _ in range(_ATTEMPTS):
                 await self._touch_account(tx, user_id, scope, rules, now)
                 row = await tx.fetchone(
@@ -159,46 +163,53 @@ class AccountsSql(LedgerSql):
                         delta = spendable - seen
                         await self._append(tx, user_id, scope, delta, "adjust", None, actor_id, now, note)
                     return await self._read_balance(tx, user_id, scope, rules)
-        raise RuntimeError(f"the balance of {user_id} in {scope} kept changing; try again")
+            raise RuntimeError(f"the balance of {user_id} in {scope} kept changing; try again")
+
+        return await self._db.run(unit)
 
     async def account_scopes(self, user_id: int) -> list[str]:
         """The scopes a member has a balance in."""
-        async with self._db.transaction() as tx:
-            rows = await tx.fetchall("SELECT scope FROM accounts WHERE user_id = ? ORDER BY scope", user_id)
+        rows = await self._db.run(
+            lambda tx: tx.fetchall("SELECT scope FROM accounts WHERE user_id = ? ORDER BY scope", user_id)
+        )
         return [str(r["scope"]) for r in rows]
 
     # -- bans -------------------------------------------------------------------------------------
 
     async def ban(self, user_id: int, scope: str, *, actor_id: int | None, reason: str | None = None) -> bool:
         """Ban a member in ``scope``; False if they already were."""
-        async with self._db.transaction() as tx:
-            added = await tx.execute(
+        now = self._clock()
+        added = await self._db.run(
+            lambda tx: tx.execute(
                 "INSERT INTO bans (user_id, scope, actor_id, reason, created_at) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (user_id, scope) DO NOTHING",
                 user_id,
                 scope,
                 actor_id,
                 reason,
-                self._clock(),
+                now,
             )
+        )
         return added == 1
 
     async def unban(self, user_id: int, scope: str) -> bool:
         """Lift a ban; False if there was none."""
-        async with self._db.transaction() as tx:
-            removed = await tx.execute("DELETE FROM bans WHERE user_id = ? AND scope = ?", user_id, scope)
+        removed = await self._db.run(
+            lambda tx: tx.execute("DELETE FROM bans WHERE user_id = ? AND scope = ?", user_id, scope)
+        )
         return removed == 1
 
     async def banned_in(self, user_id: int, scopes: Sequence[str]) -> str | None:
         """The first of ``scopes`` the member is banned in."""
         if not scopes:
             return None
-        async with self._db.transaction() as tx:
-            rows = await tx.fetchall(
+        rows = await self._db.run(
+            lambda tx: tx.fetchall(
                 f"SELECT scope FROM bans WHERE user_id = ? AND scope IN ({', '.join('?' for _ in scopes)})",
                 user_id,
                 *scopes,
             )
+        )
         found = {str(r["scope"]) for r in rows}
         return next((s for s in scopes if s in found), None)
 
@@ -251,15 +262,15 @@ class AccountsSql(LedgerSql):
 
     async def audit_ledger(self) -> LedgerAudit:
         """What ``imagine-bot ledger check`` verifies (see ``bot.store.sql_audit``)."""
-        async with self._db.transaction() as tx:
-            return await audit_ledger(tx)
+        return await self._db.run(audit_ledger)
 
     # -- meta -------------------------------------------------------------------------------------
 
     async def claim_meta(self, key: str, value: str) -> bool:
         """Store ``value`` only if ``key`` is new; True for the one caller that did."""
-        async with self._db.transaction() as tx:
-            added = await tx.execute(
+        added = await self._db.run(
+            lambda tx: tx.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", key, value
             )
+        )
         return added == 1

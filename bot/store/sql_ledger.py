@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LedgerSql"]
 
+_PERIOD_HINTS = 100_000  # accounts whose period start is remembered (about 10 MB at most)
+
 
 class LedgerSql:
     """Mixed into SqlStore (through AccountsSql): account rows and ledger entries, always inside a caller's Tx."""
@@ -21,6 +23,7 @@ class LedgerSql:
     _db: Database
     _clock: Callable[[], float]
     _for_update: str  # " FOR UPDATE" where reads before a write must lock the row (PostgreSQL), else ""
+    _periods: dict[tuple[int, str], float]  # each account's period start as last seen: a hint, never trusted
 
     async def _reserve(self, tx: Tx, user_id: int, scope: str, cost: int, rules: AccountRules) -> None:
         """Move ``cost`` from the spendable balance to held (the account was touched earlier in ``tx``)."""
@@ -36,6 +39,38 @@ class LedgerSql:
         if changed != 1:
             # The refill applied by the touch is rolled back with the transaction; it is recomputed next time.
             raise InsufficientBalance(await self._read_balance(tx, user_id, scope, rules), cost)
+
+    async def _reserve_quickly(
+        self, tx: Tx, user_id: int, scope: str, cost: int, rules: AccountRules, now: float
+    ) -> bool:
+        """Reserve ``cost`` in one statement when no refill can be due; False leaves it to the full path.
+
+        ``_periods`` remembers each account's period start as last seen; if no refill is due for it at ``now``, the
+        reservation is conditional on the row still having that period start (and enough balance), so a stale
+        hint (another process refilled, an admin reset) only means the full path: touch, then ``_reserve``.
+        """
+        seen = self._periods.get((user_id, scope))
+        if seen is None or rules.refills_due(seen, now)[0] >= 1:
+            return False
+        changed = await tx.execute(
+            "UPDATE accounts SET balance = balance - ?, held = held + ? "
+            "WHERE user_id = ? AND scope = ? AND balance >= ? AND period_start = ?",
+            cost,
+            cost,
+            user_id,
+            scope,
+            cost,
+            seen,
+        )
+        return changed == 1
+
+    def _remember_period(self, user_id: int, scope: str, period_start: float | None) -> None:
+        if len(self._periods) >= _PERIOD_HINTS:
+            self._periods.clear()  # a hint is only a shortcut: dropping them all is always safe
+        if period_start is None:
+            self._periods.pop((user_id, scope), None)
+        else:
+            self._periods[user_id, scope] = period_start
 
     async def _lock_account(self, tx: Tx, user_id: int, scope: str) -> Row | None:
         # FOR UPDATE on PostgreSQL: a refund committing between this read and the refill below would otherwise
@@ -83,6 +118,9 @@ class LedgerSql:
             if changed == 1 and refilled != balance:
                 delta = refilled - balance
                 await self._append(tx, user_id, scope, delta, "allowance", None, None, now, cap=rules.max_balance)
+            self._remember_period(user_id, scope, new_start if changed == 1 else None)
+        else:
+            self._remember_period(user_id, scope, period_start)
         return await self._read_balance(tx, user_id, scope, rules)
 
     async def _read_balance(self, tx: Tx, user_id: int, scope: str, rules: AccountRules) -> Balance:

@@ -1,0 +1,203 @@
+"""ledger on PostgreSQL: reserve+settle pairs per second from 4 OS processes, each with its own pool, on one server.
+
+Target (issue 12): ≥ 10,000 pairs/s. The server is a throwaway one started like the tests start theirs
+(``tests/pg.py``: initdb/pg_ctl from PATH, loopback only, fsync off). 50 concurrent members are spread over the
+processes; each member has a connection of its own. Each process first runs the floor, the least two transactions
+a reserve and a settle can be through bare asyncpg (INSERT + UPDATE, then UPDATE + UPDATE, each BEGIN … COMMIT),
+then the store (``create_job`` then ``finish_job``), each phase started in every process at once. At the end the
+books must check out and every member must have paid exactly one credit per pair: zero double spend.
+
+Run as ``python -m bench.ledger_pg worker DSN FIRST_USER MEMBERS EACH`` it is one of those processes: it prints
+``ready`` when warmed up, runs a phase on each ``go`` line from stdin and prints that phase's pair count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+from bot.store import AccountRules, JobKind, NewJob, Store, open_store
+from bot.store.postgres import PostgresDatabase
+from bot.store.sql import SqlStore
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+__all__ = ["PROCESSES", "TARGET_PER_SECOND", "measure"]
+
+TARGET_PER_SECOND = 10_000.0
+PROCESSES = 4
+ALLOWANCE = 1_000_000
+RULES = AccountRules(allowance=ALLOWANCE, period_seconds=86_400.0, max_balance=ALLOWANCE)
+_FIRST_USER = 1000
+_PHASES = ("floor", "store")
+_LINE_PATIENCE = 120.0  # seconds a worker may take for one step (bounded by the runner's own timeout too)
+
+
+async def measure(members: int, each: int) -> dict[str, float] | None:
+    """Start a server and the worker processes; pairs/s of the floor and the store (None: no initdb/pg_ctl here).
+
+    Raises
+    ------
+    AssertionError
+        The ledger does not check out, or a member paid more or less than one credit per pair.
+    """
+    from tests.pg import PostgresUnavailable, start_postgres  # the tests' throwaway server: benchmarks share it
+
+    server = start_postgres()
+    try:
+        dsn = await asyncio.to_thread(server.__enter__)
+    except PostgresUnavailable:
+        return None
+    try:
+        return await _measure_on(dsn, members, each)
+    finally:
+        await asyncio.to_thread(server.__exit__, None, None, None)
+
+
+async def _measure_on(dsn: str, members: int, each: int) -> dict[str, float]:
+    store = await open_store(dsn)  # migrates once, before the workers start
+    try:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(
+                "CREATE TABLE floor_jobs (id BIGSERIAL PRIMARY KEY, user_id BIGINT NOT NULL, state TEXT NOT NULL);"
+                "CREATE TABLE floor_accounts (user_id BIGINT PRIMARY KEY, balance BIGINT NOT NULL)"
+            )
+        finally:
+            await conn.close()
+        split = [members // PROCESSES + (1 if n < members % PROCESSES else 0) for n in range(PROCESSES)]
+        firsts = [_FIRST_USER + sum(split[:n]) for n in range(PROCESSES)]
+        workers = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bench.ledger_pg",
+                "worker",
+                dsn,
+                str(first),
+                str(count),
+                str(each),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+            )
+            for first, count in zip(firsts, split, strict=True)
+            if count
+        ]
+        try:
+            await asyncio.gather(*(_expect(w, "ready") for w in workers))
+            rates = {}
+            for phase in _PHASES:
+                started = time.perf_counter()
+                for worker in workers:
+                    assert worker.stdin is not None
+                    worker.stdin.write(b"go\n")
+                done = await asyncio.gather(*(_expect(w, phase) for w in workers))
+                elapsed = time.perf_counter() - started
+                rates[phase] = sum(int(line.split()[1]) for line in done) / elapsed
+        finally:
+            for worker in workers:
+                if worker.stdin is not None:
+                    worker.stdin.close()  # a worker still waiting for "go" stops
+            for worker in workers:
+                try:
+                    await asyncio.wait_for(worker.wait(), _LINE_PATIENCE / 4)
+                except TimeoutError:
+                    with contextlib.suppress(ProcessLookupError):
+                        worker.kill()
+                    await worker.wait()
+        await _no_double_spend(store, range(_FIRST_USER, _FIRST_USER + members), each)
+    finally:
+        await store.close()
+    return rates
+
+
+async def _no_double_spend(store: Store, users: range, each: int) -> None:
+    audit = await store.audit_ledger()
+    if not audit.ok:
+        raise AssertionError(f"the ledger does not check out after the benchmark: {audit.problems[:3]}")
+    problems = 0
+    for user_id in users:
+        balance = await store.balance(user_id, "global", RULES)
+        # One warm-up pair and ``each`` measured pairs, all delivered: one credit captured per pair, nothing held.
+        if (balance.balance, balance.held) != (ALLOWANCE - (each + 1), 0):
+            problems += 1
+    if problems:
+        raise AssertionError(f"{problems} members paid other than one credit per pair")
+
+
+async def _expect(worker: asyncio.subprocess.Process, word: str) -> str:
+    assert worker.stdout is not None
+    line = (await asyncio.wait_for(worker.stdout.readline(), _LINE_PATIENCE)).decode().strip()
+    if not line.startswith(word):
+        raise RuntimeError(f"a ledger worker said {line!r} instead of {word!r} (exit code {worker.returncode})")
+    return line
+
+
+# -- the worker process ---------------------------------------------------------------------------
+
+
+async def _worker(dsn: str, first: int, members: int, each: int) -> None:
+    users = range(first, first + members)
+    pool = await asyncpg.create_pool(dsn, min_size=members, max_size=members)
+    db = await PostgresDatabase.open(dsn, min_size=members, max_size=members)
+    store = SqlStore(db)
+    try:
+        await pool.executemany(
+            "INSERT INTO floor_accounts (user_id, balance) VALUES ($1, $2)", [(u, ALLOWANCE) for u in users]
+        )
+
+        async def floor_pair(user_id: int) -> None:
+            async with pool.acquire() as conn:
+                async with conn.transaction():  # reserve
+                    job_id = await conn.fetchval(
+                        "INSERT INTO floor_jobs (user_id, state) VALUES ($1, 'queued') RETURNING id", user_id
+                    )
+                    await conn.execute("UPDATE floor_accounts SET balance = balance - 1 WHERE user_id = $1", user_id)
+                async with conn.transaction():  # settle
+                    await conn.execute("UPDATE floor_jobs SET state = 'delivered' WHERE id = $1", job_id)
+                    await conn.execute("UPDATE floor_accounts SET balance = balance + 0 WHERE user_id = $1", user_id)
+
+        async def store_pair(user_id: int) -> None:
+            new = NewJob(
+                kind=JobKind.IMAGINE, user_id=user_id, guild_id=1, channel_id=2, prompt="p", aspect_ratio="auto", cost=1
+            )
+            job = await store.create_job(new, rules=RULES)
+            await store.finish_job(job.id, delivered=True)
+
+        async def phase(pair: Callable[[int], Awaitable[None]], rounds: int) -> None:
+            async def member(user_id: int) -> None:
+                for _ in range(rounds):
+                    await pair(user_id)
+
+            await asyncio.gather(*(member(u) for u in users))
+
+        await phase(floor_pair, 1)  # warm-up: connections, prepared statements, accounts
+        await phase(store_pair, 1)
+        _say("ready")
+        loop = asyncio.get_running_loop()
+        for name, pair in (("floor", floor_pair), ("store", store_pair)):
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if line.strip() != "go":
+                return
+            await phase(pair, each)
+            _say(f"{name} {members * each}")
+    finally:
+        await store.close()
+        await pool.close()
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 6 or sys.argv[1] != "worker":
+        sys.exit("usage: python -m bench.ledger_pg worker DSN FIRST_USER MEMBERS EACH")
+    asyncio.run(_worker(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])))

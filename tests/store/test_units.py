@@ -1,0 +1,151 @@
+"""Transaction units (``Database.run``): each commits or rolls back alone, also inside SQLite's shared batches."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from typing import TYPE_CHECKING
+
+import asyncpg
+import pytest
+
+from bot.store import InsufficientBalance, QueueLimitExceeded, QueueLimits
+from bot.store.sqlite import SqliteDatabase
+from tests.store.conftest import RULES, START, assert_ledger_consistent, db_of, new_job, sql_all
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
+    from typing import Any
+
+    from bot.store import Store
+    from bot.store.db import Tx
+    from tests.store.conftest import Backend, FakeClock
+
+    Unit = Callable[[Tx], Coroutine[Any, Any, Any]]
+
+
+class Boom(Exception):
+    """A unit's own failure."""
+
+
+def insert(key: str) -> Unit:
+    async def unit(tx: Tx) -> str:
+        await tx.execute("INSERT INTO meta (key, value) VALUES (?, 'v')", key)
+        return key
+
+    return unit
+
+
+def insert_then_raise(key: str) -> Unit:
+    async def unit(tx: Tx) -> str:
+        await tx.execute("INSERT INTO meta (key, value) VALUES (?, 'v')", key)
+        raise Boom(key)
+
+    return unit
+
+
+def insert_then_violate(key: str) -> Unit:
+    async def unit(tx: Tx) -> str:
+        await tx.execute("INSERT INTO meta (key, value) VALUES (?, 'v')", key)
+        await tx.execute("INSERT INTO meta (key, value) VALUES (?, 'again')", key)  # primary key violation
+        return key
+
+    return unit
+
+
+async def meta_keys(store: Store) -> set[str]:
+    return {str(r["key"]) for r in await sql_all(store, "SELECT key FROM meta")}
+
+
+@pytest.mark.parametrize("failure", [insert_then_raise, insert_then_violate])
+async def test_a_failing_unit_rolls_back_only_itself(
+    backend: Backend, store: Store, failure: Callable[[str], Unit]
+) -> None:
+    """Twenty units at once, the eighth fails after writing: it alone is undone; the others commit and return."""
+    db = db_of(store)
+    batches = db.batches if isinstance(db, SqliteDatabase) else 0
+    units = [failure("bad") if n == 7 else insert(f"k{n}") for n in range(20)]
+    results = await asyncio.gather(*(db.run(u) for u in units), return_exceptions=True)
+    assert isinstance(results[7], Boom | sqlite3.IntegrityError | asyncpg.UniqueViolationError), results[7]
+    assert [r for n, r in enumerate(results) if n != 7] == [f"k{n}" for n in range(20) if n != 7]
+    assert await meta_keys(store) == {f"k{n}" for n in range(20) if n != 7}
+    if isinstance(db, SqliteDatabase):
+        assert db.batches == batches + 1, "the twenty units did not share one SQLite transaction"
+
+
+async def test_refused_reservations_in_a_batch_leave_the_accepted_ones(backend: Backend, store: Store) -> None:
+    """Thirty creations at once for three members with 10 credits each: every member gets exactly 10 jobs."""
+    for user_id in (1, 2, 3):
+        await store.balance(user_id, "global", RULES)
+    results = await asyncio.gather(
+        *(store.create_job(new_job(1 + n % 3, cost=1), rules=RULES) for n in range(36)), return_exceptions=True
+    )
+    refused = [r for r in results if isinstance(r, InsufficientBalance)]
+    assert len(refused) == 6
+    for user_id in (1, 2, 3):
+        balance = await store.balance(user_id, "global", RULES)
+        assert (balance.balance, balance.held) == (0, 10)
+    await assert_ledger_consistent(store)
+    assert (await store.audit_ledger()).ok
+
+
+async def test_a_unit_cancelled_while_queued_never_runs(backend: Backend, store: Store) -> None:
+    """SQLite: a caller cancelled before its unit's batch began leaves no trace of it."""
+    if backend.name != "sqlite":
+        pytest.skip("PostgreSQL runs each unit at once on its own connection: there is no queue to leave")
+    db = db_of(store)
+    async with db.transaction():  # holds the writer, so the unit waits in the queue
+        task = asyncio.create_task(db.run(insert("cancelled")))
+        await asyncio.sleep(0.01)
+        task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await db.run(insert("after")) == "after"
+    assert await meta_keys(store) == {"after"}
+
+
+async def test_a_unit_awaiting_anything_else_fails_alone(backend: Backend, store: Store) -> None:
+    """SQLite drives a unit without an event loop: one that awaits something else fails, and keeps nothing."""
+    if backend.name != "sqlite":
+        pytest.skip("only SQLite drives units on its writer thread")
+
+    async def strays(tx: Tx) -> None:
+        await tx.execute("INSERT INTO meta (key, value) VALUES ('stray', 'v')")
+        await asyncio.sleep(0)
+
+    db = db_of(store)
+    results = await asyncio.gather(db.run(strays), db.run(insert("kept")), return_exceptions=True)
+    assert isinstance(results[0], RuntimeError)
+    assert results[1] == "kept"
+    assert await meta_keys(store) == {"kept"}
+
+
+async def test_a_refill_rolled_back_is_applied_by_the_next_reservation(
+    backend: Backend, store: Store, clock: FakeClock
+) -> None:
+    """A creation refused after its refill (queue full) is undone; the next one refills before it reserves."""
+    await store.create_job(new_job(cost=5), rules=RULES)
+    clock.now = START + RULES.period_seconds
+    with pytest.raises(QueueLimitExceeded):
+        await store.create_job(new_job(cost=1), rules=RULES, queue=QueueLimits(max_queued=10, per_user_queued=1))
+    await store.create_job(new_job(cost=1), rules=RULES)
+    reasons = [(e.reason, e.delta) for e in await store.ledger()]
+    assert reasons == [("allowance", 10), ("reserve", -5), ("allowance", 10), ("reserve", -1)]
+    balance = await store.balance(1, "global", RULES)
+    assert (balance.balance, balance.held, balance.next_refill_at) == (14, 6, START + 2 * RULES.period_seconds)
+    await assert_ledger_consistent(store)
+
+
+async def test_a_closed_sqlite_store_refuses_work_plainly_and_closes_twice(backend: Backend, store: Store) -> None:
+    """After close() a SQLite store refuses new units with sqlite3's own error; a second close() does nothing."""
+    if backend.name != "sqlite":
+        pytest.skip("asyncpg's closed pool has errors of its own")
+    queued = asyncio.ensure_future(store.set_meta("queued", "v"))
+    await asyncio.sleep(0)  # the unit is queued: close() lets it finish first
+    await store.close()
+    await queued
+    with pytest.raises(sqlite3.ProgrammingError):
+        await store.get_job("nothing")
+    with pytest.raises(sqlite3.ProgrammingError):
+        await store.held_slots()  # a transaction() body
+    await store.close()
