@@ -10,6 +10,7 @@ fakes (``tests/engine/test_runner.py``). What happens to one claimed job is ``bo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import replace
@@ -97,6 +98,7 @@ class JobRunner:
         self._accepted: dict[str, Job] = {}  # accepted here and not claimed yet: this process shows their place
         self._shown_places: dict[str, tuple[int, int | None]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}  # jobs this worker claimed and works on
+        self._slot_freed = asyncio.Event()  # one of self._tasks ended (the claim loop waits for it when full)
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._positions_task: asyncio.Task[None] | None = None
@@ -271,6 +273,12 @@ class JobRunner:
         for _ in range(1_000_000_000):  # until stop() cancels it
             if self._stopping:
                 return
+            if len(self._tasks) >= self._settings.max_concurrent:
+                # This worker alone holds every slot, so a claim could only find them full, and each try is two
+                # transactions in line behind every other (a burst of /imagine wakes the store's waiters once per
+                # job queued). Wait for one of its own jobs to end instead; after an idle wait, try anyway (a
+                # 'submitting' orphan is taken even under full limits, and a lease may have lapsed).
+                await self._own_slot_freed(_IDLE_WAIT)
             try:
                 if self._spend is not None:
                     await self._spend.refresh()
@@ -285,6 +293,13 @@ class JobRunner:
                 await self._store.wait_for_work(_IDLE_WAIT)
             elif job.id not in self._tasks:  # never run a job twice (a lease renewed late can come back to us)
                 self._start(job)
+
+    async def _own_slot_freed(self, timeout: float) -> None:  # noqa: ASYNC109 (returns normally at the deadline)
+        """Return when one of this worker's jobs ends, or after ``timeout``."""
+        # Cleared and awaited with no await in between since the caller counted the tasks: no end is missed.
+        self._slot_freed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._slot_freed.wait(), timeout)
 
     def _start(self, job: Job) -> None:
         self._accepted.pop(job.id, None)
@@ -325,6 +340,7 @@ class JobRunner:
     def _finished(self, job_id: str) -> None:
         self._observer.job_released(job_id)
         self._tasks.pop(job_id, None)
+        self._slot_freed.set()
 
     # -- queue places ----------------------------------------------------------------------------
 

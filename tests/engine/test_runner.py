@@ -702,3 +702,32 @@ async def test_a_worker_lets_go_of_a_job_whose_lease_another_worker_took() -> No
     assert rig.runner._tasks == {}
     assert rig.notifier.failures == []  # let go quietly: the other worker owns it now
     assert rig.store.jobs[job.id].state is JobState.RUNNING
+
+
+async def test_a_worker_holding_every_slot_itself_tries_no_claims_until_one_of_its_jobs_ends() -> None:
+    # Each claim is a transaction in line behind every other; a burst of /imagine wakes the claim loop once per
+    # job queued, and while this worker holds every slot none of those claims could succeed.
+    rig = make_rig(max_concurrent=2, per_user_concurrent=2)
+    claims: list[str] = []
+    claim_next = rig.store.claim_next
+
+    async def counted(worker: str, **kwargs: Any) -> Job | None:
+        claims.append(worker)
+        return await claim_next(worker, **kwargs)
+
+    rig.store.claim_next = counted  # type: ignore[method-assign]
+    rig.reapi.hold_submit = asyncio.Event()  # nobody gets past the POST: both slots stay taken
+    first = [await rig.submit(f"fox {n}") for n in range(2)]
+    for _ in range(200):
+        await asyncio.sleep(0)
+    assert all(rig.store.jobs[j.id].state is JobState.SUBMITTING for j in first)
+    before = len(claims)
+    for n in range(30):
+        await rig.submit(f"later {n}", user_id=100 + n)
+        for _ in range(20):
+            await asyncio.sleep(0)
+    # At most the claims of an idle wait (one a second) if this machine is slow, never one per job queued.
+    assert len(claims) - before <= 3, len(claims) - before
+    rig.reapi.hold_submit.set()
+    await rig.settle()  # a freed slot wakes the loop at once: every later job is claimed and delivered
+    assert all(j.state is JobState.DELIVERED for j in rig.store.jobs.values())
