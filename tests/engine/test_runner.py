@@ -14,6 +14,7 @@ import pytest
 
 from bot.config import CreditsSettings, JobsSettings
 from bot.engine import images
+from bot.engine import runner as runner_module
 from bot.engine.cooldown import Cooldown
 from bot.engine.credits import CreditLedger
 from bot.engine.errors import CooldownActive, InvalidOptions, QueueFull, ReapiPaused
@@ -685,8 +686,9 @@ async def test_a_graceful_stop_hands_jobs_back_at_once_for_another_worker() -> N
 
 async def test_a_worker_lets_go_of_a_job_whose_lease_another_worker_took() -> None:
     # Renewed every third of a second (real time); polls take real time and move the fake clock very little, so
-    # the lease only ends because another worker took it.
-    rig = make_rig(lease_seconds=1.0, poll_interval=0.001, max_poll_interval=0.001)
+    # the lease only ends because another worker took it. No wait before showing queue places either: that sleep
+    # would move the fake clock past the lease, and the job would be an orphan this worker may take back.
+    rig = make_rig(lease_seconds=1.0, poll_interval=0.001, max_poll_interval=0.001, progress_interval=0.0)
     rig.reapi.default_status = "processing"
     rig.reapi.poll_delay = 0.02
     job = await rig.submit()
@@ -731,3 +733,45 @@ async def test_a_worker_holding_every_slot_itself_tries_no_claims_until_one_of_i
     rig.reapi.hold_submit.set()
     await rig.settle()  # a freed slot wakes the loop at once: every later job is claimed and delivered
     assert all(j.state is JobState.DELIVERED for j in rig.store.jobs.values())
+
+
+async def test_a_slot_freed_by_the_workers_own_job_is_refilled_without_first_looking_for_orphans(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One of this worker's jobs ending makes no orphan: looking for one before each claim would put a second
+    # transaction in line per job. (The idle wait is made endless so only wake-ups, never time, trigger a look.)
+    monkeypatch.setattr(runner_module, "_IDLE_WAIT", 3600.0)
+    rig = make_rig(max_concurrent=1, per_user_concurrent=1)
+    looks: list[str] = []
+    claim_orphan = rig.store.claim_orphan
+
+    async def counted(worker: str, **kwargs: Any) -> Job | None:
+        looks.append(worker)
+        return await claim_orphan(worker, **kwargs)
+
+    rig.store.claim_orphan = counted  # type: ignore[method-assign]
+    rig.reapi.hold_submit = asyncio.Event()
+    jobs = [await rig.submit(f"fox {n}", user_id=100 + n) for n in range(10)]
+    for _ in range(200):
+        await asyncio.sleep(0)
+    before = len(looks)
+    rig.reapi.hold_submit.set()
+    await rig.settle()
+    assert all(rig.store.jobs[j.id].state is JobState.DELIVERED for j in jobs)
+    assert len(looks) - before <= 1, len(looks) - before  # not one (or two) per job
+
+
+async def test_orphans_still_go_first_after_a_wake_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Another worker's jobs handed back (a graceful stop wakes the waiters) are resumed before new ones.
+    monkeypatch.setattr(runner_module, "_IDLE_WAIT", 3600.0)
+    clock = FakeClock()
+    store = FakeStore(clock)
+    rig = make_rig(store, max_concurrent=1, per_user_concurrent=1)
+    await rig.runner.start()
+    for _ in range(50):
+        await asyncio.sleep(0)  # it looked for orphans, found none and waits for work
+    store.add(stored_job(clock, JobState.RUNNING, id="b00000000001", task_id="task_r", claimed_by="gone"))
+    await store.release("gone", [])  # a hand-back wakes the waiters
+    await rig.submit("new", user_id=2)
+    await rig.settle()
+    assert rig.reapi.polled[0] == "task_r"
