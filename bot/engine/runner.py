@@ -310,8 +310,10 @@ class JobRunner:
         """Return when one of this worker's jobs ends, or after ``timeout``."""
         # Cleared and awaited with no await in between since the caller counted the tasks: no end is missed.
         self._slot_freed.clear()
+        # asyncio.timeout, not wait_for: no extra task, so the wake-up costs one pass of a busy loop, not two.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._slot_freed.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._slot_freed.wait()
 
     def _start(self, job: Job) -> None:
         self._accepted.pop(job.id, None)
