@@ -10,7 +10,9 @@ fakes (``tests/engine/test_runner.py``). What happens to one claimed job is ``bo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -100,6 +102,7 @@ class JobRunner:
         self._accepted: dict[str, Job] = {}  # accepted here and not claimed yet: this process shows their place
         self._shown_places: dict[str, tuple[int, int | None]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}  # jobs this worker claimed and works on
+        self._slot_freed = asyncio.Event()  # one of self._tasks ended (the claim loop waits for it when full)
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._positions_task: asyncio.Task[None] | None = None
@@ -281,23 +284,49 @@ class JobRunner:
     async def _claim_loop(self) -> None:
         """Claim jobs while the limits allow (orphans first: reAPI may already have them), else wait for work."""
         lease = self._settings.lease_seconds
+        loop = asyncio.get_running_loop()
+        # Orphans appear only when leases lapse (time passing) or another process hands its jobs back (which wakes
+        # the store's waiters). So they are looked for after every such wake-up and at least once per idle wait,
+        # not before every claim: in a draining queue that would be a second transaction in line per claim.
+        orphans_checked = -math.inf  # loop time of the last look that found none
         for _ in range(1_000_000_000):  # until stop() cancels it
             if self._stopping:
                 return
+            if len(self._tasks) >= self._settings.max_concurrent:
+                # This worker alone holds every slot, so a claim could only find them full, and each try is
+                # transactions in line behind every other (a burst of /imagine wakes the store's waiters once per
+                # job queued). Wait for one of its own jobs to end instead; after an idle wait, try anyway (a
+                # 'submitting' orphan is taken even under full limits, and a lease may have lapsed).
+                await self._own_slot_freed(_IDLE_WAIT)
             try:
                 if self._spend is not None:
                     await self._spend.refresh()
-                job = await self._store.claim_orphan(self._worker, lease_seconds=lease, limits=self._limits)
+                job = None
+                if loop.time() - orphans_checked >= _IDLE_WAIT:
+                    job = await self._store.claim_orphan(self._worker, lease_seconds=lease, limits=self._limits)
+                    # One found: look again at once (a restart leaves many, and they go first).
+                    orphans_checked = loop.time() if job is None else -math.inf
                 if job is None:
                     job = await self._store.claim_next(self._worker, lease_seconds=lease, limits=self._limits)
             except Exception:
                 log.exception("could not claim a job; trying again shortly")
+                orphans_checked = -math.inf
                 await asyncio.sleep(_IDLE_WAIT)
                 continue
             if job is None:
                 await self._store.wait_for_work(_IDLE_WAIT)
+                orphans_checked = -math.inf  # woken: perhaps by jobs another process handed back
             elif job.id not in self._tasks:  # never run a job twice (a lease renewed late can come back to us)
                 self._start(job)
+
+    async def _own_slot_freed(self, timeout: float) -> None:  # noqa: ASYNC109 (returns normally at the deadline)
+        """Return when one of this worker's jobs ends, or after ``timeout``."""
+        # Cleared and awaited with no await in between since the caller counted the tasks: no end is missed.
+        self._slot_freed.clear()
+        # asyncio.timeout, not wait_for: no extra task, so the wake-up costs one pass of a busy loop, not two.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._slot_freed.wait()
 
     def _start(self, job: Job) -> None:
         self._accepted.pop(job.id, None)
@@ -338,6 +367,7 @@ class JobRunner:
     def _finished(self, job_id: str) -> None:
         self._observer.job_released(job_id)
         self._tasks.pop(job_id, None)
+        self._slot_freed.set()
 
     # -- queue places ----------------------------------------------------------------------------
 

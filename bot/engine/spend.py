@@ -76,7 +76,10 @@ class SpendGuard:
 
     async def refresh(self) -> None:
         """Re-read the pause at most once per second, so a pause set by another process is seen within a second."""
-        if self._clock() - self._loaded_at >= _REFRESH_EVERY:
+        now = self._clock()
+        if now - self._loaded_at >= _REFRESH_EVERY:
+            # Marked before the read: a burst of submissions makes one read, the others keep the values they have.
+            self._loaded_at = now
             await self.load()
 
     def limit(self) -> SpendLimit | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import io
 import itertools
 from collections.abc import Awaitable, Callable
@@ -14,6 +16,8 @@ from bot.store import JobState
 from tests.e2e.conftest import settled, webhook_edits
 
 if TYPE_CHECKING:
+    import pytest
+
     from bot.config import Settings
     from bot.reapi.simulator import ReapiSimulator
     from bot.surface.app import ImagineBot
@@ -177,6 +181,36 @@ async def test_submit_outcome_unknown_is_never_reposted(
     assert len(sim.tasks) == 1  # ... although reAPI had created (and charged) one task
     (entry,) = await bot.services.store.history(int(fake.member_user["id"]), limit=5)
     assert entry.state is JobState.FAILED
+
+
+async def test_imagine_acknowledges_before_any_database_call(
+    fake: FakeDiscord, sim: ReapiSimulator, start_bot: StartBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 12: nothing but in-memory work before the defer, so a busy database (a burst of /imagine, a slow
+    # PostgreSQL) never delays the ack Discord wants within 3 s. Every store call waits at a gate here.
+    bot = await start_bot()
+    store = bot.services.store
+    gate = asyncio.Event()
+    waiting: list[str] = []
+
+    def gated(name: str, method: Callable[..., Awaitable[object]]) -> Callable[..., Awaitable[object]]:
+        async def call(*args: object, **kwargs: object) -> object:
+            waiting.append(name)
+            await gate.wait()
+            return await method(*args, **kwargs)
+
+        return call
+
+    for name in dir(store):
+        method = getattr(store, name)
+        if not name.startswith("_") and inspect.iscoroutinefunction(method):
+            monkeypatch.setattr(store, name, gated(name, method))
+    inter = await imagine(fake, "a fox")
+    callback = await fake.wait_for_request("POST", inter.callback_path)
+    assert callback.json == {"type": 5}
+    gate.set()
+    await final_edit(fake, inter, files=True)
+    assert "create_job" in waiting  # the job itself was stored after the ack, through the gate
 
 
 async def test_blank_prompt_gets_an_ephemeral_error_and_costs_nothing(

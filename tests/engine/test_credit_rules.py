@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -261,3 +262,26 @@ async def test_402_pauses_submissions_notifies_once_and_survives_a_restart(store
     restarted.check_open()
     await spend.pause_after_402()
     assert len(alerts.sent) == 2  # a new pause, a new alert
+
+
+async def test_a_burst_of_submissions_reads_the_shared_pause_once_not_once_each(store: Store) -> None:
+    # Every /imagine refreshes the pause after its ack; 50 at once used to make 100 database reads in a row,
+    # in line ahead of the queue's claims.
+    clock, alerts = Clock(), RecordingAlerts()
+    spend = guard(store, alerts, clock)
+    reads: list[str] = []
+    get_meta = store.get_meta
+
+    async def counted(key: str) -> str | None:
+        reads.append(key)
+        return await get_meta(key)
+
+    store.get_meta = counted  # type: ignore[method-assign]
+    await asyncio.gather(*(spend.refresh() for _ in range(50)))
+    assert len(reads) == 2  # the pause and its reason, once
+    # Still re-read once a second has passed: a pause another process set is seen.
+    await guard(store, alerts, clock).pause_after_402()
+    clock.now += 1
+    await spend.refresh()
+    with refused(ReapiPaused):
+        spend.check_open()

@@ -428,7 +428,9 @@ class FakeDiscord:
         app.router.add_route("*", "/{tail:.*}", self._http_handler)
         self._runner = web.AppRunner(app, shutdown_timeout=2.0, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
+        # Real Discord never drops a connection; aiohttp's default backlog (128) drops the SYNs of a burst beyond
+        # it (200 /imagine at once), and each is retried only after 1 s. Capped by net.core.somaxconn.
+        site = web.TCPSite(self._runner, self.host, 0, backlog=1024)
         await site.start()
         self._port = int(self._runner.addresses[0][1])
 
