@@ -26,6 +26,7 @@ from bot.reapi import ReapiClient
 from bot.reapi.simulator import ReapiSimulator
 from bot.store import DatabaseInUse, open_store
 from bot.surface.alerts import OwnerAlerts
+from bot.surface.channel_writes import ChannelWrites
 from bot.surface.components import CancelButton, ResultButton
 from bot.surface.notifier import DiscordNotifier
 from bot.surface.reporting import report_error
@@ -144,7 +145,10 @@ class ImagineBot(commands.AutoShardedBot):
         )
         ledger = CreditLedger(settings.credits, owner_ids=frozenset(settings.discord.owner_ids))
         alerts = OwnerAlerts(self, owner_ids=settings.discord.owner_ids, log_channel_id=settings.discord.log_channel_id)
-        notifier = DiscordNotifier(self, progress_interval=settings.jobs.progress_interval, alerts=alerts)
+        writes = ChannelWrites()  # one budget per process: the notifier's writes and the cogs' replies share it
+        notifier = DiscordNotifier(
+            self, progress_interval=settings.jobs.progress_interval, alerts=alerts, writes=writes
+        )
         spend = SpendGuard(
             store=store,
             alerts=alerts,
@@ -170,7 +174,9 @@ class ImagineBot(commands.AutoShardedBot):
         )
         sources = SourceFetcher(allow_private=settings.images.allow_private_urls)
         accounts = Accounts(store=store, ledger=ledger, spend=spend)
-        self.services = Services(settings, store, reapi, simulator, ledger, notifier, runner, sources, accounts, alerts)
+        self.services = Services(
+            settings, store, reapi, simulator, ledger, notifier, runner, sources, accounts, alerts, writes
+        )
         self.add_dynamic_items(ResultButton, CancelButton)
 
         for extension in EXTENSIONS:

@@ -1,8 +1,10 @@
 """The bot's own budget of message writes per Discord channel, in which results go before progress.
 
-Discord lets a bot create, edit or delete about 5 messages per 5 s in one channel, interaction webhooks included.
-With many jobs in one channel, progress edits alone would use that up and the results would meet 429s. So every
-write the notifier makes takes a slot here first: a result (or a failure notice) waits for one, in turn; a
+Discord lets a bot create, edit or delete about 5 messages per 5 s in one channel with its bot token (interaction
+webhooks are limited per interaction token instead, so their writes take no slot here). With many jobs in one
+channel, progress edits alone would use that up and the results would meet 429s (or queue behind progress in
+discord.py's own bucket). So every bot-token channel write takes a slot here first: a result, a failure notice or
+a reply-to-edit placeholder waits for one, in turn; a
 progress edit takes one only when it is free now, no result is waiting for the channel, and a slot stays free for
 the next result. Otherwise it is put off (the notifier keeps only the newest text, so put-off edits coalesce, and
 one still waiting when the outcome comes is dropped): a progress edit may be skipped, a result never.

@@ -5,10 +5,12 @@ webhook while its token lives, else as the bot); a message an interrupted earlie
 message (a follow-up while the token lives, else a channel post); a DM to the member. Every new message is
 recorded through the ``DeliveryJournal`` before and after it is sent, so a resume never posts twice.
 
-Every write takes a slot of the channel's write budget first (``bot.surface.channel_writes``): results wait for
-one, progress edits only use spare ones. A result Discord cannot take for now (429 past discord.py's own retries,
-5xx, no answer) ends in ``DeliveryDeferred``, which the runner retries later; only a refusal ends in
-``DeliveryFailed``.
+Every bot-token write in a channel (edits of a reply-to-edit placeholder, posts after the interaction token died,
+DMs) takes a slot of that channel's write budget first (``bot.surface.channel_writes``): results wait for one,
+progress edits only use spare ones. Interaction webhook writes (follow-ups, edits with the token) are limited per
+token by Discord, not per channel, so they take no slot. A result Discord cannot take for now (429 past
+discord.py's own retries, 5xx, no answer) ends in ``DeliveryDeferred``, which the runner retries later; only a
+refusal ends in ``DeliveryFailed``.
 """
 
 from __future__ import annotations
@@ -93,7 +95,8 @@ class DiscordNotifier:
     alerts
         Where to tell the owners that a channel refuses the bot (at most once a day per channel and reason).
     writes
-        The per-channel write budget (default: Discord's 5 writes per 5 s per channel).
+        The per-channel budget of bot-token writes (default: Discord's 5 writes per 5 s per channel), shared with
+        the cogs that post in channels (the reply-to-edit placeholder).
     """
 
     def __init__(
@@ -259,8 +262,7 @@ class DiscordNotifier:
         else a post in the channel, else a DM to the member."""
         if self._token_alive(job):
             try:
-                async with await self._writes.result(job.channel_id):
-                    followup = await self._webhook(job).send(wait=True, **result.send_fields())
+                followup = await self._webhook(job).send(wait=True, **result.send_fields())
             except _DiscordError as exc:
                 if not self._token_died(job, exc):
                     raise _failed(f"job {job.id}: the follow-up failed", exc) from exc
@@ -392,14 +394,14 @@ class DiscordNotifier:
     async def _edit(self, job: Job, message_id: int, *, progress: bool = False, **fields: Any) -> int:
         """Edit a message through the interaction webhook while its token lives, else as the bot.
 
-        Each request takes a slot of the channel's write budget: a progress edit raises ``ChannelBusy`` when
-        there is none to spare, anything else waits for one.
+        An edit as the bot takes a slot of the channel's write budget: a progress edit raises ``ChannelBusy`` when
+        there is none to spare, anything else waits for one. A webhook edit counts against its token, not the
+        channel, so it takes none.
         """
         fields.setdefault("allowed_mentions", discord.AllowedMentions.none())
         if self._token_alive(job):
             try:
-                async with await self._slot(job.channel_id, progress=progress):
-                    edited = await self._webhook(job).edit_message(message_id, **fields)
+                edited = await self._webhook(job).edit_message(message_id, **fields)
             except _DiscordError as exc:
                 if not self._token_died(job, exc):
                     raise

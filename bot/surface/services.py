@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from bot.reapi import ReapiClient
     from bot.reapi.simulator import ReapiSimulator
     from bot.store import Store
+    from bot.surface.channel_writes import ChannelWrites
 
 __all__ = ["Services", "services_of"]
 
@@ -39,6 +40,7 @@ class Services:
     sources: SourceFetcher
     accounts: Accounts
     alerts: Alerts
+    writes: ChannelWrites  # the per-channel budget of bot-token writes (bot.surface.channel_writes)
 
     @property
     def simulated(self) -> bool:

@@ -31,9 +31,9 @@ Behaviour notes (mirroring real Discord):
   message routes in a channel where the bot lacks VIEW_CHANNEL → 403 50001, SEND_MESSAGES / EMBED_LINKS /
   ATTACH_FILES → 403 50013 (:meth:`FakeDiscord.set_bot_channel_permissions`); interaction webhooks ignore
   channel permissions; a DM to a member who refuses them (:meth:`FakeDiscord.refuse_dms`) → 403 50007;
-- opt-in (``rate_limit=ChannelWriteLimiter()``, see ``discord_ratelimit.py``): at most 5 message writes per 5 s
-  per channel, counting bot-token creates/edits/deletes and the interaction webhook follow-ups/edits/deletes that
-  land in that channel; over it → 429 with Discord's body and ``X-RateLimit-*`` headers (off by default);
+- opt-in (``rate_limit=ChannelWriteLimiter()``, see ``discord_ratelimit.py``): at most 5 bot-token message writes
+  (create/edit/delete) per 5 s per channel, and an interaction webhook's follow-ups/edits/deletes per token (5 per
+  5 s, a guess); over it → 429 with Discord's body and ``X-RateLimit-*`` headers (off by default);
 - sharding as Discord does it: each IDENTIFY opens a session for its ``shard: [id, count]`` (none = ``[0, 1]``);
   READY and GUILD_CREATE list only the guilds of that shard, ``(guild_id >> 22) % count``; every guild event and
   interaction goes only to the session(s) of its guild's shard, DM events to shard 0; an event no session owns
@@ -347,7 +347,7 @@ class FakeDiscord:
         rate_limit: ChannelWriteLimiter | None = None,
     ) -> None:
         self.token = token
-        # Per-channel message-write limit (None: no limit, the default, so other tests never meet a 429).
+        # Message-write limits per channel and per token (None: none, the default, so other tests never meet a 429).
         self.rate_limit = rate_limit
         # Discord's rules (see discord_rules.py); tests may tighten or relax them per fake.
         self.ack_deadline = ack_deadline
@@ -1592,15 +1592,16 @@ class FakeDiscord:
         if self.rate_limit is None or req.method not in ("POST", "PATCH", "DELETE"):
             return None
         channel_id = req.params.get("channel_id")
-        shared = False
+        token = None
         if "token" in req.params and not req.path.endswith("/callback"):
-            inter = self._interactions_by_token.get(req.params["token"])
-            channel_id, shared = (inter.channel_id if inter is not None else None), True
+            token = req.params["token"]
+            inter = self._interactions_by_token.get(token)
+            channel_id = inter.channel_id if inter is not None else None
         elif not _MESSAGE_WRITE.fullmatch(req.path):
             return None
         if channel_id is None:
             return None
-        verdict = self.rate_limit.take(channel_id, shared=shared)
+        verdict = self.rate_limit.take(channel_id, token=token)
         return _Reply(verdict.status or 200, verdict.body, verdict.headers)
 
     def _routes(self) -> list[tuple[str, re.Pattern[str], _Handler, bool]]:
