@@ -297,19 +297,30 @@ class DiscordNotifier:
 
     async def _find_posted(self, job: Job) -> int | None:
         """The bot's own message carrying this job's result, posted by an attempt interrupted before it could
-        record the id: looked for in the channel, then in the member's DMs."""
+        record the id: looked for in the channel, then in the member's DMs.
+
+        Raises
+        ------
+        DeliveryDeferred
+            Discord could not answer a search for now (429, 5xx, no answer): that says nothing about whether the
+            result is there, so the delivery waits and searches again rather than risk posting it twice. A place
+            Discord refuses to show (403, 404) counts as searched: the bot could not have posted there either.
+        """
         assert job.post_started_at is not None
         since = datetime.datetime.fromtimestamp(job.post_started_at - _SEARCH_SKEW, tz=datetime.UTC)
         after = discord.Object(discord.utils.time_snowflake(since))
         places: list[discord.abc.Messageable] = [self._client.get_partial_messageable(job.channel_id)]
-        with contextlib.suppress(*_DiscordError):
+        try:
             places.append(await self._client.create_dm(discord.Object(job.user_id)))
+        except _DiscordError as exc:
+            _raise_if_temporary(f"job {job.id}: cannot open the DM to search it", exc)
         for place in places:
             try:
                 async for message in place.history(limit=_SEARCH_LIMIT, after=after):
                     if self._is_result_of(message, job):
                         return message.id
             except _DiscordError as exc:
+                _raise_if_temporary(f"job {job.id}: cannot search {place} for an earlier result", exc)
                 log.info(
                     "job %s: cannot search %s for an earlier result: %s",
                     job.id,
@@ -458,6 +469,13 @@ def _failed(what: str, exc: BaseException) -> DeliveryFailed:
             return DeliveryDeferred(text)
         return DeliveryFailed(text)
     return DeliveryDeferred(text)  # no answer at all (aiohttp.ClientError, OSError): try again later
+
+
+def _raise_if_temporary(what: str, exc: BaseException) -> None:
+    """Raise ``DeliveryDeferred`` when Discord could answer later (429, 5xx, no answer); a refusal returns."""
+    failed = _failed(what, exc)
+    if isinstance(failed, DeliveryDeferred):
+        raise failed from exc
 
 
 def _retry_after(exc: discord.HTTPException) -> float | None:
