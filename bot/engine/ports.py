@@ -35,6 +35,7 @@ __all__ = [
     "BanLookup",
     "Clock",
     "Cooldown",
+    "DeliveryDeferred",
     "DeliveryFailed",
     "DeliveryJournal",
     "ImageService",
@@ -49,6 +50,18 @@ __all__ = [
 
 class DeliveryFailed(Exception):
     """Discord refused every way of showing a result (placeholder, channel, follow-up, DM)."""
+
+
+class DeliveryDeferred(DeliveryFailed):
+    """Discord could not take a result for now (a 429 past the library's own retries, a 5xx, no answer).
+
+    Not a refusal: the runner keeps the job delivering and tries again after a backoff (at least ``retry_after``
+    seconds when Discord said how long), a bounded number of times, before it gives up as for ``DeliveryFailed``.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Alerts(Protocol):
@@ -112,6 +125,8 @@ class Notifier(Protocol):
 
         Raises
         ------
+        DeliveryDeferred
+            Discord could not take it for now (429, 5xx, no answer); the runner tries again later.
         DeliveryFailed
             Discord refused every way of showing it (any ``discord.HTTPException`` ends here, never elsewhere).
         """
@@ -249,6 +264,10 @@ class JobStore(BanLookup, Protocol):
     async def record_post_started(self, job_id: str, *, at: float) -> Job | None: ...
 
     async def record_result_message(self, job_id: str, *, message_id: int) -> Job | None: ...
+
+    async def record_delivery_retry(self, job_id: str, *, attempts: int, retry_at: float) -> Job | None:
+        """A delivering job's delivery was put off: ``attempts`` so far, the next one not before ``retry_at``."""
+        ...
 
     async def finish_job(
         self,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from bot.engine.failures import FailureCode, JobFailure
 from bot.engine.images import ImageTooLarge, fit_to_limit
-from bot.engine.ports import DeliveryFailed, NullObserver
+from bot.engine.ports import DeliveryDeferred, DeliveryFailed, NullObserver
 from bot.engine.progress import Progress, Stage
 from bot.logs import job_fields
 from bot.reapi import AspectRatio, GenerationRequest, ReapiError, TaskFailed, TaskNotFound
@@ -49,6 +49,12 @@ _SUBMIT_DRAIN = 5.0
 _IMAGE_WORKERS = 2
 # Hard cap on polls of one task (the timeout normally ends it long before).
 _MAX_POLLS = 100_000
+# A delivery Discord cannot take for now (429 past discord.py's own retries, 5xx, no answer) is tried again after
+# a backoff (doubling from _DELIVERY_BACKOFF, at most _DELIVERY_MAX_WAIT, never sooner than Discord asked), at
+# most _DELIVERY_ATTEMPTS times in all, restarts included; only then is the job refunded as undeliverable.
+_DELIVERY_ATTEMPTS = 8
+_DELIVERY_BACKOFF = 2.0
+_DELIVERY_MAX_WAIT = 120.0
 
 
 class Superseded(Exception):
@@ -245,11 +251,7 @@ class JobSteps:
             self._notifier.progress(job, Progress(Stage.UPLOADING))
         image = await self._reapi.download(task.output.image_urls[0], max_bytes=self._max_download)
         prepared = await self._prepare(image, job.upload_limit)
-        try:
-            message_id = await self._notifier.deliver(run.job, prepared, journal=_Journal(self, run))
-        except DeliveryFailed as exc:
-            log.warning("job %s could not be shown on Discord: %s", job.id, exc, extra=job_fields(job))
-            raise JobFailure(FailureCode.DISCORD) from exc
+        message_id = await self._show(run, prepared)
         # The image is on Discord: from here on nothing may turn this job into a failure (or strip the image).
         try:
             finished = await self._retrying(
@@ -278,6 +280,56 @@ class JobSteps:
         if finished.duration is not None:
             self.durations.append(finished.duration)
         log.info("job %s delivered as message %s", job.id, message_id, extra=job_fields(job))
+
+    async def _show(self, run: Run, prepared: PreparedImage) -> int:
+        """Hand the image to the notifier; when Discord cannot take it for now, wait and try again (bounded).
+
+        Each put-off attempt is stored before the wait (the job stays delivering), so a restart during the wait
+        resumes it, counting the attempts already made, instead of refunding a job reAPI has charged.
+        """
+        for _ in range(_DELIVERY_ATTEMPTS + 1):
+            job = run.job
+            wait = (job.delivery_retry_at or 0.0) - self._clock()
+            if wait > 0:
+                await self._sleep(min(wait, _DELIVERY_MAX_WAIT))
+            try:
+                return await self._notifier.deliver(run.job, prepared, journal=_Journal(self, run))
+            except DeliveryDeferred as exc:
+                attempts = run.job.delivery_attempts + 1
+                if attempts >= _DELIVERY_ATTEMPTS:
+                    log.warning(
+                        "job %s could not be shown on Discord after %d attempts: %s",
+                        job.id,
+                        attempts,
+                        exc,
+                        extra=job_fields(job),
+                    )
+                    raise JobFailure(FailureCode.DISCORD) from exc
+                backoff = min(_DELIVERY_MAX_WAIT, _DELIVERY_BACKOFF * 2 ** (attempts - 1))
+                delay = min(_DELIVERY_MAX_WAIT, max(backoff, exc.retry_after or 0.0))
+                log.info(
+                    "job %s: Discord cannot take the result now (%s); attempt %d again in %.0f s",
+                    job.id,
+                    exc,
+                    attempts + 1,
+                    delay,
+                    extra=job_fields(job),
+                )
+                if await self._record_retry(run, attempts, self._clock() + delay) is None:
+                    raise Superseded from exc
+            except DeliveryFailed as exc:
+                log.warning("job %s could not be shown on Discord: %s", job.id, exc, extra=job_fields(job))
+                raise JobFailure(FailureCode.DISCORD) from exc
+        raise JobFailure(FailureCode.DISCORD)
+
+    async def _record_retry(self, run: Run, attempts: int, retry_at: float) -> Job | None:
+        """Store a put-off delivery on the job before waiting (None: the job moved on)."""
+        store, job_id = self._store, run.job.id
+
+        async def write() -> Job | None:
+            return await store.record_delivery_retry(job_id, attempts=attempts, retry_at=retry_at)
+
+        return await self._record(run, write)
 
     async def _prepare(self, image: DownloadedImage, limit: int) -> PreparedImage:
         """Fit the image to the upload limit in a worker thread (seconds of CPU for a 4K image)."""

@@ -28,6 +28,7 @@ from bot.reapi import AspectRatio, ReapiClient
 from bot.reapi.simulator import ReapiSimulator
 from bot.store import DatabaseInUse, open_store
 from bot.surface.alerts import OwnerAlerts
+from bot.surface.channel_writes import ChannelWrites
 from bot.surface.components import CancelButton, ResultButton
 from bot.surface.member_delivery import MemberDeliveryNotifier
 from bot.surface.reporting import report_error
@@ -170,12 +171,17 @@ class ImagineBot(commands.AutoShardedBot):
             server_terms=server_rules.server_terms,
         )
         alerts = OwnerAlerts(self, owner_ids=settings.discord.owner_ids, log_channel_id=settings.discord.log_channel_id)
+        writes = ChannelWrites()  # one budget per process: the notifier's writes and the cogs' replies share it
         # The models a member may pick in /preferences: the one the bot runs until more are wired in.
         preferences = Preferences(
             store=store, default_model=settings.reapi.model, enabled_models=(settings.reapi.model,)
         )
         notifier = MemberDeliveryNotifier(
-            self, preferences=preferences, progress_interval=settings.jobs.progress_interval, alerts=alerts
+            self,
+            preferences=preferences,
+            progress_interval=settings.jobs.progress_interval,
+            alerts=alerts,
+            writes=writes,
         )
         spend = SpendGuard(
             store=store,
@@ -216,6 +222,7 @@ class ImagineBot(commands.AutoShardedBot):
             alerts,
             preferences,
             server_rules,
+            writes,
         )
         self.add_dynamic_items(ResultButton, CancelButton)
 

@@ -97,7 +97,8 @@ class MemberDeliveryNotifier(DiscordNotifier):
             dm = await self._client.create_dm(discord.Object(job.user_id))
             await journal.posting()
             fields = result.send_fields(buttons=False)
-            sent_dm = await dm.send(**{**fields, "content": texts_members.private_dm_note(job.channel_id)})
+            async with await self._writes.result(dm.id):
+                sent_dm = await dm.send(**{**fields, "content": texts_members.private_dm_note(job.channel_id)})
         except _DiscordError as exc:
             log.info("job %s: private DM refused (%s); showing it in the channel", job.id, exc, extra=job_fields(job))
             return None
@@ -134,6 +135,7 @@ class MemberDeliveryNotifier(DiscordNotifier):
                 with contextlib.suppress(*_DiscordError):
                     await self._webhook(job).send(text, allowed_mentions=mentions)
                     return
-            await self._client.get_partial_messageable(job.channel_id).send(text, allowed_mentions=mentions)
+            async with await self._writes.result(job.channel_id):
+                await self._client.get_partial_messageable(job.channel_id).send(text, allowed_mentions=mentions)
             return
         log.info("job %s: could not mention the member", job.id, extra=job_fields(job))

@@ -4,6 +4,13 @@ Delivery tries, in order: the message already recorded as the result; the placeh
 webhook while its token lives, else as the bot); a message an interrupted earlier attempt may have posted; a new
 message (a follow-up while the token lives, else a channel post); a DM to the member. Every new message is
 recorded through the ``DeliveryJournal`` before and after it is sent, so a resume never posts twice.
+
+Every bot-token write in a channel (edits of a reply-to-edit placeholder, posts after the interaction token died,
+DMs) takes a slot of that channel's write budget first (``bot.surface.channel_writes``): results wait for one,
+progress edits only use spare ones. Interaction webhook writes (follow-ups, edits with the token) are limited per
+token by Discord, not per channel, so they take no slot. A result Discord cannot take for now (429 past
+discord.py's own retries, 5xx, no answer) ends in ``DeliveryDeferred``, which the runner retries later; only a
+refusal ends in ``DeliveryFailed``.
 """
 
 from __future__ import annotations
@@ -20,14 +27,16 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import discord
 
-from bot.engine.ports import DeliveryFailed
+from bot.engine.ports import DeliveryDeferred, DeliveryFailed
 from bot.engine.progress import Stage
 from bot.logs import job_fields
 from bot.surface import texts, ui
+from bot.surface.channel_writes import ChannelBusy, ChannelWrites
 from bot.surface.components import cancel_view, result_view
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from contextlib import AbstractAsyncContextManager
 
     from bot.engine.failures import JobFailure
     from bot.engine.images import PreparedImage
@@ -85,6 +94,9 @@ class DiscordNotifier:
         Minimum seconds between two progress edits of one job.
     alerts
         Where to tell the owners that a channel refuses the bot (at most once a day per channel and reason).
+    writes
+        The per-channel budget of bot-token writes (default: Discord's 5 writes per 5 s per channel), shared with
+        the cogs that post in channels (the reply-to-edit placeholder).
     """
 
     def __init__(
@@ -93,12 +105,14 @@ class DiscordNotifier:
         *,
         progress_interval: float,
         alerts: Alerts | None = None,
+        writes: ChannelWrites | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         self._interval = progress_interval
         self._alerts = alerts
+        self._writes = writes or ChannelWrites(monotonic=monotonic)
         self._clock = clock
         self._monotonic = monotonic
         self._pending: dict[str, _Pending] = {}
@@ -133,12 +147,20 @@ class DiscordNotifier:
             if wanted == pending.sent:
                 continue
             text, cancellable = wanted
-            pending.last_sent = self._monotonic()
+            previous, pending.last_sent = pending.last_sent, self._monotonic()
             pending.in_flight = True
             try:
                 view = cancel_view(pending.job.id) if cancellable else None
-                await self._edit(pending.job, self._placeholder(pending.job), content=text, view=view)
+                await self._edit(pending.job, self._placeholder(pending.job), progress=True, content=text, view=view)
                 pending.sent = wanted
+            except ChannelBusy as busy:
+                # The channel's budget is kept for results: put the edit off (a newer text replaces it meanwhile;
+                # the outcome, if it comes first, drops it).
+                pending.last_sent = previous
+                if pending.next is None:
+                    pending.next = wanted
+                pending.in_flight = False
+                await asyncio.sleep(busy.retry_in)
             except (*_DiscordError, DeliveryFailed) as exc:  # cosmetic; the next edit or the outcome follows
                 log.debug("progress edit for job %s failed: %s", pending.job.id, exc, extra=job_fields(pending.job))
             finally:
@@ -179,6 +201,8 @@ class DiscordNotifier:
 
         Raises
         ------
+        DeliveryDeferred
+            Discord could not take it for now (429, 5xx, no answer): the runner tries again later.
         DeliveryFailed
             Discord refused the placeholder, the channel, the follow-up and the DM.
         """
@@ -206,7 +230,7 @@ class DiscordNotifier:
                 )
                 refusal = exc
             except _DiscordError as exc:
-                raise DeliveryFailed(f"job {job.id}: the placeholder edit failed: {_describe(exc)}") from exc
+                raise _failed(f"job {job.id}: the placeholder edit failed", exc) from exc
         if job.post_started_at is not None:
             found = await self._find_posted(job)
             if found is not None:
@@ -245,15 +269,16 @@ class DiscordNotifier:
                 followup = await self._webhook(job).send(wait=True, **result.send_fields())
             except _DiscordError as exc:
                 if not self._token_died(job, exc):
-                    raise DeliveryFailed(f"job {job.id}: the follow-up failed: {_describe(exc)}") from exc
+                    raise _failed(f"job {job.id}: the follow-up failed", exc) from exc
             else:
                 return followup.id
         try:
-            posted = await self._client.get_partial_messageable(job.channel_id).send(**result.send_fields())
+            async with await self._writes.result(job.channel_id):
+                posted = await self._client.get_partial_messageable(job.channel_id).send(**result.send_fields())
         except (discord.Forbidden, discord.NotFound) as exc:
             refusal = exc
         except _DiscordError as exc:
-            raise DeliveryFailed(f"job {job.id}: the channel post failed: {_describe(exc)}") from exc
+            raise _failed(f"job {job.id}: the channel post failed", exc) from exc
         else:
             return posted.id
         return await self._direct_message(job, result, refusal)
@@ -265,11 +290,10 @@ class DiscordNotifier:
         note = texts.dm_delivery_note(job.channel_id, missing)
         try:
             dm = await self._client.create_dm(discord.Object(job.user_id))
-            sent = await dm.send(**{**result.send_fields(buttons=False), "content": note})
+            async with await self._writes.result(dm.id):
+                sent = await dm.send(**{**result.send_fields(buttons=False), "content": note})
         except _DiscordError as exc:
-            raise DeliveryFailed(
-                f"job {job.id}: channel refused ({missing}) and so did the DM: {_describe(exc)}"
-            ) from exc
+            raise _failed(f"job {job.id}: channel refused ({missing}) and so did the DM", exc) from exc
         log.info(
             "job %s delivered by DM (channel %s: missing %s)", job.id, job.channel_id, missing, extra=job_fields(job)
         )
@@ -277,19 +301,30 @@ class DiscordNotifier:
 
     async def _find_posted(self, job: Job) -> int | None:
         """The bot's own message carrying this job's result, posted by an attempt interrupted before it could
-        record the id: looked for in the channel, then in the member's DMs."""
+        record the id: looked for in the channel, then in the member's DMs.
+
+        Raises
+        ------
+        DeliveryDeferred
+            Discord could not answer a search for now (429, 5xx, no answer): that says nothing about whether the
+            result is there, so the delivery waits and searches again rather than risk posting it twice. A place
+            Discord refuses to show (403, 404) counts as searched: the bot could not have posted there either.
+        """
         assert job.post_started_at is not None
         since = datetime.datetime.fromtimestamp(job.post_started_at - _SEARCH_SKEW, tz=datetime.UTC)
         after = discord.Object(discord.utils.time_snowflake(since))
         places: list[discord.abc.Messageable] = [self._client.get_partial_messageable(job.channel_id)]
-        with contextlib.suppress(*_DiscordError):
+        try:
             places.append(await self._client.create_dm(discord.Object(job.user_id)))
+        except _DiscordError as exc:
+            _raise_if_temporary(f"job {job.id}: cannot open the DM to search it", exc)
         for place in places:
             try:
                 async for message in place.history(limit=_SEARCH_LIMIT, after=after):
                     if self._is_result_of(message, job):
                         return message.id
             except _DiscordError as exc:
+                _raise_if_temporary(f"job {job.id}: cannot search {place} for an earlier result", exc)
                 log.info(
                     "job %s: cannot search %s for an earlier result: %s",
                     job.id,
@@ -371,8 +406,13 @@ class DiscordNotifier:
         assert job.interaction_token is not None
         return discord.Webhook.partial(job.application_id, job.interaction_token, client=self._client)
 
-    async def _edit(self, job: Job, message_id: int, **fields: Any) -> int:
-        """Edit a message through the interaction webhook while its token lives, else as the bot."""
+    async def _edit(self, job: Job, message_id: int, *, progress: bool = False, **fields: Any) -> int:
+        """Edit a message through the interaction webhook while its token lives, else as the bot.
+
+        An edit as the bot takes a slot of the channel's write budget: a progress edit raises ``ChannelBusy`` when
+        there is none to spare, anything else waits for one. A webhook edit counts against its token, not the
+        channel, so it takes none.
+        """
         fields.setdefault("allowed_mentions", discord.AllowedMentions.none())
         if self._token_alive(job):
             try:
@@ -383,8 +423,14 @@ class DiscordNotifier:
             else:
                 return edited.id
         channel = self._client.get_partial_messageable(job.channel_id)
-        message = await channel.get_partial_message(message_id).edit(**fields)
+        async with await self._slot(job.channel_id, progress=progress):
+            message = await channel.get_partial_message(message_id).edit(**fields)
         return message.id
+
+    async def _slot(self, channel_id: int, *, progress: bool) -> AbstractAsyncContextManager[None]:
+        if progress:
+            return self._writes.progress(channel_id)
+        return await self._writes.result(channel_id)
 
 
 class _Result:
@@ -421,6 +467,37 @@ class _Result:
         if buttons:
             fields["view"] = result_view(self._job.id)
         return fields
+
+
+def _failed(what: str, exc: BaseException) -> DeliveryFailed:
+    """``DeliveryDeferred`` when Discord could take the result later (429, 5xx, no answer), else ``DeliveryFailed``."""
+    text = f"{what}: {_describe(exc)}"
+    if isinstance(exc, discord.RateLimited):
+        return DeliveryDeferred(text, retry_after=exc.retry_after)
+    if isinstance(exc, discord.HTTPException):
+        if exc.status == 429:
+            return DeliveryDeferred(text, retry_after=_retry_after(exc))
+        if exc.status >= 500:
+            return DeliveryDeferred(text)
+        return DeliveryFailed(text)
+    return DeliveryDeferred(text)  # no answer at all (aiohttp.ClientError, OSError): try again later
+
+
+def _raise_if_temporary(what: str, exc: BaseException) -> None:
+    """Raise ``DeliveryDeferred`` when Discord could answer later (429, 5xx, no answer); a refusal returns."""
+    failed = _failed(what, exc)
+    if isinstance(failed, DeliveryDeferred):
+        raise failed from exc
+
+
+def _retry_after(exc: discord.HTTPException) -> float | None:
+    """The seconds a 429 asked to wait (its Retry-After header), when it said."""
+    headers = getattr(exc.response, "headers", None)
+    value = headers.get("Retry-After") if headers is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _describe(exc: BaseException) -> str:

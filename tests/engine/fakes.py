@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from bot.engine.ports import DeliveryFailed
+from bot.engine.ports import DeliveryDeferred, DeliveryFailed
 from bot.reapi import DownloadedImage, SubmittedTask, Task
 from bot.store import Balance, InsufficientBalance, Job, JobState, QueueLimitExceeded
 from bot.store.steps import NamedSteps
@@ -289,9 +289,12 @@ class FakeNotifier:
     placeholder_gone: bool = False
     refuse_failures: bool = False
     refuse_delivery: bool = False
+    defer_deliveries: int = 0  # this many deliveries meet a 429 Discord's library gave up on (then it works)
+    defer_retry_after: float | None = None
     crash_after_post: bool = False
     progress_calls: list[tuple[str, Progress]] = field(default_factory=list)
     deliveries: list[str] = field(default_factory=list)
+    delivery_times: list[float] = field(default_factory=list)  # the store's clock at each delivery call
     failures: list[tuple[str, JobFailure, JobState | None]] = field(default_factory=list)
     posts: list[Post] = field(default_factory=list)
     closed: bool = False
@@ -302,8 +305,13 @@ class FakeNotifier:
 
     async def deliver(self, job: Job, image: PreparedImage, *, journal: DeliveryJournal) -> int:
         self.deliveries.append(job.id)
+        if self.store is not None:
+            self.delivery_times.append(self.store.clock.now)
         if self.refuse_delivery:
             raise DeliveryFailed("403 everywhere")
+        if self.defer_deliveries > 0:
+            self.defer_deliveries -= 1
+            raise DeliveryDeferred("429 past the library's retries", retry_after=self.defer_retry_after)
         if job.result_message_id is not None:
             return job.result_message_id
         if not self.placeholder_gone:

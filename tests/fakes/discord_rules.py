@@ -33,6 +33,7 @@ __all__ = [
     "form_errors",
     "invalid_token",
     "message_permission_refusal",
+    "rate_limited",
     "too_large",
     "unknown_interaction",
     "upload_refusal",
@@ -75,6 +76,11 @@ def invalid_token() -> Refusal:
 def too_large() -> Refusal:
     """Uploads over the size limit."""
     return 413, error_body("Request entity too large", 40005)
+
+
+def rate_limited(retry_after: float) -> Refusal:
+    """429 over a rate limit: Discord's body, with the exact seconds to wait (its headers come with the limit)."""
+    return 429, {"message": "You are being rate limited.", "retry_after": round(retry_after, 3), "global": False}
 
 
 def cannot_dm() -> Refusal:

@@ -12,7 +12,7 @@ import pytest
 
 from bot.engine.failures import FailureCode, JobFailure
 from bot.engine.images import PreparedImage
-from bot.engine.ports import DeliveryFailed
+from bot.engine.ports import DeliveryDeferred, DeliveryFailed
 from bot.engine.progress import Progress, Stage
 from bot.store import Job, JobKind, JobState
 from bot.surface.alerts import OwnerAlerts
@@ -203,6 +203,28 @@ async def test_a_resumed_delivery_adopts_the_message_an_interrupted_attempt_post
     assert again == first
     assert len(channel_posts(fake)) == 3  # placeholder, the two results: nothing posted on resume
     assert journal.calls == [("posted", first)]
+
+
+async def test_a_resumed_delivery_that_cannot_search_for_now_waits_instead_of_posting_again(
+    fake: FakeDiscord, client: Client, notifier: DiscordNotifier
+) -> None:
+    placeholder = await channel_placeholder(fake, client)
+    await client.get_partial_messageable(int(fake.channel_id)).get_partial_message(placeholder).delete()
+    first = await notifier.deliver(make_job(fake, placeholder_message_id=placeholder), IMAGE, journal=Journal())
+    resumed = make_job(fake, placeholder_message_id=placeholder, post_started_at=time.time() - 5)
+
+    # Discord cannot list the channel for now: that says nothing about whether the result is there.
+    fake.fail_next("GET", rf"/channels/{fake.channel_id}/messages", 503)
+    journal = Journal()
+    with pytest.raises(DeliveryDeferred):
+        await DiscordNotifier(client, progress_interval=0.0).deliver(resumed, IMAGE, journal=journal)
+    assert journal.calls == []
+    assert len(channel_posts(fake)) == 2  # the placeholder and the one result: nothing posted twice
+
+    journal = Journal()  # the runner tries again later; Discord answers now
+    assert await DiscordNotifier(client, progress_interval=0.0).deliver(resumed, IMAGE, journal=journal) == first
+    assert journal.calls == [("posted", first)]
+    assert len(channel_posts(fake)) == 2
 
 
 async def test_a_resumed_delivery_posts_when_the_interrupted_attempt_did_not(
