@@ -12,7 +12,7 @@ from discord.ext import commands
 
 from bot.engine.credits import role_ids_of
 from bot.engine.sources import SourceImage, parse_url_list, plan_sources
-from bot.surface import texts
+from bot.surface import texts, texts_settings
 from bot.surface.components import EditModal, job_id_in
 from bot.surface.errors import InvalidInput
 from bot.surface.intake import clean_prompt, job_for_reply, submit_edit
@@ -154,7 +154,7 @@ class EditCog(commands.Cog):
         if not mention.search(message.content):
             return
         if self._rules is not None and not self._rules.reply_edit_enabled(message.guild.id if message.guild else None):
-            await self._answer(message, texts.REPLY_EDIT_OFF)
+            await self._answer(message, texts_settings.REPLY_EDIT_OFF)
             return
         target = await self._referenced(message)
         if target is None:
