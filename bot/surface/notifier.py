@@ -143,6 +143,8 @@ class DiscordNotifier:
                 log.debug("progress edit for job %s failed: %s", pending.job.id, exc, extra=job_fields(pending.job))
             finally:
                 pending.in_flight = False
+            if pending.closed:
+                return  # the outcome is waiting for this edit: end now, not after another interval's sleep
 
     async def _settle(self, job_id: str) -> None:
         """Stop progress for a job whose outcome is about to be shown; an edit already sent is let finish,
