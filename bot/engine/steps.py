@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from bot.config import JobsSettings
     from bot.engine.images import PreparedImage
+    from bot.engine.polling import PollPlan
     from bot.engine.ports import Clock, ImageService, JobObserver, JobStore, Notifier
     from bot.engine.spend import SpendGuard
     from bot.reapi import DownloadedImage, SubmittedTask, Task
@@ -223,8 +224,11 @@ class JobSteps:
         watched_since = self._clock()
         started = job.submitted_at if job.submitted_at is not None else watched_since
         progress = Progress(Stage.GENERATING, started_at=started, estimate=estimate)
+        # One plan for the whole watch: the schedule re-plans as other jobs complete, and switching plans midway
+        # would put polls of both between two of either.
+        plan = self.polls.plan(MODEL) if self._settings.adaptive_polling else None
         if not resumed:
-            wait = self._next_poll(watched_since - started, estimate, since_poll=None)
+            wait = self._next_poll(plan, watched_since - started, estimate, since_poll=None)
             if wait > 0:
                 self._notifier.progress(job, progress)
                 await self._sleep(wait)
@@ -256,7 +260,7 @@ class JobSteps:
             # The same snapshot every poll: the notifier sends it once (it never repeats an identical edit).
             self._notifier.progress(job, progress)
             previous = sent
-            await self._sleep(self._next_poll(now - started, estimate, since_poll=now - sent))
+            await self._sleep(self._next_poll(plan, now - started, estimate, since_poll=now - sent))
         raise JobFailure(FailureCode.TIMEOUT)
 
     def _learn(self, started: float, previous: float | None, seen: float, *, resumed: bool) -> None:
@@ -269,12 +273,13 @@ class JobSteps:
             # ones would teach the schedule that tasks are slower than they are, and push the first poll later).
             self.polls.observe(MODEL, (seen - started) / 2)
 
-    def _next_poll(self, elapsed: float, estimate: float | None, *, since_poll: float | None) -> float:
+    def _next_poll(
+        self, plan: PollPlan | None, elapsed: float, estimate: float | None, *, since_poll: float | None
+    ) -> float:
         """Seconds until the next poll, ``elapsed`` seconds after the submit and ``since_poll`` after the last."""
-        planned = self.polls.next_delay(MODEL, elapsed) if self._settings.adaptive_polling else None
-        if planned is not None:
+        if plan is not None:
             # Never two polls closer than the plan's spacing allows, even when one was slow to answer.
-            return max(planned, self.polls.floor - (since_poll or 0.0))
+            return max(plan.next_delay(elapsed), self.polls.floor - (since_poll or 0.0))
         # Fixed intervals (adaptive polling off, or too little history): a new task is polled at once.
         return 0.0 if since_poll is None else self._poll_delay(elapsed, estimate)
 

@@ -18,6 +18,8 @@ from tests.engine.fakes import FakeClock, FakeReapi, FakeStore
 from tests.engine.test_runner import _stop_runners, make_rig, stored_job
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from tests.engine.test_runner import Rig
 
 __all__ = ["_stop_runners"]  # the runner tests' autouse fixture: every rig made here is stopped too
@@ -143,6 +145,7 @@ class TimedReapi(FakeReapi):
         self.ready_at: dict[str, float] = {}
         self.polls: dict[str, int] = {}
         self.poll_times: list[float] = []
+        self.between_polls: Callable[[str], Awaitable[None]] | None = None
 
     async def submit(self, request: Any) -> SubmittedTask:
         task = await super().submit(request)
@@ -150,6 +153,8 @@ class TimedReapi(FakeReapi):
         return task
 
     async def get_task(self, task_id: str) -> Task:
+        if self.between_polls is not None:
+            await self.between_polls(task_id)
         self.polls[task_id] = self.polls.get(task_id, 0) + 1
         self.poll_times.append(self.clock.now)
         if task_id in self.ready_at and self.clock.now < self.ready_at[task_id]:
@@ -234,3 +239,28 @@ async def test_a_resumed_job_is_polled_at_once_even_early_in_the_plan() -> None:
     await rig.settle()
     assert store.jobs["a0a0a0a0a0a0"].state is JobState.DELIVERED
     assert reapi.poll_times == [resumed_at]  # polled before any wait, though the plan's first poll is later
+
+
+async def test_a_job_keeps_the_plan_it_started_with_while_others_complete() -> None:
+    rig, reapi = timed_rig([12.0])
+    schedule = rig.runner._steps.polls
+    for seconds in lognormal_points(100):
+        schedule.observe(MODEL, seconds)
+    plan = schedule.plan(MODEL)
+    assert plan is not None
+    shifts = iter(range(1, 1000))
+
+    async def meanwhile(task_id: str) -> None:
+        # Other jobs complete between this job's polls, each a little later than the last: the schedule re-plans.
+        schedule.observe(MODEL, MEDIAN * (1 + 0.05 * next(shifts)))
+
+    reapi.between_polls = meanwhile
+    job = await rig.submit()
+    await rig.settle(job.id)
+    done = rig.store.jobs[job.id]
+    assert done.state is JobState.DELIVERED
+    assert done.submitted_at is not None
+    assert schedule.plan(MODEL) != plan  # the schedule did move on
+    offsets = [t - done.submitted_at for t in reapi.poll_times]
+    assert len(offsets) > 3
+    assert all(any(math.isclose(o, t, abs_tol=1e-6) for t in plan.times) for o in offsets)
