@@ -124,6 +124,8 @@ class DiscordNotifier:
     async def _flush(self, pending: _Pending) -> None:
         # Bounded: each pass either sends the newest text or finds nothing new and stops.
         for _ in range(10_000):
+            if pending.closed:
+                return  # the outcome is waiting for the edit just sent: end now, not after an interval's sleep
             wait = pending.last_sent + self._interval - self._monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
@@ -143,8 +145,6 @@ class DiscordNotifier:
                 log.debug("progress edit for job %s failed: %s", pending.job.id, exc, extra=job_fields(pending.job))
             finally:
                 pending.in_flight = False
-            if pending.closed:
-                return  # the outcome is waiting for this edit: end now, not after another interval's sleep
 
     async def _settle(self, job_id: str) -> None:
         """Stop progress for a job whose outcome is about to be shown; an edit already sent is let finish,
