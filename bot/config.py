@@ -232,6 +232,14 @@ class JobsSettings(_Section):
     per_user_queued: int = Field(default=10, ge=1)
     poll_interval: float = Field(default=1.5, gt=0)
     max_poll_interval: float = Field(default=2.5, gt=0)
+    # The adaptive poll schedule (bot.engine.polling): planned from recent task durations so that the delay from
+    # a task's completion to its image on Discord stays under these (median, p95) with as few polls as it can.
+    # Off, or with fewer than 10 recent durations, the fixed intervals above apply.
+    adaptive_polling: bool = True
+    poll_target_median: float = Field(default=0.4, gt=0)
+    poll_target_p95: float = Field(default=1.0, gt=0)
+    min_poll_interval: float = Field(default=0.25, gt=0)
+    poll_history: int = Field(default=200, ge=10)
     timeout: float = Field(default=600.0, gt=0)
     progress_interval: float = Field(default=3.0, ge=0)
     shutdown_grace: float = Field(default=10.0, ge=0)

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, TypeVar
 
 from bot.engine.failures import FailureCode, JobFailure
 from bot.engine.images import ImageTooLarge, fit_to_limit
+from bot.engine.polling import PollSchedule
 from bot.engine.ports import DeliveryDeferred, DeliveryFailed, NullObserver
 from bot.engine.progress import Progress, Stage
 from bot.logs import job_fields
-from bot.reapi import AspectRatio, GenerationRequest, ReapiError, TaskFailed, TaskNotFound
+from bot.reapi import MODEL, AspectRatio, GenerationRequest, ReapiError, TaskFailed, TaskNotFound
 from bot.store import JobState
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
     from bot.config import JobsSettings
     from bot.engine.images import PreparedImage
+    from bot.engine.polling import PollPlan
     from bot.engine.ports import Clock, ImageService, JobObserver, JobStore, Notifier
     from bot.engine.spend import SpendGuard
     from bot.reapi import DownloadedImage, SubmittedTask, Task
@@ -114,6 +116,13 @@ class JobSteps:
         self._sleep = sleep
         self._image_slots = asyncio.Semaphore(_IMAGE_WORKERS)
         self.durations: deque[float] = deque(maxlen=50)
+        self.polls = PollSchedule(
+            fallback=settings.poll_interval,
+            target_median=settings.poll_target_median,
+            target_p95=settings.poll_target_p95,
+            min_interval=settings.min_poll_interval,
+            window=settings.poll_history,
+        )
         self.submitting: set[str] = set()  # jobs whose POST is under way (a shutdown waits for them)
 
     def estimate(self) -> float | None:
@@ -121,6 +130,7 @@ class JobSteps:
         return statistics.median(self.durations) if self.durations else None
 
     async def advance(self, run: Run) -> None:
+        resumed = run.job.state is not JobState.QUEUED  # a resumed job polls at once: it may be long done
         if run.job.state is JobState.QUEUED:
             await self._submit(run)
         if run.job.state in (JobState.RUNNING, JobState.DELIVERING):
@@ -128,8 +138,12 @@ class JobSteps:
             # tolerance for transient errors as any poll. Its placeholder may already show the image (the
             # crash came before the capture), so it gets no "uploading" progress over it, only the result again.
             resumed_delivery = run.job.state is JobState.DELIVERING
-            task = await self._await_completion(run)
+            task, polled_at = await self._await_completion(run, resumed=resumed)
             await self._deliver(run, task, announce=not resumed_delivery)
+            if not resumed:
+                # What the bot itself adds to every delivery (the poll's round trip, download, post): the poll
+                # schedule leaves room for it.
+                self.polls.observe_overhead(MODEL, self._clock() - polled_at)
 
     @staticmethod
     def request_for(job: NewJob) -> GenerationRequest:
@@ -201,17 +215,33 @@ class JobSteps:
         run.job = running
         self._observer.job_state(running)
 
-    async def _await_completion(self, run: Run) -> Task:
+    async def _await_completion(self, run: Run, *, resumed: bool) -> tuple[Task, float]:
+        """Poll until the task completes; return it and when the poll that saw it was sent."""
         job = run.job
         if job.task_id is None:
             raise JobFailure(FailureCode.INTERNAL, job.id)
         estimate = self.estimate()
+        if self.polls.history(MODEL) == 0:
+            # After a restart: the stored durations (completion as the bot saw it) until fresher ones come in.
+            for seconds in self.durations:
+                self.polls.observe(MODEL, seconds)
         # The deadline counts only time this process has watched the task, never a downtime: a task that
         # finished while the bot was down is polled once and delivered, however late.
         watched_since = self._clock()
         started = job.submitted_at if job.submitted_at is not None else watched_since
+        progress = Progress(Stage.GENERATING, started_at=started, estimate=estimate)
+        # One plan for the whole watch: the schedule re-plans as other jobs complete, and switching plans midway
+        # would put polls of both between two of either.
+        plan = self.polls.plan(MODEL) if self._settings.adaptive_polling else None
+        if not resumed:
+            wait = self._next_poll(plan, watched_since - started, estimate, since_poll=None)
+            if wait > 0:
+                self._notifier.progress(job, progress)
+                await self._sleep(wait)
+        previous: float | None = None  # when this watch's previous poll was sent
         for _ in range(_MAX_POLLS):
             self._observer.job_polled(job)
+            sent = self._clock()
             try:
                 task = await self._reapi.get_task(job.task_id)
             except (TaskNotFound, TaskFailed):
@@ -223,19 +253,41 @@ class JobSteps:
                 raise TaskFailed.from_error(task.error)
             now = self._clock()
             if task is not None and task.is_completed:
+                self._learn(started, previous, sent, resumed=resumed)
                 if run.job.state is JobState.RUNNING:
                     moved = await self._store.mark_delivering(job.id, at=now)
                     if moved is None:
                         raise Superseded
                     run.job = moved
                     self._observer.job_state(moved)
-                return task
+                return task, sent
             if now - watched_since >= self._settings.timeout:
                 raise JobFailure(FailureCode.TIMEOUT, f"{self._settings.timeout:.0f}")
             # The same snapshot every poll: the notifier sends it once (it never repeats an identical edit).
-            self._notifier.progress(job, Progress(Stage.GENERATING, started_at=started, estimate=estimate))
-            await self._sleep(self._poll_delay(now - started, estimate))
+            self._notifier.progress(job, progress)
+            previous = sent
+            await self._sleep(self._next_poll(plan, now - started, estimate, since_poll=now - sent))
         raise JobFailure(FailureCode.TIMEOUT)
+
+    def _learn(self, started: float, previous: float | None, seen: float, *, resumed: bool) -> None:
+        """Teach the poll schedule when this task completed: between the last two polls, or before the first."""
+        if previous is not None:
+            self.polls.observe(MODEL, (previous + seen) / 2 - started)
+        elif not resumed:
+            # Done by the first poll: all that is known is "shorter than that". Its rank is what the schedule's
+            # quartile fit uses, so it is stored below every later completion, never dropped (dropping the fast
+            # ones would teach the schedule that tasks are slower than they are, and push the first poll later).
+            self.polls.observe(MODEL, (seen - started) / 2)
+
+    def _next_poll(
+        self, plan: PollPlan | None, elapsed: float, estimate: float | None, *, since_poll: float | None
+    ) -> float:
+        """Seconds until the next poll, ``elapsed`` seconds after the submit and ``since_poll`` after the last."""
+        if plan is not None:
+            # Never two polls closer than the plan's spacing allows, even when one was slow to answer.
+            return max(plan.next_delay(elapsed), self.polls.floor - (since_poll or 0.0))
+        # Fixed intervals (adaptive polling off, or too little history): a new task is polled at once.
+        return 0.0 if since_poll is None else self._poll_delay(elapsed, estimate)
 
     def _poll_delay(self, elapsed: float, estimate: float | None) -> float:
         # Poll gently early on, and at the normal cadence once completion is plausible.

@@ -138,6 +138,8 @@ class DiscordNotifier:
     async def _flush(self, pending: _Pending) -> None:
         # Bounded: each pass either sends the newest text or finds nothing new and stops.
         for _ in range(10_000):
+            if pending.closed:
+                return  # the outcome is waiting for the edit just sent: end now, not after an interval's sleep
             wait = pending.last_sent + self._interval - self._monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)

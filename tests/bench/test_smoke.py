@@ -23,7 +23,7 @@ def test_bench_smoke_runs_every_benchmark_and_writes_its_report(tmp_path: Path) 
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    for name in ("ack", "traffic", "queue", "ledger", "ratelimit"):
+    for name in ("ack", "traffic", "queue", "ledger", "ratelimit", "delivery"):
         assert f"== {name} ..." in done.stdout
     assert "bot/floor ratio" in done.stdout
     assert "FAILED" not in done.stdout

@@ -353,6 +353,27 @@ async def test_delivery_waits_for_a_progress_edit_already_on_the_wire(
     assert [bool(r.json.get("embeds")) for r in fake.requests_matching("PATCH", path)] == [False, True]
 
 
+async def test_delivery_after_a_progress_edit_on_the_wire_does_not_wait_out_the_progress_interval(
+    fake: FakeDiscord, client: Client
+) -> None:
+    # A long interval: the edit loop, once its edit is answered, would sleep that long before its next pass.
+    notifier = DiscordNotifier(client, progress_interval=600.0)
+    placeholder = await channel_placeholder(fake, client)
+    job = make_job(fake, placeholder_message_id=placeholder)
+    path = rf"/channels/{fake.channel_id}/messages/{placeholder}"
+    held = fake.hold_next("PATCH", path)
+    notifier.progress(job, Progress(Stage.UPLOADING))
+    await asyncio.wait_for(held.arrived.wait(), 5)
+    delivery = asyncio.create_task(notifier.deliver(job, IMAGE, journal=Journal()))
+    await asyncio.sleep(0)
+    held.release()
+    # The image follows the answered edit at once, not after the interval (nor after the 30 s settle timeout).
+    await asyncio.wait_for(delivery, 10)
+    shown = fake.message(placeholder)
+    assert shown is not None
+    assert shown["attachments"]
+
+
 async def test_fail_shows_the_reason_and_reports_refusal(
     fake: FakeDiscord, client: Client, notifier: DiscordNotifier
 ) -> None:
