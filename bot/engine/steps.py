@@ -68,6 +68,7 @@ class Run:
     """One job as this runner last stored it: every conditional write names ``job.state`` as the state it expects."""
 
     job: Job
+    shown_at: float | None = None  # when Discord took the result (the end of what the poll schedule budgets for)
 
 
 class _Journal:
@@ -140,10 +141,10 @@ class JobSteps:
             resumed_delivery = run.job.state is JobState.DELIVERING
             task, polled_at = await self._await_completion(run, resumed=resumed)
             await self._deliver(run, task, announce=not resumed_delivery)
-            if not resumed:
-                # What the bot itself adds to every delivery (the poll's round trip, download, post): the poll
-                # schedule leaves room for it.
-                self.polls.observe_overhead(MODEL, self._clock() - polled_at)
+            if not resumed and run.shown_at is not None:
+                # What the bot itself adds to every delivery (the poll's round trip, download, post; not the
+                # settlement after it, which the member never waits for): the poll schedule leaves room for it.
+                self.polls.observe_overhead(MODEL, run.shown_at - polled_at)
 
     @staticmethod
     def request_for(job: NewJob) -> GenerationRequest:
@@ -304,6 +305,7 @@ class JobSteps:
         image = await self._reapi.download(task.output.image_urls[0], max_bytes=self._max_download)
         prepared = await self._prepare(image, job.upload_limit)
         message_id = await self._show(run, prepared)
+        run.shown_at = self._clock()
         # The image is on Discord: from here on nothing may turn this job into a failure (or strip the image).
         try:
             finished = await self._retrying(

@@ -264,3 +264,20 @@ async def test_a_job_keeps_the_plan_it_started_with_while_others_complete() -> N
     offsets = [t - done.submitted_at for t in reapi.poll_times]
     assert len(offsets) > 3
     assert all(any(math.isclose(o, t, abs_tol=1e-6) for t in plan.times) for o in offsets)
+
+
+async def test_the_overhead_it_learns_ends_when_discord_took_the_image_not_when_the_job_was_settled() -> None:
+    rig, _ = timed_rig([2.0])
+    settle = rig.store.finish_job
+
+    async def slow_settlement(*args: Any, **kwargs: Any) -> Any:
+        rig.clock.now += 5.0  # a settlement slow on the fake clock: the member already has the image
+        return await settle(*args, **kwargs)
+
+    rig.store.finish_job = slow_settlement  # type: ignore[method-assign]
+    job = await rig.submit()
+    await rig.settle(job.id)
+    assert rig.store.jobs[job.id].state is JobState.DELIVERED
+    overheads = rig.runner._steps.polls._model(MODEL).overheads
+    assert len(overheads) == 1
+    assert overheads.quantile(0.5) < 1.0
