@@ -19,10 +19,11 @@ from bot.surface.locales import de
 if TYPE_CHECKING:
     import discord
 
-__all__ = ["COMMAND_CATALOGUES", "NAME_RULE", "CatalogueTranslator"]
+__all__ = ["CHOICE_CATALOGUES", "COMMAND_CATALOGUES", "NAME_RULE", "CatalogueTranslator"]
 
-# The command strings per language (names and descriptions); choice names come from the message catalogue too.
+# The command strings per language: names and descriptions; choice names (with the message catalogue's labels).
 COMMAND_CATALOGUES: dict[str, dict[str, str]] = {"de": de.COMMANDS}
+CHOICE_CATALOGUES: dict[str, dict[str, str]] = {"de": de.CHOICES}
 
 # Discord's rule for chat-input command, group and option names, localized ones included.
 NAME_RULE = re.compile(r"^[-_\w]{1,32}$")
@@ -53,12 +54,12 @@ def translate_command_string(
     message: str, locale: str, location: app_commands.TranslationContextLocation, data: Any = None
 ) -> str | None:
     """The catalogue's translation of one command string (None: none, or not a valid localized name)."""
-    commands = COMMAND_CATALOGUES.get(locale) or COMMAND_CATALOGUES.get(locale.split("-")[0])
-    if commands is None:
-        return None
-    found = commands.get(message)
-    if found is None and location is app_commands.TranslationContextLocation.choice_name:
-        found = (catalogue_for(locale) or {}).get(message)
+    language = locale.split("-")[0]
+    if location is app_commands.TranslationContextLocation.choice_name:
+        choices = CHOICE_CATALOGUES.get(locale) or CHOICE_CATALOGUES.get(language) or {}
+        found = choices.get(message) or (catalogue_for(locale) or {}).get(message)
+    else:
+        found = (COMMAND_CATALOGUES.get(locale) or COMMAND_CATALOGUES.get(language) or {}).get(message)
     if found is None:
         return None
     is_menu = isinstance(data, app_commands.ContextMenu)  # a menu's name may hold spaces and capitals

@@ -7,7 +7,7 @@ Discord markup (``<t:…>``, backticks, ``**``); ``tests/surface/test_i18n.py`` 
 
 from __future__ import annotations
 
-__all__ = ["COMMANDS", "MESSAGES"]
+__all__ = ["CHOICES", "COMMANDS", "MESSAGES"]
 
 MESSAGES: dict[str, str] = {
     # -- progress and results
@@ -615,13 +615,6 @@ COMMANDS: dict[str, str] = {
     "enabled": "aktiv",
     "private": "privat",
     "notify": "benachrichtigen",
-    # choice names (the aspect ratios and /preferences' come from MESSAGES)
-    "only_listed": "nur gelistete Kanäle",
-    "except_listed": "alle außer gelisteten",
-    "allow": "erlauben",
-    "age_restricted_only": "nur altersbeschränkt",
-    "never": "nie",
-    "default": "Standard",
     # descriptions
     "Create an image from a description.": "Erstell ein Bild aus einer Beschreibung.",
     'What to draw, e.g. "a lighthouse at dusk, watercolour".': (
@@ -742,4 +735,15 @@ COMMANDS: dict[str, str] = {
     "Your images waiting or being made, with a Cancel button for each.": (
         "Deine wartenden und laufenden Bilder, jeweils mit einem Abbrechen-Button."
     ),
+}
+
+# Choice names of the /settings options (the aspect ratios' and /preferences' come from MESSAGES); 1 to 100
+# characters, spaces allowed. The value sent back stays the English one.
+CHOICES: dict[str, str] = {
+    "only_listed": "nur gelistete Kanäle",
+    "except_listed": "alle außer gelisteten",
+    "allow": "erlauben",
+    "age_restricted_only": "nur altersbeschränkt",
+    "never": "nie",
+    "default": "Standard",
 }
