@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import importlib
+import inspect
 import re
 import string
 
@@ -213,3 +214,27 @@ async def test_choice_names_come_from_the_message_catalogue() -> None:
     context = app_commands.TranslationContext(app_commands.TranslationContextLocation.choice_name, choice)
     german = await translator.translate(app_commands.locale_str("16:9 widescreen"), discord.Locale.german, context)
     assert german == de.MESSAGES["16:9 widescreen"]
+
+
+def _subclasses(cls: type) -> list[type]:
+    found = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found
+
+
+def test_every_component_and_modal_answers_in_the_clickers_language() -> None:
+    """A new button or modal that forgot to set the locale would answer a German member in English."""
+    for name in ("cogs.credits", "cogs.jobs", "cogs.edit", "bot.surface.components"):
+        importlib.import_module(name)
+    ours = [
+        cls
+        for cls in _subclasses(discord.ui.DynamicItem) + _subclasses(discord.ui.Modal)
+        if cls.__module__.split(".")[0] in ("bot", "cogs")
+    ]
+    assert {"ResultButton", "CancelButton", "EditModal", "HistoryButton", "JobCancelButton"} <= {
+        c.__name__ for c in ours
+    }
+    for cls in ours:
+        check = inspect.getsource(cls.interaction_check)
+        assert issubclass(cls, i18n.Localized) or "use_interaction_locale" in check, cls.__qualname__
