@@ -15,6 +15,7 @@ from bot.engine.sources import SourceImage, parse_url_list, plan_sources
 from bot.surface import texts, texts_settings
 from bot.surface.components import EditModal, job_id_in
 from bot.surface.errors import InvalidInput
+from bot.surface.i18n import LOCALE
 from bot.surface.intake import clean_prompt, job_for_reply, submit_edit
 from bot.surface.reporting import user_message_for
 from bot.surface.settings_ui import place_of_channel
@@ -153,6 +154,8 @@ class EditCog(commands.Cog):
         mention = re.compile(rf"<@!?{me.id}>")
         if not mention.search(message.content):
             return
+        # A message carries no locale of its member: answer in the server's language (its Community setting).
+        LOCALE.set(str(message.guild.preferred_locale.value) if message.guild else None)
         if self._rules is not None and not self._rules.reply_edit_enabled(message.guild.id if message.guild else None):
             await self._answer(message, texts_settings.REPLY_EDIT_OFF)
             return

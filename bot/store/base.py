@@ -77,6 +77,7 @@ class NewJob:
     simulated: bool = False
     cost: int = 0
     scope: str = "global"
+    locale: str | None = None  # the member's Discord locale ("de", "en-US"): the job's notices speak it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

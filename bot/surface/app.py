@@ -30,10 +30,12 @@ from bot.store import DatabaseInUse, open_store
 from bot.surface.alerts import OwnerAlerts
 from bot.surface.channel_writes import ChannelWrites
 from bot.surface.components import CancelButton, ResultButton
+from bot.surface.i18n import use_interaction_locale
 from bot.surface.member_delivery import MemberDeliveryNotifier
 from bot.surface.reporting import report_error
 from bot.surface.services import Services
 from bot.surface.settings_ui import ModeratorChannelAlerts
+from bot.surface.translator import CatalogueTranslator
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -76,7 +78,12 @@ class DatabaseUnavailable(Exception):
 
 
 class ImagineTree(app_commands.CommandTree["ImagineBot"]):
-    """The command tree with the single app-command error handler."""
+    """The command tree with the single app-command error handler; answers in each member's language."""
+
+    async def interaction_check(self, interaction: discord.Interaction[ImagineBot], /) -> bool:
+        """Every command, menu and autocomplete is answered in the member's Discord language (same task)."""
+        use_interaction_locale(interaction)
+        return True
 
     async def on_error(self, interaction: discord.Interaction[ImagineBot], error: app_commands.AppCommandError) -> None:
         """Every app-command error ends in one friendly ephemeral answer."""
@@ -225,6 +232,8 @@ class ImagineBot(commands.AutoShardedBot):
             writes,
         )
         self.add_dynamic_items(ResultButton, CancelButton)
+        # Before any sync (also `imagine-bot sync`): the commands go to Discord with their German names.
+        await self.tree.set_translator(CatalogueTranslator())
 
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -262,7 +271,7 @@ class ImagineBot(commands.AutoShardedBot):
         """Push the command tree to each dev guild (instantly), and globally when it changed."""
         for guild_id in self.settings.discord.dev_guild_ids:
             await self.push_commands(guild_id)
-        if await self.services.store.get_meta("commands_digest") == self._commands_digest():
+        if await self.services.store.get_meta("commands_digest") == await self._commands_digest():
             return
         await self.push_commands()
 
@@ -273,12 +282,19 @@ class ImagineBot(commands.AutoShardedBot):
             self.tree.copy_global_to(guild=guild)
             return len(await self.tree.sync(guild=guild))
         synced = await self.tree.sync()
-        await self.services.store.set_meta("commands_digest", self._commands_digest())
+        await self.services.store.set_meta("commands_digest", await self._commands_digest())
         log.info("synced %d application commands", len(synced))
         return len(synced)
 
-    def _commands_digest(self) -> str:
-        payload: list[dict[str, Any]] = [c.to_dict(self.tree) for c in self.tree.get_commands()]
+    async def _commands_digest(self) -> str:
+        # The translated payload, as sync sends it: a new or changed translation is pushed too.
+        translator = self.tree.translator
+        commands = self.tree.get_commands()
+        payload: list[dict[str, Any]] = (
+            [await c.get_translated_payload(self.tree, translator) for c in commands]
+            if translator is not None
+            else [c.to_dict(self.tree) for c in commands]
+        )
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     async def on_message(self, message: discord.Message, /) -> None:

@@ -13,6 +13,7 @@ from bot.engine.credits import role_ids_of
 from bot.engine.sources import SourceImage, plan_sources
 from bot.surface import texts
 from bot.surface.errors import NotAllowed, UserFacingError
+from bot.surface.i18n import Localized, use_interaction_locale
 from bot.surface.intake import clean_prompt, job_request, parse_aspect_ratio, public_placeholder, submit_edit
 from bot.surface.reporting import report_error
 from bot.surface.services import services_of
@@ -53,7 +54,7 @@ def result_view(job_id: str) -> ui.View:
     return view
 
 
-class ResultButton(ui.DynamicItem[ui.Button[ui.View]], template=_CUSTOM_ID.pattern):
+class ResultButton(Localized, ui.DynamicItem[ui.Button[ui.View]], template=_CUSTOM_ID.pattern):
     """One result button; everything it needs is the job id in its custom_id plus the stored job."""
 
     def __init__(self, action: str, job_id: str) -> None:
@@ -126,7 +127,7 @@ class ResultButton(ui.DynamicItem[ui.Button[ui.View]], template=_CUSTOM_ID.patte
         )
 
 
-class CancelButton(ui.DynamicItem[ui.Button[ui.View]], template=r"imagine:cancel:(?P<job_id>[0-9a-f]{12})"):
+class CancelButton(Localized, ui.DynamicItem[ui.Button[ui.View]], template=r"imagine:cancel:(?P<job_id>[0-9a-f]{12})"):
     """Shown on a placeholder while its job waits in the queue: cancel it and get the credits back."""
 
     def __init__(self, job_id: str) -> None:
@@ -193,11 +194,13 @@ class EditModal(ui.Modal):
         sources: Sequence[SourceImage],
         *,
         parent_job_id: str | None = None,
-        title: str = texts.MODAL_EDIT_TITLE,
-        question: str = texts.MODAL_EDIT_QUESTION,
+        title: str | None = None,
+        question: str | None = None,
         aspect_ratio: str = "auto",
     ) -> None:
-        super().__init__(title=title, timeout=900)
+        # The defaults are read here, not at import: in the language of the member who opens the modal.
+        super().__init__(title=title or texts.MODAL_EDIT_TITLE, timeout=900)
+        question = question or texts.MODAL_EDIT_QUESTION
         self.sources = plan_sources(sources)
         self.parent_job_id = parent_job_id
         self.instruction: ui.TextInput[EditModal] = ui.TextInput(
@@ -216,6 +219,11 @@ class EditModal(ui.Modal):
         )
         self.add_item(ui.Label(text=question, component=self.instruction))
         self.add_item(ui.Label(text=texts.MODAL_ASPECT_LABEL, component=self.aspect))
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        """The submit is answered in the member's language (discord.py runs this first, in the same task)."""
+        use_interaction_locale(interaction)
+        return True
 
     async def on_submit(self, interaction: discord.Interaction[Any], /) -> None:
         """Validate, acknowledge with a placeholder, check the images, queue the job."""

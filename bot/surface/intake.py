@@ -167,6 +167,7 @@ def job_request(
         interaction_expires_at=interaction.expires_at.timestamp(),
         placeholder_message_id=placeholder,
         upload_limit=interaction.filesize_limit,
+        locale=str(interaction.locale.value),
     )
 
 
@@ -221,4 +222,5 @@ def job_for_reply(
         parent_job_id=parent_job_id,
         placeholder_message_id=placeholder,
         upload_limit=message.guild.filesize_limit if message.guild else DEFAULT_UPLOAD_LIMIT,
+        locale=str(message.guild.preferred_locale.value) if message.guild else None,
     )

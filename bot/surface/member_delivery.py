@@ -24,6 +24,7 @@ from bot.logs import job_fields
 from bot.store.members import MemberPreferences
 from bot.surface import texts_members
 from bot.surface.account_ui import jump_url
+from bot.surface.i18n import job_locale
 from bot.surface.notifier import DiscordNotifier, _DiscordError, _Result
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class MemberDeliveryNotifier(DiscordNotifier):
         self._preferences = preferences
         self._notes: dict[str, str] = {}
 
+    @job_locale
     async def deliver(self, job: Job, image: PreparedImage, *, journal: DeliveryJournal) -> int:
         """Deliver privately when asked (falling back to the channel with a note), then mention when asked."""
         prefs = await self._prefs(job)

@@ -33,6 +33,7 @@ from bot.logs import job_fields
 from bot.surface import texts, ui
 from bot.surface.channel_writes import ChannelBusy, ChannelWrites
 from bot.surface.components import cancel_view, result_view
+from bot.surface.i18n import job_locale, using_locale
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -121,6 +122,7 @@ class DiscordNotifier:
 
     # -- progress ----------------------------------------------------------------------------------
 
+    @job_locale
     def progress(self, job: Job, progress: Progress) -> None:
         """Show ``progress`` soon; a newer call replaces one not yet sent; an identical text is never re-sent."""
         if job.id in self._ended:
@@ -198,6 +200,7 @@ class DiscordNotifier:
 
     # -- outcome -----------------------------------------------------------------------------------
 
+    @job_locale
     async def deliver(self, job: Job, image: PreparedImage, *, journal: DeliveryJournal) -> int:
         """Show the image exactly once; return the id of the message that holds it (see ``Notifier.deliver``).
 
@@ -246,6 +249,7 @@ class DiscordNotifier:
         await journal.posted(message_id)
         return message_id
 
+    @job_locale
     async def fail(self, job: Job, failure: JobFailure) -> bool:
         """Replace the placeholder with why the job failed (and the refund); False if Discord refused."""
         await self._settle(job.id)
@@ -287,9 +291,10 @@ class DiscordNotifier:
 
     async def _direct_message(self, job: Job, result: _Result, refusal: discord.HTTPException | None) -> int:
         """The last resort: the member gets the image by DM with the reason; the owners learn what to fix."""
-        missing = self._missing_permissions(job.channel_id, refusal)
-        self._alert_owners(job, missing)
-        note = texts.dm_delivery_note(job.channel_id, missing)
+        with using_locale(None):  # the owners' alert, its key and the log stay in English
+            missing = self._missing_permissions(job.channel_id, refusal)
+            self._alert_owners(job, missing)
+        note = texts.dm_delivery_note(job.channel_id, self._missing_permissions(job.channel_id, refusal))
         try:
             dm = await self._client.create_dm(discord.Object(job.user_id))
             async with await self._writes.result(dm.id):

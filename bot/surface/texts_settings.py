@@ -5,7 +5,8 @@ Split from ``bot.surface.texts`` only for size: the same rule holds, every sente
 
 from __future__ import annotations
 
-from bot.engine.credits import credits_text
+from bot.surface.i18n import _, translate_module
+from bot.surface.texts import credits_text
 
 __all__ = [
     "CHANNEL_MODE_LABELS",
@@ -82,59 +83,71 @@ SETTING_NAMES = {
 
 def not_one_of(allowed: str) -> str:
     """A value that is not among an option's choices."""
-    return f"That is not one of the choices: {allowed}."
+    return _("That is not one of the choices: {allowed}.").format(allowed=allowed)
 
 
 def settings_channels(mode: str, channels: str) -> str:
     """Where the bot works in this server, e.g. "only in #art, #memes"."""
-    label = CHANNEL_MODE_LABELS.get(mode, mode)
+    label = _(CHANNEL_MODE_LABELS.get(mode, mode))
     if mode == "everywhere":
         return label
-    return f"{label} {channels or SETTINGS_NONE}"
+    return f"{label} {channels or _(SETTINGS_NONE)}"
 
 
 def settings_defaults(model: str, aspect_ratio: str, *, own_model: bool, own_ratio: bool) -> str:
     """The default model and aspect ratio, saying which are the bot owner's."""
-    model_note = "" if own_model else " (bot default)"
-    ratio_note = "" if own_ratio else " (bot default)"
-    return f"Model: `{model}`{model_note}\nAspect ratio: `{aspect_ratio}`{ratio_note}"
+    model_note = "" if own_model else _(" (bot default)")
+    ratio_note = "" if own_ratio else _(" (bot default)")
+    return _("Model: `{model}`{model_note}\nAspect ratio: `{aspect_ratio}`{ratio_note}").format(
+        model=model, model_note=model_note, aspect_ratio=aspect_ratio, ratio_note=ratio_note
+    )
 
 
 def settings_credits(cost: int, allowance: int, *, own: bool, low: int, high: int, max_allowance: int) -> str:
     """The cost per image and allowance here, and what the bot owner lets the server choose."""
-    whose = "set by this server" if own else "the bot's defaults"
-    return (
-        f"{credits_text(cost)} per image, {credits_text(allowance)} per refill ({whose}).\n"
-        f"Allowed: cost {low}–{high}, allowance 0–{max_allowance}."
+    whose = _("set by this server") if own else _("the bot's defaults")
+    return _(
+        "{cost} per image, {allowance} per refill ({whose}).\nAllowed: cost {low}–{high}, allowance 0–{max_allowance}."
+    ).format(
+        cost=credits_text(cost),
+        allowance=credits_text(allowance),
+        whose=whose,
+        low=low,
+        high=high,
+        max_allowance=max_allowance,
     )
 
 
 def settings_terms(count: int, shown: str) -> str:
     """How many terms the server blocks, and the list hidden behind spoilers."""
     if count == 0:
-        return "none (the bot owner's list still applies)"
+        return _("none (the bot owner's list still applies)")
     return f"{count}: {shown}"
 
 
 def settings_nsfw(rule: str, *, own: bool) -> str:
     """The NSFW rule here."""
-    label = NSFW_RULE_LABELS.get(rule, rule)
-    return label if own else f"{label} (bot default)"
+    label = _(NSFW_RULE_LABELS.get(rule, rule))
+    return label if own else label + _(" (bot default)")
 
 
 def settings_change_line(when: str, actor: str, setting: str, old: str, new: str) -> str:
     """One audit-log line: when, who, what changed from what to what."""
-    return f"{when} {actor}: {SETTING_NAMES.get(setting, setting)} {old} → {new}"
+    return f"{when} {actor}: {_(SETTING_NAMES.get(setting, setting))} {old} → {new}"
 
 
 def settings_changed(setting: str) -> str:
     """The admin's confirmation after a change."""
-    return f"Changed the {SETTING_NAMES.get(setting, setting)}. {SETTINGS_SAVED_NOTE}"
+    changed = _("Changed the {setting}.").format(setting=_(SETTING_NAMES.get(setting, setting)))
+    return f"{changed} {_(SETTINGS_SAVED_NOTE)}"
 
 
 def member_paused_alert(user_mention: str, strikes: int, until: str) -> str:
     """The moderators' alert when a member is paused after too many content-policy failures."""
-    return (
-        f"{user_mention} had {strikes} prompts refused by reAPI's content policy today and is paused "
-        f"from creating images until {until}."
-    )
+    return _(
+        "{user_mention} had {strikes} prompts refused by reAPI's content policy today and is paused "
+        "from creating images until {until}."
+    ).format(user_mention=user_mention, strikes=strikes, until=until)
+
+
+translate_module(__name__)

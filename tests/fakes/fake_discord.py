@@ -99,6 +99,7 @@ from tests.fakes.discord_rules import (
     Refusal,
     cannot_dm,
     channel_permissions,
+    command_errors,
     form_errors,
     invalid_token,
     message_permission_refusal,
@@ -399,6 +400,8 @@ class FakeDiscord:
         self._modal_origins: dict[str, FakeInteraction] = {}
         self._commands: dict[str | None, list[JSON]] = {}  # None = global
         self._adhoc_command_ids: dict[tuple[str, int], str] = {}
+        # Each member's client language (Discord sends it as every interaction's `locale`); unset: en-US.
+        self.user_locales: dict[str, str] = {}
         self._route_table: list[tuple[str, re.Pattern[str], _Handler, bool]] | None = None
 
         self.application_id = self.snowflake()
@@ -700,6 +703,10 @@ class FakeDiscord:
     def make_user(self, username: str, *, bot: bool = False, global_name: str | None = None) -> JSON:
         """A new user (not a guild member; see :meth:`add_member`)."""
         return self._register_user(make_user(self.snowflake(), username, bot=bot, global_name=global_name))
+
+    def set_locale(self, user: JSON, locale: str) -> None:
+        """The member switches their Discord client to ``locale`` ("de", "en-US" …): later interactions carry it."""
+        self.user_locales[str(user["id"])] = locale
 
     def add_member(
         self, user: JSON, *, admin: bool = False, role_ids: list[str] | None = None, guild_id: str | None = None
@@ -1218,7 +1225,7 @@ class FakeDiscord:
             "data": data,
             "token": token,
             "version": 1,
-            "locale": "en-US",
+            "locale": self.user_locales.get(str(user["id"]), "en-US"),
             "entitlements": [],
             "entitlement_sku_ids": [],
             "attachment_size_limit": self.upload_limit,
@@ -1862,6 +1869,9 @@ class FakeDiscord:
     async def _r_put_commands(self, req: _Req) -> _Reply:
         if req.params["app_id"] != self.application_id:
             return _not_found("Application", 10002)
+        refused = command_errors(req.json)
+        if refused is not None:
+            return _Reply(*refused)
         scope = req.params.get("guild_id")
         previous = {(c["name"], int(c.get("type", 1))): c["id"] for c in self._commands.get(scope, [])}
         stored: list[JSON] = []
