@@ -20,11 +20,11 @@ from bot.engine.images import ImageTooLarge, fit_to_limit
 from bot.engine.ports import DeliveryDeferred, DeliveryFailed, NullObserver
 from bot.engine.progress import Progress, Stage
 from bot.logs import job_fields
-from bot.reapi import AspectRatio, GenerationRequest, ReapiError, TaskFailed, TaskNotFound
+from bot.reapi import GenerationRequest, ImageOptions, ReapiError, TaskFailed, TaskNotFound
 from bot.store import JobState
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
     from bot.config import JobsSettings
     from bot.engine.images import PreparedImage
@@ -135,7 +135,10 @@ class JobSteps:
     def request_for(job: NewJob) -> GenerationRequest:
         """The reAPI request a job makes (raises ValueError when its options are not valid for reAPI)."""
         return GenerationRequest(
-            prompt=job.prompt, image_urls=list(job.image_urls), aspect_ratio=AspectRatio(job.aspect_ratio)
+            model=job.model,
+            prompt=job.prompt,
+            image_urls=list(job.image_urls),
+            options=ImageOptions(ratio=job.aspect_ratio, resolution=job.resolution, count=job.image_count),
         )
 
     async def _submit(self, run: Run) -> None:
@@ -249,8 +252,11 @@ class JobSteps:
             raise JobFailure(FailureCode.NO_OUTPUT)
         if announce:
             self._notifier.progress(job, Progress(Stage.UPLOADING))
-        image = await self._reapi.download(task.output.image_urls[0], max_bytes=self._max_download)
-        prepared = await self._prepare(image, job.upload_limit)
+        # A task asked for n images returns n URLs; each is downloaded (capped) and fitted off the event loop. A
+        # stray extra URL is not shown: the member paid for image_count images.
+        urls = task.output.image_urls[: max(1, job.image_count)]
+        images = await asyncio.gather(*(self._reapi.download(url, max_bytes=self._max_download) for url in urls))
+        prepared = await asyncio.gather(*(self._prepare(image, job.upload_limit) for image in images))
         message_id = await self._show(run, prepared)
         # The image is on Discord: from here on nothing may turn this job into a failure (or strip the image).
         try:
@@ -281,7 +287,7 @@ class JobSteps:
             self.durations.append(finished.duration)
         log.info("job %s delivered as message %s", job.id, message_id, extra=job_fields(job))
 
-    async def _show(self, run: Run, prepared: PreparedImage) -> int:
+    async def _show(self, run: Run, prepared: Sequence[PreparedImage]) -> int:
         """Hand the image to the notifier; when Discord cannot take it for now, wait and try again (bounded).
 
         Each put-off attempt is stored before the wait (the job stays delivering), so a restart during the wait
@@ -293,7 +299,9 @@ class JobSteps:
             if wait > 0:
                 await self._sleep(min(wait, _DELIVERY_MAX_WAIT))
             try:
-                return await self._notifier.deliver(run.job, prepared, journal=_Journal(self, run))
+                return await self._notifier.deliver(
+                    run.job, prepared[0], journal=_Journal(self, run), more=tuple(prepared[1:])
+                )
             except DeliveryDeferred as exc:
                 attempts = run.job.delivery_attempts + 1
                 if attempts >= _DELIVERY_ATTEMPTS:

@@ -22,6 +22,8 @@ from bot.engine.errors import (
     InsufficientCredits,
     InvalidOptions,
     MemberPaused,
+    ModelRefused,
+    ModelUnavailable,
     NsfwNotAllowed,
     QueueFull,
     ReapiPaused,
@@ -36,6 +38,7 @@ from bot.engine.errors import (
 )
 from bot.engine.failures import FailureCode, JobFailure
 from bot.engine.progress import Progress, Stage
+from bot.surface import texts_models
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -309,6 +312,10 @@ def refusal_text(refusal: Refusal) -> str:
         # A Discord timestamp, rendered in the member's own timezone and language ("in 5 seconds").
         again = refill_time(math.ceil(refusal.retry_at))
         return f"You are starting images too quickly. You can start another one {again}."
+    if isinstance(refusal, ModelRefused):
+        return texts_models.model_refused(refusal)
+    if isinstance(refusal, ModelUnavailable):
+        return texts_models.model_unavailable(refusal)
     if isinstance(refusal, InvalidOptions):
         return "Those image options are not valid, so nothing was charged."
     return "That request was refused. Nothing was charged."
