@@ -278,6 +278,11 @@ class JobRunner:
     # -- read by the health check and the metrics ------------------------------------------------
 
     @property
+    def catalogue(self) -> ModelCatalogue:
+        """The enabled models and their prices (what the commands offer and check against)."""
+        return self._catalogue
+
+    @property
     def alive(self) -> bool:
         """Whether the runner has started and is not stopping (it takes and runs jobs)."""
         return self._started and not self._stopping

@@ -11,6 +11,7 @@ import discord
 
 from bot.engine.credits import role_ids_of
 from bot.reapi import AspectRatio
+from bot.reapi.specs import DEFAULT_MODEL
 from bot.store import JobKind, NewJob
 from bot.surface import texts
 from bot.surface.errors import InvalidInput
@@ -149,6 +150,9 @@ def job_request(
     image_urls: Sequence[str] = (),
     sources: Sequence[str] = (),
     parent_job_id: str | None = None,
+    model: str = DEFAULT_MODEL,
+    resolution: str | None = None,
+    image_count: int = 1,
 ) -> NewJob:
     """Describe the job an interaction asks for; the runner adds cost, scope and mode."""
     assert interaction.channel_id is not None  # application commands and components always have a channel
@@ -167,6 +171,9 @@ def job_request(
         interaction_expires_at=interaction.expires_at.timestamp(),
         placeholder_message_id=placeholder,
         upload_limit=interaction.filesize_limit,
+        model=model,
+        resolution=resolution,
+        image_count=image_count,
     )
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "model_name",
     "model_refused",
     "model_unavailable",
+    "resolution_not_listed",
     "result_model",
 ]
 
@@ -28,6 +29,11 @@ IMAGE_BUTTON_LABELS = {"edit": "Edit {n}", "ref": "Use {n}"}
 def image_button_label(action: str, n: int) -> str:
     """The label of image ``n``'s button for ``action`` ("edit" or "ref")."""
     return IMAGE_BUTTON_LABELS[action].format(n=n)
+
+
+def resolution_not_listed(allowed: str) -> str:
+    """A resolution typed around the choices (Discord does not enforce them)."""
+    return f"Choose a resolution from the list: {allowed}."
 
 
 def model_name(model: str) -> str:
