@@ -197,6 +197,11 @@ class JobRunner:
         InsufficientCredits
             The member cannot pay; nothing was stored.
         """
+        if not new.model:
+            # Entry points without a model option (/edit, the edit modal, reply-to-edit): the operator's default.
+            default = self._catalogue.default_model
+            ratio = self._catalogue.ratio_for(default, new.aspect_ratio, explicit=False)
+            new = replace(new, model=default, aspect_ratio=ratio)
         self._catalogue.check(new)
         try:
             self._steps.request_for(new)

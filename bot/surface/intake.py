@@ -11,7 +11,6 @@ import discord
 
 from bot.engine.credits import role_ids_of
 from bot.reapi import AspectRatio
-from bot.reapi.specs import DEFAULT_MODEL
 from bot.store import JobKind, NewJob
 from bot.surface import texts
 from bot.surface.errors import InvalidInput
@@ -150,11 +149,12 @@ def job_request(
     image_urls: Sequence[str] = (),
     sources: Sequence[str] = (),
     parent_job_id: str | None = None,
-    model: str = DEFAULT_MODEL,
+    model: str = "",
     resolution: str | None = None,
     image_count: int = 1,
 ) -> NewJob:
-    """Describe the job an interaction asks for; the runner adds cost, scope and mode."""
+    """Describe the job an interaction asks for; the runner adds cost, scope and mode (and, when ``model`` is
+    empty, the operator's default model)."""
     assert interaction.channel_id is not None  # application commands and components always have a channel
     return NewJob(
         kind=kind,
@@ -228,4 +228,5 @@ def job_for_reply(
         parent_job_id=parent_job_id,
         placeholder_message_id=placeholder,
         upload_limit=message.guild.filesize_limit if message.guild else DEFAULT_UPLOAD_LIMIT,
+        model="",  # the runner applies the operator's default
     )

@@ -92,3 +92,12 @@ def test_operator_prices_reprice_both_reapi_and_bot_credits() -> None:
     assert cat.reapi_millicredits(dear) == 200_000
     assert cat.bot_cost(3, dear) == 30  # 200 credits over the 20 of one default image, times 3
     assert cat.bot_cost(0, dear) == 0
+
+
+async def test_a_job_without_a_model_gets_the_operators_default_and_its_default_ratio() -> None:
+    """/edit and reply-to-edit choose no model: the operator's default applies ("auto" becomes its own default)."""
+    rig = make_rig(catalogue=ModelCatalogue(default_model=NB2, enabled=(NB2,)))
+    job = await rig.submit(model="", aspect_ratio="auto")
+    await rig.settle()
+    assert (rig.store.jobs[job.id].model, rig.store.jobs[job.id].aspect_ratio) == (NB2, "1:1")
+    assert rig.reapi.requests[0].to_body()["model"] == NB2
