@@ -9,7 +9,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
@@ -154,6 +163,10 @@ class ReapiSettings(_Section):
     simulate: bool | None = None
     simulate_delay: float = Field(default=6.0, ge=0)
     credits_per_image: int = Field(default=20, ge=0)
+    # The models members and servers may choose (issue 13); ``model`` is the default and always enabled.
+    models: list[str] = Field(default_factory=lambda: ["nano-banana-2-lite"])
+    # Price overrides per model and resolution, in USD per image: {"gpt-image-2" = {"4k" = 0.09}}.
+    prices: dict[str, dict[str, float]] = Field(default_factory=dict)
     # After a 402 (reAPI account out of credits) new images are refused for this long.
     pause_after_402: timedelta = timedelta(minutes=10)
 
@@ -161,6 +174,22 @@ class ReapiSettings(_Section):
     @classmethod
     def _pause(cls, value: Any) -> timedelta:
         return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _known_models(self) -> ReapiSettings:
+        from bot.reapi.specs import MODELS
+
+        for name in [self.model, *self.models, *self.prices]:
+            if name not in MODELS:
+                raise ValueError(f"reapi: unknown model {name!r}; known: {', '.join(MODELS)}")
+        for name, prices in self.prices.items():
+            MODELS[name].with_prices(prices)  # raises ValueError for a resolution the model lacks or a negative
+        return self
+
+    @property
+    def enabled_models(self) -> tuple[str, ...]:
+        """The enabled models, the default first."""
+        return tuple(dict.fromkeys([self.model, *self.models]))
 
     @property
     def use_simulator(self) -> bool:

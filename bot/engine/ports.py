@@ -116,8 +116,11 @@ class Notifier(Protocol):
         """Show ``progress`` soon; a newer call replaces one not yet sent; an identical text is never re-sent."""
         ...
 
-    async def deliver(self, job: Job, image: PreparedImage, *, journal: DeliveryJournal) -> int:
-        """Show the image exactly once; return the id of the message that holds it.
+    async def deliver(
+        self, job: Job, image: PreparedImage, *, journal: DeliveryJournal, more: Sequence[PreparedImage] = ()
+    ) -> int:
+        """Show the image (and ``more``: the other images of a multi-image job) exactly once, all in one message;
+        return the id of the message that holds them.
 
         Edits the placeholder (or the message recorded in ``job.result_message_id``); when it is gone, posts a
         new message through ``journal``; when ``job.post_started_at`` is set, first looks for the message an

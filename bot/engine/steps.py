@@ -21,11 +21,11 @@ from bot.engine.polling import PollSchedule
 from bot.engine.ports import DeliveryDeferred, DeliveryFailed, NullObserver
 from bot.engine.progress import Progress, Stage
 from bot.logs import job_fields
-from bot.reapi import MODEL, AspectRatio, GenerationRequest, ReapiError, TaskFailed, TaskNotFound
+from bot.reapi import GenerationRequest, ImageOptions, ReapiError, TaskFailed, TaskNotFound
 from bot.store import JobState
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
     from bot.config import JobsSettings
     from bot.engine.images import PreparedImage
@@ -144,13 +144,16 @@ class JobSteps:
             if not resumed and run.shown_at is not None:
                 # What the bot itself adds to every delivery (the poll's round trip, download, post; not the
                 # settlement after it, which the member never waits for): the poll schedule leaves room for it.
-                self.polls.observe_overhead(MODEL, run.shown_at - polled_at)
+                self.polls.observe_overhead(run.job.model, run.shown_at - polled_at)
 
     @staticmethod
     def request_for(job: NewJob) -> GenerationRequest:
         """The reAPI request a job makes (raises ValueError when its options are not valid for reAPI)."""
         return GenerationRequest(
-            prompt=job.prompt, image_urls=list(job.image_urls), aspect_ratio=AspectRatio(job.aspect_ratio)
+            model=job.model,
+            prompt=job.prompt,
+            image_urls=list(job.image_urls),
+            options=ImageOptions(ratio=job.aspect_ratio, resolution=job.resolution, count=job.image_count),
         )
 
     async def _submit(self, run: Run) -> None:
@@ -222,10 +225,11 @@ class JobSteps:
         if job.task_id is None:
             raise JobFailure(FailureCode.INTERNAL, job.id)
         estimate = self.estimate()
-        if self.polls.history(MODEL) == 0:
+        model = job.model
+        if self.polls.history(model) == 0:
             # After a restart: the stored durations (completion as the bot saw it) until fresher ones come in.
             for seconds in self.durations:
-                self.polls.observe(MODEL, seconds)
+                self.polls.observe(model, seconds)
         # The deadline counts only time this process has watched the task, never a downtime: a task that
         # finished while the bot was down is polled once and delivered, however late.
         watched_since = self._clock()
@@ -233,7 +237,7 @@ class JobSteps:
         progress = Progress(Stage.GENERATING, started_at=started, estimate=estimate)
         # One plan for the whole watch: the schedule re-plans as other jobs complete, and switching plans midway
         # would put polls of both between two of either.
-        plan = self.polls.plan(MODEL) if self._settings.adaptive_polling else None
+        plan = self.polls.plan(model) if self._settings.adaptive_polling else None
         if not resumed:
             wait = self._next_poll(plan, watched_since - started, estimate, since_poll=None)
             if wait > 0:
@@ -254,7 +258,7 @@ class JobSteps:
                 raise TaskFailed.from_error(task.error)
             now = self._clock()
             if task is not None and task.is_completed:
-                self._learn(started, previous, sent, resumed=resumed)
+                self._learn(model, started, previous, sent, resumed=resumed)
                 if run.job.state is JobState.RUNNING:
                     moved = await self._store.mark_delivering(job.id, at=now)
                     if moved is None:
@@ -270,15 +274,15 @@ class JobSteps:
             await self._sleep(self._next_poll(plan, now - started, estimate, since_poll=now - sent))
         raise JobFailure(FailureCode.TIMEOUT)
 
-    def _learn(self, started: float, previous: float | None, seen: float, *, resumed: bool) -> None:
+    def _learn(self, model: str, started: float, previous: float | None, seen: float, *, resumed: bool) -> None:
         """Teach the poll schedule when this task completed: between the last two polls, or before the first."""
         if previous is not None:
-            self.polls.observe(MODEL, (previous + seen) / 2 - started)
+            self.polls.observe(model, (previous + seen) / 2 - started)
         elif not resumed:
             # Done by the first poll: all that is known is "shorter than that". Its rank is what the schedule's
             # quartile fit uses, so it is stored below every later completion, never dropped (dropping the fast
             # ones would teach the schedule that tasks are slower than they are, and push the first poll later).
-            self.polls.observe(MODEL, (seen - started) / 2)
+            self.polls.observe(model, (seen - started) / 2)
 
     def _next_poll(
         self, plan: PollPlan | None, elapsed: float, estimate: float | None, *, since_poll: float | None
@@ -302,8 +306,11 @@ class JobSteps:
             raise JobFailure(FailureCode.NO_OUTPUT)
         if announce:
             self._notifier.progress(job, Progress(Stage.UPLOADING))
-        image = await self._reapi.download(task.output.image_urls[0], max_bytes=self._max_download)
-        prepared = await self._prepare(image, job.upload_limit)
+        # A task asked for n images returns n URLs; each is downloaded (capped) and fitted off the event loop. A
+        # stray extra URL is not shown: the member paid for image_count images.
+        urls = task.output.image_urls[: max(1, job.image_count)]
+        images = await asyncio.gather(*(self._reapi.download(url, max_bytes=self._max_download) for url in urls))
+        prepared = await asyncio.gather(*(self._prepare(image, job.upload_limit) for image in images))
         message_id = await self._show(run, prepared)
         run.shown_at = self._clock()
         # The image is on Discord: from here on nothing may turn this job into a failure (or strip the image).
@@ -335,7 +342,7 @@ class JobSteps:
             self.durations.append(finished.duration)
         log.info("job %s delivered as message %s", job.id, message_id, extra=job_fields(job))
 
-    async def _show(self, run: Run, prepared: PreparedImage) -> int:
+    async def _show(self, run: Run, prepared: Sequence[PreparedImage]) -> int:
         """Hand the image to the notifier; when Discord cannot take it for now, wait and try again (bounded).
 
         Each put-off attempt is stored before the wait (the job stays delivering), so a restart during the wait
@@ -347,7 +354,9 @@ class JobSteps:
             if wait > 0:
                 await self._sleep(min(wait, _DELIVERY_MAX_WAIT))
             try:
-                return await self._notifier.deliver(run.job, prepared, journal=_Journal(self, run))
+                return await self._notifier.deliver(
+                    run.job, prepared[0], journal=_Journal(self, run), more=tuple(prepared[1:])
+                )
             except DeliveryDeferred as exc:
                 attempts = run.job.delivery_attempts + 1
                 if attempts >= _DELIVERY_ATTEMPTS:

@@ -78,6 +78,12 @@ class NewJob:
     cost: int = 0
     scope: str = "global"
     locale: str | None = None  # the member's Discord locale ("de", "en-US"): the job's notices speak it
+    # What reAPI is asked for (issue 13): the model id, the resolution (None = the model's default) and how many
+    # images one task makes; and what reAPI charges for it, in thousandths of a reAPI credit (the spend cap's unit).
+    model: str = "nano-banana-2-lite"
+    resolution: str | None = None
+    image_count: int = 1
+    reapi_millicredits: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -19,6 +19,7 @@ from bot.engine.accounts import Accounts
 from bot.engine.cooldown import Cooldown
 from bot.engine.credits import CreditLedger
 from bot.engine.members import Preferences
+from bot.engine.pricing import ModelCatalogue
 from bot.engine.runner import JobRunner
 from bot.engine.server_rules import ServerRules, StrikeWatcher
 from bot.engine.sources import SourceFetcher
@@ -161,12 +162,13 @@ class ImagineBot(commands.AutoShardedBot):
             model=settings.reapi.model,
             trace_configs=[reapi_trace(metrics)] if metrics is not None else (),
         )
+        catalogue = ModelCatalogue.from_settings(settings.reapi)
         server_rules = ServerRules(
             store=store,
             moderation=settings.moderation,
             servers=settings.servers,
             credits=settings.credits,
-            models=[settings.reapi.model],
+            models=catalogue.enabled,
             aspect_ratios=[r.value for r in AspectRatio],
             owner_ids=frozenset(settings.discord.owner_ids),
         )
@@ -179,10 +181,8 @@ class ImagineBot(commands.AutoShardedBot):
         )
         alerts = OwnerAlerts(self, owner_ids=settings.discord.owner_ids, log_channel_id=settings.discord.log_channel_id)
         writes = ChannelWrites()  # one budget per process: the notifier's writes and the cogs' replies share it
-        # The models a member may pick in /preferences: the one the bot runs until more are wired in.
-        preferences = Preferences(
-            store=store, default_model=settings.reapi.model, enabled_models=(settings.reapi.model,)
-        )
+        # The models a member may pick in /preferences and a server in /settings: the operator's [reapi] models.
+        preferences = Preferences(store=store, default_model=catalogue.default_model, enabled_models=catalogue.enabled)
         notifier = MemberDeliveryNotifier(
             self,
             preferences=preferences,
@@ -195,7 +195,6 @@ class ImagineBot(commands.AutoShardedBot):
             alerts=alerts,
             # The simulator costs nothing, so there is no budget to protect.
             cap_credits=0 if simulator is not None else settings.credits.spend_cap_credits,
-            credits_per_image=settings.reapi.credits_per_image,
             pause_seconds=settings.reapi.pause_after_402.total_seconds(),
         )
         await spend.load()
@@ -213,6 +212,7 @@ class ImagineBot(commands.AutoShardedBot):
             cooldown=Cooldown(settings.jobs.cooldown_jobs, settings.jobs.cooldown_seconds),
             observer=StrikeWatcher(server_rules, self._moderator_alerts, inner=metrics),
             server_rules=server_rules,
+            catalogue=catalogue,
         )
         sources = SourceFetcher(allow_private=settings.images.allow_private_urls)
         accounts = Accounts(store=store, ledger=ledger, spend=spend)

@@ -149,8 +149,12 @@ def job_request(
     image_urls: Sequence[str] = (),
     sources: Sequence[str] = (),
     parent_job_id: str | None = None,
+    model: str = "",
+    resolution: str | None = None,
+    image_count: int = 1,
 ) -> NewJob:
-    """Describe the job an interaction asks for; the runner adds cost, scope and mode."""
+    """Describe the job an interaction asks for; the runner adds cost, scope and mode (and, when ``model`` is
+    empty, the operator's default model)."""
     assert interaction.channel_id is not None  # application commands and components always have a channel
     return NewJob(
         kind=kind,
@@ -168,6 +172,9 @@ def job_request(
         placeholder_message_id=placeholder,
         upload_limit=interaction.filesize_limit,
         locale=str(interaction.locale.value),
+        model=model,
+        resolution=resolution,
+        image_count=image_count,
     )
 
 
@@ -223,4 +230,5 @@ def job_for_reply(
         placeholder_message_id=placeholder,
         upload_limit=message.guild.filesize_limit if message.guild else DEFAULT_UPLOAD_LIMIT,
         locale=str(message.guild.preferred_locale.value) if message.guild else None,
+        model="",  # the runner applies the operator's default
     )

@@ -28,6 +28,8 @@ from bot.surface.i18n import job_locale
 from bot.surface.notifier import DiscordNotifier, _DiscordError, _Result
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from bot.engine.images import PreparedImage
     from bot.engine.members import Preferences
     from bot.engine.ports import DeliveryJournal
@@ -47,16 +49,18 @@ class MemberDeliveryNotifier(DiscordNotifier):
         self._notes: dict[str, str] = {}
 
     @job_locale
-    async def deliver(self, job: Job, image: PreparedImage, *, journal: DeliveryJournal) -> int:
+    async def deliver(
+        self, job: Job, image: PreparedImage, *, journal: DeliveryJournal, more: Sequence[PreparedImage] = ()
+    ) -> int:
         """Deliver privately when asked (falling back to the channel with a note), then mention when asked."""
         prefs = await self._prefs(job)
         if job.result_message_id is None and prefs.private != "off":
-            private_id = await self._deliver_privately(job, image, journal, prefs.private)
+            private_id = await self._deliver_privately(job, [image, *more], journal, prefs.private)
             if private_id is not None:
                 return private_id
             self._notes[job.id] = texts_members.private_fallback_note(job.user_id, prefs.private)
         try:
-            message_id = await super().deliver(job, image, journal=journal)
+            message_id = await super().deliver(job, image, journal=journal, more=more)
         finally:
             self._notes.pop(job.id, None)
         if prefs.notify:
@@ -74,11 +78,11 @@ class MemberDeliveryNotifier(DiscordNotifier):
             return MemberPreferences(job.user_id)
 
     async def _deliver_privately(
-        self, job: Job, image: PreparedImage, journal: DeliveryJournal, mode: str
+        self, job: Job, images: Sequence[PreparedImage], journal: DeliveryJournal, mode: str
     ) -> int | None:
         """The result by ephemeral follow-up or DM; None when neither is possible (the caller posts it publicly)."""
         await self._settle(job.id)
-        result = _Result(job, image)
+        result = _Result(job, images[0], more=images[1:])
         # Resolve the "thinking" placeholder first: Discord would turn the first follow-up of a loading response
         # into the placeholder itself (public), whatever its flags.
         if (

@@ -36,7 +36,7 @@ from bot.surface.components import cancel_view, result_view
 from bot.surface.i18n import job_locale, using_locale
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from contextlib import AbstractAsyncContextManager
 
     from bot.engine.failures import JobFailure
@@ -201,8 +201,10 @@ class DiscordNotifier:
     # -- outcome -----------------------------------------------------------------------------------
 
     @job_locale
-    async def deliver(self, job: Job, image: PreparedImage, *, journal: DeliveryJournal) -> int:
-        """Show the image exactly once; return the id of the message that holds it (see ``Notifier.deliver``).
+    async def deliver(
+        self, job: Job, image: PreparedImage, *, journal: DeliveryJournal, more: Sequence[PreparedImage] = ()
+    ) -> int:
+        """Show the image(s) exactly once, in one message; return its id (see ``Notifier.deliver``).
 
         Raises
         ------
@@ -217,7 +219,7 @@ class DiscordNotifier:
                 "job %s already has its result in message %s", job.id, job.result_message_id, extra=job_fields(job)
             )
             return job.result_message_id
-        result = _Result(job, image, note=self._result_note(job))
+        result = _Result(job, image, more=more, note=self._result_note(job))
         refusal: discord.HTTPException | None = None
         if job.placeholder_message_id is not None:
             try:
@@ -443,36 +445,42 @@ class DiscordNotifier:
 class _Result:
     """A result as Discord shows it; a ``discord.File`` can be sent once, so each send gets fresh fields."""
 
-    def __init__(self, job: Job, image: PreparedImage, *, note: str | None = None) -> None:
+    def __init__(
+        self, job: Job, image: PreparedImage, *, more: Sequence[PreparedImage] = (), note: str | None = None
+    ) -> None:
         self._job = job
         self._note = note
-        self._data = image.data
-        self._filename = image.filename(f"imagine-{job.id}")
-        self._embed = ui.result_embed(job, filename=self._filename, took=job.duration)
+        images = [image, *more]
+        # One image keeps the name results always had; several are numbered in order (the buttons' "Edit 2").
+        stems = [f"imagine-{job.id}"] if len(images) == 1 else [f"imagine-{job.id}-{n}" for n in range(1, 5)]
+        self._images = [(i.data, i.filename(stem)) for i, stem in zip(images, stems, strict=False)]
+        first = self._images[0][1]
+        self._embeds = [ui.result_embed(job, filename=first, took=job.duration)]
+        self._embeds += [ui.extra_image_embed(name) for _, name in self._images[1:]]
 
-    def _file(self) -> discord.File:
-        return discord.File(io.BytesIO(self._data), filename=self._filename)
+    def _files(self) -> list[discord.File]:
+        return [discord.File(io.BytesIO(data), filename=name) for data, name in self._images]
 
     def edit_fields(self) -> dict[str, Any]:
         """Keyword arguments that turn a message into the result (its text cleared)."""
         return {
             "content": self._note,
-            "embed": self._embed,
-            "attachments": [self._file()],
-            "view": result_view(self._job.id),
+            "embeds": self._embeds,
+            "attachments": self._files(),
+            "view": result_view(self._job.id, len(self._images)),
         }
 
     def send_fields(self, *, buttons: bool = True) -> dict[str, Any]:
         """Keyword arguments for a new message with the result (no pings)."""
         fields: dict[str, Any] = {
-            "embed": self._embed,
-            "file": self._file(),
+            "embeds": self._embeds,
+            "files": self._files(),
             "allowed_mentions": discord.AllowedMentions.none(),
         }
         if self._note is not None:
             fields["content"] = self._note
         if buttons:
-            fields["view"] = result_view(self._job.id)
+            fields["view"] = result_view(self._job.id, len(self._images))
         return fields
 
 

@@ -22,6 +22,8 @@ from bot.engine.errors import (
     InsufficientCredits,
     InvalidOptions,
     MemberPaused,
+    ModelRefused,
+    ModelUnavailable,
     NsfwNotAllowed,
     QueueFull,
     ReapiPaused,
@@ -36,6 +38,7 @@ from bot.engine.errors import (
 )
 from bot.engine.failures import FailureCode, JobFailure
 from bot.engine.progress import Progress, Stage
+from bot.surface import texts_models
 from bot.surface.i18n import _, translate_module
 
 if TYPE_CHECKING:
@@ -322,6 +325,10 @@ def refusal_text(refusal: Refusal) -> str:
         # A Discord timestamp, rendered in the member's own timezone and language ("in 5 seconds").
         again = refill_time(math.ceil(refusal.retry_at))
         return _("You are starting images too quickly. You can start another one {again}.").format(again=again)
+    if isinstance(refusal, ModelRefused):
+        return texts_models.model_refused(refusal)
+    if isinstance(refusal, ModelUnavailable):
+        return texts_models.model_unavailable(refusal)
     if isinstance(refusal, InvalidOptions):
         return _("Those image options are not valid, so nothing was charged.")
     return _("That request was refused. Nothing was charged.")

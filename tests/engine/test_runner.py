@@ -42,6 +42,8 @@ from tests.refusals import refused
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from bot.engine.pricing import ModelCatalogue
+
 USER = 7
 
 
@@ -102,7 +104,7 @@ async def _stop_runners() -> AsyncIterator[None]:
         await rig.runner.stop()
 
 
-def make_rig(store: FakeStore | None = None, **jobs: Any) -> Rig:
+def make_rig(store: FakeStore | None = None, *, catalogue: ModelCatalogue | None = None, **jobs: Any) -> Rig:
     clock = store.clock if store is not None else FakeClock()
     store = store or FakeStore(clock)
     notifier = FakeNotifier(store=store)
@@ -112,7 +114,6 @@ def make_rig(store: FakeStore | None = None, **jobs: Any) -> Rig:
         store=store,  # type: ignore[arg-type]
         alerts=alerts,
         cap_credits=0,
-        credits_per_image=20,
         pause_seconds=600,
         clock=clock,
     )
@@ -125,6 +126,7 @@ def make_rig(store: FakeStore | None = None, **jobs: Any) -> Rig:
         settings=settings,
         max_download_bytes=10_000_000,
         spend=spend,
+        catalogue=catalogue,
         clock=clock,
         sleep=clock.sleep,
     )
