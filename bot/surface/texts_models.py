@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.reapi.specs import MODELS, ProblemKind
+from bot.surface.i18n import _, translate_module
 
 if TYPE_CHECKING:
     from bot.engine.errors import ModelRefused, ModelUnavailable
@@ -28,12 +29,12 @@ IMAGE_BUTTON_LABELS = {"edit": "Edit {n}", "ref": "Use {n}"}
 
 def image_button_label(action: str, n: int) -> str:
     """The label of image ``n``'s button for ``action`` ("edit" or "ref")."""
-    return IMAGE_BUTTON_LABELS[action].format(n=n)
+    return _(IMAGE_BUTTON_LABELS[action]).format(n=n)
 
 
 def resolution_not_listed(allowed: str) -> str:
     """A resolution typed around the choices (Discord does not enforce them)."""
-    return f"Choose a resolution from the list: {allowed}."
+    return _("Choose a resolution from the list: {allowed}.").format(allowed=allowed)
 
 
 def model_name(model: str) -> str:
@@ -49,7 +50,7 @@ def result_model(model: str, resolution: str | None, count: int) -> str:
     if resolution is not None:
         parts.append(resolution.upper())
     if count > 1:
-        parts.append(f"{count} images")
+        parts.append(_("{count} images").format(count=count))
     return " ".join(parts)
 
 
@@ -59,9 +60,8 @@ def _listed(values: tuple[str, ...]) -> str:
 
 def model_unavailable(refusal: ModelUnavailable) -> str:
     """The answer to a model the operator did not enable."""
-    return (
-        f"The model `{refusal.model}` is not available here. Choose one of: {_listed(refusal.allowed)}. "
-        "Nothing was charged."
+    return _("The model `{model}` is not available here. Choose one of: {allowed}. Nothing was charged.").format(
+        model=refusal.model, allowed=_listed(refusal.allowed)
     )
 
 
@@ -71,19 +71,34 @@ def model_refused(refusal: ModelRefused) -> str:
     name = model_name(p.model)
     kind = p.kind
     if kind is ProblemKind.PROMPT_LENGTH:
-        text = f"{name} takes prompts of up to {p.maximum:,} characters; yours has {p.given:,}."
+        text = _("{name} takes prompts of up to {maximum:,} characters; yours has {given:,}.").format(
+            name=name, maximum=p.maximum, given=p.given
+        )
     elif kind is ProblemKind.RATIO:
-        text = f"{name} cannot make the aspect ratio `{p.given}`. Choose one of: {_listed(p.allowed)}."
+        text = _("{name} cannot make the aspect ratio `{given}`. Choose one of: {allowed}.").format(
+            name=name, given=p.given, allowed=_listed(p.allowed)
+        )
     elif kind is ProblemKind.RESOLUTION:
-        text = f"{name} cannot make the resolution `{p.given}`. Choose one of: {_listed(p.allowed)}."
+        text = _("{name} cannot make the resolution `{given}`. Choose one of: {allowed}.").format(
+            name=name, given=p.given, allowed=_listed(p.allowed)
+        )
     elif kind is ProblemKind.RESOLUTION_RATIO:
-        text = f"At {p.resolution}, {name} only makes these aspect ratios: {_listed(p.allowed)}."
+        text = _("At {resolution}, {name} only makes these aspect ratios: {allowed}.").format(
+            resolution=p.resolution, name=name, allowed=_listed(p.allowed)
+        )
     elif kind is ProblemKind.COUNT and p.maximum == 1:
-        text = f"{name} makes one image at a time."
+        text = _("{name} makes one image at a time.").format(name=name)
     elif kind is ProblemKind.COUNT:
-        text = f"{name} makes between {p.minimum} and {p.maximum} images at a time."
+        text = _("{name} makes between {minimum} and {maximum} images at a time.").format(
+            name=name, minimum=p.minimum, maximum=p.maximum
+        )
     elif p.maximum == 0:
-        text = f"{name} only makes images from text: it cannot edit or use reference images."
+        text = _("{name} only makes images from text: it cannot edit or use reference images.").format(name=name)
     else:
-        text = f"{name} takes up to {p.maximum} images; you gave {p.given}."
-    return f"{text} Nothing was charged."
+        text = _("{name} takes up to {maximum} images; you gave {given}.").format(
+            name=name, maximum=p.maximum, given=p.given
+        )
+    return _("{text} Nothing was charged.").format(text=text)
+
+
+translate_module(__name__)

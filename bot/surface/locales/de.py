@@ -554,6 +554,37 @@ MESSAGES: dict[str, str] = {
         "Von {user_mention} wurden heute {strikes} Prompts nach den Inhaltsrichtlinien von reAPI abgelehnt; "
         "das Erstellen von Bildern ist bis {until} pausiert."
     ),
+    # -- models (bot/surface/texts_models.py) --
+    "Edit {n}": "Bearbeiten {n}",
+    "Use {n}": "Verwenden {n}",
+    "Choose a resolution from the list: {allowed}.": "Wähle eine Auflösung aus der Liste: {allowed}.",
+    "{count} images": "{count} Bilder",
+    "The model `{model}` is not available here. Choose one of: {allowed}. Nothing was charged.": (
+        "Das Modell `{model}` ist hier nicht verfügbar. Wähle eines von: {allowed}. Es wurde nichts abgebucht."
+    ),
+    "{name} takes prompts of up to {maximum:,} characters; yours has {given:,}.": (
+        "{name} nimmt Prompts mit höchstens {maximum:,} Zeichen; deiner hat {given:,}."
+    ),
+    "{name} cannot make the aspect ratio `{given}`. Choose one of: {allowed}.": (
+        "{name} kann das Seitenverhältnis `{given}` nicht erzeugen. Wähle eines von: {allowed}."
+    ),
+    "{name} cannot make the resolution `{given}`. Choose one of: {allowed}.": (
+        "{name} kann die Auflösung `{given}` nicht erzeugen. Wähle eine von: {allowed}."
+    ),
+    "At {resolution}, {name} only makes these aspect ratios: {allowed}.": (
+        "Bei {resolution} erzeugt {name} nur diese Seitenverhältnisse: {allowed}."
+    ),
+    "{name} makes one image at a time.": "{name} erzeugt ein Bild auf einmal.",
+    "{name} makes between {minimum} and {maximum} images at a time.": (
+        "{name} erzeugt zwischen {minimum} und {maximum} Bilder auf einmal."
+    ),
+    "{name} only makes images from text: it cannot edit or use reference images.": (
+        "{name} erzeugt Bilder nur aus Text: Es kann keine Bilder bearbeiten oder Referenzbilder verwenden."
+    ),
+    "{name} takes up to {maximum} images; you gave {given}.": (
+        "{name} nimmt höchstens {maximum} Bilder; du hast {given} angegeben."
+    ),
+    "{text} Nothing was charged.": "{text} Es wurde nichts abgebucht.",
 }
 
 # Command, group and option names (lowercase, no spaces: Discord's rule), descriptions and choice names.
