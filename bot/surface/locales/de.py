@@ -766,6 +766,18 @@ COMMANDS: dict[str, str] = {
     "Your images waiting or being made, with a Cancel button for each.": (
         "Deine wartenden und laufenden Bilder, jeweils mit einem Abbrechen-Button."
     ),
+    # models (/imagine)
+    "The image model (the bot's enabled models). Default: yours from /preferences, else the server's.": (
+        "Das Bildmodell (freigeschaltete Modelle). Standard: deins aus /preferences, sonst das des Servers."
+    ),
+    "resolution": "auflösung",
+    "0.5k, 1k, 2k or 4k, where the model offers it; larger costs more.": (
+        "0.5k, 1k, 2k oder 4k, wo das Modell es anbietet; größer kostet mehr."
+    ),
+    "count": "anzahl",
+    "How many images (1 to 4, where the model makes several); each one costs.": (
+        "Wie viele Bilder (1 bis 4, wo das Modell mehrere erzeugt); jedes kostet."
+    ),
 }
 
 # Choice names of the /settings options (the aspect ratios' and /preferences' come from MESSAGES); 1 to 100
@@ -777,4 +789,9 @@ CHOICES: dict[str, str] = {
     "age_restricted_only": "nur altersbeschränkt",
     "never": "nie",
     "default": "Standard",
+    # resolutions keep reAPI's own names
+    "0.5k": "0.5k",
+    "1k": "1k",
+    "2k": "2k",
+    "4k": "4k",
 }
