@@ -24,7 +24,6 @@ from bot.engine.sources import SourceFetcher
 from bot.engine.spend import SpendGuard
 from bot.observability import HealthCheck, Metrics, MetricsServer, discord_trace, reapi_trace
 from bot.reapi import ReapiClient
-from bot.reapi.simulator import ReapiSimulator
 from bot.store import DatabaseInUse, open_store
 from bot.surface.alerts import OwnerAlerts
 from bot.surface.components import CancelButton, ResultButton
@@ -34,6 +33,7 @@ from bot.surface.services import Services
 
 if TYPE_CHECKING:
     from bot.config import Settings
+    from bot.reapi.simulator import ReapiSimulator
 
 __all__ = [
     "EXTENSIONS",
@@ -160,6 +160,9 @@ class ImagineBot(commands.AutoShardedBot):
         simulator: ReapiSimulator | None = None
         base_url, api_key = settings.reapi.base_url, settings.reapi.api_key.get_secret_value()
         if settings.reapi.use_simulator:
+            # Imported only here: the simulator (aiohttp.web, Pillow drawing) costs every other start ~0.1 s.
+            from bot.reapi.simulator import ReapiSimulator
+
             simulator = ReapiSimulator(delay=settings.reapi.simulate_delay)
             base_url, api_key = await simulator.start(), _SIMULATED_KEY
             log.warning(

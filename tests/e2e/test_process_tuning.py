@@ -57,3 +57,15 @@ def test_tune_gc_freezes_the_start_up_heap_and_raises_the_thresholds() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "True", "True"]
+
+
+def test_starting_the_bot_does_not_import_the_simulator() -> None:
+    """Start-up time: the simulator (aiohttp.web, Pillow drawing) is loaded only in simulation mode."""
+    code = (
+        "import sys\n"
+        "import bot.cli, bot.surface.app, cogs.imagine, cogs.edit, cogs.credits, cogs.admin\n"
+        "print('bot.reapi.simulator' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False"]
