@@ -27,7 +27,7 @@ __all__ = ["held_entries", "run"]
 RSS_PER_JOB = 512.0  # bytes
 LEFT_PER_JOB = 0.01  # tasks or entries per finished job: one per job would be 1.0
 _WARM = 2
-_RATE = 400.0
+_RATE = 100.0
 _MEMBERS = 500  # jobs come from this many members in turn, as in a real guild
 _CONTAINERS = (dict, set, list, deque, frozenset)
 
@@ -93,7 +93,7 @@ async def _wave(world: RemoteWorld, size: int, total: int, timeout: float) -> fl
 
 async def run(*, smoke: bool) -> Result:
     """The floor's waves, then the bot's; measured after each of the bot's waves."""
-    waves, size = (4, 50) if smoke else (10, 1_000)
+    waves, size = (3, 20) if smoke else (10, 1_000)
     floor_waves = 2 if smoke else 3
     result = Result("soak")
     with tempfile.TemporaryDirectory(prefix="imagine-soak-") as tmp:
@@ -110,6 +110,7 @@ async def run(*, smoke: bool) -> Result:
                 per_user_queued=size,
                 poll_interval=0.2,
                 max_poll_interval=0.2,
+                progress_interval=0.2,
             )
             after: list[tuple[int, int, dict[str, int]]] = []
             times: list[float] = []
