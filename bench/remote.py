@@ -147,7 +147,8 @@ class RemoteWorld:
         return float(latency) if latency is not None else None
 
     async def status(self) -> dict[str, Any]:
-        """Counts so far: ``dispatched``, ``acked``, ``done``, ``offering`` (still dispatching)."""
+        """Counts so far: ``dispatched``, ``acked`` (in time), ``answered`` (a callback came, in time or not),
+        ``done`` (an outcome shown), ``offering`` (still dispatching)."""
         return await self.call("status")
 
     async def timeline(self) -> Timeline:
@@ -215,6 +216,7 @@ class _Watch:
     sent: dict[str, float] = field(default_factory=dict)  # token -> dispatch time (jobs)
     probes: dict[str, float] = field(default_factory=dict)  # token -> dispatch time (probes)
     acked: dict[str, float] = field(default_factory=dict)
+    answered: set[str] = field(default_factory=set)  # jobs whose callback came, in time or not
     done: set[str] = field(default_factory=set)
     calls: Counter[int] = field(default_factory=Counter)
     acks: Counter[int] = field(default_factory=Counter)
@@ -246,6 +248,8 @@ class _Driver:
                 request.files.clear()
                 continue
             if request.path.endswith("/callback"):
+                if token in watch.sent:
+                    watch.answered.add(token)
                 if request.status < 300 and token not in watch.acked:
                     watch.acked[token] = request.time
                     if token in watch.sent:
@@ -305,6 +309,7 @@ class _Driver:
             return {
                 "dispatched": len(watch.sent),
                 "acked": len(watch.acked),
+                "answered": len(watch.answered),
                 "done": len(watch.done),
                 "offering": offering,
             }

@@ -76,17 +76,19 @@ def _measure(bot: ImagineBot) -> tuple[int, int, dict[str, int]]:
     return read_rss()[0], len(asyncio.all_tasks()), held_entries(roots)
 
 
-async def _wave(world: RemoteWorld, size: int, total: int, timeout: float) -> float:  # noqa: ASYNC109
-    """Offer one wave and wait for all ``total`` outcomes so far; its seconds."""
+async def _wave(world: RemoteWorld, size: int, timeout: float) -> tuple[float, int]:  # noqa: ASYNC109
+    """Offer one wave and wait until every interaction was answered and every job it made shows its outcome;
+    its seconds and how many interactions were acknowledged too late (they made no job)."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     await world.offer(size, _RATE, pool=_MEMBERS)
     for _ in range(100_000):
         status = await world.status()
-        if status["done"] >= total:
-            return loop.time() - started
+        answered = not status["offering"] and status["answered"] == status["dispatched"]
+        if answered and status["done"] >= status["acked"]:
+            return loop.time() - started, status["answered"] - status["acked"]
         if loop.time() - started > timeout:
-            raise TimeoutError(f"wave: {status['done']} of {total} outcomes after {timeout:.0f}s")
+            raise TimeoutError(f"wave: {status} after {timeout:.0f}s")
         await asyncio.sleep(0.1)
     raise TimeoutError("wave did not end")
 
@@ -99,7 +101,7 @@ async def run(*, smoke: bool) -> Result:
     with tempfile.TemporaryDirectory(prefix="imagine-soak-") as tmp:
         async with RemoteWorld(sim_delay=0.2) as world:
             async with world.floor_bot(0.2):
-                floor_times = [await _wave(world, size, size * (n + 1), timeout=120) for n in range(floor_waves)]
+                floor_times = [(await _wave(world, size, timeout=120))[0] for _ in range(floor_waves)]
             await world.reset()
             settings = world.settings(
                 Path(tmp),
@@ -114,9 +116,12 @@ async def run(*, smoke: bool) -> Result:
             )
             after: list[tuple[int, int, dict[str, int]]] = []
             times: list[float] = []
+            late_acks = 0
             async with world.imagine_bot(settings) as bot:
-                for n in range(waves):
-                    times.append(await _wave(world, size, size * (n + 1), timeout=180))
+                for _ in range(waves):
+                    seconds, late = await _wave(world, size, timeout=180)
+                    times.append(seconds)
+                    late_acks += late
                     await settled(bot, timeout=60)
                     after.append(_measure(bot))
             timeline = await world.timeline()
@@ -126,7 +131,7 @@ async def run(*, smoke: bool) -> Result:
     entries = sum(grown.values())
     result.figures = {
         "waves": f"{waves} × {size} jobs offered at {_RATE:.0f}/s by {_MEMBERS} members in turn, 0.2 s images",
-        "outcomes seen": f"{sum(timeline.finished)} of {waves * size}",
+        "outcomes seen": f"{sum(timeline.finished)} of {waves * size} ({late_acks} acknowledged too late, no job)",
         "seconds per wave, bot (first / last)": f"{times[0]:.1f} / {times[-1]:.1f}",
         "seconds per wave, floor": ", ".join(f"{t:.1f}" for t in floor_times),
         "RSS after each wave (MB)": ", ".join(f"{rss / 2**20:.1f}" for rss, _, _ in after),
