@@ -27,7 +27,7 @@ __all__ = ["held_entries", "run"]
 RSS_PER_JOB = 512.0  # bytes
 LEFT_PER_JOB = 0.01  # tasks or entries per finished job: one per job would be 1.0
 _WARM = 2
-_RATE = 100.0
+_RATE = 200.0
 _MEMBERS = 500  # jobs come from this many members in turn, as in a real guild
 _CONTAINERS = (dict, set, list, deque, frozenset)
 
@@ -96,7 +96,7 @@ async def _wave(world: RemoteWorld, size: int, timeout: float) -> tuple[float, i
 async def run(*, smoke: bool) -> Result:
     """The floor's waves, then the bot's; measured after each of the bot's waves."""
     waves, size = (3, 20) if smoke else (10, 1_000)
-    floor_waves = 2 if smoke else 3
+    floor_waves = 2
     result = Result("soak")
     with tempfile.TemporaryDirectory(prefix="imagine-soak-") as tmp:
         async with RemoteWorld(sim_delay=0.2) as world:
