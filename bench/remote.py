@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from types import TracebackType
 
+    from bot.reapi.simulator import ReapiSimulator
     from tests.fakes.fake_discord import FakeDiscord
 
 __all__ = ["RemoteWorld", "Timeline", "serve"]
@@ -148,7 +149,7 @@ class RemoteWorld:
 
     async def status(self) -> dict[str, Any]:
         """Counts so far: ``dispatched``, ``acked`` (in time), ``answered`` (a callback came, in time or not),
-        ``done`` (an outcome shown), ``offering`` (still dispatching)."""
+        ``done`` (an outcome shown), ``offering`` (still dispatching), ``submits`` (reAPI tasks created, ever)."""
         return await self.call("status")
 
     async def timeline(self) -> Timeline:
@@ -228,8 +229,9 @@ class _Watch:
 class _Driver:
     """The child's commands: offer, probe, status, report, reset."""
 
-    def __init__(self, fake: FakeDiscord) -> None:
+    def __init__(self, fake: FakeDiscord, simulator: ReapiSimulator) -> None:
         self.fake = fake
+        self.simulator = simulator
         self.watch = _Watch(started=fake.now())
         self.dispatched = 0
         self.pool: dict[int, dict[str, Any]] = {}
@@ -312,6 +314,7 @@ class _Driver:
                 "answered": len(watch.answered),
                 "done": len(watch.done),
                 "offering": offering,
+                "submits": len(self.simulator.submissions),  # accepted by reAPI, ever
             }
         if op == "report":
             return {"timeline": self._timeline()}
@@ -348,7 +351,7 @@ async def serve(sim_delay: float) -> None:
         sim_url = await simulator.start()
         try:
             _write({"api_base_url": fake.api_base_url, "gateway_url": fake.gateway_url, "sim_url": sim_url})
-            driver = _Driver(fake)
+            driver = _Driver(fake, simulator)
             for _ in range(1_000_000):
                 line = await reader.readline()
                 if not line:

@@ -67,6 +67,7 @@ async def _drive(world: RemoteWorld, size: _Size, count: int, deadline: float, n
             latency = await world.probe()
             probes.append(latency if latency is not None else _PROBE_GIVE_UP)  # unanswered: the wait itself
         await asyncio.sleep(size.every)
+    notes.append(f"reAPI tasks created by the end: {status['submits']} (all runs so far)")
     if not probes:  # a run too short (or a bot too slow) to be seen loaded: one probe still, after the load
         latency = await world.probe()
         probes.append(latency if latency is not None else _PROBE_GIVE_UP)
