@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import math
 import re
+import resource
 import tempfile
+import time
 from collections import defaultdict
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -36,11 +39,14 @@ if TYPE_CHECKING:
 __all__ = [
     "Check",
     "FloorBot",
+    "LoadSampler",
     "Result",
     "World",
     "mean",
+    "parse_rss",
     "percentile",
     "quiet_logs",
+    "read_rss",
     "settled",
 ]
 
@@ -62,6 +68,94 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 def mean(values: Sequence[float]) -> float:
     """Arithmetic mean; NaN for no values."""
     return sum(values) / len(values) if values else math.nan
+
+
+def parse_rss(status: str) -> tuple[int, int]:
+    """(current, peak) resident set size in bytes from a ``/proc/<pid>/status`` text (``VmRSS``, ``VmHWM``).
+
+    Raises ValueError when either line is missing.
+    """
+    found: dict[str, int] = {}
+    for line in status.splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            number, _, unit = rest.strip().partition(" ")
+            if unit.strip().lower() != "kb":
+                raise ValueError(f"{key}: unexpected unit {unit!r}")
+            found[key] = int(number) * 1024
+    if len(found) != 2:
+        raise ValueError("no VmRSS/VmHWM lines in the status text")
+    return found["VmRSS"], found["VmHWM"]
+
+
+def read_rss() -> tuple[int, int]:
+    """This process's (current, peak) resident set size in bytes; Linux's ``/proc/self/status``, else getrusage."""
+    try:
+        return parse_rss(Path("/proc/self/status").read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+        return peak, peak
+
+
+class LoadSampler:
+    """Samples the running event loop's lag, this process's RSS and its full garbage collections, while entered.
+
+    Lag is how late a timer of ``interval`` fires: whatever ran on the loop (a callback, a parse, a collection)
+    without yielding delays it by that much. Samples are ``(loop time, lag)`` pairs, so a benchmark can read the
+    figures of any window of its run (``lags(since, until)``).
+    """
+
+    def __init__(self, *, interval: float = 0.01, rss_every: float = 0.25) -> None:
+        self.interval = interval
+        self.rss_every = rss_every
+        self.samples: list[tuple[float, float]] = []
+        self.peak_rss = 0
+        self.full_gc_seconds: list[float] = []
+        self.cpu_seconds = 0.0  # this process's CPU time (all threads) while entered
+        self._gc_started = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        elif self._gc_started:
+            self.full_gc_seconds.append(time.perf_counter() - self._gc_started)
+            self._gc_started = 0.0
+
+    async def _sample(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_rss = 0.0
+        for _ in range(1_000_000_000):  # until __aexit__ cancels it
+            before = loop.time()
+            await asyncio.sleep(self.interval)
+            now = loop.time()
+            self.samples.append((now, max(0.0, now - before - self.interval)))
+            if now >= next_rss:
+                self.peak_rss = max(self.peak_rss, read_rss()[0])
+                next_rss = now + self.rss_every
+
+    def lags(self, since: float = -math.inf, until: float = math.inf) -> list[float]:
+        """The lag samples taken between two loop times (all by default)."""
+        return [lag for at, lag in self.samples if since <= at <= until]
+
+    async def __aenter__(self) -> LoadSampler:
+        self.peak_rss = read_rss()[0]
+        self.cpu_seconds = -time.process_time()
+        gc.callbacks.append(self._on_gc)
+        self._task = asyncio.create_task(self._sample(), name="load-sampler")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.peak_rss = max(self.peak_rss, read_rss()[0])
+        self.cpu_seconds += time.process_time()
 
 
 @dataclass(frozen=True)

@@ -223,7 +223,7 @@ async def run_bot(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    bot = ImagineBot(settings)
+    bot = ImagineBot(settings, own_process=True)
     async with bot:
         runner = asyncio.create_task(bot.start(settings.discord.token.get_secret_value()), name="bot")
         stopper = asyncio.create_task(stop.wait(), name="stop-signal")

@@ -117,15 +117,33 @@ class JobRunner:
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load past durations, show notices a crash left unshown, then claim and run jobs until stopped.
+        """Start claiming and running jobs until stopped; returns at once, the resume runs in the background.
 
-        Unfinished jobs are not taken here one by one: the claim loop resumes every job whose lease expired (all
-        of them after a restart of a single process; a dead process's after its leases run out), within the
-        same slots as new ones.
+        The bot connects to Discord (and answers commands) only once this returns, so nothing here waits for the
+        database: loading past durations, showing notices a crash left unshown and handing back stale leases
+        happen in the claim task, before its first claim. Unfinished jobs are not taken here one by one: the
+        claim loop resumes every job whose lease expired (all of them after a restart of a single process; a
+        dead process's after its leases run out), within the same slots as new ones.
         """
         if self._started:
             return
         self._started = True
+        self._loops = [
+            asyncio.create_task(self._resume_then_claim(), name="job-claims"),
+            asyncio.create_task(self._renew_loop(), name="job-leases"),
+        ]
+        log.info("job runner started as worker %s", self._worker)
+
+    async def _resume_then_claim(self) -> None:
+        try:
+            await self._resume()
+        except Exception:
+            # Claiming still resumes every job whose lease expires; only this start-up shortcut is lost.
+            log.exception("could not prepare the resume of unfinished jobs; they resume as their leases expire")
+        await self._claim_loop()
+
+    async def _resume(self) -> None:
+        """Past durations, notices a crash left unshown, and (sole worker) the leases of the previous run."""
         self._steps.durations.extend(reversed(await self._store.recent_durations(50)))
         for job in await self._store.pending_notices():
             # Settled before a crash but never shown: show it now.
@@ -136,11 +154,6 @@ class JobRunner:
             mine = [job.id for job in await self._store.active_jobs() if job.claimed_by == self._worker]
             if mine:
                 await self._store.release(self._worker, mine)
-        self._loops = [
-            asyncio.create_task(self._claim_loop(), name="job-claims"),
-            asyncio.create_task(self._renew_loop(), name="job-leases"),
-        ]
-        log.info("job runner started as worker %s", self._worker)
 
     async def stop(self) -> None:
         """Stop taking work; let in-flight submits store their task id, then hand the rest back for resume."""

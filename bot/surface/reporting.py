@@ -44,10 +44,20 @@ def user_message_for(error: BaseException) -> tuple[str, str | None]:
     return texts.unexpected_error(error_id), error_id
 
 
+# Discord's answer to a callback sent after its 3 s (or to a token it dropped): the interaction is gone.
+_UNKNOWN_INTERACTION = 10062
+
+
 async def report_error(interaction: discord.Interaction[discord.Client], error: BaseException) -> None:
     """Answer ``interaction`` ephemerally with what went wrong; log what members cannot see."""
-    message, error_id = user_message_for(error)
     command = interaction.command.qualified_name if interaction.command else f"interaction type {interaction.type}"
+    original = _unwrap(error)
+    if isinstance(original, discord.NotFound) and original.code == _UNKNOWN_INTERACTION:
+        # Acknowledged too late (an overloaded bot): any answer would fail the same way, and under overload a
+        # traceback per interaction costs more CPU than the commands themselves, which makes more of them late.
+        log.warning("%s for user %s was acknowledged too late (10062); not answered", command, interaction.user.id)
+        return
+    message, error_id = user_message_for(error)
     if error_id is not None:
         log.error(
             "error %s in %s (user %s, guild %s)",

@@ -819,3 +819,42 @@ async def test_orphans_still_go_first_after_a_wake_up(monkeypatch: pytest.Monkey
     await rig.submit("new", user_id=2)
     await rig.settle()
     assert rig.reapi.polled[0] == "task_r"
+
+
+# -- start-up: resuming never holds up the caller -----------------------------------------------------------
+
+
+async def test_start_returns_before_reading_the_unfinished_jobs_and_resumes_them_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The bot connects (and answers commands) only once start() returns: with 1,000 unfinished jobs, their
+    reads and releases must happen after, not before."""
+    clock = FakeClock()
+    store = FakeStore(clock)
+    store.add(stored_job(clock, JobState.RUNNING, task_id="task_old", submitted_at=clock.now, charged=True))
+    gate = asyncio.Event()
+    reads: list[str] = []
+
+    def gated(name: str) -> Any:
+        read = getattr(store, name)
+
+        async def slow(*args: Any) -> Any:
+            reads.append(name)
+            await gate.wait()
+            return await read(*args)
+
+        return slow
+
+    for name in ("recent_durations", "pending_notices", "active_jobs"):
+        monkeypatch.setattr(store, name, gated(name))
+    rig = make_rig(store)
+    starting = asyncio.create_task(rig.runner.start())
+    for _ in range(100):
+        await asyncio.sleep(0)
+    assert starting.done()
+    assert reads  # the resume began in the background and waits for the store
+    assert rig.reapi.polled == []
+    gate.set()
+    await rig.settle()
+    assert rig.reapi.polled[0] == "task_old"
+    assert store.jobs["a0a0a0a0a0a0"].state is JobState.DELIVERED

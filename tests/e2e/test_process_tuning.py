@@ -1,0 +1,71 @@
+"""The bot's process-level settings for a large load: no message cache, and a collector tuned once it runs."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+import bot.surface.app as app
+from bot.surface.app import ImagineBot
+from tests.e2e.conftest import stop_bot
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    import pytest
+
+    from bot.config import Settings
+    from tests.fakes.fake_discord import FakeDiscord
+
+
+async def test_the_bot_caches_no_messages(fake: FakeDiscord, start_bot: Callable[..., Awaitable[ImagineBot]]) -> None:
+    """Every progress edit comes back as MESSAGE_UPDATE; a cache the bot never reads would match each echo."""
+    bot = await start_bot()
+    await fake.send_message("hello")
+    await fake.send_message("hello again")
+    inter = await fake.send_slash_command("imagine", [{"name": "prompt", "value": "a lighthouse"}])
+    await fake.wait_for(lambda: fake.original_message(inter) is not None, timeout=10, what="the placeholder")
+    await asyncio.sleep(0.2)  # the echoes reach the bot over the gateway
+    assert list(bot.cached_messages) == []
+
+
+async def test_a_bot_that_owns_its_process_tunes_the_collector_once_set_up(
+    fake: FakeDiscord, make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[bool] = []
+    monkeypatch.setattr(app, "tune_gc", lambda: calls.append(True))
+    for own_process in (False, True):
+        bot = ImagineBot(make_settings(), own_process=own_process)
+        bot._connection.guild_ready_timeout = 0.05
+        task = asyncio.create_task(bot.start(fake.token))
+        await asyncio.wait_for(bot.wait_until_ready(), timeout=10)
+        await stop_bot(bot, task)
+        assert calls == ([True] if own_process else [])
+
+
+def test_tune_gc_freezes_the_start_up_heap_and_raises_the_thresholds() -> None:
+    """In a child process: freezing is process-wide and must not touch the test process."""
+    code = (
+        "import gc\n"
+        "from bot.surface.app import GC_THRESHOLDS, tune_gc\n"
+        "assert gc.get_freeze_count() == 0\n"
+        "tune_gc()\n"
+        "print(gc.get_freeze_count() > 10_000, gc.get_threshold() == GC_THRESHOLDS, gc.get_threshold()[0] > 700)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "True"]
+
+
+def test_starting_the_bot_does_not_import_the_simulator() -> None:
+    """Start-up time: the simulator (aiohttp.web, Pillow drawing) is loaded only in simulation mode."""
+    code = (
+        "import sys\n"
+        "import bot.cli, bot.surface.app, cogs.imagine, cogs.edit, cogs.credits, cogs.admin\n"
+        "print('bot.reapi.simulator' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False"]
