@@ -17,11 +17,19 @@ from bot.surface.components import EditModal, job_id_in
 from bot.surface.errors import InvalidInput
 from bot.surface.i18n import LOCALE
 from bot.surface.intake import clean_prompt, job_for_reply, submit_edit
+from bot.surface.model_choice import choose
 from bot.surface.reporting import user_message_for
 from bot.surface.settings_ui import place_of_channel
 
 # Runtime import: discord.py evaluates the command annotations that use these.
-from cogs.common import AspectRatioOption, PromptTransformer, TextOption  # noqa: TC001
+from cogs.common import (
+    IntOption,
+    ModelRatioOption,
+    PromptTransformer,
+    ResolutionOption,
+    TextOption,
+    fit_model_options,
+)
 
 if TYPE_CHECKING:
     from bot.engine.runner import JobRunner
@@ -29,6 +37,7 @@ if TYPE_CHECKING:
     from bot.engine.sources import SourceFetcher
     from bot.surface.app import ImagineBot
     from bot.surface.channel_writes import ChannelWrites
+    from bot.surface.services import Services
 
 __all__ = ["EditCog", "images_in", "setup"]
 
@@ -71,8 +80,11 @@ class EditCog(commands.Cog):
         message_content_intent: bool,
         rules: ServerRules | None = None,
         writes: ChannelWrites,
+        services: Services,
     ) -> None:
         self._runner = runner
+        # The member's and the server's default model, for reply-to-edit (no interaction to find them from).
+        self._services = services
         self._rules = rules
         # Replies are bot-token writes in the member's channel: they share its budget with the results.
         self._writes = writes
@@ -81,6 +93,7 @@ class EditCog(commands.Cog):
         self._allow_private = allow_private_urls
         self._content_intent = message_content_intent
         self._menu = app_commands.ContextMenu(name="Edit image", callback=self.edit_image_menu)
+        fit_model_options(self.edit, runner.catalogue)
 
     async def cog_load(self) -> None:
         """Register the message menu (the decorator form does not work inside a class)."""
@@ -97,7 +110,10 @@ class EditCog(commands.Cog):
         prompt: app_commands.Transform[str, PromptTransformer],
         image: discord.Attachment | None = None,
         urls: app_commands.Transform[str, TextOption(1, 6000, name="urls")] | None = None,
-        aspect_ratio: app_commands.Transform[str, AspectRatioOption] = "auto",
+        aspect_ratio: app_commands.Transform[str, ModelRatioOption] | None = None,
+        model: app_commands.Transform[str, TextOption(1, 100, name="model")] | None = None,
+        resolution: app_commands.Transform[str, ResolutionOption] | None = None,
+        count: app_commands.Transform[int, IntOption(1, 4, name="count")] | None = None,
         image2: discord.Attachment | None = None,
         image3: discord.Attachment | None = None,
         image4: discord.Attachment | None = None,
@@ -120,6 +136,12 @@ class EditCog(commands.Cog):
             Links to more images (http/https), separated by spaces or new lines (up to 6,000 characters).
         aspect_ratio:
             Shape of the result; "auto" lets the model decide.
+        model:
+            The image model (the bot's enabled models). Default: yours from /preferences, else the server's.
+        resolution:
+            0.5k, 1k, 2k or 4k, where the model offers it; larger costs more.
+        count:
+            How many images (1 to 4, where the model makes several); each one costs.
         """
         attached = [image, image2, image3, image4, image5, image6, image7, image8, image9, image10]
         sources = plan_sources(
@@ -136,6 +158,9 @@ class EditCog(commands.Cog):
             prompt=prompt,
             aspect_ratio=aspect_ratio,
             sources=sources,
+            model=model,
+            resolution=resolution,
+            count=count,
         )
 
     async def edit_image_menu(self, interaction: discord.Interaction[ImagineBot], message: discord.Message) -> None:
@@ -185,6 +210,10 @@ class EditCog(commands.Cog):
         try:
             prompt = clean_prompt(instruction)
             sources = plan_sources(images)
+            guild_id = message.guild.id if message.guild else None
+            choice = await choose(
+                self._services, message.author.id, guild_id, model=None, aspect_ratio=None, preferred_ratio=False
+            )
             request = job_for_reply(
                 message,
                 prompt=prompt,
@@ -192,9 +221,13 @@ class EditCog(commands.Cog):
                 image_urls=[s.url for s in sources],
                 sources=[target.jump_url],
                 parent_job_id=job_id_in(target),
+                model=choice["model"],
+                aspect_ratio=choice["aspect_ratio"],
             )
             place = place_of_channel(message.channel, message.channel.id)
-            await self._runner.screen(request, place)  # a blocked instruction fetches no image
+            # A blocked instruction, or a default model that cannot edit, fetches no image.
+            await self._runner.screen(request, place)
+            self._runner.catalogue.check(request)
             await self._sources.check(sources)
             await self._runner.submit(request, role_ids=role_ids_of(message.author), place=place)
         except Exception as exc:
@@ -250,5 +283,6 @@ async def setup(bot: ImagineBot) -> None:
             message_content_intent=settings.discord.message_content_intent,
             rules=bot.services.server_rules,
             writes=bot.services.writes,
+            services=bot.services,
         )
     )

@@ -16,7 +16,14 @@ from bot.surface.services import services_of
 from bot.surface.settings_ui import place_of
 
 # Runtime import: discord.py evaluates the command annotations that use these.
-from cogs.common import AspectRatioOption, IntOption, PromptTransformer, ResolutionOption, TextOption  # noqa: TC001
+from cogs.common import (
+    IntOption,
+    ModelRatioOption,
+    PromptTransformer,
+    ResolutionOption,
+    TextOption,
+    fit_model_options,
+)
 
 if TYPE_CHECKING:
     from bot.engine.members import Preferences
@@ -32,13 +39,14 @@ class ImagineCog(commands.Cog):
     def __init__(self, *, runner: JobRunner, preferences: Preferences) -> None:
         self._runner = runner
         self._preferences = preferences
+        fit_model_options(self.imagine, runner.catalogue)
 
     @app_commands.command(name="imagine")
     async def imagine(
         self,
         interaction: discord.Interaction[ImagineBot],
         prompt: app_commands.Transform[str, PromptTransformer],
-        aspect_ratio: app_commands.Transform[str, AspectRatioOption] | None = None,
+        aspect_ratio: app_commands.Transform[str, ModelRatioOption] | None = None,
         model: app_commands.Transform[str, TextOption(1, 100, name="model")] | None = None,
         resolution: app_commands.Transform[str, ResolutionOption] | None = None,
         count: app_commands.Transform[int, IntOption(1, 4, name="count")] | None = None,

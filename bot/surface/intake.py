@@ -14,6 +14,8 @@ from bot.reapi import AspectRatio
 from bot.store import JobKind, NewJob
 from bot.surface import texts
 from bot.surface.errors import InvalidInput
+from bot.surface.model_choice import KNOWN_RATIOS, choose
+from bot.surface.services import services_of
 from bot.surface.settings_ui import place_of
 
 if TYPE_CHECKING:
@@ -74,14 +76,15 @@ def clean_prompt(value: str) -> str:
 
 
 def parse_aspect_ratio(value: str | None) -> str:
-    """An aspect ratio typed by hand (modals have no choices); blank means auto."""
+    """An aspect ratio typed by hand (modals have no choices); blank means auto.
+
+    Any ratio some model takes is accepted here; whether the job's model takes it is the catalogue's check.
+    """
     text = (value or "").strip().lower() or AspectRatio.AUTO.value
-    try:
-        return AspectRatio(text).value
-    except ValueError:
-        allowed = ", ".join(r.value for r in AspectRatio)
-        shown = text[:20].replace("`", "ˋ")  # inside `code`: a backtick must not end it
-        raise InvalidInput(texts.unknown_aspect_ratio(shown, allowed)) from None
+    if text in KNOWN_RATIOS:
+        return text
+    shown = text[:20].replace("`", "ˋ")  # inside `code`: a backtick must not end it
+    raise InvalidInput(texts.unknown_aspect_ratio(shown, ", ".join(KNOWN_RATIOS)))
 
 
 # What the bot itself needs in a channel to post a result there once the interaction token has expired.
@@ -184,25 +187,45 @@ async def submit_edit(
     runner: JobRunner,
     fetcher: SourceFetcher,
     prompt: str,
-    aspect_ratio: str,
+    aspect_ratio: str | None,
     sources: Sequence[SourceImage],
     parent_job_id: str | None = None,
+    model: str | None = None,
+    resolution: str | None = None,
+    count: int | None = None,
 ) -> None:
-    """The edit flow every entry point shares: placeholder, the server's rules, probe the sources, queue the job."""
+    """The edit flow every entry point shares: placeholder, the server's rules, probe the sources, queue the job.
+
+    The model follows /imagine's precedence (option > /preferences > server default > operator); no ratio, or
+    "auto", lets the model decide where it can. A model that cannot edit (Z-Image) or options it does not take
+    are refused before any image is fetched, and nothing is charged.
+    """
     async with public_placeholder(interaction) as placeholder:
         place = place_of(interaction)
+        choice = await choose(
+            services_of(interaction),
+            interaction.user.id,
+            interaction.guild_id,
+            model=model,
+            aspect_ratio=aspect_ratio,
+            resolution=resolution,
+            count=count,
+            preferred_ratio=False,
+        )
         request = job_request(
             interaction,
             kind=JobKind.EDIT,
             prompt=prompt,
-            aspect_ratio=aspect_ratio,
             placeholder=placeholder,
             image_urls=[s.url for s in sources],
             sources=list(dict.fromkeys(s.link for s in sources)),
             parent_job_id=parent_job_id,
+            **choice,
         )
-        # A blocked instruction is refused before any image is fetched (submit checks again, from memory).
+        # A blocked instruction or a model that would refuse is refused before any image is fetched (submit
+        # checks both again, from memory).
         await runner.screen(request, place)
+        runner.catalogue.check(request)
         await fetcher.check(sources)
         await runner.submit(request, role_ids=role_ids_of(interaction.user), place=place)
 
@@ -215,20 +238,25 @@ def job_for_reply(
     image_urls: Sequence[str],
     sources: Sequence[str],
     parent_job_id: str | None,
+    model: str = "",
+    aspect_ratio: str = AspectRatio.AUTO.value,
 ) -> NewJob:
-    """Describe an edit asked for by replying to an image; progress is shown by editing ``placeholder``."""
+    """Describe an edit asked for by replying to an image; progress is shown by editing ``placeholder``.
+
+    ``model`` empty: the runner applies the operator's default.
+    """
     return NewJob(
         kind=JobKind.EDIT,
         user_id=message.author.id,
         guild_id=message.guild.id if message.guild else None,
         channel_id=message.channel.id,
         prompt=prompt,
-        aspect_ratio=AspectRatio.AUTO.value,
+        aspect_ratio=aspect_ratio,
         image_urls=tuple(image_urls),
         sources=tuple(sources),
         parent_job_id=parent_job_id,
         placeholder_message_id=placeholder,
         upload_limit=message.guild.filesize_limit if message.guild else DEFAULT_UPLOAD_LIMIT,
         locale=str(message.guild.preferred_locale.value) if message.guild else None,
-        model="",  # the runner applies the operator's default
+        model=model,
     )
