@@ -220,6 +220,10 @@ class JobStore(BanLookup, Protocol):
         """Claim the next waiting job in fair order (per member, across processes) if the limits allow."""
         ...
 
+    async def claim_many(self, worker: str, n: int, *, lease_seconds: float, limits: ClaimLimits) -> list[Job]:
+        """Claim up to ``n`` waiting jobs in one transaction, as ``n`` successive ``claim_next`` calls would."""
+        ...
+
     async def claim_orphan(self, worker: str, *, lease_seconds: float, limits: ClaimLimits) -> Job | None:
         """Claim an unfinished job whose lease expired (its worker died or handed it back)."""
         ...

@@ -63,6 +63,7 @@ class FakeStore(NamedSteps):
         self.meta: dict[str, str] = {}
         self.banned: set[tuple[int, str]] = set()
         self.fail_next: dict[str, int] = {}
+        self.claim_sizes: list[int] = []  # n of each claim_many call
         self._ids = itertools.count(1)
         self._work = asyncio.Event()
 
@@ -191,6 +192,9 @@ class FakeStore(NamedSteps):
     async def claim_next(self, worker: str, *, lease_seconds: float, limits: ClaimLimits) -> Job | None:
         await asyncio.sleep(0)
         self._maybe_fail("claim_next")
+        return self._claim_one(worker, lease_seconds, limits)
+
+    def _claim_one(self, worker: str, lease_seconds: float, limits: ClaimLimits) -> Job | None:
         held = [j for j in self.jobs.values() if self._holds_slot(j)]
         if len(held) >= limits.max_running:
             return None
@@ -199,6 +203,18 @@ class FakeStore(NamedSteps):
             if per_user[job.user_id] < limits.per_user_running:
                 return self._lease(job, worker, lease_seconds)
         return None
+
+    async def claim_many(self, worker: str, n: int, *, lease_seconds: float, limits: ClaimLimits) -> list[Job]:
+        await asyncio.sleep(0)
+        self._maybe_fail("claim_many")
+        self.claim_sizes.append(n)
+        claimed: list[Job] = []
+        for _ in range(n):  # one transaction here: nothing else runs between these claims
+            job = self._claim_one(worker, lease_seconds, limits)
+            if job is None:
+                break
+            claimed.append(job)
+        return claimed
 
     async def claim_orphan(self, worker: str, *, lease_seconds: float, limits: ClaimLimits) -> Job | None:
         await asyncio.sleep(0)
