@@ -10,13 +10,12 @@ fakes (``tests/engine/test_runner.py``). What happens to one claimed job is ``bo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import math
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from bot.engine.claims import ClaimLoop
 from bot.engine.credits import insufficient_credits_error
 from bot.engine.errors import Banned, InvalidOptions, QueueFull
 from bot.engine.failures import FailureCode, JobFailure, failure_for, stored_failure
@@ -47,10 +46,6 @@ if TYPE_CHECKING:
 __all__ = ["JobRunner"]
 
 log = logging.getLogger(__name__)
-
-# With no work in sight a worker looks again this often (a PostgreSQL NOTIFY or a local event wakes it sooner):
-# a job another process queued, or a pause it set, is seen within about a second.
-_IDLE_WAIT = 1.0
 
 
 class JobRunner:
@@ -101,8 +96,16 @@ class JobRunner:
         self._limits = ClaimLimits(max_running=settings.max_concurrent, per_user_running=settings.per_user_concurrent)
         self._accepted: dict[str, Job] = {}  # accepted here and not claimed yet: this process shows their place
         self._shown_places: dict[str, tuple[int, int | None]] = {}
-        self._tasks: dict[str, asyncio.Task[None]] = {}  # jobs this worker claimed and works on
-        self._slot_freed = asyncio.Event()  # one of self._tasks ended (the claim loop waits for it when full)
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # jobs this worker claimed and that hold its slots
+        self._claims = ClaimLoop(
+            store=store,
+            worker=worker,
+            limits=self._limits,
+            lease_seconds=settings.lease_seconds,
+            held=self._tasks.keys,
+            start=self._start,
+            spend=spend,
+        )
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._positions_task: asyncio.Task[None] | None = None
@@ -134,7 +137,7 @@ class JobRunner:
             if mine:
                 await self._store.release(self._worker, mine)
         self._loops = [
-            asyncio.create_task(self._claim_loop(), name="job-claims"),
+            asyncio.create_task(self._claims.run(), name="job-claims"),
             asyncio.create_task(self._renew_loop(), name="job-leases"),
         ]
         log.info("job runner started as worker %s", self._worker)
@@ -142,6 +145,7 @@ class JobRunner:
     async def stop(self) -> None:
         """Stop taking work; let in-flight submits store their task id, then hand the rest back for resume."""
         self._stopping = True
+        self._claims.stopping = True
         for loop_task in self._loops:
             loop_task.cancel()
         loop = asyncio.get_running_loop()
@@ -279,54 +283,7 @@ class JobRunner:
         """The jobs accepted by this process and waiting to be claimed, in no particular order."""
         return list(self._accepted.values())
 
-    # -- claiming ---------------------------------------------------------------------------------
-
-    async def _claim_loop(self) -> None:
-        """Claim jobs while the limits allow (orphans first: reAPI may already have them), else wait for work."""
-        lease = self._settings.lease_seconds
-        loop = asyncio.get_running_loop()
-        # Orphans appear only when leases lapse (time passing) or another process hands its jobs back (which wakes
-        # the store's waiters). So they are looked for after every such wake-up and at least once per idle wait,
-        # not before every claim: in a draining queue that would be a second transaction in line per claim.
-        orphans_checked = -math.inf  # loop time of the last look that found none
-        for _ in range(1_000_000_000):  # until stop() cancels it
-            if self._stopping:
-                return
-            if len(self._tasks) >= self._settings.max_concurrent:
-                # This worker alone holds every slot, so a claim could only find them full, and each try is
-                # transactions in line behind every other (a burst of /imagine wakes the store's waiters once per
-                # job queued). Wait for one of its own jobs to end instead; after an idle wait, try anyway (a
-                # 'submitting' orphan is taken even under full limits, and a lease may have lapsed).
-                await self._own_slot_freed(_IDLE_WAIT)
-            try:
-                if self._spend is not None:
-                    await self._spend.refresh()
-                job = None
-                if loop.time() - orphans_checked >= _IDLE_WAIT:
-                    job = await self._store.claim_orphan(self._worker, lease_seconds=lease, limits=self._limits)
-                    # One found: look again at once (a restart leaves many, and they go first).
-                    orphans_checked = loop.time() if job is None else -math.inf
-                if job is None:
-                    job = await self._store.claim_next(self._worker, lease_seconds=lease, limits=self._limits)
-            except Exception:
-                log.exception("could not claim a job; trying again shortly")
-                orphans_checked = -math.inf
-                await asyncio.sleep(_IDLE_WAIT)
-                continue
-            if job is None:
-                await self._store.wait_for_work(_IDLE_WAIT)
-                orphans_checked = -math.inf  # woken: perhaps by jobs another process handed back
-            elif job.id not in self._tasks:  # never run a job twice (a lease renewed late can come back to us)
-                self._start(job)
-
-    async def _own_slot_freed(self, timeout: float) -> None:  # noqa: ASYNC109 (returns normally at the deadline)
-        """Return when one of this worker's jobs ends, or after ``timeout``."""
-        # Cleared and awaited with no await in between since the caller counted the tasks: no end is missed.
-        self._slot_freed.clear()
-        # asyncio.timeout, not wait_for: no extra task, so the wake-up costs one pass of a busy loop, not two.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._slot_freed.wait()
+    # -- claimed jobs ---------------------------------------------------------------------------
 
     def _start(self, job: Job) -> None:
         self._accepted.pop(job.id, None)
@@ -340,7 +297,7 @@ class JobRunner:
 
     async def _interrupted(self, job: Job) -> None:
         try:
-            await self._steps.fail(Run(job), JobFailure(FailureCode.INTERRUPTED_SUBMIT))
+            await self._steps.fail(Run(job), JobFailure(FailureCode.INTERRUPTED_SUBMIT), settled=self._settled)
         finally:
             self._finished(job.id)
 
@@ -365,9 +322,21 @@ class JobRunner:
                     task.cancel()
 
     def _finished(self, job_id: str) -> None:
-        self._observer.job_released(job_id)
-        self._tasks.pop(job_id, None)
-        self._slot_freed.set()
+        """The job's task ends (called in it): its slot is free, unless ``_settled`` freed it already."""
+        if self._tasks.get(job_id) is asyncio.current_task():
+            del self._tasks[job_id]
+            self._observer.job_released(job_id)
+            self._claims.slot_freed()
+
+    def _settled(self, job_id: str) -> None:
+        """Called in the job's task once its failure is settled in the store (its lease ended with it): the slot is
+        free for the next job while the task goes on to tell the member, as a side task a stop still cancels."""
+        task = asyncio.current_task()
+        if task is None or self._tasks.get(job_id) is not task:
+            return
+        self._finished(job_id)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
 
     # -- queue places ----------------------------------------------------------------------------
 
@@ -432,16 +401,16 @@ class JobRunner:
         except Superseded:
             log.info("job %s is handled elsewhere", job.id, extra=job_fields(run.job))
         except JobFailure as failure:
-            await self._steps.fail(run, failure)
+            await self._steps.fail(run, failure, settled=self._settled)
         except ReapiError as exc:
             submitting = run.job.state is JobState.SUBMITTING
             if self._spend is not None and submitting and isinstance(exc, InsufficientFunds):
                 await self._spend.pause_after_402()
             elif self._spend is not None and submitting and isinstance(exc, Unauthorized):
                 await self._spend.pause_after_401()
-            await self._steps.fail(run, failure_for(exc, submitting=submitting))
+            await self._steps.fail(run, failure_for(exc, submitting=submitting), settled=self._settled)
         except Exception:
             log.exception("job %s crashed", job.id, extra=job_fields(run.job))
-            await self._steps.fail(run, JobFailure(FailureCode.INTERNAL, job.id))
+            await self._steps.fail(run, JobFailure(FailureCode.INTERNAL, job.id), settled=self._settled)
         finally:
             self._finished(job.id)

@@ -287,12 +287,16 @@ class JobSteps:
             except ImageTooLarge as exc:
                 raise JobFailure(FailureCode.TOO_LARGE) from exc
 
-    async def fail(self, run: Run, failure: JobFailure) -> None:
-        """Settle first (refund, conditional on the state this runner holds), then tell, only if we settled it."""
+    async def fail(self, run: Run, failure: JobFailure, *, settled: Callable[[str], None] | None = None) -> None:
+        """Settle first (refund, conditional on the state this runner holds), then tell, only if we settled it.
+
+        ``settled(job_id)`` is called as soon as the job has ended in the store (by us or by someone else): the job
+        no longer holds a slot there, so the runner may give its slot to the next job before the member is told.
+        """
         job = run.job
         log.info("job %s failed: %s", job.id, failure.code.value, extra=job_fields(job))
         try:
-            settled = await self._retrying(
+            ended = await self._retrying(
                 lambda: self._store.finish_job(
                     job.id,
                     delivered=False,
@@ -312,12 +316,14 @@ class JobSteps:
                 extra=job_fields(job),
             )
             return
-        if settled is None:
+        if settled is not None:
+            settled(job.id)
+        if ended is None:
             # Someone else ended it (delivered, cancelled, another process): its message is theirs to show.
             log.info("job %s had already been settled; its message is left alone", job.id, extra=job_fields(job))
             return
-        self._observer.job_finished(settled)
-        await self.tell(settled, failure)
+        self._observer.job_finished(ended)
+        await self.tell(ended, failure)
 
     async def tell(self, job: Job, failure: JobFailure) -> None:
         """Show a settled failure; once shown, the pending notice is cleared (else a restart shows it again)."""

@@ -306,6 +306,7 @@ class FakeNotifier:
     refuse_failures: bool = False
     refuse_delivery: bool = False
     crash_after_post: bool = False
+    hold_failures: asyncio.Event | None = None  # set: a failure notice is shown only once it is set
     progress_calls: list[tuple[str, Progress]] = field(default_factory=list)
     deliveries: list[str] = field(default_factory=list)
     failures: list[tuple[str, JobFailure, JobState | None]] = field(default_factory=list)
@@ -343,6 +344,8 @@ class FakeNotifier:
         # Record the state the ledger held when the member was told (settle first, then tell).
         stored = self.store.jobs.get(job.id) if self.store is not None else None
         self.failures.append((job.id, failure, stored.state if stored else None))
+        if self.hold_failures is not None:
+            await self.hold_failures.wait()
         return not self.refuse_failures
 
     async def close(self) -> None:
