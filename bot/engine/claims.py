@@ -15,7 +15,7 @@ import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection
+    from collections.abc import Callable
 
     from bot.engine.ports import JobStore
     from bot.engine.spend import SpendGuard
@@ -31,7 +31,7 @@ _IDLE_WAIT = 1.0
 
 
 class ClaimLoop:
-    """Claims jobs while the limits allow and hands each to ``start``; ``held()``: the jobs in this worker's slots."""
+    """Claims jobs while the limits allow and hands each to ``start``; ``busy()``: this worker's slots in use."""
 
     def __init__(
         self,
@@ -40,7 +40,7 @@ class ClaimLoop:
         worker: str,
         limits: ClaimLimits,
         lease_seconds: float,
-        held: Callable[[], Collection[str]],
+        busy: Callable[[], int],
         start: Callable[[Job], None],
         spend: SpendGuard | None = None,
     ) -> None:
@@ -48,7 +48,7 @@ class ClaimLoop:
         self._worker = worker
         self._limits = limits
         self._lease = lease_seconds
-        self._held = held
+        self._busy = busy
         self._start = start
         self._spend = spend
         self._slot_freed = asyncio.Event()  # one of this worker's jobs let go of its slot
@@ -69,7 +69,7 @@ class ClaimLoop:
         for _ in range(1_000_000_000):  # until stop() cancels it
             if self.stopping:
                 return
-            if len(self._held()) >= slots:
+            if self._busy() >= slots:
                 # This worker alone holds every slot, so a claim could only find them full, and each try is
                 # transactions in line behind every other (a burst of /imagine wakes the store's waiters once per
                 # job queued). Wait for one of its own jobs to end instead; after an idle wait, try anyway (a
@@ -89,7 +89,7 @@ class ClaimLoop:
                 if not jobs:
                     # Every slot free now, in one transaction (at least one: the store may have room this worker's
                     # own count does not see, e.g. after a lease of its own lapsed).
-                    wanted = max(1, slots - len(self._held()))
+                    wanted = max(1, slots - self._busy())
                     jobs = await self._store.claim_many(
                         self._worker, wanted, lease_seconds=self._lease, limits=self._limits
                     )
@@ -102,8 +102,7 @@ class ClaimLoop:
                 await self._store.wait_for_work(_IDLE_WAIT)
                 orphans_checked = -math.inf  # woken: perhaps by jobs another process handed back
             for job in jobs:
-                if job.id not in self._held():  # never run a job twice (a lease renewed late can come back to us)
-                    self._start(job)
+                self._start(job)
 
     async def _own_slot_freed(self, timeout: float) -> None:  # noqa: ASYNC109 (returns normally at the deadline)
         """Return when one of this worker's jobs lets go of its slot, or after ``timeout``."""

@@ -80,6 +80,8 @@ class JobRunner:
         self._cooldown = cooldown
         self._server_rules = server_rules
         self._sleep = sleep
+        self._settling: set[str] = set()  # jobs whose final write went out: their slot goes to the next job
+        self._ended: set[str] = set()  # jobs that ended in the store while their task tells the member
         self._steps = JobSteps(
             store=store,
             reapi=reapi,
@@ -90,19 +92,21 @@ class JobRunner:
             observer=self._observer,
             clock=clock,
             sleep=sleep,
+            on_settling=self._settling_job,
+            on_settled=self._ended.add,
         )
         self._worker = worker
         self._sole_worker = sole_worker
         self._limits = ClaimLimits(max_running=settings.max_concurrent, per_user_running=settings.per_user_concurrent)
         self._accepted: dict[str, Job] = {}  # accepted here and not claimed yet: this process shows their place
         self._shown_places: dict[str, tuple[int, int | None]] = {}
-        self._tasks: dict[str, asyncio.Task[None]] = {}  # jobs this worker claimed and that hold its slots
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # jobs this worker claimed and works on
         self._claims = ClaimLoop(
             store=store,
             worker=worker,
             limits=self._limits,
             lease_seconds=settings.lease_seconds,
-            held=self._tasks.keys,
+            busy=lambda: len(self._tasks.keys() - self._settling),
             start=self._start,
             spend=spend,
         )
@@ -286,6 +290,8 @@ class JobRunner:
     # -- claimed jobs ---------------------------------------------------------------------------
 
     def _start(self, job: Job) -> None:
+        if job.id in self._tasks:  # never run a job twice (a lease renewed late can come back to us)
+            return
         self._accepted.pop(job.id, None)
         self._shown_places.pop(job.id, None)
         self._observer.job_state(job)
@@ -297,7 +303,7 @@ class JobRunner:
 
     async def _interrupted(self, job: Job) -> None:
         try:
-            await self._steps.fail(Run(job), JobFailure(FailureCode.INTERRUPTED_SUBMIT), settled=self._settled)
+            await self._steps.fail(Run(job), JobFailure(FailureCode.INTERRUPTED_SUBMIT))
         finally:
             self._finished(job.id)
 
@@ -306,7 +312,7 @@ class JobRunner:
         every = self._settings.lease_seconds / 3
         for _ in range(1_000_000_000):  # until stop() cancels it
             await asyncio.sleep(every)
-            held = list(self._tasks)
+            held = [job_id for job_id in self._tasks if job_id not in self._ended]  # ended: no lease left to renew
             if not held:
                 continue
             try:
@@ -317,26 +323,28 @@ class JobRunner:
             for job_id in lost:
                 task = self._tasks.get(job_id)
                 # A POST under way is let finish: its task id is stored or logged whatever happens to the lease.
-                if task is not None and job_id not in self._steps.submitting:
+                # One settling is ending anyway, and may be telling the member how.
+                if task is not None and job_id not in self._steps.submitting and job_id not in self._settling:
                     log.warning("job %s: lease lost to another worker; letting go", job_id, extra={"job_id": job_id})
                     task.cancel()
 
-    def _finished(self, job_id: str) -> None:
-        """The job's task ends (called in it): its slot is free, unless ``_settled`` freed it already."""
-        if self._tasks.get(job_id) is asyncio.current_task():
-            del self._tasks[job_id]
-            self._observer.job_released(job_id)
-            self._claims.slot_freed()
+    def _settling_job(self, job_id: str) -> None:
+        """The job's final store write (its capture or refund) is going out: claim the next job now.
 
-    def _settled(self, job_id: str) -> None:
-        """Called in the job's task once its failure is settled in the store (its lease ended with it): the slot is
-        free for the next job while the task goes on to tell the member, as a side task a stop still cancels."""
-        task = asyncio.current_task()
-        if task is None or self._tasks.get(job_id) is not task:
-            return
-        self._finished(job_id)
-        self._side_tasks.add(task)
-        task.add_done_callback(self._side_tasks.discard)
+        The store counts the slot free only once that write commits (a claim queued behind it on SQLite's writer
+        sees it; on PostgreSQL a claim that comes first finds the slot held, and the write's NOTIFY wakes the loop),
+        so the limits hold; what is saved is the wait for the write's answer and the Discord call telling the member.
+        The task stays in ``_tasks`` until it ends: a stop still cancels it and its lease is renewed until it ended.
+        """
+        self._settling.add(job_id)
+        self._claims.slot_freed()
+
+    def _finished(self, job_id: str) -> None:
+        self._observer.job_released(job_id)
+        self._tasks.pop(job_id, None)
+        self._settling.discard(job_id)
+        self._ended.discard(job_id)
+        self._claims.slot_freed()
 
     # -- queue places ----------------------------------------------------------------------------
 
@@ -401,16 +409,16 @@ class JobRunner:
         except Superseded:
             log.info("job %s is handled elsewhere", job.id, extra=job_fields(run.job))
         except JobFailure as failure:
-            await self._steps.fail(run, failure, settled=self._settled)
+            await self._steps.fail(run, failure)
         except ReapiError as exc:
             submitting = run.job.state is JobState.SUBMITTING
             if self._spend is not None and submitting and isinstance(exc, InsufficientFunds):
                 await self._spend.pause_after_402()
             elif self._spend is not None and submitting and isinstance(exc, Unauthorized):
                 await self._spend.pause_after_401()
-            await self._steps.fail(run, failure_for(exc, submitting=submitting), settled=self._settled)
+            await self._steps.fail(run, failure_for(exc, submitting=submitting))
         except Exception:
             log.exception("job %s crashed", job.id, extra=job_fields(run.job))
-            await self._steps.fail(run, JobFailure(FailureCode.INTERNAL, job.id), settled=self._settled)
+            await self._steps.fail(run, JobFailure(FailureCode.INTERNAL, job.id))
         finally:
             self._finished(job.id)

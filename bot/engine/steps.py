@@ -51,6 +51,10 @@ _IMAGE_WORKERS = 2
 _MAX_POLLS = 100_000
 
 
+def _ignore(job_id: str) -> None:
+    """The default slot callbacks: nobody to tell."""
+
+
 class Superseded(Exception):
     """The job's row was moved by someone else (a cancel, another process); this task lets go of it."""
 
@@ -96,8 +100,14 @@ class JobSteps:
         observer: JobObserver | None = None,
         clock: Clock = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_settling: Callable[[str], None] | None = None,
+        on_settled: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_settling(job_id)``: a job's final write (capture or refund) is about to go out, so its slot may be
+        claimed for the next job; ``on_settled(job_id)``: the job has ended in the store (it holds no lease)."""
         self._store = store
+        self._on_settling = on_settling or _ignore
+        self._on_settled = on_settled or _ignore
         self._observer = observer or NullObserver()
         self._reapi = reapi
         self._notifier = notifier
@@ -251,6 +261,7 @@ class JobSteps:
             log.warning("job %s could not be shown on Discord: %s", job.id, exc, extra=job_fields(job))
             raise JobFailure(FailureCode.DISCORD) from exc
         # The image is on Discord: from here on nothing may turn this job into a failure (or strip the image).
+        self._on_settling(job.id)
         try:
             finished = await self._retrying(
                 lambda: self._store.finish_job(
@@ -274,6 +285,7 @@ class JobSteps:
                 extra=job_fields(job),
             )
             return
+        self._on_settled(job.id)
         self._observer.job_finished(finished)
         if finished.duration is not None:
             self.durations.append(finished.duration)
@@ -287,13 +299,13 @@ class JobSteps:
             except ImageTooLarge as exc:
                 raise JobFailure(FailureCode.TOO_LARGE) from exc
 
-    async def fail(self, run: Run, failure: JobFailure, *, settled: Callable[[str], None] | None = None) -> None:
+    async def fail(self, run: Run, failure: JobFailure) -> None:
         """Settle first (refund, conditional on the state this runner holds), then tell, only if we settled it.
 
-        ``settled(job_id)`` is called as soon as the job has ended in the store (by us or by someone else): the job
-        no longer holds a slot there, so the runner may give its slot to the next job before the member is told.
+        The slot is handed on as the refund goes out, not after the member is told (``on_settling``).
         """
         job = run.job
+        self._on_settling(job.id)
         log.info("job %s failed: %s", job.id, failure.code.value, extra=job_fields(job))
         try:
             ended = await self._retrying(
@@ -316,12 +328,11 @@ class JobSteps:
                 extra=job_fields(job),
             )
             return
-        if settled is not None:
-            settled(job.id)
         if ended is None:
             # Someone else ended it (delivered, cancelled, another process): its message is theirs to show.
             log.info("job %s had already been settled; its message is left alone", job.id, extra=job_fields(job))
             return
+        self._on_settled(job.id)
         self._observer.job_finished(ended)
         await self.tell(ended, failure)
 

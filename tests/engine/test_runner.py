@@ -849,3 +849,36 @@ async def test_free_slots_are_filled_by_one_claim() -> None:
     rig.reapi.hold_submit.set()
     await rig.settle()
     assert all(j.state is JobState.DELIVERED for j in store.jobs.values())
+
+
+async def test_the_next_claim_goes_out_with_the_final_write_and_the_store_still_counts_the_slot_until_it_lands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The claim does not wait for the capture's answer; the limit is the store's, so it claims nothing while the
+    # capture has not landed, and the capture's wake-up lets the loop claim the next job. (No idle wait here.)
+    monkeypatch.setattr(claims_module, "_IDLE_WAIT", 3600.0)
+    rig = make_rig(max_concurrent=1, per_user_concurrent=1)
+    capture_may_land = asyncio.Event()
+    finish_job = rig.store.finish_job
+
+    async def slow_finish(job_id: str, **kwargs: Any) -> Job | None:
+        await capture_may_land.wait()
+        return await finish_job(job_id, **kwargs)
+
+    rig.store.finish_job = slow_finish  # type: ignore[method-assign]
+    first = await rig.submit("fox 1", user_id=1)
+    later = await rig.submit("fox 2", user_id=2)
+    for n in range(5_000):
+        if rig.notifier.deliveries:
+            break
+        await asyncio.sleep(0 if n < 2_000 else 0.001)
+    claims_before = len(rig.store.claim_sizes)
+    for _ in range(200):
+        await asyncio.sleep(0)
+    assert len(rig.store.claim_sizes) > claims_before  # asked for the slot while the capture is in flight ...
+    assert rig.store.jobs[later.id].state is JobState.QUEUED  # ... and the store said no: it is still held
+    assert rig.store.jobs[later.id].lease_until is None
+    capture_may_land.set()
+    await rig.settle()
+    assert rig.store.jobs[first.id].state is JobState.DELIVERED
+    assert rig.store.jobs[later.id].state is JobState.DELIVERED
