@@ -14,6 +14,8 @@ import logging
 import math
 from typing import TYPE_CHECKING
 
+from bot.store import JobState
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -76,23 +78,17 @@ class ClaimLoop:
                 # 'submitting' orphan is taken even under full limits, and a lease may have lapsed).
                 await self._own_slot_freed(_IDLE_WAIT)
             try:
-                if self._spend is not None:
-                    await self._spend.refresh()
-                jobs: list[Job] = []
-                if loop.time() - orphans_checked >= _IDLE_WAIT:
-                    orphan = await self._store.claim_orphan(
-                        self._worker, lease_seconds=self._lease, limits=self._limits
-                    )
+                # Every slot free now, in one transaction (at least one: the store may have room this worker's
+                # own count does not see, e.g. after a lease of its own lapsed); orphans first when it is time.
+                look = loop.time() - orphans_checked >= _IDLE_WAIT
+                wanted = max(1, slots - self._busy())
+                jobs = await self._store.claim_many(
+                    self._worker, wanted, lease_seconds=self._lease, limits=self._limits, orphans=look
+                )
+                if look:
                     # One found: look again at once (a restart leaves many, and they go first).
-                    orphans_checked = loop.time() if orphan is None else -math.inf
-                    jobs = [orphan] if orphan is not None else []
-                if not jobs:
-                    # Every slot free now, in one transaction (at least one: the store may have room this worker's
-                    # own count does not see, e.g. after a lease of its own lapsed).
-                    wanted = max(1, slots - self._busy())
-                    jobs = await self._store.claim_many(
-                        self._worker, wanted, lease_seconds=self._lease, limits=self._limits
-                    )
+                    found = any(job.state is not JobState.QUEUED for job in jobs)
+                    orphans_checked = -math.inf if found else loop.time()
             except Exception:
                 log.exception("could not claim a job; trying again shortly")
                 orphans_checked = -math.inf
@@ -103,6 +99,13 @@ class ClaimLoop:
                 orphans_checked = -math.inf  # woken: perhaps by jobs another process handed back
             for job in jobs:
                 self._start(job)
+            if self._spend is not None:
+                # After the claimed jobs started, not before the claim: the hand-off waits for no read, and a pause
+                # another process set is still seen within about a second (each job checks it before its POST).
+                try:
+                    await self._spend.refresh()
+                except Exception:
+                    log.exception("could not read the reAPI pause; trying again shortly")
 
     async def _own_slot_freed(self, timeout: float) -> None:  # noqa: ASYNC109 (returns normally at the deadline)
         """Return when one of this worker's jobs lets go of its slot, or after ``timeout``."""

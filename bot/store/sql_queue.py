@@ -52,8 +52,11 @@ class QueueSql:
         claimed = await self.claim_many(worker, 1, lease_seconds=lease_seconds, limits=limits)
         return claimed[0] if claimed else None
 
-    async def claim_many(self, worker: str, n: int, *, lease_seconds: float, limits: ClaimLimits) -> list[Job]:
-        """Claim up to ``n`` waiting jobs in one transaction, the ones ``n`` successive claim_next calls would take.
+    async def claim_many(
+        self, worker: str, n: int, *, lease_seconds: float, limits: ClaimLimits, orphans: bool = False
+    ) -> list[Job]:
+        """Claim up to ``n`` jobs in one transaction: with ``orphans``, first the ones successive claim_orphan calls
+        would take, then the waiting ones successive claim_next calls would take (see ``Store.claim_many``).
 
         Taking a member's job leaves the turn of that member's other waiting jobs unchanged (one slot more held,
         one place less among the waiting), so the fair order does not move while claiming: the first jobs of it
@@ -65,9 +68,11 @@ class QueueSql:
         lock = self._skip_locked()
 
         async def unit(tx: Tx) -> list[Job]:
-            room = min(n, limits.max_running - await self._lock_and_count(tx, now))
+            held = await self._lock_and_count(tx, now)
+            taken = await self._orphans(tx, now, held, n, worker, lease_seconds, limits) if orphans else []
+            room = min(n - len(taken), limits.max_running - held - len(taken))
             if room <= 0:
-                return []
+                return taken
             rows = await tx.fetchall(
                 f"SELECT j.id FROM jobs j JOIN ({_RANKED}) r ON r.id = j.id "
                 "WHERE j.state = 'queued' AND (j.lease_until IS NULL OR j.lease_until <= ?) AND r.turn < ? "
@@ -78,36 +83,20 @@ class QueueSql:
                 limits.per_user_running,
                 room,
             )
-            return await self._take(tx, [str(r["id"]) for r in rows], worker, now, lease_seconds)
+            return taken + await self._take(tx, [str(r["id"]) for r in rows], worker, now, lease_seconds)
 
         return await self._db.run(unit)
 
     async def claim_orphan(self, worker: str, *, lease_seconds: float, limits: ClaimLimits) -> Job | None:
-        """Claim the oldest unfinished job past 'queued' whose lease ran out (see ``Store.claim_orphan``).
-
-        Under full limits only a 'submitting' orphan qualifies: its resume asks reAPI what became of the POST and
-        settles it, never re-POSTs, so it takes little and must not wait behind the jobs holding the slots.
-        """
+        """Claim the oldest unfinished job past 'queued' whose lease ran out (see ``Store.claim_orphan``)."""
         now = self._clock()
-        lock = self._skip_locked()
 
-        async def unit(tx: Tx) -> Job | None:
-            room = await self._lock_and_count(tx, now) < limits.max_running
-            row = await tx.fetchone(
-                f"SELECT j.id FROM jobs j LEFT JOIN ({_HELD_PER_MEMBER}) h ON h.user_id = j.user_id "
-                "WHERE j.state IN ('submitting', 'running', 'delivering') "
-                "AND (j.lease_until IS NULL OR j.lease_until <= ?) "
-                "AND (j.state = 'submitting' OR (? = 1 AND COALESCE(h.n, 0) < ?)) "
-                f"ORDER BY j.created_at, j.id LIMIT 1{lock}",
-                now,
-                now,
-                int(room),
-                limits.per_user_running,
-            )
-            taken = await self._take(tx, [str(row["id"])], worker, now, lease_seconds) if row else []
-            return taken[0] if taken else None
+        async def unit(tx: Tx) -> list[Job]:
+            held = await self._lock_and_count(tx, now)
+            return await self._orphans(tx, now, held, 1, worker, lease_seconds, limits)
 
-        return await self._db.run(unit)
+        taken = await self._db.run(unit)
+        return taken[0] if taken else None
 
     async def renew_leases(self, worker: str, job_ids: Collection[str], *, lease_seconds: float) -> set[str]:
         """Extend the live leases ``worker`` holds on these unfinished jobs; return the ids it no longer holds."""
@@ -168,6 +157,32 @@ class QueueSql:
     def _skip_locked(self) -> str:
         # Only the jobs row: the ranking beside it is computed, and PostgreSQL cannot lock rows of a window.
         return " FOR UPDATE OF j SKIP LOCKED" if self._db.locks_rows else ""
+
+    async def _orphans(
+        self, tx: Tx, now: float, held: int, n: int, worker: str, lease_seconds: float, limits: ClaimLimits
+    ) -> list[Job]:
+        """Up to ``n`` orphans, oldest first, each under the limits as the ones before it left them.
+
+        Under full limits only a 'submitting' orphan qualifies: its resume asks reAPI what became of the POST and
+        settles it, never re-POSTs, so it takes little and must not wait behind the jobs holding the slots.
+        """
+        taken: list[Job] = []
+        for _ in range(n):
+            row = await tx.fetchone(
+                f"SELECT j.id FROM jobs j LEFT JOIN ({_HELD_PER_MEMBER}) h ON h.user_id = j.user_id "
+                "WHERE j.state IN ('submitting', 'running', 'delivering') "
+                "AND (j.lease_until IS NULL OR j.lease_until <= ?) "
+                "AND (j.state = 'submitting' OR (? = 1 AND COALESCE(h.n, 0) < ?)) "
+                f"ORDER BY j.created_at, j.id LIMIT 1{self._skip_locked()}",
+                now,
+                now,
+                int(held + len(taken) < limits.max_running),
+                limits.per_user_running,
+            )
+            if row is None:
+                break
+            taken += await self._take(tx, [str(row["id"])], worker, now, lease_seconds)
+        return taken
 
     @staticmethod
     async def _lock_and_count(tx: Tx, now: float) -> int:

@@ -204,13 +204,16 @@ class FakeStore(NamedSteps):
                 return self._lease(job, worker, lease_seconds)
         return None
 
-    async def claim_many(self, worker: str, n: int, *, lease_seconds: float, limits: ClaimLimits) -> list[Job]:
+    async def claim_many(
+        self, worker: str, n: int, *, lease_seconds: float, limits: ClaimLimits, orphans: bool = False
+    ) -> list[Job]:
         await asyncio.sleep(0)
         self._maybe_fail("claim_many")
         self.claim_sizes.append(n)
         claimed: list[Job] = []
         for _ in range(n):  # one transaction here: nothing else runs between these claims
-            job = self._claim_one(worker, lease_seconds, limits)
+            job = self._orphan(worker, lease_seconds, limits) if orphans else None
+            job = job or self._claim_one(worker, lease_seconds, limits)
             if job is None:
                 break
             claimed.append(job)
@@ -218,6 +221,9 @@ class FakeStore(NamedSteps):
 
     async def claim_orphan(self, worker: str, *, lease_seconds: float, limits: ClaimLimits) -> Job | None:
         await asyncio.sleep(0)
+        return self._orphan(worker, lease_seconds, limits)
+
+    def _orphan(self, worker: str, lease_seconds: float, limits: ClaimLimits) -> Job | None:
         held = [j for j in self.jobs.values() if self._holds_slot(j)]
         per_user = Counter(j.user_id for j in held)
         orphans = sorted(

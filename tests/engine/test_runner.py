@@ -743,13 +743,14 @@ async def test_a_slot_freed_by_the_workers_own_job_is_refilled_without_first_loo
     monkeypatch.setattr(claims_module, "_IDLE_WAIT", 3600.0)
     rig = make_rig(max_concurrent=1, per_user_concurrent=1)
     looks: list[str] = []
-    claim_orphan = rig.store.claim_orphan
+    claim_many = rig.store.claim_many
 
-    async def counted(worker: str, **kwargs: Any) -> Job | None:
-        looks.append(worker)
-        return await claim_orphan(worker, **kwargs)
+    async def counted(worker: str, n: int, *, orphans: bool = False, **kwargs: Any) -> list[Job]:
+        if orphans:
+            looks.append(worker)
+        return await claim_many(worker, n, orphans=orphans, **kwargs)
 
-    rig.store.claim_orphan = counted  # type: ignore[method-assign]
+    rig.store.claim_many = counted  # type: ignore[method-assign]
     rig.reapi.hold_submit = asyncio.Event()
     jobs = [await rig.submit(f"fox {n}", user_id=100 + n) for n in range(10)]
     for _ in range(200):
@@ -759,6 +760,7 @@ async def test_a_slot_freed_by_the_workers_own_job_is_refilled_without_first_loo
     await rig.settle()
     assert all(rig.store.jobs[j.id].state is JobState.DELIVERED for j in jobs)
     assert len(looks) - before <= 1, len(looks) - before  # not one (or two) per job
+    assert looks  # the looks are counted where they happen
 
 
 async def test_orphans_still_go_first_after_a_wake_up(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -882,3 +884,41 @@ async def test_the_next_claim_goes_out_with_the_final_write_and_the_store_still_
     await rig.settle()
     assert rig.store.jobs[first.id].state is JobState.DELIVERED
     assert rig.store.jobs[later.id].state is JobState.DELIVERED
+
+
+async def test_a_look_for_orphans_rides_in_the_claim_of_the_waiting_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Orphans go first, but looking for them is no transaction in line of its own before the claim.
+    monkeypatch.setattr(claims_module, "_IDLE_WAIT", 3600.0)
+    clock = FakeClock()
+    store = FakeStore(clock)
+    rig = make_rig(store, max_concurrent=3, per_user_concurrent=3)
+    orphan = store.add(stored_job(clock, JobState.RUNNING, id="b00000000001", task_id="task_r", claimed_by="gone"))
+    waiting = [
+        await store.create_job(
+            NewJob(
+                kind=JobKind.IMAGINE,
+                user_id=100 + n,
+                guild_id=1,
+                channel_id=2,
+                prompt="fox",
+                aspect_ratio="auto",
+                placeholder_message_id=500,
+            ),
+            rules=None,
+        )
+        for n in range(2)
+    ]
+    orphan_looks: list[str] = []
+    claim_orphan = store.claim_orphan
+
+    async def counted(worker: str, **kwargs: Any) -> Job | None:
+        orphan_looks.append(worker)
+        return await claim_orphan(worker, **kwargs)
+
+    store.claim_orphan = counted  # type: ignore[method-assign]
+    await rig.runner.start()
+    await rig.settle()
+    assert orphan_looks == []
+    assert store.claim_sizes[0] == 3  # one claim: the orphan and both waiting jobs
+    assert rig.reapi.polled[0] == "task_r"
+    assert all(store.jobs[j.id].state is JobState.DELIVERED for j in [orphan, *waiting])

@@ -93,3 +93,24 @@ async def test_claim_many_passes_over_a_locked_job(backend: Backend, store: Stor
         assert [j.id for j in claimed] == [j.id for j in free]
     claimed = await store.claim_many("w", 3, lease_seconds=LEASE, limits=OPEN)
     assert [j.id for j in claimed] == [busy.id]
+
+
+async def test_claim_many_with_orphans_takes_them_first_then_waiting_jobs(store: Store, clock: FakeClock) -> None:
+    """Orphans oldest first (a 'submitting' one even past the limit), then the waiting jobs for the slots left."""
+    running, submitting, waiting_a, waiting_b, waiting_c = await add_jobs(store, clock, 1, 2, 3, 4, 5)
+    for job in (running, submitting):
+        await store.mark_submitting(job.id, at=clock.now)  # never leased: orphans from the start
+    await store.mark_running(running.id, task_id="t", at=clock.now)
+    limits = ClaimLimits(max_running=3, per_user_running=1)
+    claimed = await store.claim_many("w", 5, lease_seconds=LEASE, limits=limits, orphans=True)
+    assert [j.id for j in claimed] == [running.id, submitting.id, waiting_a.id]
+    assert all(j.claimed_by == "w" and j.attempt == 1 for j in claimed)
+    assert await store.held_slots() == 3
+    # Without orphans asked for, none is taken; with every slot held, only a 'submitting' orphan is.
+    clock.advance(LEASE)  # every lease lapses: the two orphans again, and the three jobs waiting
+    taken = await store.claim_many("x", 5, lease_seconds=LEASE, limits=limits)
+    assert [j.id for j in taken] == [waiting_a.id, waiting_b.id, waiting_c.id]
+    assert await store.claim_many("w", 5, lease_seconds=LEASE, limits=limits) == []
+    claimed = await store.claim_many("w", 5, lease_seconds=LEASE, limits=limits, orphans=True)
+    assert [j.id for j in claimed] == [submitting.id]
+    assert await store.held_slots() == 3 + 1  # past the limit: a submitting orphan is only settled
