@@ -176,18 +176,19 @@ class World:
         """The real ImagineBot, started as ``tests/e2e/conftest.py``'s ``start_bot`` does; closed on exit."""
         bot = ImagineBot(settings)
         bot._connection.guild_ready_timeout = 0.05
-        async with self._running(bot, settings.discord.token.get_secret_value()):
+        async with self.running(bot, settings.discord.token.get_secret_value()):
             yield bot
 
     @asynccontextmanager
     async def floor_bot(self) -> AsyncIterator[FloorBot]:
         """The floor bot on the same fake; closed on exit (start it after the real bot is closed, not with it)."""
         bot = FloorBot()
-        async with self._running(bot, self.fake.token):
+        async with self.running(bot, self.fake.token):
             yield bot
 
     @asynccontextmanager
-    async def _running(self, bot: discord.Client, token: str) -> AsyncIterator[None]:
+    async def running(self, bot: discord.Client, token: str) -> AsyncIterator[None]:
+        """Any discord.py client connected to the fake until ready; closed on exit."""
         ready = self.fake.ready_count
         task = asyncio.create_task(bot.start(token))
         try:

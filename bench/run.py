@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench import ack, ledger, queue, traffic
+from bench import ack, delivery, ledger, queue, ratelimit, traffic
 from bench.harness import Result, quiet_logs
 
 if TYPE_CHECKING:
@@ -33,6 +33,8 @@ BENCHMARKS: dict[str, Callable[..., Awaitable[Result]]] = {
     "traffic": traffic.run,
     "queue": queue.run,
     "ledger": ledger.run,
+    "ratelimit": ratelimit.run,
+    "delivery": delivery.run,
 }
 # Per benchmark; the whole full suite stays under 10 minutes on 2 cores.
 _FULL_TIMEOUT = 240.0

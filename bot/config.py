@@ -9,7 +9,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
@@ -154,6 +163,10 @@ class ReapiSettings(_Section):
     simulate: bool | None = None
     simulate_delay: float = Field(default=6.0, ge=0)
     credits_per_image: int = Field(default=20, ge=0)
+    # The models members and servers may choose (issue 13); ``model`` is the default and always enabled.
+    models: list[str] = Field(default_factory=lambda: ["nano-banana-2-lite"])
+    # Price overrides per model and resolution, in USD per image: {"gpt-image-2" = {"4k" = 0.09}}.
+    prices: dict[str, dict[str, float]] = Field(default_factory=dict)
     # After a 402 (reAPI account out of credits) new images are refused for this long.
     pause_after_402: timedelta = timedelta(minutes=10)
 
@@ -161,6 +174,22 @@ class ReapiSettings(_Section):
     @classmethod
     def _pause(cls, value: Any) -> timedelta:
         return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _known_models(self) -> ReapiSettings:
+        from bot.reapi.specs import MODELS
+
+        for name in [self.model, *self.models, *self.prices]:
+            if name not in MODELS:
+                raise ValueError(f"reapi: unknown model {name!r}; known: {', '.join(MODELS)}")
+        for name, prices in self.prices.items():
+            MODELS[name].with_prices(prices)  # raises ValueError for a resolution the model lacks or a negative
+        return self
+
+    @property
+    def enabled_models(self) -> tuple[str, ...]:
+        """The enabled models, the default first."""
+        return tuple(dict.fromkeys([self.model, *self.models]))
 
     @property
     def use_simulator(self) -> bool:
@@ -232,6 +261,14 @@ class JobsSettings(_Section):
     per_user_queued: int = Field(default=10, ge=1)
     poll_interval: float = Field(default=1.5, gt=0)
     max_poll_interval: float = Field(default=2.5, gt=0)
+    # The adaptive poll schedule (bot.engine.polling): planned from recent task durations so that the delay from
+    # a task's completion to its image on Discord stays under these (median, p95) with as few polls as it can.
+    # Off, or with fewer than 10 recent durations, the fixed intervals above apply.
+    adaptive_polling: bool = True
+    poll_target_median: float = Field(default=0.4, gt=0)
+    poll_target_p95: float = Field(default=1.0, gt=0)
+    min_poll_interval: float = Field(default=0.25, gt=0)
+    poll_history: int = Field(default=200, ge=10)
     timeout: float = Field(default=600.0, gt=0)
     progress_interval: float = Field(default=3.0, ge=0)
     shutdown_grace: float = Field(default=10.0, ge=0)

@@ -12,11 +12,20 @@ import discord
 from discord import app_commands
 
 from bot.reapi import AspectRatio
-from bot.surface import texts
+from bot.reapi.specs import RESOLUTION_PIXELS
+from bot.surface import texts, texts_models
 from bot.surface.errors import InvalidInput
 from bot.surface.intake import MAX_PROMPT_CHARS, clean_prompt
 
-__all__ = ["ASPECT_CHOICES", "AspectRatioOption", "FlagOption", "IntOption", "PromptTransformer", "TextOption"]
+__all__ = [
+    "ASPECT_CHOICES",
+    "AspectRatioOption",
+    "FlagOption",
+    "IntOption",
+    "PromptTransformer",
+    "ResolutionOption",
+    "TextOption",
+]
 
 ASPECT_CHOICES = [
     app_commands.Choice(name=texts.ASPECT_LABELS.get(ratio.value, ratio.value), value=ratio.value)
@@ -64,6 +73,24 @@ class AspectRatioOption(app_commands.Transformer[discord.Client]):
                 pass
         allowed = ", ".join(r.value for r in AspectRatio)
         raise InvalidInput(texts.aspect_ratio_not_listed(allowed))
+
+
+class ResolutionOption(app_commands.Transformer[discord.Client]):
+    """A resolution any model offers, as choices; whether the chosen model offers it is the runner's check."""
+
+    @property
+    def type(self) -> discord.AppCommandOptionType:
+        return discord.AppCommandOptionType.string
+
+    @property
+    def choices(self) -> list[app_commands.Choice[int | float | str]]:
+        return [app_commands.Choice(name=r, value=r) for r in RESOLUTION_PIXELS]
+
+    async def transform(self, interaction: discord.Interaction[discord.Client], value: object, /) -> str:
+        text = value.strip().lower() if isinstance(value, str) else ""
+        if text in RESOLUTION_PIXELS:
+            return text
+        raise InvalidInput(texts_models.resolution_not_listed(", ".join(RESOLUTION_PIXELS)))
 
 
 class _BoundedOption(app_commands.Transformer[discord.Client]):

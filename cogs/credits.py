@@ -13,6 +13,7 @@ from bot.engine.credits import role_ids_of
 from bot.surface import texts
 from bot.surface.account_ui import history_embed, statement_embed
 from bot.surface.errors import NotAllowed
+from bot.surface.i18n import Localized, use_interaction_locale
 from bot.surface.member_charts import contact_sheet_file, credits_chart_file
 from bot.surface.reporting import report_error
 
@@ -33,12 +34,12 @@ __all__ = ["CreditsCog", "HistoryButton", "history_view", "setup"]
 _HISTORY_ID = re.compile(r"imagine:history:(?P<user_id>\d{1,20}):(?P<page>\d{1,4})")
 
 
-class HistoryButton(ui.DynamicItem[ui.Button[ui.View]], template=_HISTORY_ID.pattern):
+class HistoryButton(Localized, ui.DynamicItem[ui.Button[ui.View]], template=_HISTORY_ID.pattern):
     """Prev / Next under a /history page; the owner and the page are in the custom_id, so it survives restarts."""
 
-    def __init__(self, user_id: int, page: int, *, label: str = texts.HISTORY_NEXT, disabled: bool = False) -> None:
+    def __init__(self, user_id: int, page: int, *, label: str | None = None, disabled: bool = False) -> None:
         button: ui.Button[ui.View] = ui.Button(
-            label=label,
+            label=label or texts.HISTORY_NEXT,
             style=discord.ButtonStyle.secondary,
             custom_id=f"imagine:history:{user_id}:{page}",
             disabled=disabled,
@@ -55,7 +56,8 @@ class HistoryButton(ui.DynamicItem[ui.Button[ui.View]], template=_HISTORY_ID.pat
         return cls(int(match["user_id"]), int(match["page"]))
 
     async def interaction_check(self, interaction: Interaction, /) -> bool:  # type: ignore[override]
-        """Only the member whose history it is may turn its pages."""
+        """Only the member whose history it is may turn its pages (answered in the clicker's language)."""
+        use_interaction_locale(interaction)
         if interaction.user.id == self.user_id:
             return True
         await interaction.response.send_message(texts.SOMEONE_ELSES_HISTORY, ephemeral=True)

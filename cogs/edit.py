@@ -12,9 +12,10 @@ from discord.ext import commands
 
 from bot.engine.credits import role_ids_of
 from bot.engine.sources import SourceImage, parse_url_list, plan_sources
-from bot.surface import texts
+from bot.surface import texts, texts_settings
 from bot.surface.components import EditModal, job_id_in
 from bot.surface.errors import InvalidInput
+from bot.surface.i18n import LOCALE
 from bot.surface.intake import clean_prompt, job_for_reply, submit_edit
 from bot.surface.reporting import user_message_for
 from bot.surface.settings_ui import place_of_channel
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from bot.engine.server_rules import ServerRules
     from bot.engine.sources import SourceFetcher
     from bot.surface.app import ImagineBot
+    from bot.surface.channel_writes import ChannelWrites
 
 __all__ = ["EditCog", "images_in", "setup"]
 
@@ -68,9 +70,12 @@ class EditCog(commands.Cog):
         allow_private_urls: bool,
         message_content_intent: bool,
         rules: ServerRules | None = None,
+        writes: ChannelWrites,
     ) -> None:
         self._runner = runner
         self._rules = rules
+        # Replies are bot-token writes in the member's channel: they share its budget with the results.
+        self._writes = writes
         self._sources = sources
         self._tree = tree
         self._allow_private = allow_private_urls
@@ -149,31 +154,34 @@ class EditCog(commands.Cog):
         mention = re.compile(rf"<@!?{me.id}>")
         if not mention.search(message.content):
             return
+        # A message carries no locale of its member: answer in the server's language (its Community setting).
+        LOCALE.set(str(message.guild.preferred_locale.value) if message.guild else None)
         if self._rules is not None and not self._rules.reply_edit_enabled(message.guild.id if message.guild else None):
-            await _answer(message, texts.REPLY_EDIT_OFF)
+            await self._answer(message, texts_settings.REPLY_EDIT_OFF)
             return
         target = await self._referenced(message)
         if target is None:
-            await _answer(message, texts.REPLIED_MESSAGE_GONE)
+            await self._answer(message, texts.REPLIED_MESSAGE_GONE)
             return
         images = images_in(target)
         if not images:
             # Without the intent, Discord blanks other members' messages that don't mention the bot.
             blanked = not (target.content or target.attachments or target.embeds)
             hidden = blanked and target.author.id != me.id and not self._content_intent
-            await _answer(message, texts.INTENT_HINT if hidden else texts.REPLIED_MESSAGE_NO_IMAGE)
+            await self._answer(message, texts.INTENT_HINT if hidden else texts.REPLIED_MESSAGE_NO_IMAGE)
             return
         try:
             instruction = clean_prompt(mention.sub("", message.content))
         except InvalidInput:  # nothing but the mention, or only invisible characters
-            await _answer(message, texts.reply_needs_instruction(me.mention))
+            await self._answer(message, texts.reply_needs_instruction(me.mention))
             return
         await self._edit_from_reply(message, target, images, instruction)
 
     async def _edit_from_reply(
         self, message: discord.Message, target: discord.Message, images: list[SourceImage], instruction: str
     ) -> None:
-        placeholder = await message.reply(texts.CHECKING_IMAGE, mention_author=False)
+        async with await self._writes.result(message.channel.id):
+            placeholder = await message.reply(texts.CHECKING_IMAGE, mention_author=False)
         try:
             prompt = clean_prompt(instruction)
             sources = plan_sources(images)
@@ -195,9 +203,17 @@ class EditCog(commands.Cog):
             if error_id is not None:
                 log.error("error %s in reply-to-edit (user %s)", error_id, message.author.id, exc_info=exc)
             try:
-                await placeholder.edit(content=texts.reply_failed(text))
+                async with await self._writes.result(message.channel.id):
+                    await placeholder.edit(content=texts.reply_failed(text))
             except discord.HTTPException as edit_error:
                 log.info("could not answer message %s: %s", message.id, edit_error)
+
+    async def _answer(self, message: discord.Message, text: str) -> None:
+        try:
+            async with await self._writes.result(message.channel.id):
+                await message.reply(text, mention_author=False)
+        except discord.HTTPException as exc:
+            log.info("could not answer message %s: %s", message.id, exc)
 
     async def _referenced(self, message: discord.Message) -> discord.Message | None:
         reference = message.reference
@@ -222,13 +238,6 @@ def _from_attachment(attachment: discord.Attachment) -> SourceImage:
     )
 
 
-async def _answer(message: discord.Message, text: str) -> None:
-    try:
-        await message.reply(text, mention_author=False)
-    except discord.HTTPException as exc:
-        log.info("could not answer message %s: %s", message.id, exc)
-
-
 async def setup(bot: ImagineBot) -> None:
     """Extension entry point: give the cog the services it uses."""
     settings = bot.settings
@@ -240,5 +249,6 @@ async def setup(bot: ImagineBot) -> None:
             allow_private_urls=settings.images.allow_private_urls,
             message_content_intent=settings.discord.message_content_intent,
             rules=bot.services.server_rules,
+            writes=bot.services.writes,
         )
     )

@@ -13,6 +13,7 @@ from bot.store import JobState
 from bot.surface import texts_members
 from bot.surface import ui as surface_ui
 from bot.surface.errors import NotAllowed, UserFacingError
+from bot.surface.i18n import Localized
 from bot.surface.reporting import report_error
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ __all__ = ["JobCancelButton", "JobsCog", "jobs_embed", "jobs_view", "setup"]
 _ID = re.compile(r"imagine:jobs:cancel:(?P<user_id>\d{1,20}):(?P<job_id>[0-9a-f]{12})")
 
 
-class JobCancelButton(ui.DynamicItem[ui.Button[ui.View]], template=_ID.pattern):
+class JobCancelButton(Localized, ui.DynamicItem[ui.Button[ui.View]], template=_ID.pattern):
     """Cancel one job from /jobs: only its owner; a waiting job is refunded, one sent to reAPI cannot be."""
 
     def __init__(self, user_id: int, job_id: str, *, number: int = 0) -> None:

@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.surface import texts
+from bot.surface import texts, texts_settings
 from bot.surface.errors import InvalidInput, NotAllowed, UserFacingError
 from bot.surface.settings_ui import settings_embed
 
@@ -54,7 +54,7 @@ class ChoiceOption(app_commands.Transformer[discord.Client]):
     async def transform(self, interaction: discord.Interaction[discord.Client], value: object, /) -> str:
         if isinstance(value, str) and value in self._values:
             return value
-        raise InvalidInput(texts.not_one_of(", ".join(self._values)))
+        raise InvalidInput(texts_settings.not_one_of(", ".join(self._values)))
 
 
 _MODES = ChoiceOption("everywhere", "only_listed", "except_listed")
@@ -78,7 +78,7 @@ class SettingsCog(commands.GroupCog, group_name="settings", group_description="T
             raise SettingsOnly(texts.SERVER_ONLY)
         if interaction.user.id in self._owner_ids or interaction.permissions.manage_guild:
             return True
-        raise SettingsOnly(texts.SETTINGS_ONLY)
+        raise SettingsOnly(texts_settings.SETTINGS_ONLY)
 
     @app_commands.command(name="show")
     async def show(self, interaction: Interaction) -> None:
@@ -269,7 +269,7 @@ class SettingsCog(commands.GroupCog, group_name="settings", group_description="T
         guild_id = self._guild(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         await self._rules.change(guild_id, actor_id=interaction.user.id, setting=setting, mutate=mutate)
-        await interaction.followup.send(texts.settings_changed(setting), ephemeral=True)
+        await interaction.followup.send(texts_settings.settings_changed(setting), ephemeral=True)
 
     @staticmethod
     def _guild(interaction: Interaction) -> int:
@@ -283,7 +283,7 @@ def _pair(first: object, second: object) -> str:
 
 
 def _flag(value: bool) -> str:
-    return texts.SETTINGS_ON if value else texts.SETTINGS_OFF
+    return texts_settings.SETTINGS_ON if value else texts_settings.SETTINGS_OFF
 
 
 async def setup(bot: ImagineBot) -> None:

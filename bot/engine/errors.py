@@ -7,7 +7,10 @@ engine's decisions can be logged as data, shown in another language, or tested w
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.reapi.specs import OptionProblem
 
 __all__ = [
     "Banned",
@@ -16,6 +19,8 @@ __all__ = [
     "InsufficientCredits",
     "InvalidOptions",
     "MemberPaused",
+    "ModelRefused",
+    "ModelUnavailable",
     "NsfwNotAllowed",
     "QueueFull",
     "ReapiPaused",
@@ -194,4 +199,21 @@ class SettingRejected(Refusal):
 
     def __init__(self, problem: SettingProblem, **facts: Any) -> None:
         super().__init__(problem=problem.value, **facts)
+        self.problem = problem
+
+
+class ModelUnavailable(Refusal):
+    """``model`` is not one of the models the operator enabled (``allowed``, the default first)."""
+
+    def __init__(self, *, model: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(model=model, allowed=allowed)
+        self.model = model
+        self.allowed = allowed
+
+
+class ModelRefused(InvalidOptions):
+    """The job's model would refuse it: ``problem`` (a ``bot.reapi.specs.OptionProblem``) says what and why."""
+
+    def __init__(self, problem: OptionProblem) -> None:
+        super().__init__(kind=problem.kind.value, model=problem.model, given=problem.given)
         self.problem = problem

@@ -35,6 +35,7 @@ __all__ = [
     "BanLookup",
     "Clock",
     "Cooldown",
+    "DeliveryDeferred",
     "DeliveryFailed",
     "DeliveryJournal",
     "ImageService",
@@ -49,6 +50,18 @@ __all__ = [
 
 class DeliveryFailed(Exception):
     """Discord refused every way of showing a result (placeholder, channel, follow-up, DM)."""
+
+
+class DeliveryDeferred(DeliveryFailed):
+    """Discord could not take a result for now (a 429 past the library's own retries, a 5xx, no answer).
+
+    Not a refusal: the runner keeps the job delivering and tries again after a backoff (at least ``retry_after``
+    seconds when Discord said how long), a bounded number of times, before it gives up as for ``DeliveryFailed``.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Alerts(Protocol):
@@ -103,8 +116,11 @@ class Notifier(Protocol):
         """Show ``progress`` soon; a newer call replaces one not yet sent; an identical text is never re-sent."""
         ...
 
-    async def deliver(self, job: Job, image: PreparedImage, *, journal: DeliveryJournal) -> int:
-        """Show the image exactly once; return the id of the message that holds it.
+    async def deliver(
+        self, job: Job, image: PreparedImage, *, journal: DeliveryJournal, more: Sequence[PreparedImage] = ()
+    ) -> int:
+        """Show the image (and ``more``: the other images of a multi-image job) exactly once, all in one message;
+        return the id of the message that holds them.
 
         Edits the placeholder (or the message recorded in ``job.result_message_id``); when it is gone, posts a
         new message through ``journal``; when ``job.post_started_at`` is set, first looks for the message an
@@ -112,6 +128,8 @@ class Notifier(Protocol):
 
         Raises
         ------
+        DeliveryDeferred
+            Discord could not take it for now (429, 5xx, no answer); the runner tries again later.
         DeliveryFailed
             Discord refused every way of showing it (any ``discord.HTTPException`` ends here, never elsewhere).
         """
@@ -256,6 +274,10 @@ class JobStore(BanLookup, Protocol):
     async def record_post_started(self, job_id: str, *, at: float) -> Job | None: ...
 
     async def record_result_message(self, job_id: str, *, message_id: int) -> Job | None: ...
+
+    async def record_delivery_retry(self, job_id: str, *, attempts: int, retry_at: float) -> Job | None:
+        """A delivering job's delivery was put off: ``attempts`` so far, the next one not before ``retry_at``."""
+        ...
 
     async def finish_job(
         self,

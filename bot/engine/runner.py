@@ -20,6 +20,7 @@ from bot.engine.credits import insufficient_credits_error
 from bot.engine.errors import Banned, InvalidOptions, QueueFull
 from bot.engine.failures import FailureCode, JobFailure, failure_for, stored_failure
 from bot.engine.ports import NullObserver
+from bot.engine.pricing import ModelCatalogue
 from bot.engine.progress import Progress, Stage, queue_place
 from bot.engine.steps import JobSteps, Run, Superseded
 from bot.logs import job_fields
@@ -65,6 +66,7 @@ class JobRunner:
         cooldown: Cooldown | None = None,
         observer: JobObserver | None = None,
         server_rules: ServerRules | None = None,
+        catalogue: ModelCatalogue | None = None,
         worker: str = "worker",
         sole_worker: bool = False,
         clock: Clock = time.time,
@@ -79,6 +81,7 @@ class JobRunner:
         self._spend = spend
         self._cooldown = cooldown
         self._server_rules = server_rules
+        self._catalogue = catalogue or ModelCatalogue()
         self._sleep = sleep
         self._settling: set[str] = set()  # jobs whose final write went out: their slot goes to the next job
         self._ended: set[str] = set()  # jobs that ended in the store while their task tells the member
@@ -183,6 +186,8 @@ class JobRunner:
 
         Raises
         ------
+        ModelUnavailable, ModelRefused
+            The job's model is not enabled, or would refuse its prompt or options; nothing was stored.
         InvalidOptions
             The options cannot make a valid reAPI request (e.g. an unknown aspect ratio); nothing was stored.
         UnavailableHere, TermBlocked, NsfwNotAllowed, MemberPaused
@@ -200,6 +205,12 @@ class JobRunner:
         InsufficientCredits
             The member cannot pay; nothing was stored.
         """
+        if not new.model:
+            # Entry points without a model option (/edit, the edit modal, reply-to-edit): the operator's default.
+            default = self._catalogue.default_model
+            ratio = self._catalogue.ratio_for(default, new.aspect_ratio, explicit=False)
+            new = replace(new, model=default, aspect_ratio=ratio)
+        self._catalogue.check(new)
         try:
             self._steps.request_for(new)
         except ValueError:
@@ -238,7 +249,8 @@ class JobRunner:
         terms = self._rules.terms_for(new.user_id, new.guild_id, role_ids)
         limit = self._spend.limit() if self._spend is not None and not terms.unlimited else None
         queue = QueueLimits(max_queued=self._settings.max_queued, per_user_queued=self._settings.per_user_queued)
-        new = replace(new, cost=terms.cost, scope=terms.scope, simulated=self._simulated)
+        # Priced per model and options: bot credits in proportion to reAPI's price, and reAPI's cost for the cap.
+        new = self._catalogue.priced(replace(new, scope=terms.scope, simulated=self._simulated), terms.cost)
         try:
             job = await self._store.create_job(new, rules=terms.rules, spend=limit, queue=queue)
         except InsufficientBalance as exc:
@@ -277,6 +289,11 @@ class JobRunner:
         return job
 
     # -- read by the health check and the metrics ------------------------------------------------
+
+    @property
+    def catalogue(self) -> ModelCatalogue:
+        """The enabled models and their prices (what the commands offer and check against)."""
+        return self._catalogue
 
     @property
     def alive(self) -> bool:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from bot.engine.ports import Alerts, SpendStore
     from bot.store import SpendCapExceeded
 
-__all__ = ["SpendGuard", "SpendToday", "day_start"]
+__all__ = ["MILLICREDITS_PER_CREDIT", "SpendGuard", "SpendToday", "day_start"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,15 @@ _PAUSE_KEY = "reapi_paused_until"
 _PAUSE_REASON_KEY = "reapi_paused_reason"
 # Several bot processes share the pause through the database; each re-reads it this often (seconds).
 _REFRESH_EVERY = 1.0
+
+
+MILLICREDITS_PER_CREDIT = 1000
+"""Jobs store their reAPI cost in thousandths of a reAPI credit (exact for every price in ``bot.reapi.specs``)."""
+
+
+def _credits(millicredits: int) -> int:
+    """Whole reAPI credits, rounded up (what an owner reads)."""
+    return -(-millicredits // MILLICREDITS_PER_CREDIT)
 
 
 def day_start(now: float) -> float:
@@ -39,8 +48,8 @@ def day_start(now: float) -> float:
 class SpendToday:
     """Today's (UTC) reAPI spend against the cap, in reAPI credits."""
 
-    spent: int  # images sent to reAPI today (an unknown outcome counts), times credits_per_image
-    in_flight: int  # images accepted but not yet sent, times credits_per_image
+    spent: int  # what the jobs sent to reAPI today cost (an unknown outcome counts), rounded up
+    in_flight: int  # what the jobs accepted but not yet sent will cost, rounded up
     cap: int  # 0 = no cap
 
 
@@ -53,14 +62,12 @@ class SpendGuard:
         store: SpendStore,
         alerts: Alerts,
         cap_credits: int,
-        credits_per_image: int,
         pause_seconds: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._alerts = alerts
         self._cap = cap_credits
-        self._per_image = credits_per_image
         self._pause = pause_seconds
         self._clock = clock
         self._paused_until = 0.0
@@ -83,11 +90,11 @@ class SpendGuard:
             await self.load()
 
     def limit(self) -> SpendLimit | None:
-        """The cap as the store checks it (in images, counted since midnight UTC); None when uncapped."""
-        if self._cap <= 0 or self._per_image <= 0:
+        """The cap as the store checks it (each job's reAPI cost, counted since midnight UTC); None when uncapped."""
+        if self._cap <= 0:
             return None
         since = day_start(self._clock())
-        return SpendLimit(since=since, max_jobs=self._cap // self._per_image)
+        return SpendLimit(since=since, max_millicredits=self._cap * MILLICREDITS_PER_CREDIT)
 
     @property
     def paused_until(self) -> float | None:
@@ -112,8 +119,9 @@ class SpendGuard:
         day = datetime.fromtimestamp(today, UTC).date().isoformat()
         if await self._store.claim_meta(f"alert:spend_cap:{day}", str(now)):
             self._alerts.notify(
-                f"⚠️ imagine-bot reached its daily reAPI spend cap ({self._cap:,} reAPI credits, "
-                f"{exc.max_jobs:,} images) for {day} (UTC). New images are refused until midnight UTC. "
+                f"⚠️ imagine-bot reached its daily reAPI spend cap ({self._cap:,} reAPI credits; "
+                f"{_credits(exc.counted):,} already counted) for {day} (UTC). "
+                "New images are refused until midnight UTC. "
                 "Raise `credits.daily_spend_cap` to allow more."
             )
         return SpendCapReached(reset_at=today + DAY)
@@ -154,7 +162,7 @@ class SpendGuard:
         """Today's spend (reAPI credits) so far and what the waiting jobs will add."""
         usage = await self._store.usage([day_start(self._clock())])
         return SpendToday(
-            spent=usage.days[0].charged * self._per_image,
-            in_flight=usage.in_flight * self._per_image,
+            spent=_credits(usage.days[0].spent_millicredits),
+            in_flight=_credits(usage.in_flight_millicredits),
             cap=self._cap,
         )

@@ -17,17 +17,19 @@ from typing import TYPE_CHECKING, TypeVar
 
 from bot.engine.failures import FailureCode, JobFailure
 from bot.engine.images import ImageTooLarge, fit_to_limit
-from bot.engine.ports import DeliveryFailed, NullObserver
+from bot.engine.polling import PollSchedule
+from bot.engine.ports import DeliveryDeferred, DeliveryFailed, NullObserver
 from bot.engine.progress import Progress, Stage
 from bot.logs import job_fields
-from bot.reapi import AspectRatio, GenerationRequest, ReapiError, TaskFailed, TaskNotFound
+from bot.reapi import GenerationRequest, ImageOptions, ReapiError, TaskFailed, TaskNotFound
 from bot.store import JobState
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
     from bot.config import JobsSettings
     from bot.engine.images import PreparedImage
+    from bot.engine.polling import PollPlan
     from bot.engine.ports import Clock, ImageService, JobObserver, JobStore, Notifier
     from bot.engine.spend import SpendGuard
     from bot.reapi import DownloadedImage, SubmittedTask, Task
@@ -49,6 +51,12 @@ _SUBMIT_DRAIN = 5.0
 _IMAGE_WORKERS = 2
 # Hard cap on polls of one task (the timeout normally ends it long before).
 _MAX_POLLS = 100_000
+# A delivery Discord cannot take for now (429 past discord.py's own retries, 5xx, no answer) is tried again after
+# a backoff (doubling from _DELIVERY_BACKOFF, at most _DELIVERY_MAX_WAIT, never sooner than Discord asked), at
+# most _DELIVERY_ATTEMPTS times in all, restarts included; only then is the job refunded as undeliverable.
+_DELIVERY_ATTEMPTS = 8
+_DELIVERY_BACKOFF = 2.0
+_DELIVERY_MAX_WAIT = 120.0
 
 
 def _ignore(job_id: str) -> None:
@@ -64,6 +72,7 @@ class Run:
     """One job as this runner last stored it: every conditional write names ``job.state`` as the state it expects."""
 
     job: Job
+    shown_at: float | None = None  # when Discord took the result (the end of what the poll schedule budgets for)
 
 
 class _Journal:
@@ -118,6 +127,13 @@ class JobSteps:
         self._sleep = sleep
         self._image_slots = asyncio.Semaphore(_IMAGE_WORKERS)
         self.durations: deque[float] = deque(maxlen=50)
+        self.polls = PollSchedule(
+            fallback=settings.poll_interval,
+            target_median=settings.poll_target_median,
+            target_p95=settings.poll_target_p95,
+            min_interval=settings.min_poll_interval,
+            window=settings.poll_history,
+        )
         self.submitting: set[str] = set()  # jobs whose POST is under way (a shutdown waits for them)
 
     def estimate(self) -> float | None:
@@ -125,6 +141,7 @@ class JobSteps:
         return statistics.median(self.durations) if self.durations else None
 
     async def advance(self, run: Run) -> None:
+        resumed = run.job.state is not JobState.QUEUED  # a resumed job polls at once: it may be long done
         if run.job.state is JobState.QUEUED:
             await self._submit(run)
         if run.job.state in (JobState.RUNNING, JobState.DELIVERING):
@@ -132,14 +149,21 @@ class JobSteps:
             # tolerance for transient errors as any poll. Its placeholder may already show the image (the
             # crash came before the capture), so it gets no "uploading" progress over it, only the result again.
             resumed_delivery = run.job.state is JobState.DELIVERING
-            task = await self._await_completion(run)
+            task, polled_at = await self._await_completion(run, resumed=resumed)
             await self._deliver(run, task, announce=not resumed_delivery)
+            if not resumed and run.shown_at is not None:
+                # What the bot itself adds to every delivery (the poll's round trip, download, post; not the
+                # settlement after it, which the member never waits for): the poll schedule leaves room for it.
+                self.polls.observe_overhead(run.job.model, run.shown_at - polled_at)
 
     @staticmethod
     def request_for(job: NewJob) -> GenerationRequest:
         """The reAPI request a job makes (raises ValueError when its options are not valid for reAPI)."""
         return GenerationRequest(
-            prompt=job.prompt, image_urls=list(job.image_urls), aspect_ratio=AspectRatio(job.aspect_ratio)
+            model=job.model,
+            prompt=job.prompt,
+            image_urls=list(job.image_urls),
+            options=ImageOptions(ratio=job.aspect_ratio, resolution=job.resolution, count=job.image_count),
         )
 
     async def _submit(self, run: Run) -> None:
@@ -205,17 +229,34 @@ class JobSteps:
         run.job = running
         self._observer.job_state(running)
 
-    async def _await_completion(self, run: Run) -> Task:
+    async def _await_completion(self, run: Run, *, resumed: bool) -> tuple[Task, float]:
+        """Poll until the task completes; return it and when the poll that saw it was sent."""
         job = run.job
         if job.task_id is None:
             raise JobFailure(FailureCode.INTERNAL, job.id)
         estimate = self.estimate()
+        model = job.model
+        if self.polls.history(model) == 0:
+            # After a restart: the stored durations (completion as the bot saw it) until fresher ones come in.
+            for seconds in self.durations:
+                self.polls.observe(model, seconds)
         # The deadline counts only time this process has watched the task, never a downtime: a task that
         # finished while the bot was down is polled once and delivered, however late.
         watched_since = self._clock()
         started = job.submitted_at if job.submitted_at is not None else watched_since
+        progress = Progress(Stage.GENERATING, started_at=started, estimate=estimate)
+        # One plan for the whole watch: the schedule re-plans as other jobs complete, and switching plans midway
+        # would put polls of both between two of either.
+        plan = self.polls.plan(model) if self._settings.adaptive_polling else None
+        if not resumed:
+            wait = self._next_poll(plan, watched_since - started, estimate, since_poll=None)
+            if wait > 0:
+                self._notifier.progress(job, progress)
+                await self._sleep(wait)
+        previous: float | None = None  # when this watch's previous poll was sent
         for _ in range(_MAX_POLLS):
             self._observer.job_polled(job)
+            sent = self._clock()
             try:
                 task = await self._reapi.get_task(job.task_id)
             except (TaskNotFound, TaskFailed):
@@ -227,19 +268,41 @@ class JobSteps:
                 raise TaskFailed.from_error(task.error)
             now = self._clock()
             if task is not None and task.is_completed:
+                self._learn(model, started, previous, sent, resumed=resumed)
                 if run.job.state is JobState.RUNNING:
                     moved = await self._store.mark_delivering(job.id, at=now)
                     if moved is None:
                         raise Superseded
                     run.job = moved
                     self._observer.job_state(moved)
-                return task
+                return task, sent
             if now - watched_since >= self._settings.timeout:
                 raise JobFailure(FailureCode.TIMEOUT, f"{self._settings.timeout:.0f}")
             # The same snapshot every poll: the notifier sends it once (it never repeats an identical edit).
-            self._notifier.progress(job, Progress(Stage.GENERATING, started_at=started, estimate=estimate))
-            await self._sleep(self._poll_delay(now - started, estimate))
+            self._notifier.progress(job, progress)
+            previous = sent
+            await self._sleep(self._next_poll(plan, now - started, estimate, since_poll=now - sent))
         raise JobFailure(FailureCode.TIMEOUT)
+
+    def _learn(self, model: str, started: float, previous: float | None, seen: float, *, resumed: bool) -> None:
+        """Teach the poll schedule when this task completed: between the last two polls, or before the first."""
+        if previous is not None:
+            self.polls.observe(model, (previous + seen) / 2 - started)
+        elif not resumed:
+            # Done by the first poll: all that is known is "shorter than that". Its rank is what the schedule's
+            # quartile fit uses, so it is stored below every later completion, never dropped (dropping the fast
+            # ones would teach the schedule that tasks are slower than they are, and push the first poll later).
+            self.polls.observe(model, (seen - started) / 2)
+
+    def _next_poll(
+        self, plan: PollPlan | None, elapsed: float, estimate: float | None, *, since_poll: float | None
+    ) -> float:
+        """Seconds until the next poll, ``elapsed`` seconds after the submit and ``since_poll`` after the last."""
+        if plan is not None:
+            # Never two polls closer than the plan's spacing allows, even when one was slow to answer.
+            return max(plan.next_delay(elapsed), self.polls.floor - (since_poll or 0.0))
+        # Fixed intervals (adaptive polling off, or too little history): a new task is polled at once.
+        return 0.0 if since_poll is None else self._poll_delay(elapsed, estimate)
 
     def _poll_delay(self, elapsed: float, estimate: float | None) -> float:
         # Poll gently early on, and at the normal cadence once completion is plausible.
@@ -253,13 +316,13 @@ class JobSteps:
             raise JobFailure(FailureCode.NO_OUTPUT)
         if announce:
             self._notifier.progress(job, Progress(Stage.UPLOADING))
-        image = await self._reapi.download(task.output.image_urls[0], max_bytes=self._max_download)
-        prepared = await self._prepare(image, job.upload_limit)
-        try:
-            message_id = await self._notifier.deliver(run.job, prepared, journal=_Journal(self, run))
-        except DeliveryFailed as exc:
-            log.warning("job %s could not be shown on Discord: %s", job.id, exc, extra=job_fields(job))
-            raise JobFailure(FailureCode.DISCORD) from exc
+        # A task asked for n images returns n URLs; each is downloaded (capped) and fitted off the event loop. A
+        # stray extra URL is not shown: the member paid for image_count images.
+        urls = task.output.image_urls[: max(1, job.image_count)]
+        images = await asyncio.gather(*(self._reapi.download(url, max_bytes=self._max_download) for url in urls))
+        prepared = await asyncio.gather(*(self._prepare(image, job.upload_limit) for image in images))
+        message_id = await self._show(run, prepared)
+        run.shown_at = self._clock()
         # The image is on Discord: from here on nothing may turn this job into a failure (or strip the image).
         self._on_settling(job.id)
         try:
@@ -290,6 +353,58 @@ class JobSteps:
         if finished.duration is not None:
             self.durations.append(finished.duration)
         log.info("job %s delivered as message %s", job.id, message_id, extra=job_fields(job))
+
+    async def _show(self, run: Run, prepared: Sequence[PreparedImage]) -> int:
+        """Hand the image to the notifier; when Discord cannot take it for now, wait and try again (bounded).
+
+        Each put-off attempt is stored before the wait (the job stays delivering), so a restart during the wait
+        resumes it, counting the attempts already made, instead of refunding a job reAPI has charged.
+        """
+        for _ in range(_DELIVERY_ATTEMPTS + 1):
+            job = run.job
+            wait = (job.delivery_retry_at or 0.0) - self._clock()
+            if wait > 0:
+                await self._sleep(min(wait, _DELIVERY_MAX_WAIT))
+            try:
+                return await self._notifier.deliver(
+                    run.job, prepared[0], journal=_Journal(self, run), more=tuple(prepared[1:])
+                )
+            except DeliveryDeferred as exc:
+                attempts = run.job.delivery_attempts + 1
+                if attempts >= _DELIVERY_ATTEMPTS:
+                    log.warning(
+                        "job %s could not be shown on Discord after %d attempts: %s",
+                        job.id,
+                        attempts,
+                        exc,
+                        extra=job_fields(job),
+                    )
+                    raise JobFailure(FailureCode.DISCORD) from exc
+                backoff = min(_DELIVERY_MAX_WAIT, _DELIVERY_BACKOFF * 2 ** (attempts - 1))
+                delay = min(_DELIVERY_MAX_WAIT, max(backoff, exc.retry_after or 0.0))
+                log.info(
+                    "job %s: Discord cannot take the result now (%s); attempt %d again in %.0f s",
+                    job.id,
+                    exc,
+                    attempts + 1,
+                    delay,
+                    extra=job_fields(job),
+                )
+                if await self._record_retry(run, attempts, self._clock() + delay) is None:
+                    raise Superseded from exc
+            except DeliveryFailed as exc:
+                log.warning("job %s could not be shown on Discord: %s", job.id, exc, extra=job_fields(job))
+                raise JobFailure(FailureCode.DISCORD) from exc
+        raise JobFailure(FailureCode.DISCORD)
+
+    async def _record_retry(self, run: Run, attempts: int, retry_at: float) -> Job | None:
+        """Store a put-off delivery on the job before waiting (None: the job moved on)."""
+        store, job_id = self._store, run.job.id
+
+        async def write() -> Job | None:
+            return await store.record_delivery_retry(job_id, attempts=attempts, retry_at=retry_at)
+
+        return await self._record(run, write)
 
     async def _prepare(self, image: DownloadedImage, limit: int) -> PreparedImage:
         """Fit the image to the upload limit in a worker thread (seconds of CPU for a 4K image)."""

@@ -31,6 +31,8 @@ import hashlib
 import hmac
 import json
 import logging
+import math
+import random
 import time
 import uuid
 from collections import deque
@@ -104,6 +106,7 @@ class SimTask:
     created_at: int
     outcome: Outcome
     ready_at: float | None
+    started: float = 0.0  # simulator clock when the task was created
     request_id: str = field(default_factory=lambda: f"req_{uuid.uuid4()}")
     pngs: dict[int, bytes] = field(default_factory=dict, repr=False)  # rendered outputs by index, on first download
 
@@ -143,6 +146,8 @@ class ReapiSimulator:
         api_key: str | None = None,
         delay: float = 2.0,
         *,
+        delay_sigma: float = 0.0,
+        seed: int | None = None,
         image_size: int = 256,
         output_ttl: float | None = None,
         expired_status: int = 404,
@@ -150,6 +155,10 @@ class ReapiSimulator:
     ) -> None:
         self.api_key = api_key
         self.delay = delay
+        # With delay_sigma > 0 each task takes a lognormal time: median `delay`, log-spread `delay_sigma`,
+        # drawn from a generator seeded with `seed` (the same seed, the same durations in the same order).
+        self.delay_sigma = delay_sigma
+        self._durations = random.Random(seed)
         self.image_size = max(21, image_size)
         self.output_ttl = output_ttl
         self.expired_status = expired_status
@@ -278,14 +287,20 @@ class ReapiSimulator:
         outcome = self.next_outcomes.popleft() if self.next_outcomes else None
         if outcome is None:
             outcome = next((o for marker, o in _MARKERS.items() if marker in prompt), Outcome.complete())
-        delay = outcome.delay if outcome.delay is not None else self.delay
+        delay = outcome.delay if outcome.delay is not None else self.task_delay()
         if "[sim:slow]" in prompt and outcome.delay is None:
             delay *= 3
         now = self.clock()
         ready_at = None if outcome.kind == "never" else now + delay
-        task = SimTask(f"task_{uuid.uuid4().hex}", body, owner, int(time.time()), outcome, ready_at)
+        task = SimTask(f"task_{uuid.uuid4().hex}", body, owner, int(time.time()), outcome, ready_at, started=now)
         self.tasks[task.id] = task
         return task
+
+    def task_delay(self) -> float:
+        """Seconds the next task takes: ``delay``, or a lognormal draw around it when ``delay_sigma`` is set."""
+        if self.delay_sigma <= 0:
+            return self.delay
+        return self.delay * math.exp(self.delay_sigma * self._durations.gauss())
 
     async def _poll(self, request: web.Request) -> web.Response:
         fault = self._arrive("poll", request)

@@ -77,6 +77,13 @@ class NewJob:
     simulated: bool = False
     cost: int = 0
     scope: str = "global"
+    locale: str | None = None  # the member's Discord locale ("de", "en-US"): the job's notices speak it
+    # What reAPI is asked for (issue 13): the model id, the resolution (None = the model's default) and how many
+    # images one task makes; and what reAPI charges for it, in thousandths of a reAPI credit (the spend cap's unit).
+    model: str = "nano-banana-2-lite"
+    resolution: str | None = None
+    image_count: int = 1
+    reapi_millicredits: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,6 +112,10 @@ class Job(NewJob):
     claimed_by: str | None = None
     lease_until: float | None = None
     attempt: int = 0
+    # Deliveries Discord could not take for now (429, 5xx, no answer): how many were put off, and when the next
+    # may go. Stored so that a restart resumes the wait (and its bound) instead of starting over or refunding.
+    delivery_attempts: int = 0
+    delivery_retry_at: float | None = None
 
     @property
     def duration(self) -> float | None:
@@ -288,6 +299,10 @@ class Store(SettingsStorage, Protocol):
 
     async def record_result_message(self, job_id: str, *, message_id: int) -> Job | None:
         """A delivering job's result is in message ``message_id``."""
+        ...
+
+    async def record_delivery_retry(self, job_id: str, *, attempts: int, retry_at: float) -> Job | None:
+        """A delivering job's delivery was put off: ``attempts`` so far, the next one not before ``retry_at``."""
         ...
 
     async def finish_job(

@@ -19,12 +19,15 @@ __all__ = [
 
 
 class SpendCapExceeded(Exception):
-    """Accepting one more image would pass the owner's daily reAPI spend cap; nothing was stored."""
+    """Accepting the job would pass the owner's daily reAPI spend cap; nothing was stored.
 
-    def __init__(self, counted: int, max_jobs: int) -> None:
-        super().__init__(f"{counted} images already count against a cap of {max_jobs}")
+    Both figures are in thousandths of a reAPI credit: ``counted`` already counts today, ``cap`` is the limit.
+    """
+
+    def __init__(self, counted: int, cap: int) -> None:
+        super().__init__(f"{counted} millicredits already count against a cap of {cap}")
         self.counted = counted
-        self.max_jobs = max_jobs
+        self.cap = cap
 
 
 class QueueLimitExceeded(Exception):
@@ -71,12 +74,13 @@ class QueueLimits:
 
 @dataclass(frozen=True, slots=True)
 class SpendLimit:
-    """The owner's daily cap, in images: jobs waiting plus jobs sent since ``since`` that reAPI may have charged
-    for (``Job.charged``, a stored fact) must stay within it.
+    """The owner's daily cap in thousandths of a reAPI credit: the reAPI cost (``Job.reapi_millicredits``) of jobs
+    waiting plus jobs sent since ``since`` that reAPI may have charged for (``Job.charged``, a stored fact), plus
+    the new job's, must stay within it.
     """
 
     since: float
-    max_jobs: int
+    max_millicredits: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,7 @@ class DayUsage:
     failed: int
     credits: int  # bot credits captured
     charged: int  # images reAPI may have charged the owner for
+    spent_millicredits: int = 0  # what reAPI may have charged for them, in thousandths of a reAPI credit
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +111,7 @@ class Usage:
     days: tuple[DayUsage, ...]
     top_users: tuple[UserUsage, ...]
     in_flight: int
+    in_flight_millicredits: int = 0  # what reAPI will charge for those jobs, in thousandths of a reAPI credit
 
 
 @dataclass(frozen=True, slots=True)

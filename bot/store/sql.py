@@ -91,7 +91,7 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql, PgSte
             if spend is not None or queue is not None:
                 await self._lock_creations(tx)
             if spend is not None:
-                await self._check_spend(tx, spend)
+                await self._check_spend(tx, spend, job.reapi_millicredits)
             if queue is not None:
                 await self._check_queue(tx, job.user_id, queue)
             if cost > 0 and rules is not None and not reserved:

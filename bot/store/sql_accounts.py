@@ -37,16 +37,19 @@ class AccountsSql(LedgerSql):
         """
         await tx.execute("UPDATE spend_lock SET taken = ? WHERE id = 1", self._clock())
 
-    async def _check_spend(self, tx: Tx, spend: SpendLimit) -> None:
-        """Refuse the job being created if it would pass the cap (after ``_lock_creations``)."""
+    async def _check_spend(self, tx: Tx, spend: SpendLimit, cost: int) -> None:
+        """Refuse the job being created (its reAPI cost: ``cost`` millicredits) if it would pass the cap.
+
+        Called after ``_lock_creations``.
+        """
         row = await tx.fetchone(
-            "SELECT COUNT(*) AS n FROM jobs WHERE "
+            "SELECT COALESCE(SUM(reapi_millicredits), 0) AS n FROM jobs WHERE "
             f"(submit_started_at IS NULL AND state NOT IN {_TERMINAL}) OR (submit_started_at >= ? AND charged = 1)",
             spend.since,
         )
         counted = int(row["n"]) if row else 0
-        if counted + 1 > spend.max_jobs:
-            raise SpendCapExceeded(counted, spend.max_jobs)
+        if counted + cost > spend.max_millicredits:
+            raise SpendCapExceeded(counted, spend.max_millicredits)
 
     async def _check_queue(self, tx: Tx, user_id: int, queue: QueueLimits) -> None:
         """Refuse the job being created if the member, or everyone, has as many jobs waiting as allowed."""
@@ -234,13 +237,15 @@ class AccountsSql(LedgerSql):
                     f"COALESCE(SUM(CASE WHEN state = 'failed' AND {finished} THEN 1 ELSE 0 END), 0) AS f, "
                     f"COALESCE(SUM(CASE WHEN state = 'delivered' AND {finished} THEN cost ELSE 0 END), 0) AS c, "
                     "COALESCE(SUM(CASE WHEN submit_started_at >= ? AND submit_started_at < ? "
-                    "AND charged = 1 THEN 1 ELSE 0 END), 0) AS s "
+                    "AND charged = 1 THEN image_count ELSE 0 END), 0) AS s, "
+                    "COALESCE(SUM(CASE WHEN submit_started_at >= ? AND submit_started_at < ? "
+                    "AND charged = 1 THEN reapi_millicredits ELSE 0 END), 0) AS m "
                     f"FROM jobs WHERE (({finished}) OR (submit_started_at >= ? AND submit_started_at < ?)){guild_sql}",
-                    *(start, end) * 6,
+                    *(start, end) * 7,
                     *guild_params,
                 )
                 assert row is not None
-                days.append(DayUsage(start, int(row["d"]), int(row["f"]), int(row["c"]), int(row["s"])))
+                days.append(DayUsage(start, int(row["d"]), int(row["f"]), int(row["c"]), int(row["s"]), int(row["m"])))
             users: list[UserUsage] = []
             if day_starts:
                 rows = await tx.fetchall(
@@ -254,11 +259,12 @@ class AccountsSql(LedgerSql):
                 )
                 users = [UserUsage(int(r["user_id"]), int(r["d"]), int(r["c"])) for r in rows]
             row = await tx.fetchone(
-                f"SELECT COUNT(*) AS n FROM jobs WHERE submit_started_at IS NULL AND state NOT IN {_TERMINAL}"
-                + guild_sql,
+                "SELECT COUNT(*) AS n, COALESCE(SUM(reapi_millicredits), 0) AS m FROM jobs "
+                f"WHERE submit_started_at IS NULL AND state NOT IN {_TERMINAL}" + guild_sql,
                 *guild_params,
             )
-        return Usage(tuple(days), tuple(users), int(row["n"]) if row else 0)
+        waiting, waiting_cost = (int(row["n"]), int(row["m"])) if row else (0, 0)
+        return Usage(tuple(days), tuple(users), waiting, waiting_cost)
 
     async def audit_ledger(self) -> LedgerAudit:
         """What ``imagine-bot ledger check`` verifies (see ``bot.store.sql_audit``)."""

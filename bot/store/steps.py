@@ -45,6 +45,17 @@ class NamedSteps:
             job_id, from_states=[JobState.DELIVERING], to=JobState.DELIVERING, post_started_at=at
         )
 
+    async def record_delivery_retry(self, job_id: str, *, attempts: int, retry_at: float) -> Job | None:
+        """A delivering job's delivery was put off (Discord busy): ``attempts`` so far, the next not before
+        ``retry_at``. The job stays delivering, so a restart resumes the wait rather than refunding."""
+        return await self.transition(
+            job_id,
+            from_states=[JobState.DELIVERING],
+            to=JobState.DELIVERING,
+            delivery_attempts=attempts,
+            delivery_retry_at=retry_at,
+        )
+
     async def record_result_message(self, job_id: str, *, message_id: int) -> Job | None:
         """A delivering job's result is in message ``message_id``."""
         return await self.transition(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.engine.credits import credits_text, refill_time
+from bot.engine.credits import refill_time
 from bot.store import JobState
 from bot.surface import texts, ui
 
@@ -45,7 +45,7 @@ def statement_embed(statement: Statement, *, name: str, own: bool) -> discord.Em
     rules, balance = terms.rules, statement.balance
     value = texts.balance_value(balance.balance, balance.held, everywhere=terms.scope == "global")
     embed.add_field(name=texts.BALANCE, value=value, inline=True)
-    embed.add_field(name=texts.COST_PER_IMAGE, value=credits_text(terms.cost), inline=True)
+    embed.add_field(name=texts.COST_PER_IMAGE, value=texts.credits_text(terms.cost), inline=True)
     if rules.allowance > 0:
         refill = texts.allowance_value(rules.allowance, _schedule(rules), rules.max_balance)
         # Credits reserved for jobs in progress count against the cap (they come back if a job fails).
@@ -61,7 +61,8 @@ def statement_embed(statement: Statement, *, name: str, own: bool) -> discord.Em
 
 def _history_line(entry: HistoryEntry) -> str:
     icon = _STATE_ICONS.get(entry.state, "•")
-    parts = [f"{icon} {entry.state.value}", credits_text(entry.cost), refill_time(entry.finished_at)]
+    state = texts.HISTORY_STATES.get(entry.state.value, entry.state.value)
+    parts = [f"{icon} {state}", texts.credits_text(entry.cost), refill_time(entry.finished_at)]
     if entry.result_message_id is not None and entry.state is JobState.DELIVERED:
         parts.append(f"[{texts.RESULT_LINK}]({jump_url(entry.guild_id, entry.channel_id, entry.result_message_id)})")
     line = " · ".join(parts)

@@ -19,6 +19,7 @@ from bot.engine.accounts import Accounts
 from bot.engine.cooldown import Cooldown
 from bot.engine.credits import CreditLedger
 from bot.engine.members import Preferences
+from bot.engine.pricing import ModelCatalogue
 from bot.engine.runner import JobRunner
 from bot.engine.server_rules import ServerRules, StrikeWatcher
 from bot.engine.sources import SourceFetcher
@@ -28,11 +29,14 @@ from bot.reapi import AspectRatio, ReapiClient
 from bot.reapi.simulator import ReapiSimulator
 from bot.store import DatabaseInUse, open_store
 from bot.surface.alerts import OwnerAlerts
+from bot.surface.channel_writes import ChannelWrites
 from bot.surface.components import CancelButton, ResultButton
+from bot.surface.i18n import use_interaction_locale
 from bot.surface.member_delivery import MemberDeliveryNotifier
 from bot.surface.reporting import report_error
 from bot.surface.services import Services
 from bot.surface.settings_ui import ModeratorChannelAlerts
+from bot.surface.translator import CatalogueTranslator
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -75,7 +79,12 @@ class DatabaseUnavailable(Exception):
 
 
 class ImagineTree(app_commands.CommandTree["ImagineBot"]):
-    """The command tree with the single app-command error handler."""
+    """The command tree with the single app-command error handler; answers in each member's language."""
+
+    async def interaction_check(self, interaction: discord.Interaction[ImagineBot], /) -> bool:
+        """Every command, menu and autocomplete is answered in the member's Discord language (same task)."""
+        use_interaction_locale(interaction)
+        return True
 
     async def on_error(self, interaction: discord.Interaction[ImagineBot], error: app_commands.AppCommandError) -> None:
         """Every app-command error ends in one friendly ephemeral answer."""
@@ -153,12 +162,13 @@ class ImagineBot(commands.AutoShardedBot):
             model=settings.reapi.model,
             trace_configs=[reapi_trace(metrics)] if metrics is not None else (),
         )
+        catalogue = ModelCatalogue.from_settings(settings.reapi)
         server_rules = ServerRules(
             store=store,
             moderation=settings.moderation,
             servers=settings.servers,
             credits=settings.credits,
-            models=[settings.reapi.model],
+            models=catalogue.enabled,
             aspect_ratios=[r.value for r in AspectRatio],
             owner_ids=frozenset(settings.discord.owner_ids),
         )
@@ -170,19 +180,21 @@ class ImagineBot(commands.AutoShardedBot):
             server_terms=server_rules.server_terms,
         )
         alerts = OwnerAlerts(self, owner_ids=settings.discord.owner_ids, log_channel_id=settings.discord.log_channel_id)
-        # The models a member may pick in /preferences: the one the bot runs until more are wired in.
-        preferences = Preferences(
-            store=store, default_model=settings.reapi.model, enabled_models=(settings.reapi.model,)
-        )
+        writes = ChannelWrites()  # one budget per process: the notifier's writes and the cogs' replies share it
+        # The models a member may pick in /preferences and a server in /settings: the operator's [reapi] models.
+        preferences = Preferences(store=store, default_model=catalogue.default_model, enabled_models=catalogue.enabled)
         notifier = MemberDeliveryNotifier(
-            self, preferences=preferences, progress_interval=settings.jobs.progress_interval, alerts=alerts
+            self,
+            preferences=preferences,
+            progress_interval=settings.jobs.progress_interval,
+            alerts=alerts,
+            writes=writes,
         )
         spend = SpendGuard(
             store=store,
             alerts=alerts,
             # The simulator costs nothing, so there is no budget to protect.
             cap_credits=0 if simulator is not None else settings.credits.spend_cap_credits,
-            credits_per_image=settings.reapi.credits_per_image,
             pause_seconds=settings.reapi.pause_after_402.total_seconds(),
         )
         await spend.load()
@@ -200,6 +212,7 @@ class ImagineBot(commands.AutoShardedBot):
             cooldown=Cooldown(settings.jobs.cooldown_jobs, settings.jobs.cooldown_seconds),
             observer=StrikeWatcher(server_rules, self._moderator_alerts, inner=metrics),
             server_rules=server_rules,
+            catalogue=catalogue,
         )
         sources = SourceFetcher(allow_private=settings.images.allow_private_urls)
         accounts = Accounts(store=store, ledger=ledger, spend=spend)
@@ -216,8 +229,11 @@ class ImagineBot(commands.AutoShardedBot):
             alerts,
             preferences,
             server_rules,
+            writes,
         )
         self.add_dynamic_items(ResultButton, CancelButton)
+        # Before any sync (also `imagine-bot sync`): the commands go to Discord with their German names.
+        await self.tree.set_translator(CatalogueTranslator())
 
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -255,7 +271,7 @@ class ImagineBot(commands.AutoShardedBot):
         """Push the command tree to each dev guild (instantly), and globally when it changed."""
         for guild_id in self.settings.discord.dev_guild_ids:
             await self.push_commands(guild_id)
-        if await self.services.store.get_meta("commands_digest") == self._commands_digest():
+        if await self.services.store.get_meta("commands_digest") == await self._commands_digest():
             return
         await self.push_commands()
 
@@ -266,12 +282,19 @@ class ImagineBot(commands.AutoShardedBot):
             self.tree.copy_global_to(guild=guild)
             return len(await self.tree.sync(guild=guild))
         synced = await self.tree.sync()
-        await self.services.store.set_meta("commands_digest", self._commands_digest())
+        await self.services.store.set_meta("commands_digest", await self._commands_digest())
         log.info("synced %d application commands", len(synced))
         return len(synced)
 
-    def _commands_digest(self) -> str:
-        payload: list[dict[str, Any]] = [c.to_dict(self.tree) for c in self.tree.get_commands()]
+    async def _commands_digest(self) -> str:
+        # The translated payload, as sync sends it: a new or changed translation is pushed too.
+        translator = self.tree.translator
+        commands = self.tree.get_commands()
+        payload: list[dict[str, Any]] = (
+            [await c.get_translated_payload(self.tree, translator) for c in commands]
+            if translator is not None
+            else [c.to_dict(self.tree) for c in commands]
+        )
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     async def on_message(self, message: discord.Message, /) -> None:

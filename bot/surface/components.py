@@ -11,8 +11,9 @@ from discord import ui
 
 from bot.engine.credits import role_ids_of
 from bot.engine.sources import SourceImage, plan_sources
-from bot.surface import texts
+from bot.surface import texts, texts_models
 from bot.surface.errors import NotAllowed, UserFacingError
+from bot.surface.i18n import Localized, use_interaction_locale
 from bot.surface.intake import clean_prompt, job_request, parse_aspect_ratio, public_placeholder, submit_edit
 from bot.surface.reporting import report_error
 from bot.surface.services import services_of
@@ -32,7 +33,10 @@ _ACTIONS: dict[str, tuple[str, discord.ButtonStyle]] = {
     "ref": ("🖼️", discord.ButtonStyle.secondary),
     "delete": ("🗑️", discord.ButtonStyle.danger),
 }
-_CUSTOM_ID = re.compile(r"imagine:(?P<action>reroll|edit|ref|delete):(?P<job_id>[0-9a-f]{12})")
+# A result with several images has its own edit/ref buttons per image: ":<n>" names the image (from 1); without
+# it (single results, and every result posted before multi-image jobs) the first image is meant.
+_CUSTOM_ID = re.compile(r"imagine:(?P<action>reroll|edit|ref|delete):(?P<job_id>[0-9a-f]{12})(?::(?P<n>[1-9]))?")
+_PER_IMAGE = ("edit", "ref")
 
 
 def job_id_in(message: discord.Message) -> str | None:
@@ -45,33 +49,41 @@ def job_id_in(message: discord.Message) -> str | None:
     return None
 
 
-def result_view(job_id: str) -> ui.View:
-    """The buttons under a delivered image."""
+def result_view(job_id: str, count: int = 1) -> ui.View:
+    """The buttons under a delivered result: for one image, all four in a row; for several (at most 4, so at most
+    5 rows), reroll and delete first, then one row per image with its own edit and reference buttons."""
     view = ui.View(timeout=None)
-    for action in _ACTIONS:
-        view.add_item(ResultButton(action, job_id))
+    if count <= 1:
+        for action in _ACTIONS:
+            view.add_item(ResultButton(action, job_id))
+        return view
+    for action in ("reroll", "delete"):
+        view.add_item(ResultButton(action, job_id, row=0))
+    for n in range(1, count + 1):
+        for action in _PER_IMAGE:
+            view.add_item(ResultButton(action, job_id, n=n, row=n))
     return view
 
 
-class ResultButton(ui.DynamicItem[ui.Button[ui.View]], template=_CUSTOM_ID.pattern):
+class ResultButton(Localized, ui.DynamicItem[ui.Button[ui.View]], template=_CUSTOM_ID.pattern):
     """One result button; everything it needs is the job id in its custom_id plus the stored job."""
 
-    def __init__(self, action: str, job_id: str) -> None:
+    def __init__(self, action: str, job_id: str, *, n: int | None = None, row: int | None = None) -> None:
         emoji, style = _ACTIONS[action]
-        super().__init__(
-            ui.Button(
-                label=texts.BUTTON_LABELS[action], emoji=emoji, style=style, custom_id=f"imagine:{action}:{job_id}"
-            )
-        )
+        label = texts.BUTTON_LABELS[action] if n is None else texts_models.image_button_label(action, n)
+        custom_id = f"imagine:{action}:{job_id}" + (f":{n}" if n is not None else "")
+        super().__init__(ui.Button(label=label, emoji=emoji, style=style, custom_id=custom_id, row=row))
         self.action = action
         self.job_id = job_id
+        self.n = n
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction[Any], item: ui.Item[Any], match: re.Match[str], /
     ) -> ResultButton:
         """Rebuild the button from a click, also after a restart."""
-        return cls(match["action"], match["job_id"])
+        n = match["n"]
+        return cls(match["action"], match["job_id"], n=int(n) if n else None)
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         """Dispatch the click; errors get the same friendly ephemeral answer as commands."""
@@ -102,6 +114,9 @@ class ResultButton(ui.DynamicItem[ui.Button[ui.View]], template=_CUSTOM_ID.patte
                         image_urls=job.image_urls,
                         sources=job.sources,
                         parent_job_id=job.id,
+                        model=job.model,
+                        resolution=job.resolution,
+                        image_count=job.image_count,
                     ),
                     role_ids=role_ids_of(interaction.user),
                     place=place_of(interaction),
@@ -110,7 +125,10 @@ class ResultButton(ui.DynamicItem[ui.Button[ui.View]], template=_CUSTOM_ID.patte
         message = interaction.message
         if message is None or not message.attachments:
             raise UserFacingError(texts.IMAGE_MISSING)
-        attachment = message.attachments[0]  # its URL is freshly signed: this is what reAPI gets
+        index = (self.n or 1) - 1
+        if index >= len(message.attachments):
+            raise UserFacingError(texts.IMAGE_MISSING)
+        attachment = message.attachments[index]  # its URL is freshly signed: this is what reAPI gets
         source = SourceImage(
             url=attachment.url, link=message.jump_url, label=texts.SOURCE_THIS_IMAGE, size=attachment.size
         )
@@ -126,7 +144,7 @@ class ResultButton(ui.DynamicItem[ui.Button[ui.View]], template=_CUSTOM_ID.patte
         )
 
 
-class CancelButton(ui.DynamicItem[ui.Button[ui.View]], template=r"imagine:cancel:(?P<job_id>[0-9a-f]{12})"):
+class CancelButton(Localized, ui.DynamicItem[ui.Button[ui.View]], template=r"imagine:cancel:(?P<job_id>[0-9a-f]{12})"):
     """Shown on a placeholder while its job waits in the queue: cancel it and get the credits back."""
 
     def __init__(self, job_id: str) -> None:
@@ -193,11 +211,13 @@ class EditModal(ui.Modal):
         sources: Sequence[SourceImage],
         *,
         parent_job_id: str | None = None,
-        title: str = texts.MODAL_EDIT_TITLE,
-        question: str = texts.MODAL_EDIT_QUESTION,
+        title: str | None = None,
+        question: str | None = None,
         aspect_ratio: str = "auto",
     ) -> None:
-        super().__init__(title=title, timeout=900)
+        # The defaults are read here, not at import: in the language of the member who opens the modal.
+        super().__init__(title=title or texts.MODAL_EDIT_TITLE, timeout=900)
+        question = question or texts.MODAL_EDIT_QUESTION
         self.sources = plan_sources(sources)
         self.parent_job_id = parent_job_id
         self.instruction: ui.TextInput[EditModal] = ui.TextInput(
@@ -216,6 +236,11 @@ class EditModal(ui.Modal):
         )
         self.add_item(ui.Label(text=question, component=self.instruction))
         self.add_item(ui.Label(text=texts.MODAL_ASPECT_LABEL, component=self.aspect))
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        """The submit is answered in the member's language (discord.py runs this first, in the same task)."""
+        use_interaction_locale(interaction)
+        return True
 
     async def on_submit(self, interaction: discord.Interaction[Any], /) -> None:
         """Validate, acknowledge with a placeholder, check the images, queue the job."""

@@ -149,8 +149,12 @@ def job_request(
     image_urls: Sequence[str] = (),
     sources: Sequence[str] = (),
     parent_job_id: str | None = None,
+    model: str = "",
+    resolution: str | None = None,
+    image_count: int = 1,
 ) -> NewJob:
-    """Describe the job an interaction asks for; the runner adds cost, scope and mode."""
+    """Describe the job an interaction asks for; the runner adds cost, scope and mode (and, when ``model`` is
+    empty, the operator's default model)."""
     assert interaction.channel_id is not None  # application commands and components always have a channel
     return NewJob(
         kind=kind,
@@ -167,6 +171,10 @@ def job_request(
         interaction_expires_at=interaction.expires_at.timestamp(),
         placeholder_message_id=placeholder,
         upload_limit=interaction.filesize_limit,
+        locale=str(interaction.locale.value),
+        model=model,
+        resolution=resolution,
+        image_count=image_count,
     )
 
 
@@ -221,4 +229,6 @@ def job_for_reply(
         parent_job_id=parent_job_id,
         placeholder_message_id=placeholder,
         upload_limit=message.guild.filesize_limit if message.guild else DEFAULT_UPLOAD_LIMIT,
+        locale=str(message.guild.preferred_locale.value) if message.guild else None,
+        model="",  # the runner applies the operator's default
     )

@@ -24,9 +24,12 @@ from bot.logs import job_fields
 from bot.store.members import MemberPreferences
 from bot.surface import texts_members
 from bot.surface.account_ui import jump_url
+from bot.surface.i18n import job_locale
 from bot.surface.notifier import DiscordNotifier, _DiscordError, _Result
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from bot.engine.images import PreparedImage
     from bot.engine.members import Preferences
     from bot.engine.ports import DeliveryJournal
@@ -45,16 +48,19 @@ class MemberDeliveryNotifier(DiscordNotifier):
         self._preferences = preferences
         self._notes: dict[str, str] = {}
 
-    async def deliver(self, job: Job, image: PreparedImage, *, journal: DeliveryJournal) -> int:
+    @job_locale
+    async def deliver(
+        self, job: Job, image: PreparedImage, *, journal: DeliveryJournal, more: Sequence[PreparedImage] = ()
+    ) -> int:
         """Deliver privately when asked (falling back to the channel with a note), then mention when asked."""
         prefs = await self._prefs(job)
         if job.result_message_id is None and prefs.private != "off":
-            private_id = await self._deliver_privately(job, image, journal, prefs.private)
+            private_id = await self._deliver_privately(job, [image, *more], journal, prefs.private)
             if private_id is not None:
                 return private_id
             self._notes[job.id] = texts_members.private_fallback_note(job.user_id, prefs.private)
         try:
-            message_id = await super().deliver(job, image, journal=journal)
+            message_id = await super().deliver(job, image, journal=journal, more=more)
         finally:
             self._notes.pop(job.id, None)
         if prefs.notify:
@@ -72,11 +78,11 @@ class MemberDeliveryNotifier(DiscordNotifier):
             return MemberPreferences(job.user_id)
 
     async def _deliver_privately(
-        self, job: Job, image: PreparedImage, journal: DeliveryJournal, mode: str
+        self, job: Job, images: Sequence[PreparedImage], journal: DeliveryJournal, mode: str
     ) -> int | None:
         """The result by ephemeral follow-up or DM; None when neither is possible (the caller posts it publicly)."""
         await self._settle(job.id)
-        result = _Result(job, image)
+        result = _Result(job, images[0], more=images[1:])
         # Resolve the "thinking" placeholder first: Discord would turn the first follow-up of a loading response
         # into the placeholder itself (public), whatever its flags.
         if (
@@ -97,7 +103,8 @@ class MemberDeliveryNotifier(DiscordNotifier):
             dm = await self._client.create_dm(discord.Object(job.user_id))
             await journal.posting()
             fields = result.send_fields(buttons=False)
-            sent_dm = await dm.send(**{**fields, "content": texts_members.private_dm_note(job.channel_id)})
+            async with await self._writes.result(dm.id):
+                sent_dm = await dm.send(**{**fields, "content": texts_members.private_dm_note(job.channel_id)})
         except _DiscordError as exc:
             log.info("job %s: private DM refused (%s); showing it in the channel", job.id, exc, extra=job_fields(job))
             return None
@@ -134,6 +141,7 @@ class MemberDeliveryNotifier(DiscordNotifier):
                 with contextlib.suppress(*_DiscordError):
                     await self._webhook(job).send(text, allowed_mentions=mentions)
                     return
-            await self._client.get_partial_messageable(job.channel_id).send(text, allowed_mentions=mentions)
+            async with await self._writes.result(job.channel_id):
+                await self._client.get_partial_messageable(job.channel_id).send(text, allowed_mentions=mentions)
             return
         log.info("job %s: could not mention the member", job.id, extra=job_fields(job))

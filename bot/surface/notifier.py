@@ -4,6 +4,13 @@ Delivery tries, in order: the message already recorded as the result; the placeh
 webhook while its token lives, else as the bot); a message an interrupted earlier attempt may have posted; a new
 message (a follow-up while the token lives, else a channel post); a DM to the member. Every new message is
 recorded through the ``DeliveryJournal`` before and after it is sent, so a resume never posts twice.
+
+Every bot-token write in a channel (edits of a reply-to-edit placeholder, posts after the interaction token died,
+DMs) takes a slot of that channel's write budget first (``bot.surface.channel_writes``): results wait for one,
+progress edits only use spare ones. Interaction webhook writes (follow-ups, edits with the token) are limited per
+token by Discord, not per channel, so they take no slot. A result Discord cannot take for now (429 past
+discord.py's own retries, 5xx, no answer) ends in ``DeliveryDeferred``, which the runner retries later; only a
+refusal ends in ``DeliveryFailed``.
 """
 
 from __future__ import annotations
@@ -20,14 +27,17 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import discord
 
-from bot.engine.ports import DeliveryFailed
+from bot.engine.ports import DeliveryDeferred, DeliveryFailed
 from bot.engine.progress import Stage
 from bot.logs import job_fields
 from bot.surface import texts, ui
+from bot.surface.channel_writes import ChannelBusy, ChannelWrites
 from bot.surface.components import cancel_view, result_view
+from bot.surface.i18n import job_locale, using_locale
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
+    from contextlib import AbstractAsyncContextManager
 
     from bot.engine.failures import JobFailure
     from bot.engine.images import PreparedImage
@@ -85,6 +95,9 @@ class DiscordNotifier:
         Minimum seconds between two progress edits of one job.
     alerts
         Where to tell the owners that a channel refuses the bot (at most once a day per channel and reason).
+    writes
+        The per-channel budget of bot-token writes (default: Discord's 5 writes per 5 s per channel), shared with
+        the cogs that post in channels (the reply-to-edit placeholder).
     """
 
     def __init__(
@@ -93,12 +106,14 @@ class DiscordNotifier:
         *,
         progress_interval: float,
         alerts: Alerts | None = None,
+        writes: ChannelWrites | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         self._interval = progress_interval
         self._alerts = alerts
+        self._writes = writes or ChannelWrites(monotonic=monotonic)
         self._clock = clock
         self._monotonic = monotonic
         self._pending: dict[str, _Pending] = {}
@@ -107,6 +122,7 @@ class DiscordNotifier:
 
     # -- progress ----------------------------------------------------------------------------------
 
+    @job_locale
     def progress(self, job: Job, progress: Progress) -> None:
         """Show ``progress`` soon; a newer call replaces one not yet sent; an identical text is never re-sent."""
         if job.id in self._ended:
@@ -124,6 +140,8 @@ class DiscordNotifier:
     async def _flush(self, pending: _Pending) -> None:
         # Bounded: each pass either sends the newest text or finds nothing new and stops.
         for _ in range(10_000):
+            if pending.closed:
+                return  # the outcome is waiting for the edit just sent: end now, not after an interval's sleep
             wait = pending.last_sent + self._interval - self._monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
@@ -133,12 +151,20 @@ class DiscordNotifier:
             if wanted == pending.sent:
                 continue
             text, cancellable = wanted
-            pending.last_sent = self._monotonic()
+            previous, pending.last_sent = pending.last_sent, self._monotonic()
             pending.in_flight = True
             try:
                 view = cancel_view(pending.job.id) if cancellable else None
-                await self._edit(pending.job, self._placeholder(pending.job), content=text, view=view)
+                await self._edit(pending.job, self._placeholder(pending.job), progress=True, content=text, view=view)
                 pending.sent = wanted
+            except ChannelBusy as busy:
+                # The channel's budget is kept for results: put the edit off (a newer text replaces it meanwhile;
+                # the outcome, if it comes first, drops it).
+                pending.last_sent = previous
+                if pending.next is None:
+                    pending.next = wanted
+                pending.in_flight = False
+                await asyncio.sleep(busy.retry_in)
             except (*_DiscordError, DeliveryFailed) as exc:  # cosmetic; the next edit or the outcome follows
                 log.debug("progress edit for job %s failed: %s", pending.job.id, exc, extra=job_fields(pending.job))
             finally:
@@ -174,11 +200,16 @@ class DiscordNotifier:
 
     # -- outcome -----------------------------------------------------------------------------------
 
-    async def deliver(self, job: Job, image: PreparedImage, *, journal: DeliveryJournal) -> int:
-        """Show the image exactly once; return the id of the message that holds it (see ``Notifier.deliver``).
+    @job_locale
+    async def deliver(
+        self, job: Job, image: PreparedImage, *, journal: DeliveryJournal, more: Sequence[PreparedImage] = ()
+    ) -> int:
+        """Show the image(s) exactly once, in one message; return its id (see ``Notifier.deliver``).
 
         Raises
         ------
+        DeliveryDeferred
+            Discord could not take it for now (429, 5xx, no answer): the runner tries again later.
         DeliveryFailed
             Discord refused the placeholder, the channel, the follow-up and the DM.
         """
@@ -188,7 +219,7 @@ class DiscordNotifier:
                 "job %s already has its result in message %s", job.id, job.result_message_id, extra=job_fields(job)
             )
             return job.result_message_id
-        result = _Result(job, image, note=self._result_note(job))
+        result = _Result(job, image, more=more, note=self._result_note(job))
         refusal: discord.HTTPException | None = None
         if job.placeholder_message_id is not None:
             try:
@@ -206,7 +237,7 @@ class DiscordNotifier:
                 )
                 refusal = exc
             except _DiscordError as exc:
-                raise DeliveryFailed(f"job {job.id}: the placeholder edit failed: {_describe(exc)}") from exc
+                raise _failed(f"job {job.id}: the placeholder edit failed", exc) from exc
         if job.post_started_at is not None:
             found = await self._find_posted(job)
             if found is not None:
@@ -220,6 +251,7 @@ class DiscordNotifier:
         await journal.posted(message_id)
         return message_id
 
+    @job_locale
     async def fail(self, job: Job, failure: JobFailure) -> bool:
         """Replace the placeholder with why the job failed (and the refund); False if Discord refused."""
         await self._settle(job.id)
@@ -245,31 +277,32 @@ class DiscordNotifier:
                 followup = await self._webhook(job).send(wait=True, **result.send_fields())
             except _DiscordError as exc:
                 if not self._token_died(job, exc):
-                    raise DeliveryFailed(f"job {job.id}: the follow-up failed: {_describe(exc)}") from exc
+                    raise _failed(f"job {job.id}: the follow-up failed", exc) from exc
             else:
                 return followup.id
         try:
-            posted = await self._client.get_partial_messageable(job.channel_id).send(**result.send_fields())
+            async with await self._writes.result(job.channel_id):
+                posted = await self._client.get_partial_messageable(job.channel_id).send(**result.send_fields())
         except (discord.Forbidden, discord.NotFound) as exc:
             refusal = exc
         except _DiscordError as exc:
-            raise DeliveryFailed(f"job {job.id}: the channel post failed: {_describe(exc)}") from exc
+            raise _failed(f"job {job.id}: the channel post failed", exc) from exc
         else:
             return posted.id
         return await self._direct_message(job, result, refusal)
 
     async def _direct_message(self, job: Job, result: _Result, refusal: discord.HTTPException | None) -> int:
         """The last resort: the member gets the image by DM with the reason; the owners learn what to fix."""
-        missing = self._missing_permissions(job.channel_id, refusal)
-        self._alert_owners(job, missing)
-        note = texts.dm_delivery_note(job.channel_id, missing)
+        with using_locale(None):  # the owners' alert, its key and the log stay in English
+            missing = self._missing_permissions(job.channel_id, refusal)
+            self._alert_owners(job, missing)
+        note = texts.dm_delivery_note(job.channel_id, self._missing_permissions(job.channel_id, refusal))
         try:
             dm = await self._client.create_dm(discord.Object(job.user_id))
-            sent = await dm.send(**{**result.send_fields(buttons=False), "content": note})
+            async with await self._writes.result(dm.id):
+                sent = await dm.send(**{**result.send_fields(buttons=False), "content": note})
         except _DiscordError as exc:
-            raise DeliveryFailed(
-                f"job {job.id}: channel refused ({missing}) and so did the DM: {_describe(exc)}"
-            ) from exc
+            raise _failed(f"job {job.id}: channel refused ({missing}) and so did the DM", exc) from exc
         log.info(
             "job %s delivered by DM (channel %s: missing %s)", job.id, job.channel_id, missing, extra=job_fields(job)
         )
@@ -277,19 +310,30 @@ class DiscordNotifier:
 
     async def _find_posted(self, job: Job) -> int | None:
         """The bot's own message carrying this job's result, posted by an attempt interrupted before it could
-        record the id: looked for in the channel, then in the member's DMs."""
+        record the id: looked for in the channel, then in the member's DMs.
+
+        Raises
+        ------
+        DeliveryDeferred
+            Discord could not answer a search for now (429, 5xx, no answer): that says nothing about whether the
+            result is there, so the delivery waits and searches again rather than risk posting it twice. A place
+            Discord refuses to show (403, 404) counts as searched: the bot could not have posted there either.
+        """
         assert job.post_started_at is not None
         since = datetime.datetime.fromtimestamp(job.post_started_at - _SEARCH_SKEW, tz=datetime.UTC)
         after = discord.Object(discord.utils.time_snowflake(since))
         places: list[discord.abc.Messageable] = [self._client.get_partial_messageable(job.channel_id)]
-        with contextlib.suppress(*_DiscordError):
+        try:
             places.append(await self._client.create_dm(discord.Object(job.user_id)))
+        except _DiscordError as exc:
+            _raise_if_temporary(f"job {job.id}: cannot open the DM to search it", exc)
         for place in places:
             try:
                 async for message in place.history(limit=_SEARCH_LIMIT, after=after):
                     if self._is_result_of(message, job):
                         return message.id
             except _DiscordError as exc:
+                _raise_if_temporary(f"job {job.id}: cannot search {place} for an earlier result", exc)
                 log.info(
                     "job %s: cannot search %s for an earlier result: %s",
                     job.id,
@@ -371,8 +415,13 @@ class DiscordNotifier:
         assert job.interaction_token is not None
         return discord.Webhook.partial(job.application_id, job.interaction_token, client=self._client)
 
-    async def _edit(self, job: Job, message_id: int, **fields: Any) -> int:
-        """Edit a message through the interaction webhook while its token lives, else as the bot."""
+    async def _edit(self, job: Job, message_id: int, *, progress: bool = False, **fields: Any) -> int:
+        """Edit a message through the interaction webhook while its token lives, else as the bot.
+
+        An edit as the bot takes a slot of the channel's write budget: a progress edit raises ``ChannelBusy`` when
+        there is none to spare, anything else waits for one. A webhook edit counts against its token, not the
+        channel, so it takes none.
+        """
         fields.setdefault("allowed_mentions", discord.AllowedMentions.none())
         if self._token_alive(job):
             try:
@@ -383,44 +432,87 @@ class DiscordNotifier:
             else:
                 return edited.id
         channel = self._client.get_partial_messageable(job.channel_id)
-        message = await channel.get_partial_message(message_id).edit(**fields)
+        async with await self._slot(job.channel_id, progress=progress):
+            message = await channel.get_partial_message(message_id).edit(**fields)
         return message.id
+
+    async def _slot(self, channel_id: int, *, progress: bool) -> AbstractAsyncContextManager[None]:
+        if progress:
+            return self._writes.progress(channel_id)
+        return await self._writes.result(channel_id)
 
 
 class _Result:
     """A result as Discord shows it; a ``discord.File`` can be sent once, so each send gets fresh fields."""
 
-    def __init__(self, job: Job, image: PreparedImage, *, note: str | None = None) -> None:
+    def __init__(
+        self, job: Job, image: PreparedImage, *, more: Sequence[PreparedImage] = (), note: str | None = None
+    ) -> None:
         self._job = job
         self._note = note
-        self._data = image.data
-        self._filename = image.filename(f"imagine-{job.id}")
-        self._embed = ui.result_embed(job, filename=self._filename, took=job.duration)
+        images = [image, *more]
+        # One image keeps the name results always had; several are numbered in order (the buttons' "Edit 2").
+        stems = [f"imagine-{job.id}"] if len(images) == 1 else [f"imagine-{job.id}-{n}" for n in range(1, 5)]
+        self._images = [(i.data, i.filename(stem)) for i, stem in zip(images, stems, strict=False)]
+        first = self._images[0][1]
+        self._embeds = [ui.result_embed(job, filename=first, took=job.duration)]
+        self._embeds += [ui.extra_image_embed(name) for _, name in self._images[1:]]
 
-    def _file(self) -> discord.File:
-        return discord.File(io.BytesIO(self._data), filename=self._filename)
+    def _files(self) -> list[discord.File]:
+        return [discord.File(io.BytesIO(data), filename=name) for data, name in self._images]
 
     def edit_fields(self) -> dict[str, Any]:
         """Keyword arguments that turn a message into the result (its text cleared)."""
         return {
             "content": self._note,
-            "embed": self._embed,
-            "attachments": [self._file()],
-            "view": result_view(self._job.id),
+            "embeds": self._embeds,
+            "attachments": self._files(),
+            "view": result_view(self._job.id, len(self._images)),
         }
 
     def send_fields(self, *, buttons: bool = True) -> dict[str, Any]:
         """Keyword arguments for a new message with the result (no pings)."""
         fields: dict[str, Any] = {
-            "embed": self._embed,
-            "file": self._file(),
+            "embeds": self._embeds,
+            "files": self._files(),
             "allowed_mentions": discord.AllowedMentions.none(),
         }
         if self._note is not None:
             fields["content"] = self._note
         if buttons:
-            fields["view"] = result_view(self._job.id)
+            fields["view"] = result_view(self._job.id, len(self._images))
         return fields
+
+
+def _failed(what: str, exc: BaseException) -> DeliveryFailed:
+    """``DeliveryDeferred`` when Discord could take the result later (429, 5xx, no answer), else ``DeliveryFailed``."""
+    text = f"{what}: {_describe(exc)}"
+    if isinstance(exc, discord.RateLimited):
+        return DeliveryDeferred(text, retry_after=exc.retry_after)
+    if isinstance(exc, discord.HTTPException):
+        if exc.status == 429:
+            return DeliveryDeferred(text, retry_after=_retry_after(exc))
+        if exc.status >= 500:
+            return DeliveryDeferred(text)
+        return DeliveryFailed(text)
+    return DeliveryDeferred(text)  # no answer at all (aiohttp.ClientError, OSError): try again later
+
+
+def _raise_if_temporary(what: str, exc: BaseException) -> None:
+    """Raise ``DeliveryDeferred`` when Discord could answer later (429, 5xx, no answer); a refusal returns."""
+    failed = _failed(what, exc)
+    if isinstance(failed, DeliveryDeferred):
+        raise failed from exc
+
+
+def _retry_after(exc: discord.HTTPException) -> float | None:
+    """The seconds a 429 asked to wait (its Retry-After header), when it said."""
+    headers = getattr(exc.response, "headers", None)
+    value = headers.get("Retry-After") if headers is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _describe(exc: BaseException) -> str:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from bot.reapi import ReapiClient
     from bot.reapi.simulator import ReapiSimulator
     from bot.store import Store
+    from bot.surface.channel_writes import ChannelWrites
 
 __all__ = ["Services", "services_of"]
 
@@ -43,6 +44,7 @@ class Services:
     alerts: Alerts
     preferences: Preferences
     server_rules: ServerRules
+    writes: ChannelWrites  # the per-channel budget of bot-token writes (bot.surface.channel_writes)
 
     @property
     def simulated(self) -> bool:

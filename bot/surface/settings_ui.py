@@ -10,7 +10,7 @@ import discord
 
 from bot.engine.credits import refill_time
 from bot.engine.server_rules import Place
-from bot.surface import texts, ui
+from bot.surface import texts, texts_settings, ui
 
 if TYPE_CHECKING:
     from bot.engine.credits import CreditLedger
@@ -50,7 +50,7 @@ def _escaped(value: str) -> str:
 
 def _audit_value(setting: str, value: str | None) -> str:
     if value is None or value == "":
-        return texts.SETTINGS_NONE
+        return texts_settings.SETTINGS_NONE
     if setting in ("channels", "log_channel") and value.isdigit():
         return f"<#{value}>"
     if setting == "blocked_terms":
@@ -67,17 +67,17 @@ def settings_embed(
     guild_id: int, settings: GuildSettings, rules: ServerRules, ledger: CreditLedger, changes: list[SettingsChange]
 ) -> discord.Embed:
     """/settings show: every setting of this server, what the bot owner allows, and the latest changes."""
-    embed = discord.Embed(title=texts.SETTINGS_TITLE, colour=ui.EMBED_COLOUR)
+    embed = discord.Embed(title=texts_settings.SETTINGS_TITLE, colour=ui.EMBED_COLOUR)
     limits = rules.limits
     channels = _joined([f"<#{c}>" for c in sorted(settings.channels)])
     embed.add_field(
-        name=texts.SETTINGS_CHANNELS,
-        value=texts.settings_channels(settings.channel_mode.value, channels),
+        name=texts_settings.SETTINGS_CHANNELS,
+        value=texts_settings.settings_channels(settings.channel_mode.value, channels),
         inline=False,
     )
     embed.add_field(
-        name=texts.SETTINGS_DEFAULTS,
-        value=texts.settings_defaults(
+        name=texts_settings.SETTINGS_DEFAULTS,
+        value=texts_settings.settings_defaults(
             settings.model or limits.models[0],
             settings.aspect_ratio or "auto",
             own_model=settings.model is not None,
@@ -89,8 +89,8 @@ def settings_embed(
     terms = ledger.terms_for(0, guild_id)
     allowance = terms.rules.allowance if terms.rules is not None else 0
     embed.add_field(
-        name=texts.SETTINGS_CREDITS,
-        value=texts.settings_credits(
+        name=texts_settings.SETTINGS_CREDITS,
+        value=texts_settings.settings_credits(
             terms.cost,
             allowance,
             own=settings.cost_per_image is not None or settings.allowance is not None,
@@ -102,22 +102,25 @@ def settings_embed(
     )
     shown = _joined([f"||{_escaped(t)}||" for t in settings.blocked_terms])
     embed.add_field(
-        name=texts.SETTINGS_BLOCKED_TERMS, value=texts.settings_terms(len(settings.blocked_terms), shown), inline=False
+        name=texts_settings.SETTINGS_BLOCKED_TERMS,
+        value=texts_settings.settings_terms(len(settings.blocked_terms), shown),
+        inline=False,
     )
     embed.add_field(
-        name=texts.SETTINGS_NSFW,
-        value=texts.settings_nsfw(rules.nsfw_rule(guild_id).value, own=settings.nsfw_rule is not None),
+        name=texts_settings.SETTINGS_NSFW,
+        value=texts_settings.settings_nsfw(rules.nsfw_rule(guild_id).value, own=settings.nsfw_rule is not None),
     )
     embed.add_field(
-        name=texts.SETTINGS_REPLY_EDIT, value=texts.SETTINGS_ON if settings.reply_edit else texts.SETTINGS_OFF
+        name=texts_settings.SETTINGS_REPLY_EDIT,
+        value=texts_settings.SETTINGS_ON if settings.reply_edit else texts_settings.SETTINGS_OFF,
     )
     log_channel = settings.log_channel_id
     embed.add_field(
-        name=texts.SETTINGS_LOG_CHANNEL,
-        value=f"<#{log_channel}>" if log_channel is not None else texts.SETTINGS_NO_LOG_CHANNEL,
+        name=texts_settings.SETTINGS_LOG_CHANNEL,
+        value=f"<#{log_channel}>" if log_channel is not None else texts_settings.SETTINGS_NO_LOG_CHANNEL,
     )
     lines = [
-        texts.settings_change_line(
+        texts_settings.settings_change_line(
             refill_time(c.created_at),
             f"<@{c.actor_id}>",
             c.setting,
@@ -126,8 +129,8 @@ def settings_embed(
         )
         for c in changes
     ]
-    recent = "\n".join(lines) if lines else texts.SETTINGS_NO_CHANGES
-    embed.add_field(name=texts.SETTINGS_RECENT, value=texts.shorten(recent, _FIELD_LIMIT), inline=False)
+    recent = "\n".join(lines) if lines else texts_settings.SETTINGS_NO_CHANGES
+    embed.add_field(name=texts_settings.SETTINGS_RECENT, value=texts.shorten(recent, _FIELD_LIMIT), inline=False)
     return embed
 
 
@@ -140,7 +143,7 @@ class ModeratorChannelAlerts:
 
     def member_paused(self, *, channel_id: int, user_id: int, strikes: int, until: float) -> None:
         """A member reached the day's content-policy strikes: tell the moderators."""
-        text = texts.member_paused_alert(f"<@{user_id}>", strikes, refill_time(until))
+        text = texts_settings.member_paused_alert(f"<@{user_id}>", strikes, refill_time(until))
         task = asyncio.create_task(self._send(channel_id, text), name="moderator-alert")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

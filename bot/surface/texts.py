@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.engine.credits import credits_text, refill_time
+from bot.engine.credits import refill_time
 from bot.engine.errors import (
     Banned,
     CooldownActive,
@@ -22,6 +22,8 @@ from bot.engine.errors import (
     InsufficientCredits,
     InvalidOptions,
     MemberPaused,
+    ModelRefused,
+    ModelUnavailable,
     NsfwNotAllowed,
     QueueFull,
     ReapiPaused,
@@ -36,6 +38,8 @@ from bot.engine.errors import (
 )
 from bot.engine.failures import FailureCode, JobFailure
 from bot.engine.progress import Progress, Stage
+from bot.surface import texts_models
+from bot.surface.i18n import _, translate_module
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -45,6 +49,7 @@ __all__ = [
     "BUTTON_LABELS",
     "PERMISSION_NAMES",
     "channel_refused_alert",
+    "credits_text",
     "dm_delivery_note",
     "failure_reason",
     "failure_text",
@@ -58,6 +63,11 @@ __all__ = [
 def shorten(text: str, limit: int) -> str:
     """Cut ``text`` to ``limit`` characters, marking the cut with an ellipsis."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def credits_text(n: int) -> str:
+    """``1 credit`` / ``5 credits`` in the member's language (the engine's own is English, for logs and the CLI)."""
+    return (_("{n} credit") if n == 1 else _("{n} credits")).format(n=n)
 
 
 # -- progress (the placeholder while a job runs) ---------------------------------------------------------------
@@ -74,23 +84,27 @@ def progress_text(progress: Progress, *, simulated: bool = False) -> str:
     """
     if progress.stage is Stage.QUEUED:
         if progress.position is None:
-            line = QUEUED
+            line = _(QUEUED)
         elif progress.position_to is None:
-            line = f"⏳ Queued: position {progress.position}"
+            line = _("⏳ Queued: position {position}").format(position=progress.position)
         else:
-            line = f"⏳ Queued: position {progress.position}–{progress.position_to}"
+            line = _("⏳ Queued: position {position}–{position_to}").format(
+                position=progress.position, position_to=progress.position_to
+            )
     elif progress.stage is Stage.SUBMITTING:
-        line = "📤 Submitting to reAPI…"
+        line = _("📤 Submitting to reAPI…")
     elif progress.stage is Stage.GENERATING:
-        line = "🎨 Generating…"
-        if progress.started_at is not None:
-            line += f" started {refill_time(progress.started_at)}"
-            if progress.estimate:
-                line += f", usually ready {refill_time(progress.started_at + progress.estimate)}"
+        line = _("🎨 Generating…")
+        if progress.started_at is not None and progress.estimate:
+            line = _("🎨 Generating… started {started}, usually ready {ready}").format(
+                started=refill_time(progress.started_at), ready=refill_time(progress.started_at + progress.estimate)
+            )
+        elif progress.started_at is not None:
+            line = _("🎨 Generating… started {started}").format(started=refill_time(progress.started_at))
     else:
-        line = "📥 Done: uploading the image…"
+        line = _("📥 Done: uploading the image…")
     if simulated:
-        line += f"\n-# {SIMULATED}"
+        line += f"\n-# {_(SIMULATED)}"
     return line
 
 
@@ -102,31 +116,30 @@ RESULT_REQUESTED_BY = "Requested by"
 
 def result_aspect(aspect_ratio: str) -> str:
     """The footer part naming the image's aspect ratio."""
-    return f"aspect {aspect_ratio}"
+    return _("aspect {aspect_ratio}").format(aspect_ratio=aspect_ratio)
 
 
 def result_parent(parent_job_id: str) -> str:
     """The footer part naming the job an edit or reroll came from."""
-    return f"from job {parent_job_id}"
+    return _("from job {parent_job_id}").format(parent_job_id=parent_job_id)
 
 
 def source_link_label(link: str, n: int) -> str:
     """The text of the ``n``-th source link: a Discord message, or an image elsewhere."""
-    kind = "message" if "/channels/" in link else "image"
-    return f"{kind} {n}"
+    return (_("message {n}") if "/channels/" in link else _("image {n}")).format(n=n)
 
 
 def more_sources(count: int) -> str:
     """The last line of a source list cut short."""
-    return f"… and {count} more"
+    return _("… and {count} more").format(count=count)
 
 
 def dm_delivery_note(channel_id: int, missing: str) -> str:
     """The text of a result sent by DM because the channel refused the bot."""
-    return (
-        f"I couldn't post your image in <#{channel_id}>: I'm missing {missing} there. "
+    return _(
+        "I couldn't post your image in <#{channel_id}>: I'm missing {missing} there. "
         "Here it is instead; the server's admins have been told."
-    )
+    ).format(channel_id=channel_id, missing=missing)
 
 
 # Discord's own names for the permissions the bot needs, as a member sees them in the server settings.
@@ -143,12 +156,12 @@ MISSING_UNKNOWN = "a permission (Discord answered Missing Permissions)"
 
 def permission_name(flag: str) -> str:
     """The name a member knows a permission by (``flag`` is discord.py's attribute name)."""
-    return PERMISSION_NAMES[flag]
+    return _(PERMISSION_NAMES[flag])
 
 
 def missing_permissions(names: Sequence[str]) -> str:
     """Several missing permissions in one phrase (for the DM note and the owners' alert)."""
-    return " and ".join(names)
+    return _(" and ").join(names)
 
 
 # -- failures (the placeholder when a job ends without an image) ------------------------------------------------
@@ -189,19 +202,19 @@ def failure_reason(code: FailureCode | str, detail: str | None = None) -> str:
     try:
         code = FailureCode(code)
     except ValueError:
-        return "It failed."
-    reason = _FAILURE_REASONS[code]
+        return _("It failed.")
+    reason = _(_FAILURE_REASONS[code])
     if code is FailureCode.REAPI_PAUSED and detail == "401":
-        return "The bot's reAPI key was refused, so new images are paused. The bot owners have been told."
+        return _("The bot's reAPI key was refused, so new images are paused. The bot owners have been told.")
     if not detail:
         return reason
     shown = discord.utils.escape_mentions(discord.utils.escape_markdown(shorten(detail, 300)))
     if code is FailureCode.REAPI_400:
-        return f"reAPI rejected the request: {shown}"
+        return _("reAPI rejected the request: {detail}").format(detail=shown)
     if code is FailureCode.TASK_FAILED:
-        return f"reAPI could not make this image ({shown})."
+        return _("reAPI could not make this image ({detail}).").format(detail=shown)
     if code is FailureCode.INTERNAL:
-        return f"Something went wrong on our side (error id {shown})."
+        return _("Something went wrong on our side (error id {detail}).").format(detail=shown)
     return reason
 
 
@@ -209,7 +222,8 @@ def failure_text(failure: JobFailure, *, refunded: int) -> str:
     """The placeholder text when a job ends without an image."""
     text = f"❌ {failure_reason(failure.code, failure.detail)}"
     if refunded:
-        text += f"\nYour {refunded} credit{'s' if refunded != 1 else ''} {'were' if refunded != 1 else 'was'} refunded."
+        refund = _("Your {n} credit was refunded.") if refunded == 1 else _("Your {n} credits were refunded.")
+        text += "\n" + refund.format(n=refunded)
     return text
 
 
@@ -261,12 +275,12 @@ def _source_text(refusal: SourceRefused) -> str:
     if "limit" in facts and refusal.problem in (SourceProblem.TOO_LARGE, SourceProblem.LARGER_THAN):
         facts["limit_mb"] = int(facts["limit"]) // 1048576
     if "why" in facts:
-        facts["why"] = _FETCH_TEXTS[FetchFailure(facts["why"])].format(**facts)
-    return _SOURCE_TEXTS[refusal.problem].format(**facts)
+        facts["why"] = _(_FETCH_TEXTS[FetchFailure(facts["why"])]).format(**facts)
+    return _(_SOURCE_TEXTS[refusal.problem]).format(**facts)
 
 
 def _banned_where(scope: str) -> str:
-    return "on this bot" if scope == "global" else "in this server"
+    return _("on this bot") if scope == "global" else _("in this server")
 
 
 def refusal_text(refusal: Refusal) -> str:
@@ -277,41 +291,47 @@ def refusal_text(refusal: Refusal) -> str:
     if moderated is not None:
         return moderated
     if isinstance(refusal, Banned):
-        return f"You are banned from creating images {_banned_where(refusal.scope)}. Nothing was charged."
+        return _("You are banned from creating images {where}. Nothing was charged.").format(
+            where=_banned_where(refusal.scope)
+        )
     if isinstance(refusal, InsufficientCredits):
-        return (
-            f"You have {credits_text(refusal.balance)} and an image costs {credits_text(refusal.cost)}. "
-            f"Your allowance refills {refill_time(refusal.next_refill_at)}."
+        return _("You have {balance} and an image costs {cost}. Your allowance refills {refill}.").format(
+            balance=credits_text(refusal.balance),
+            cost=credits_text(refusal.cost),
+            refill=refill_time(refusal.next_refill_at),
         )
     if isinstance(refusal, QueueFull) and refusal.per_user:
-        return (
-            f"You already have {refusal.limit} images waiting. Wait for one to start (or cancel one), "
+        return _(
+            "You already have {limit} images waiting. Wait for one to start (or cancel one), "
             "then try again. Nothing was charged."
-        )
+        ).format(limit=refusal.limit)
     if isinstance(refusal, QueueFull):
-        return "The queue is full right now. Please try again in a minute. Nothing was charged."
+        return _("The queue is full right now. Please try again in a minute. Nothing was charged.")
     if isinstance(refusal, SpendCapReached):
-        return (
-            "The bot has used up today's image budget. "
-            f"Please try again {refill_time(refusal.reset_at)}. Nothing was charged."
+        return _("The bot has used up today's image budget. Please try again {when}. Nothing was charged.").format(
+            when=refill_time(refusal.reset_at)
         )
     if isinstance(refusal, ReapiPaused) and refusal.reason == "401":
-        return (
+        return _(
             "The bot's reAPI key was refused, so new images are paused "
-            f"(until {refill_time(refusal.until)} at the earliest). The bot owners have been told. Nothing was charged."
-        )
+            "(until {until} at the earliest). The bot owners have been told. Nothing was charged."
+        ).format(until=refill_time(refusal.until))
     if isinstance(refusal, ReapiPaused):
-        return (
+        return _(
             "The bot's reAPI account has run out of credits, so new images are paused "
-            f"(until {refill_time(refusal.until)} at the earliest). Nothing was charged."
-        )
+            "(until {until} at the earliest). Nothing was charged."
+        ).format(until=refill_time(refusal.until))
     if isinstance(refusal, CooldownActive):
         # A Discord timestamp, rendered in the member's own timezone and language ("in 5 seconds").
         again = refill_time(math.ceil(refusal.retry_at))
-        return f"You are starting images too quickly. You can start another one {again}."
+        return _("You are starting images too quickly. You can start another one {again}.").format(again=again)
+    if isinstance(refusal, ModelRefused):
+        return texts_models.model_refused(refusal)
+    if isinstance(refusal, ModelUnavailable):
+        return texts_models.model_unavailable(refusal)
     if isinstance(refusal, InvalidOptions):
-        return "Those image options are not valid, so nothing was charged."
-    return "That request was refused. Nothing was charged."
+        return _("Those image options are not valid, so nothing was charged.")
+    return _("That request was refused. Nothing was charged.")
 
 
 # -- errors the tree's reporter words ---------------------------------------------------------------------------
@@ -322,7 +342,7 @@ NOT_ALLOWED_HERE = "You are not allowed to use this here."
 
 def unexpected_error(error_id: str) -> str:
     """The apology for an error nobody foresaw; ``error_id`` finds it in the log."""
-    return f"Sorry, something went wrong on our side (error id `{error_id}`)."
+    return _("Sorry, something went wrong on our side (error id `{error_id}`).").format(error_id=error_id)
 
 
 # -- input checks -----------------------------------------------------------------------------------------------
@@ -333,32 +353,32 @@ PROMPT_NOT_TEXT = "The prompt must be text."
 
 def prompt_too_long(length: int, limit: int) -> str:
     """A prompt past the length limit."""
-    return f"Your prompt is {length:,} characters; the limit is {limit:,}."
+    return _("Your prompt is {length:,} characters; the limit is {limit:,}.").format(length=length, limit=limit)
 
 
 def unknown_aspect_ratio(shown: str, allowed: str) -> str:
     """An aspect ratio typed by hand (in a modal) that reAPI does not offer; ``shown`` is already made safe."""
-    return f"`{shown}` is not an aspect ratio I know. Use one of: {allowed}."
+    return _("`{shown}` is not an aspect ratio I know. Use one of: {allowed}.").format(shown=shown, allowed=allowed)
 
 
 def aspect_ratio_not_listed(allowed: str) -> str:
     """An aspect ratio option outside the offered choices (only a modified client can send one)."""
-    return f"That is not an aspect ratio I know. Pick one from the list: {allowed}."
+    return _("That is not an aspect ratio I know. Pick one from the list: {allowed}.").format(allowed=allowed)
 
 
 def number_out_of_range(name: str, low: int, high: int) -> str:
     """A whole-number option outside its bounds."""
-    return f"`{name}` must be a whole number from {low:,} to {high:,}."
+    return _("`{name}` must be a whole number from {low:,} to {high:,}.").format(name=name, low=low, high=high)
 
 
 def text_out_of_range(name: str, low: int, high: int) -> str:
     """A text option too short or too long."""
-    return f"`{name}` must be a text of {low:,} to {high:,} characters."
+    return _("`{name}` must be a text of {low:,} to {high:,} characters.").format(name=name, low=low, high=high)
 
 
 def not_a_flag(name: str) -> str:
     """A true/false option that is neither."""
-    return f"`{name}` must be true or false."
+    return _("`{name}` must be true or false.").format(name=name)
 
 
 # The choice names of the aspect ratio option (the values are reAPI's and are not translated).
@@ -378,11 +398,11 @@ ASPECT_LABELS = {
 def permissions_heads_up(missing: Sequence[str]) -> str:
     """Tell a member the result may not reach this channel, and what to ask an admin for."""
     names = ", ".join(f"**{name}**" for name in missing)
-    return (
-        f"Heads-up: I lack {names} in this channel. Your image is on its way and shows up here if it is ready "
+    return _(
+        "Heads-up: I lack {names} in this channel. Your image is on its way and shows up here if it is ready "
         "within 15 minutes; after that I can't post here and will try to send it to you by DM instead. "
         "A server admin can give me these permissions."
-    )
+    ).format(names=names)
 
 
 # -- result buttons and the edit modal ----------------------------------------------------------------------------
@@ -405,7 +425,7 @@ SOURCE_THIS_IMAGE = "this image"
 
 def requester_only(action: str) -> str:
     """Someone other than the requester (or a moderator) pressed a button; ``action`` is one of ``ACTION_*``."""
-    return f"Only the person who asked for this image, or a moderator, can {action}."
+    return _("Only the person who asked for this image, or a moderator, can {action}.").format(action=action)
 
 
 MODAL_EDIT_TITLE = "Edit image"
@@ -433,12 +453,12 @@ SOURCE_EMBEDDED_IMAGE = "the embedded image"
 
 def source_link_n(n: int) -> str:
     """How an edit's ``n``-th pasted link is named in messages about it."""
-    return f"link {n}"
+    return _("link {n}").format(n=n)
 
 
 def reply_needs_instruction(mention: str) -> str:
     """A reply that mentions the bot but says nothing else."""
-    return f"Tell me what to change, e.g. {mention} make it night-time."
+    return _("Tell me what to change, e.g. {mention} make it night-time.").format(mention=mention)
 
 
 def reply_failed(text: str) -> str:
@@ -463,54 +483,60 @@ HISTORY_TITLE = "Your images"
 HISTORY_EMPTY = "Nothing here yet: try `/imagine`."
 HISTORY_PAST_END = "No more images: this is past the last page."
 RESULT_LINK = "result"
-_UNITS = ((604_800, "week"), (86_400, "day"), (3_600, "hour"), (60, "minute"))
+HISTORY_STATES = {"delivered": "delivered", "failed": "failed"}
+_UNITS = (
+    (604_800, "every week", "every {n} weeks"),
+    (86_400, "every day", "every {n} days"),
+    (3_600, "every hour", "every {n} hours"),
+    (60, "every minute", "every {n} minutes"),
+)
 
 
 def credits_of(name: str) -> str:
     """The /credits title when an admin looks at someone else's."""
-    return f"Credits of {name}"
+    return _("Credits of {name}").format(name=name)
 
 
 def banned_note(scope: str) -> str:
     """The /credits line of a banned member."""
-    return f"🚫 Banned from creating images {_banned_where(scope)}."
+    return _("🚫 Banned from creating images {where}.").format(where=_banned_where(scope))
 
 
 def balance_value(balance: int, held: int, *, everywhere: bool) -> str:
     """The /credits balance field; ``held`` credits are reserved for images in progress."""
-    where = "everywhere" if everywhere else "in this server"
-    reserved = f"\n{credits_text(held)} reserved for images in progress" if held else ""
-    return f"**{credits_text(balance)}** ({where}){reserved}"
+    where = _("everywhere") if everywhere else _("in this server")
+    reserved = "\n" + _("{held} reserved for images in progress").format(held=credits_text(held)) if held else ""
+    return _("**{balance}** ({where})").format(balance=credits_text(balance), where=where) + reserved
 
 
 def every(seconds: float) -> str:
     """A refill period in words: 'every day', 'every 6 hours'."""
-    for size, name in _UNITS:
+    for size, one, many in _UNITS:
         if seconds >= size and seconds % size == 0:
             n = int(seconds // size)
-            return f"every {name}" if n == 1 else f"every {n} {name}s"
-    return f"every {seconds:g} seconds"
+            return _(one) if n == 1 else _(many).format(n=n)
+    return _("every {seconds:g} seconds").format(seconds=seconds)
 
 
 def at_utc(period: str, anchor: float) -> str:
     """A refill period anchored at a time of day."""
     start = datetime.fromtimestamp(anchor, UTC)
-    return f"{period} at {start:%H:%M} UTC"
+    return _("{period} at {time} UTC").format(period=period, time=f"{start:%H:%M}")
 
 
 def allowance_value(allowance: int, schedule: str, cap: int) -> str:
     """The /credits allowance field's first line."""
-    return f"+{allowance} {schedule}, up to {cap}"
+    return _("+{allowance} {schedule}, up to {cap}").format(allowance=allowance, schedule=schedule, cap=cap)
 
 
 def next_refill(at: float) -> str:
     """The /credits line saying when the next refill comes."""
-    return f"Next refill {refill_time(at)}"
+    return _("Next refill {when}").format(when=refill_time(at))
 
 
 def history_page(page: int) -> str:
     """The /history footer."""
-    return f"Page {page}"
+    return _("Page {page}").format(page=page)
 
 
 # -- /admin ------------------------------------------------------------------------------------------------------
@@ -525,67 +551,77 @@ NEED_MANAGE_SERVER_BANS = "You need the Manage Server permission here to ban or 
 
 def granted(amount: int, mention: str) -> str:
     """/admin credits grant, done."""
-    return f"Granted {credits_text(amount)} to {mention}."
+    return _("Granted {amount} to {mention}.").format(amount=credits_text(amount), mention=mention)
 
 
 def balance_set(mention: str) -> str:
     """/admin credits set, done."""
-    return f"Set the balance of {mention}."
+    return _("Set the balance of {mention}.").format(mention=mention)
 
 
 def balance_reset(mention: str) -> str:
     """/admin credits reset, done."""
-    return f"Reset the balance of {mention}."
+    return _("Reset the balance of {mention}.").format(mention=mention)
 
 
 def balance_now(done: str, balance: int, *, everywhere: bool) -> str:
     """A balance change's answer: what was done, then the new balance."""
-    where = "" if everywhere else " in this server"
-    return f"{done} Their balance{where} is now {credits_text(balance)}."
+    now = _("Their balance is now {balance}.") if everywhere else _("Their balance in this server is now {balance}.")
+    return f"{done} {now.format(balance=credits_text(balance))}"
 
 
 def _ban_where(scope: str) -> str:
-    return "on this bot (every server and DMs)" if scope == "global" else "in this server"
+    return _("on this bot (every server and DMs)") if scope == "global" else _("in this server")
 
 
 def ban_result(mention: str, scope: str, *, added: bool) -> str:
     """/admin ban, done (or nothing to do)."""
     where = _ban_where(scope)
-    return f"{mention} can no longer create images {where}." if added else f"{mention} was already banned {where}."
+    done = _("{mention} can no longer create images {where}.") if added else _("{mention} was already banned {where}.")
+    return done.format(mention=mention, where=where)
 
 
 def unban_result(mention: str, scope: str, *, removed: bool) -> str:
     """/admin unban, done (or nothing to do)."""
     where = _ban_where(scope)
-    return f"{mention} may create images {where} again." if removed else f"{mention} was not banned {where}."
+    done = _("{mention} may create images {where} again.") if removed else _("{mention} was not banned {where}.")
+    return done.format(mention=mention, where=where)
 
 
 def usage_title(days: int, *, this_server: bool) -> str:
     """/admin usage title."""
-    return f"Usage, last {days} day{'s' if days != 1 else ''}" + (" (this server)" if this_server else "")
+    title = _("Usage, last {days} day") if days == 1 else _("Usage, last {days} days")
+    return title.format(days=days) + (_(" (this server)") if this_server else "")
 
 
 def usage_day(date: str, delivered: int, failed: int, credits: int, charged: int) -> str:
     """One day's line in /admin usage."""
-    return f"`{date}` {delivered} delivered · {failed} failed · {credits_text(credits)} · {charged} sent to reAPI"
+    return _("`{date}` {delivered} delivered · {failed} failed · {credits} · {charged} sent to reAPI").format(
+        date=date, delivered=delivered, failed=failed, credits=credits_text(credits), charged=charged
+    )
 
 
 def usage_top(n: int, user_id: int, delivered: int, credits: int) -> str:
     """One line of /admin usage's top members."""
-    return f"{n}. <@{user_id}>: {delivered} image{'s' if delivered != 1 else ''}, {credits_text(credits)}"
+    line = (
+        _("{n}. <@{user_id}>: {delivered} image, {credits}")
+        if delivered == 1
+        else _("{n}. <@{user_id}>: {delivered} images, {credits}")
+    )
+    return line.format(n=n, user_id=user_id, delivered=delivered, credits=credits_text(credits))
 
 
 def usage_totals(images: int, credits: int) -> str:
     """/admin usage totals field."""
-    return f"{images} images, {credits_text(credits)}"
+    return _("{images} images, {credits}").format(images=images, credits=credits_text(credits))
 
 
 def usage_spend(spent: int, cap: int, in_flight: int) -> str:
     """/admin usage, bot-wide: today's reAPI spend against the cap."""
-    shown_cap = f"{cap:,} reAPI credits" if cap else "no cap"
-    value = f"{spent:,} spent today (UTC) of {shown_cap}"
+    shown_cap = _("{cap:,} reAPI credits").format(cap=cap) if cap else _("no cap")
+    value = _("{spent:,} spent today (UTC) of {cap}").format(spent=spent, cap=shown_cap)
     if in_flight:
-        value += f", {in_flight:,} more waiting"
+        value += _(", {in_flight:,} more waiting").format(in_flight=in_flight)
     return value
 
 
@@ -602,11 +638,11 @@ REAPI_SPEND = "reAPI spend"
 
 def channel_refused_alert(channel_id: int, guild_id: int | None, missing: str, job_id: str) -> str:
     """The owners' alert when a channel refuses the bot's results."""
-    server = f", server {guild_id}" if guild_id else ""
-    return (
-        f"Results cannot be posted in <#{channel_id}> (channel {channel_id}{server}): the bot is missing {missing}. "
-        f"Members there get their images by DM (latest: job {job_id})."
-    )
+    server = _(", server {guild_id}").format(guild_id=guild_id) if guild_id else ""
+    return _(
+        "Results cannot be posted in <#{channel_id}> (channel {channel_id}{server}): the bot is missing {missing}. "
+        "Members there get their images by DM (latest: job {job_id})."
+    ).format(channel_id=channel_id, server=server, missing=missing, job_id=job_id)
 
 
 # -- server settings (/settings) and moderation ---------------------------------------------------------------
@@ -615,22 +651,28 @@ def channel_refused_alert(channel_id: int, guild_id: int | None, missing: str, j
 def _moderation_text(refusal: Refusal) -> str | None:
     """Refusals from the server's settings and the moderation rules; never repeats the term that matched."""
     if isinstance(refusal, UnavailableHere):
-        return "This server's admins don't allow the bot in this channel. Try another channel. Nothing was charged."
+        return _("This server's admins don't allow the bot in this channel. Try another channel. Nothing was charged.")
+    if isinstance(refusal, TermBlocked) and refusal.by_server:
+        return _(
+            "Your prompt contains a term that is blocked by this server's rules, so it was not sent. "
+            "Please rephrase it. Nothing was charged."
+        )
     if isinstance(refusal, TermBlocked):
-        whose = "this server's" if refusal.by_server else "the bot's"
-        return (
-            f"Your prompt contains a term that is blocked by {whose} rules, so it was not sent. "
+        return _(
+            "Your prompt contains a term that is blocked by the bot's rules, so it was not sent. "
             "Please rephrase it. Nothing was charged."
         )
     if isinstance(refusal, NsfwNotAllowed) and refusal.rule == "never":
-        return "Your prompt looks NSFW, and this server does not allow that. Nothing was charged."
+        return _("Your prompt looks NSFW, and this server does not allow that. Nothing was charged.")
     if isinstance(refusal, NsfwNotAllowed):
-        return "Your prompt looks NSFW: this server allows that only in age-restricted channels. Nothing was charged."
-    if isinstance(refusal, MemberPaused):
-        return (
-            f"reAPI refused {refusal.strikes} of your prompts today under its content policy, so you are paused "
-            f"here until {refill_time(refusal.until)}. Nothing was charged."
+        return _(
+            "Your prompt looks NSFW: this server allows that only in age-restricted channels. Nothing was charged."
         )
+    if isinstance(refusal, MemberPaused):
+        return _(
+            "reAPI refused {strikes} of your prompts today under its content policy, so you are paused "
+            "here until {until}. Nothing was charged."
+        ).format(strikes=refusal.strikes, until=refill_time(refusal.until))
     if isinstance(refusal, SettingRejected):
         return _setting_text(refusal)
     return None
@@ -640,130 +682,40 @@ def _setting_text(refusal: SettingRejected) -> str:
     facts = refusal.facts
     problem = refusal.problem
     if problem is SettingProblem.TERM_EMPTY:
-        return "The term is empty."
+        return _("The term is empty.")
     if problem is SettingProblem.TERM_TOO_LONG:
-        return f"A term can be at most {facts['limit']} characters long."
+        return _("A term can be at most {limit} characters long.").format(limit=facts["limit"])
     if problem is SettingProblem.TERM_CHARACTERS:
-        return "A term may hold letters, digits, spaces, hyphens, apostrophes and `*` (any letters) only."
+        return _("A term may hold letters, digits, spaces, hyphens, apostrophes and `*` (any letters) only.")
     if problem is SettingProblem.TERM_TOO_SHORT:
-        return "A term needs at least two letters or digits besides `*`."
+        return _("A term needs at least two letters or digits besides `*`.")
     if problem is SettingProblem.TOO_MANY_TERMS:
-        return f"This server already blocks {facts['limit']} terms, the most allowed. Unblock one first."
+        return _("This server already blocks {limit} terms, the most allowed. Unblock one first.").format(
+            limit=facts["limit"]
+        )
     if problem is SettingProblem.TERM_NOT_LISTED:
-        return "That term is not on this server's blocked list. `/settings show` lists them."
+        return _("That term is not on this server's blocked list. `/settings show` lists them.")
     if problem is SettingProblem.TOO_MANY_CHANNELS:
-        return f"The channel list can hold at most {facts['limit']} channels."
+        return _("The channel list can hold at most {limit} channels.").format(limit=facts["limit"])
     if problem is SettingProblem.UNKNOWN_MODEL:
-        return f"That model is not available. Choose one of: {facts['allowed']}, or `default`."
+        return _("That model is not available. Choose one of: {allowed}, or `default`.").format(
+            allowed=facts["allowed"]
+        )
     if problem is SettingProblem.UNKNOWN_ASPECT_RATIO:
-        return f"That aspect ratio is not available. Choose one of: {facts['allowed']}, or `default`."
+        return _("That aspect ratio is not available. Choose one of: {allowed}, or `default`.").format(
+            allowed=facts["allowed"]
+        )
     if problem is SettingProblem.COST_OUT_OF_RANGE:
-        return f"The bot owner lets servers set a cost per image from {facts['low']} to {facts['high']} credits."
+        return _("The bot owner lets servers set a cost per image from {low} to {high} credits.").format(
+            low=facts["low"], high=facts["high"]
+        )
     if problem is SettingProblem.ALLOWANCE_OUT_OF_RANGE:
-        return f"The bot owner lets servers set an allowance from 0 to {facts['high']} credits."
+        return _("The bot owner lets servers set an allowance from 0 to {high} credits.").format(high=facts["high"])
     if problem is SettingProblem.UNKNOWN_CHOICE:
-        return f"That is not one of the choices: {facts['allowed']}."
+        return _("That is not one of the choices: {allowed}.").format(allowed=facts["allowed"])
     if problem is SettingProblem.NOTHING_TO_CHANGE:
-        return "Nothing changed: that is already the setting."
-    return "Other admins are changing the settings right now. Please try again in a moment."
+        return _("Nothing changed: that is already the setting.")
+    return _("Other admins are changing the settings right now. Please try again in a moment.")
 
 
-SETTINGS_ONLY = "Only bot owners and server admins (Manage Server) can change `/settings`."
-SETTINGS_TITLE = "Server settings"
-SETTINGS_CHANNELS = "Channels"
-SETTINGS_DEFAULTS = "Defaults"
-SETTINGS_CREDITS = "Credits"
-SETTINGS_BLOCKED_TERMS = "Blocked terms"
-SETTINGS_NSFW = "NSFW rule"
-SETTINGS_REPLY_EDIT = "Reply-to-edit"
-SETTINGS_LOG_CHANNEL = "Moderator log channel"
-SETTINGS_RECENT = "Recent changes"
-SETTINGS_NO_CHANGES = "No changes yet."
-SETTINGS_NONE = "none"
-SETTINGS_ON = "on"
-SETTINGS_OFF = "off"
-SETTINGS_NO_LOG_CHANNEL = "none (alerts are not posted)"
-SETTINGS_SAVED_NOTE = "Saved. Every bot process applies it within a few seconds."
-REPLY_EDIT_OFF = "Reply-to-edit is turned off in this server. Use `/edit` or right-click → **Apps** → **Edit image**."
-NSFW_RULE_LABELS = {
-    "allow": "allowed everywhere",
-    "age_restricted_only": "only in age-restricted channels",
-    "never": "never",
-}
-CHANNEL_MODE_LABELS = {
-    "everywhere": "everywhere",
-    "only_listed": "only in",
-    "except_listed": "everywhere except",
-}
-SETTING_NAMES = {
-    "channel_mode": "channel rule",
-    "channels": "channel list",
-    "model": "default model",
-    "aspect_ratio": "default aspect ratio",
-    "credits": "credits",
-    "defaults": "default model and aspect ratio",
-    "blocked_terms": "blocked terms",
-    "nsfw_rule": "NSFW rule",
-    "reply_edit": "reply-to-edit",
-    "log_channel": "moderator log channel",
-}
-
-
-def not_one_of(allowed: str) -> str:
-    """A value that is not among an option's choices."""
-    return f"That is not one of the choices: {allowed}."
-
-
-def settings_channels(mode: str, channels: str) -> str:
-    """Where the bot works in this server, e.g. "only in #art, #memes"."""
-    label = CHANNEL_MODE_LABELS.get(mode, mode)
-    if mode == "everywhere":
-        return label
-    return f"{label} {channels or SETTINGS_NONE}"
-
-
-def settings_defaults(model: str, aspect_ratio: str, *, own_model: bool, own_ratio: bool) -> str:
-    """The default model and aspect ratio, saying which are the bot owner's."""
-    model_note = "" if own_model else " (bot default)"
-    ratio_note = "" if own_ratio else " (bot default)"
-    return f"Model: `{model}`{model_note}\nAspect ratio: `{aspect_ratio}`{ratio_note}"
-
-
-def settings_credits(cost: int, allowance: int, *, own: bool, low: int, high: int, max_allowance: int) -> str:
-    """The cost per image and allowance here, and what the bot owner lets the server choose."""
-    whose = "set by this server" if own else "the bot's defaults"
-    return (
-        f"{credits_text(cost)} per image, {credits_text(allowance)} per refill ({whose}).\n"
-        f"Allowed: cost {low}–{high}, allowance 0–{max_allowance}."
-    )
-
-
-def settings_terms(count: int, shown: str) -> str:
-    """How many terms the server blocks, and the list hidden behind spoilers."""
-    if count == 0:
-        return "none (the bot owner's list still applies)"
-    return f"{count}: {shown}"
-
-
-def settings_nsfw(rule: str, *, own: bool) -> str:
-    """The NSFW rule here."""
-    label = NSFW_RULE_LABELS.get(rule, rule)
-    return label if own else f"{label} (bot default)"
-
-
-def settings_change_line(when: str, actor: str, setting: str, old: str, new: str) -> str:
-    """One audit-log line: when, who, what changed from what to what."""
-    return f"{when} {actor}: {SETTING_NAMES.get(setting, setting)} {old} → {new}"
-
-
-def settings_changed(setting: str) -> str:
-    """The admin's confirmation after a change."""
-    return f"Changed the {SETTING_NAMES.get(setting, setting)}. {SETTINGS_SAVED_NOTE}"
-
-
-def member_paused_alert(user_mention: str, strikes: int, until: str) -> str:
-    """The moderators' alert when a member is paused after too many content-policy failures."""
-    return (
-        f"{user_mention} had {strikes} prompts refused by reAPI's content policy today and is paused "
-        f"from creating images until {until}."
-    )
+translate_module(__name__)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.engine.credits import credits_text, refill_time
-from bot.surface.texts import shorten
+from bot.engine.credits import refill_time
+from bot.surface.i18n import _, translate_module
+from bot.surface.texts import credits_text, shorten
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -39,12 +40,18 @@ PRIVATE_CHOICES = {"off": "Off", "dm": "By DM", "ephemeral": "Only visible to me
 PREFERENCES_FOOTER = "Edits without an aspect ratio keep their source's shape. /preferences reset:true starts over."
 
 
+# The preferences a refusal can name, as the sentence says them.
+_PREFERENCE_FIELDS = {"aspect_ratio": "aspect ratio", "model": "model", "private": "private"}
+
+
 def preference_refused(refusal: PreferenceRefused) -> str:
     """A preference value the bot does not offer (nothing was saved)."""
     allowed = ", ".join(f"`{v}`" for v in refusal.allowed)
     shown = shorten(refusal.value, 40).replace("`", "ˋ")
-    field = refusal.field.replace("_", " ")
-    return f"`{shown}` is not an option for {field}. Choose one of: {allowed}. Nothing was saved."
+    field = _(_PREFERENCE_FIELDS.get(refusal.field, refusal.field.replace("_", " ")))
+    return _("`{shown}` is not an option for {field}. Choose one of: {allowed}. Nothing was saved.").format(
+        shown=shown, field=field, allowed=allowed
+    )
 
 
 # -- /jobs ----------------------------------------------------------------------------------------------------
@@ -68,19 +75,21 @@ _STATE_WORDS = {
 
 def cancel_label(number: int) -> str:
     """The label of the Cancel button for the ``number``-th job of the list."""
-    return f"Cancel #{number}"
+    return _("Cancel #{number}").format(number=number)
 
 
 def job_line(number: int, job: Job) -> str:
     """One job in /jobs: its number, state, prompt and when it was asked for."""
     prompt = shorten(" ".join(job.prompt.split()), 80).replace("`", "ˋ")
-    state = _STATE_WORDS.get(job.state.value, job.state.value)
+    state = _(_STATE_WORDS.get(job.state.value, job.state.value))
     return f"**#{number}** {state} · {credits_text(job.cost)} · {refill_time(job.created_at)}\n`{prompt}`"
 
 
 def job_cancelled(cost: int) -> str:
     """A waiting job was cancelled from /jobs."""
-    return f"Cancelled. {credits_text(cost)} went back to your balance." if cost else "Cancelled."
+    if not cost:
+        return _("Cancelled.")
+    return _("Cancelled. {credits} went back to your balance.").format(credits=credits_text(cost))
 
 
 # -- delivery -------------------------------------------------------------------------------------------------
@@ -91,22 +100,26 @@ PRIVATE_DM_PLACEHOLDER = "🔒 Your image is ready and was sent to you by DM."
 
 def private_dm_note(channel_id: int) -> str:
     """Above a result sent by DM because the member asked for private results."""
-    return f"🔒 Your image from <#{channel_id}>, sent privately as you asked in /preferences."
+    return _("🔒 Your image from <#{channel_id}>, sent privately as you asked in /preferences.").format(
+        channel_id=channel_id
+    )
 
 
 def private_fallback_note(user_id: int, mode: str) -> str:
     """Above a result shown in the channel although the member asked for it privately (so it is not lost)."""
     why = (
-        "it took longer than Discord lets a private reply wait and your DMs are closed"
+        _("it took longer than Discord lets a private reply wait and your DMs are closed")
         if mode == "ephemeral"
-        else "your DMs are closed to this bot"
+        else _("your DMs are closed to this bot")
     )
-    return f"-# <@{user_id}> asked for private results, but {why}, so it is here instead."
+    return "-# " + _("<@{user_id}> asked for private results, but {why}, so it is here instead.").format(
+        user_id=user_id, why=why
+    )
 
 
 def ready_ping(user_id: int, link: str) -> str:
     """The message that mentions a member whose image is ready (they asked for it in /preferences)."""
-    return f"<@{user_id}> your image is ready: {link}"
+    return _("<@{user_id}> your image is ready: {link}").format(user_id=user_id, link=link)
 
 
 # -- charts and contact sheets --------------------------------------------------------------------------------
@@ -124,12 +137,14 @@ CHART_NOBODY = "nobody yet"
 
 def chart_spend(spent: int, cap: int) -> str:
     """The label of the spend bar: what was spent against the cap."""
-    return f"{spent:,} of {cap:,} credits" if cap else f"{spent:,} credits ({CHART_NO_CAP})"
+    if cap:
+        return _("{spent:,} of {cap:,} credits").format(spent=spent, cap=cap)
+    return _("{spent:,} credits ({no_cap})").format(spent=spent, no_cap=_(CHART_NO_CAP))
 
 
 def chart_balance(balance: int, max_balance: int) -> str:
     """The label of the balance bar."""
-    return f"{balance:,} of {max_balance:,} credits"
+    return _("{balance:,} of {max_balance:,} credits").format(balance=balance, max_balance=max_balance)
 
 
 def chart_member(user_id: int, names: Sequence[tuple[int, str]]) -> str:
@@ -137,7 +152,10 @@ def chart_member(user_id: int, names: Sequence[tuple[int, str]]) -> str:
     for known_id, name in names:
         if known_id == user_id:
             return shorten(name, 24)
-    return f"member {user_id}"
+    return _("member {user_id}").format(user_id=user_id)
 
 
 CONTACT_SHEET_NOTE = "Thumbnails of this page's images (grey: not available to the bot)."
+
+
+translate_module(__name__)

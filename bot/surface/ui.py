@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.engine.progress import Progress, Stage
-from bot.surface import texts
+from bot.reapi.specs import DEFAULT_MODEL
+from bot.surface import texts, texts_models
 from bot.surface.texts import (
     channel_refused_alert,
     dm_delivery_note,
@@ -53,6 +54,8 @@ def result_embed(job: Job, *, filename: str, took: float | None) -> discord.Embe
         embed.add_field(name=texts.RESULT_SOURCES, value=source_links(job.sources), inline=False)
     embed.add_field(name=texts.RESULT_REQUESTED_BY, value=f"<@{job.user_id}>", inline=True)
     footer = [texts.result_aspect(job.aspect_ratio)]
+    if job.model != DEFAULT_MODEL or job.image_count > 1 or job.resolution is not None:
+        footer.insert(0, texts_models.result_model(job.model, job.resolution, job.image_count))
     if took is not None:
         footer.append(f"{took:.1f}s")
     footer.append(job_marker(job.id))
@@ -61,6 +64,13 @@ def result_embed(job: Job, *, filename: str, took: float | None) -> discord.Embe
     if job.simulated:
         footer.append(texts.SIMULATED.upper())
     embed.set_footer(text=FOOTER_SEPARATOR.join(footer))
+    return embed
+
+
+def extra_image_embed(filename: str) -> discord.Embed:
+    """The embed of a result's second, third or fourth image (the first embed carries the prompt and footer)."""
+    embed = discord.Embed(colour=EMBED_COLOUR)
+    embed.set_image(url=f"attachment://{filename}")
     return embed
 
 

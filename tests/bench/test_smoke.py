@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.run import BENCHMARKS
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -23,11 +25,11 @@ def test_bench_smoke_runs_every_benchmark_and_writes_its_report(tmp_path: Path) 
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    for name in ("ack", "traffic", "queue", "ledger"):
+    for name in BENCHMARKS:
         assert f"== {name} ..." in done.stdout
     assert "bot/floor ratio" in done.stdout
     assert "FAILED" not in done.stdout
     text = report.read_text(encoding="utf-8")
     assert "- Command: `python -m bench --smoke --output" in text
     assert "CPUs" in text
-    assert text.count("\n## ") == 4
+    assert text.count("\n## ") == len(BENCHMARKS)

@@ -200,6 +200,8 @@ def _toml_section(name: str, section: BaseModel, secrets: frozenset[str]) -> str
             continue
         if isinstance(value, timedelta):
             value = value.total_seconds()  # durations also take plain seconds
+        if isinstance(value, dict) and not value:
+            continue  # an empty table (e.g. reapi.prices) is the default
         if isinstance(value, dict) or (isinstance(value, list) and any(isinstance(v, dict) for v in value)):
             raise ValueError(f"{name}.{key}: nested values are not supported here")
         lines.append(f"{key} = {json.dumps(value)}")

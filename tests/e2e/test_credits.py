@@ -212,7 +212,7 @@ async def test_spend_cap_refuses_new_jobs_and_tells_the_owners_once_in_the_log_c
         assert "today's image budget" in refused.json["content"]
         assert "Nothing was charged" in refused.json["content"]
     alerts = await fake.wait_for_request("POST", rf"/channels/{log_channel['id']}/messages")
-    assert "daily reAPI spend cap (45 reAPI credits, 2 images)" in alerts.json["content"]
+    assert "daily reAPI spend cap (45 reAPI credits; 40 already counted)" in alerts.json["content"]
     assert len(fake.requests_matching("POST", rf"/channels/{log_channel['id']}/messages")) == 1
     assert sim.submit_count == 2
     assert await bot.services.store.ledger(int(users[3]["id"])) == []  # refused before anything was reserved

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from bot.engine.ports import DeliveryFailed
+from bot.engine.ports import DeliveryDeferred, DeliveryFailed
 from bot.reapi import DownloadedImage, SubmittedTask, Task
 from bot.store import Balance, InsufficientBalance, Job, JobState, QueueLimitExceeded
 from bot.store.steps import NamedSteps
@@ -311,10 +311,14 @@ class FakeNotifier:
     placeholder_gone: bool = False
     refuse_failures: bool = False
     refuse_delivery: bool = False
+    defer_deliveries: int = 0  # this many deliveries meet a 429 Discord's library gave up on (then it works)
+    defer_retry_after: float | None = None
     crash_after_post: bool = False
     hold_failures: asyncio.Event | None = None  # set: a failure notice is shown only once it is set
     progress_calls: list[tuple[str, Progress]] = field(default_factory=list)
     deliveries: list[str] = field(default_factory=list)
+    images_shown: dict[str, int] = field(default_factory=dict)  # job id -> images in its (last) delivery
+    delivery_times: list[float] = field(default_factory=list)  # the store's clock at each delivery call
     failures: list[tuple[str, JobFailure, JobState | None]] = field(default_factory=list)
     posts: list[Post] = field(default_factory=list)
     closed: bool = False
@@ -323,10 +327,18 @@ class FakeNotifier:
     def progress(self, job: Job, progress: Progress) -> None:
         self.progress_calls.append((job.id, progress))
 
-    async def deliver(self, job: Job, image: PreparedImage, *, journal: DeliveryJournal) -> int:
+    async def deliver(
+        self, job: Job, image: PreparedImage, *, journal: DeliveryJournal, more: Sequence[PreparedImage] = ()
+    ) -> int:
         self.deliveries.append(job.id)
+        self.images_shown[job.id] = 1 + len(more)
+        if self.store is not None:
+            self.delivery_times.append(self.store.clock.now)
         if self.refuse_delivery:
             raise DeliveryFailed("403 everywhere")
+        if self.defer_deliveries > 0:
+            self.defer_deliveries -= 1
+            raise DeliveryDeferred("429 past the library's retries", retry_after=self.defer_retry_after)
         if job.result_message_id is not None:
             return job.result_message_id
         if not self.placeholder_gone:
@@ -380,18 +392,25 @@ class FakeReapi:
         self.hold_submit: asyncio.Event | None = None
         self.poll_delay = 0.0  # real seconds each poll takes
         self.image = png()
+        self.requests: list[Any] = []  # every GenerationRequest submitted, in order
+        self.downloads: list[str] = []
+        self._counts: dict[str, int] = {}  # task id -> images asked for (n)
         self._ids = itertools.count(1)
 
     async def submit(self, request: Any) -> SubmittedTask:
         self.submits += 1
+        self.requests.append(request)
         if self.hold_submit is not None:
             await self.hold_submit.wait()
         if self.submit_script:
             step = self.submit_script.popleft()
             if isinstance(step, BaseException):
                 raise step
+            self._counts[step] = request.options.count
             return SubmittedTask(id=step)
-        return SubmittedTask(id=f"task_{next(self._ids)}")
+        task_id = f"task_{next(self._ids)}"
+        self._counts[task_id] = request.options.count
+        return SubmittedTask(id=task_id)
 
     async def get_task(self, task_id: str) -> Task:
         self.polled.append(task_id)
@@ -402,11 +421,13 @@ class FakeReapi:
         if isinstance(step, BaseException):
             raise step
         if step == "completed":
-            return Task(id=task_id, status="completed", output={"image_urls": [f"https://out.example/{task_id}.png"]})
+            urls = [f"https://out.example/{task_id}-{i}.png" for i in range(self._counts.get(task_id, 1))]
+            return Task(id=task_id, status="completed", output={"image_urls": urls})
         if step.startswith("failed"):
             code = int(step.split(":")[1]) if ":" in step else 50001
             return Task(id=task_id, status="failed", error={"code": code, "message": "no"})
         return Task(id=task_id, status=step)
 
     async def download(self, url: str, *, max_bytes: int) -> DownloadedImage:
+        self.downloads.append(url)
         return DownloadedImage(self.image, "image/png")

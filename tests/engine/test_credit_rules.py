@@ -216,14 +216,15 @@ async def store() -> AsyncIterator[Store]:
 
 
 def guard(store: Store, alerts: RecordingAlerts, clock: Clock, cap: int = 100) -> SpendGuard:
-    return SpendGuard(store=store, alerts=alerts, cap_credits=cap, credits_per_image=20, pause_seconds=600, clock=clock)
+    return SpendGuard(store=store, alerts=alerts, cap_credits=cap, pause_seconds=600, clock=clock)
 
 
-async def test_spend_limit_is_whole_images_since_midnight_utc(store: Store) -> None:
+async def test_spend_limit_is_reapi_credits_since_midnight_utc(store: Store) -> None:
+    """The cap counts reAPI credits (in the store's millicredits), not whole images."""
     clock, alerts = Clock(), RecordingAlerts()
     limit = guard(store, alerts, clock, cap=110).limit()
     assert limit is not None
-    assert (limit.since, limit.max_jobs) == (T0, 5)
+    assert (limit.since, limit.max_millicredits) == (T0, 110_000)
     assert guard(store, alerts, clock, cap=0).limit() is None
     assert day_start(T0 + DAY - 1) == T0
 

@@ -42,6 +42,8 @@ from tests.refusals import refused
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from bot.engine.pricing import ModelCatalogue
+
 USER = 7
 
 
@@ -102,7 +104,9 @@ async def _stop_runners() -> AsyncIterator[None]:
         await rig.runner.stop()
 
 
-def make_rig(store: FakeStore | None = None, *, worker: str = "worker", **jobs: Any) -> Rig:
+def make_rig(
+    store: FakeStore | None = None, *, catalogue: ModelCatalogue | None = None, worker: str = "worker", **jobs: Any
+) -> Rig:
     clock = store.clock if store is not None else FakeClock()
     store = store or FakeStore(clock)
     notifier = FakeNotifier(store=store)
@@ -112,7 +116,6 @@ def make_rig(store: FakeStore | None = None, *, worker: str = "worker", **jobs: 
         store=store,  # type: ignore[arg-type]
         alerts=alerts,
         cap_credits=0,
-        credits_per_image=20,
         pause_seconds=600,
         clock=clock,
     )
@@ -125,6 +128,7 @@ def make_rig(store: FakeStore | None = None, *, worker: str = "worker", **jobs: 
         settings=settings,
         max_download_bytes=10_000_000,
         spend=spend,
+        catalogue=catalogue,
         worker=worker,
         clock=clock,
         sleep=clock.sleep,
@@ -341,6 +345,48 @@ async def test_discord_refusing_every_way_of_showing_the_image_refunds_it() -> N
     await rig.settle()
     assert rig.store.jobs[job.id].error_code == FailureCode.DISCORD
     assert rig.store.settles(job.id) == ["refund"]
+
+
+async def test_a_delivery_discord_puts_off_is_retried_with_backoff_and_delivered_not_refunded() -> None:
+    rig = make_rig()
+    rig.notifier.defer_deliveries = 3
+    rig.notifier.defer_retry_after = 7.0
+    job = await rig.submit()
+    await rig.settle()
+    done = rig.store.jobs[job.id]
+    assert done.state is JobState.DELIVERED
+    assert rig.store.settles(job.id) == ["capture"]
+    assert rig.notifier.deliveries == [job.id] * 4
+    assert done.delivery_attempts == 3  # each put-off attempt was stored
+    # Backoff doubles from 2 s, never sooner than Discord asked (7 s).
+    assert [s for s in rig.clock.slept if s >= 2.0][-3:] == [7.0, 7.0, 8.0]
+
+
+async def test_a_delivery_discord_keeps_putting_off_ends_refunded_after_a_bounded_number_of_attempts() -> None:
+    rig = make_rig()
+    rig.notifier.defer_deliveries = 1_000
+    job = await rig.submit()
+    await rig.settle()
+    assert rig.store.jobs[job.id].error_code == FailureCode.DISCORD
+    assert rig.store.settles(job.id) == ["refund"]
+    assert len(rig.notifier.deliveries) == 8
+    waits = [s for s in rig.clock.slept if s >= 2.0]
+    assert sum(waits) <= 8 * 120.0
+
+
+async def test_a_resumed_delivery_waits_out_the_stored_retry_and_counts_the_attempts_already_made() -> None:
+    clock = FakeClock()
+    store = FakeStore(clock)
+    waiting = {"delivery_attempts": 7, "delivery_retry_at": clock.now + 30}
+    job = store.add(stored_job(clock, JobState.DELIVERING, task_id="task_done", charged=True, **waiting))
+    rig = make_rig(store)
+    rig.notifier.defer_deliveries = 1
+    await rig.runner.start()
+    await rig.settle(job.id)
+    # The wait stored before the restart was honoured, and the 8th attempt was the last: refunded, bounded.
+    assert rig.notifier.deliveries == [job.id]
+    assert rig.notifier.delivery_times[0] >= waiting["delivery_retry_at"]
+    assert rig.store.jobs[job.id].error_code == FailureCode.DISCORD
 
 
 # -- C6: settle first, then tell; never over someone else's outcome ----------------------------------------

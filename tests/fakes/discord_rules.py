@@ -7,6 +7,7 @@ JSON shape, so discord.py raises the same ``HTTPException`` subclass with the sa
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from tests.fakes.discord_payloads import (
@@ -30,9 +31,11 @@ __all__ = [
     "Refusal",
     "cannot_dm",
     "channel_permissions",
+    "command_errors",
     "form_errors",
     "invalid_token",
     "message_permission_refusal",
+    "rate_limited",
     "too_large",
     "unknown_interaction",
     "upload_refusal",
@@ -75,6 +78,11 @@ def invalid_token() -> Refusal:
 def too_large() -> Refusal:
     """Uploads over the size limit."""
     return 413, error_body("Request entity too large", 40005)
+
+
+def rate_limited(retry_after: float) -> Refusal:
+    """429 over a rate limit: Discord's body, with the exact seconds to wait (its headers come with the limit)."""
+    return 429, {"message": "You are being rate limited.", "retry_after": round(retry_after, 3), "global": False}
 
 
 def cannot_dm() -> Refusal:
@@ -151,6 +159,111 @@ def form_errors(payload: JSON | None) -> Refusal | None:
             errors["embeds"] = {"_errors": [{"code": "MAX_EMBED_SIZE_EXCEEDED", "message": message}]}
     if not errors:
         return None
+    return 400, {"message": "Invalid Form Body", "code": 50035, "errors": errors}
+
+
+# Discord's locales (the keys a *_localizations map may use).
+LOCALES = frozenset(
+    [
+        "id",
+        "da",
+        "de",
+        "en-GB",
+        "en-US",
+        "es-ES",
+        "es-419",
+        "fr",
+        "hr",
+        "it",
+        "lt",
+        "hu",
+        "nl",
+        "no",
+        "pl",
+        "pt-BR",
+        "ro",
+        "fi",
+        "sv-SE",
+        "vi",
+        "tr",
+        "cs",
+        "el",
+        "bg",
+        "ru",
+        "uk",
+        "hi",
+        "th",
+        "zh-CN",
+        "ja",
+        "zh-TW",
+        "ko",
+    ]
+)
+# Chat-input command, group and option names, localized ones too: lowercase where a letter has a lowercase form.
+_NAME = re.compile(r"^[-_\w]{1,32}$")
+
+
+def _name_problem(name: Any, *, chat_input: bool) -> str | None:
+    if not isinstance(name, str) or not name:
+        return "empty name"
+    if not chat_input:  # a menu's name: 1 to 32 characters, spaces and capitals allowed
+        return None if len(name) <= 32 else f"name too long: {name!r}"
+    if not _NAME.fullmatch(name) or name != name.lower():
+        return f"invalid name {name!r}"
+    return None
+
+
+def _localized(thing: JSON, key: str, check: Any, where: str) -> list[str]:
+    problems = []
+    default = thing.get(key)
+    found = check(default)
+    if found:
+        problems.append(f"{where}.{key}: {found}")
+    for locale, text in (thing.get(f"{key}_localizations") or {}).items():
+        if locale not in LOCALES:
+            problems.append(f"{where}.{key}_localizations: unknown locale {locale!r}")
+        found = check(text)
+        if found:
+            problems.append(f"{where}.{key}_localizations.{locale}: {found}")
+    return problems
+
+
+def _length(low: int, high: int) -> Any:
+    def check(text: Any) -> str | None:
+        ok = isinstance(text, str) and low <= len(text) <= high
+        return None if ok else f"must be {low} to {high} characters: {text!r}"
+
+    return check
+
+
+def _option_problems(option: JSON, where: str) -> list[str]:
+    problems = _localized(option, "name", lambda n: _name_problem(n, chat_input=True), where)
+    problems += _localized(option, "description", _length(1, 100), where)
+    for index, choice in enumerate(option.get("choices") or []):
+        problems += _localized(choice, "name", _length(1, 100), f"{where}.choices.{index}")
+    for index, sub in enumerate(option.get("options") or []):
+        problems += _option_problems(sub, f"{where}.options.{index}")
+    return problems
+
+
+def command_errors(commands: Any) -> Refusal | None:
+    """400 code 50035 when a command breaks Discord's naming rules (its localizations included).
+
+    Chat-input names match ``^[-_\\p{L}\\p{N}]{1,32}$`` and are lowercase; descriptions and choice names hold 1 to
+    100 characters; menus (user/message commands) have no description and may use spaces and capitals.
+    """
+    problems: list[str] = []
+    for index, command in enumerate(commands if isinstance(commands, list) else []):
+        chat_input = int(command.get("type", 1)) == 1
+        where = str(index)
+        problems += _localized(command, "name", lambda n, c=chat_input: _name_problem(n, chat_input=c), where)
+        if chat_input:
+            problems += _localized(command, "description", _length(1, 100), where)
+        for number, option in enumerate(command.get("options") or []):
+            problems += _option_problems(option, f"{where}.options.{number}")
+    if not problems:
+        return None
+    errors = {"_errors": [{"code": "BASE_TYPE_INVALID", "message": problem} for problem in problems]}
     return 400, {"message": "Invalid Form Body", "code": 50035, "errors": errors}
 
 

@@ -31,6 +31,9 @@ Behaviour notes (mirroring real Discord):
   message routes in a channel where the bot lacks VIEW_CHANNEL → 403 50001, SEND_MESSAGES / EMBED_LINKS /
   ATTACH_FILES → 403 50013 (:meth:`FakeDiscord.set_bot_channel_permissions`); interaction webhooks ignore
   channel permissions; a DM to a member who refuses them (:meth:`FakeDiscord.refuse_dms`) → 403 50007;
+- opt-in (``rate_limit=ChannelWriteLimiter()``, see ``discord_ratelimit.py``): at most 5 bot-token message writes
+  (create/edit/delete) per 5 s per channel, and an interaction webhook's follow-ups/edits/deletes per token (5 per
+  5 s, a guess); over it → 429 with Discord's body and ``X-RateLimit-*`` headers (off by default);
 - sharding as Discord does it: each IDENTIFY opens a session for its ``shard: [id, count]`` (none = ``[0, 1]``);
   READY and GUILD_CREATE list only the guilds of that shard, ``(guild_id >> 22) % count``; every guild event and
   interaction goes only to the session(s) of its guild's shard, DM events to shard 0; an event no session owns
@@ -96,6 +99,7 @@ from tests.fakes.discord_rules import (
     Refusal,
     cannot_dm,
     channel_permissions,
+    command_errors,
     form_errors,
     invalid_token,
     message_permission_refusal,
@@ -106,6 +110,8 @@ from tests.fakes.discord_rules import (
 if TYPE_CHECKING:
     from collections.abc import Awaitable
     from types import TracebackType
+
+    from tests.fakes.discord_ratelimit import ChannelWriteLimiter
 
 __all__ = [
     "FakeDiscord",
@@ -121,6 +127,8 @@ __all__ = [
 API_PREFIX = "/api/v10"
 # Loop iterations the fake yields after writing an HTTP response before recording it (see _http_handler).
 _SETTLE_ITERATIONS = 20
+# Bot-token routes that write a message (create, edit, delete): what the channel write limit counts.
+_MESSAGE_WRITE = re.compile(r"/channels/\d+/messages(?:/\d+)?")
 _T = TypeVar("_T")
 
 
@@ -337,8 +345,11 @@ class FakeDiscord:
         ack_deadline: float = ACK_DEADLINE,
         token_lifetime: float = TOKEN_LIFETIME,
         upload_limit: int = ATTACHMENT_SIZE_LIMIT,
+        rate_limit: ChannelWriteLimiter | None = None,
     ) -> None:
         self.token = token
+        # Message-write limits per channel and per token (None: none, the default, so other tests never meet a 429).
+        self.rate_limit = rate_limit
         # Discord's rules (see discord_rules.py); tests may tighten or relax them per fake.
         self.ack_deadline = ack_deadline
         self.token_lifetime = token_lifetime
@@ -389,6 +400,8 @@ class FakeDiscord:
         self._modal_origins: dict[str, FakeInteraction] = {}
         self._commands: dict[str | None, list[JSON]] = {}  # None = global
         self._adhoc_command_ids: dict[tuple[str, int], str] = {}
+        # Each member's client language (Discord sends it as every interaction's `locale`); unset: en-US.
+        self.user_locales: dict[str, str] = {}
         self._route_table: list[tuple[str, re.Pattern[str], _Handler, bool]] | None = None
 
         self.application_id = self.snowflake()
@@ -557,6 +570,10 @@ class FakeDiscord:
         to treat them as a normal (non-Cloudflare) rate limit and retry after ``retry_after`` s."""
         self._faults.append(_Fault(method, re.compile(path_regex), status, json, retry_after, count))
 
+    def clear_faults(self) -> None:
+        """Forget every fault :meth:`fail_next` set that has not been used up (Discord recovered)."""
+        self._faults.clear()
+
     def hold_next(self, method: str, path_regex: str) -> HeldRequest:
         """The next matching request waits, unapplied and unanswered, until the test releases it (at most 10 s).
 
@@ -686,6 +703,10 @@ class FakeDiscord:
     def make_user(self, username: str, *, bot: bool = False, global_name: str | None = None) -> JSON:
         """A new user (not a guild member; see :meth:`add_member`)."""
         return self._register_user(make_user(self.snowflake(), username, bot=bot, global_name=global_name))
+
+    def set_locale(self, user: JSON, locale: str) -> None:
+        """The member switches their Discord client to ``locale`` ("de", "en-US" …): later interactions carry it."""
+        self.user_locales[str(user["id"])] = locale
 
     def add_member(
         self, user: JSON, *, admin: bool = False, role_ids: list[str] | None = None, guild_id: str | None = None
@@ -1204,7 +1225,7 @@ class FakeDiscord:
             "data": data,
             "token": token,
             "version": 1,
-            "locale": "en-US",
+            "locale": self.user_locales.get(str(user["id"]), "en-US"),
             "entitlements": [],
             "entitlement_sku_ids": [],
             "attachment_size_limit": self.upload_limit,
@@ -1558,15 +1579,39 @@ class FakeDiscord:
                 return fault
             await self._wait_if_held(method, path)
             req = _Req(method, path, query, body, files, {k: v for k, v in match.groupdict().items() if v is not None})
+            limited = self._rate_limited(req)
+            if limited is not None and limited.status != 200:
+                return limited
             try:
-                return await handler(req)
+                reply = await handler(req)
             except Exception as exc:
                 self.errors.append(traceback.format_exc())
                 return _Reply(400, error_body(f"fake discord internal error: {exc!r}", 0))
+            if limited is not None:
+                reply.headers = {**limited.headers, **reply.headers}
+            return reply
         fault = self._take_fault(method, path)
         if fault is not None:
             return fault
         return _Reply(404, error_body(f"Unknown route (fake discord): {method} {path}", 10000))
+
+    def _rate_limited(self, req: _Req) -> _Reply | None:
+        """The channel write limit for a message write (None when off or not a write): a 429 to answer, or the
+        headers (status 200 here) that go on the handler's reply."""
+        if self.rate_limit is None or req.method not in ("POST", "PATCH", "DELETE"):
+            return None
+        channel_id = req.params.get("channel_id")
+        token = None
+        if "token" in req.params and not req.path.endswith("/callback"):
+            token = req.params["token"]
+            inter = self._interactions_by_token.get(token)
+            channel_id = inter.channel_id if inter is not None else None
+        elif not _MESSAGE_WRITE.fullmatch(req.path):
+            return None
+        if channel_id is None:
+            return None
+        verdict = self.rate_limit.take(channel_id, token=token)
+        return _Reply(verdict.status or 200, verdict.body, verdict.headers)
 
     def _routes(self) -> list[tuple[str, re.Pattern[str], _Handler, bool]]:
         if self._route_table is not None:
@@ -1824,6 +1869,9 @@ class FakeDiscord:
     async def _r_put_commands(self, req: _Req) -> _Reply:
         if req.params["app_id"] != self.application_id:
             return _not_found("Application", 10002)
+        refused = command_errors(req.json)
+        if refused is not None:
+            return _Reply(*refused)
         scope = req.params.get("guild_id")
         previous = {(c["name"], int(c.get("type", 1))): c["id"] for c in self._commands.get(scope, [])}
         stored: list[JSON] = []

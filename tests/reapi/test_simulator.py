@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import math
 import re
+import statistics
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -245,3 +247,14 @@ async def test_serve_logs_its_url_and_stops_when_cancelled(caplog: pytest.LogCap
         await runner
     [record] = caplog.records
     assert re.search(r"http://127\.0\.0\.1:\d+/api/v1", record.getMessage())
+
+
+def test_task_durations_can_be_lognormal_and_are_repeatable_with_a_seed() -> None:
+    draws = [ReapiSimulator(delay=8.0, delay_sigma=0.3, seed=5).task_delay() for _ in range(3)]
+    assert draws[0] == draws[1] == draws[2]  # a fresh simulator with the same seed starts the same sequence
+    sim = ReapiSimulator(delay=8.0, delay_sigma=0.3, seed=5)
+    sample = sorted(sim.task_delay() for _ in range(2000))
+    assert 7.5 < statistics.median(sample) < 8.5
+    spread = statistics.stdev(math.log(x) for x in sample)
+    assert 0.27 < spread < 0.33
+    assert ReapiSimulator(delay=2.0).task_delay() == 2.0  # no sigma: the fixed delay, as before

@@ -146,6 +146,10 @@ async def assert_ledger_consistent(store: Store) -> None:
         assert delta == (0 if reason == "capture" else -reserves[job_id][0])
 
 
+ONE_IMAGE = 20_000
+"""What new_job's jobs cost at reAPI by default: one nano-banana-2-lite image (20 credits), in millicredits."""
+
+
 def new_job(user_id: int = 1, *, cost: int = 1, scope: str = "global", **overrides: Any) -> NewJob:
     """A small valid job request."""
     values: dict[str, Any] = {
@@ -157,6 +161,7 @@ def new_job(user_id: int = 1, *, cost: int = 1, scope: str = "global", **overrid
         "aspect_ratio": "1:1",
         "cost": cost,
         "scope": scope,
+        "reapi_millicredits": ONE_IMAGE,
     }
     values.update(overrides)
     return NewJob(**values)

@@ -16,7 +16,7 @@ from bot.store import (
     SpendCapExceeded,
     SpendLimit,
 )
-from tests.store.conftest import RULES, START, assert_ledger_consistent, new_job, sql_execute
+from tests.store.conftest import ONE_IMAGE, RULES, START, assert_ledger_consistent, new_job, sql_execute
 from tests.store.test_ledger_races import CALLERS, racing_stores
 
 if TYPE_CHECKING:
@@ -182,7 +182,7 @@ async def test_spend_cap_counts_waiting_and_sent_jobs_but_not_refused_posts(stor
     yesterday = await started(store, clock, await job())
     await store.finish_job(yesterday.id, delivered=True)
     clock.advance(DAY)
-    limit = SpendLimit(since=clock.now - 10, max_jobs=4)
+    limit = SpendLimit(since=clock.now - 10, max_millicredits=4 * ONE_IMAGE)
     refused = await started(store, clock, await job())
     await store.finish_job(refused.id, delivered=False, error_code="reapi_402", charged=False)
     unknown = await started(store, clock, await job())
@@ -194,14 +194,14 @@ async def test_spend_cap_counts_waiting_and_sent_jobs_but_not_refused_posts(stor
     await store.create_job(new_job(4, cost=1), rules=rich, spend=limit)  # the 4th of 4
     with pytest.raises(SpendCapExceeded) as exceeded:
         await store.create_job(new_job(5, cost=1), rules=rich, spend=limit)
-    assert (exceeded.value.counted, exceeded.value.max_jobs) == (4, 4)
+    assert (exceeded.value.counted, exceeded.value.cap) == (4 * ONE_IMAGE, 4 * ONE_IMAGE)
     assert await store.ledger(5) == []  # nothing was reserved for the refused job
 
 
 async def test_concurrent_creations_never_pass_the_spend_cap(backend: Backend, open_test_store: StoreFactory) -> None:
     """50 simultaneous jobs from 50 members against a cap of 7 images: exactly 7 are stored."""
     stores = await racing_stores(backend, open_test_store)
-    limit = SpendLimit(since=START - DAY, max_jobs=7)
+    limit = SpendLimit(since=START - DAY, max_millicredits=7 * ONE_IMAGE)
     results = await asyncio.gather(
         *(
             stores[i % len(stores)].create_job(new_job(100 + i, cost=1), rules=RULES, spend=limit)

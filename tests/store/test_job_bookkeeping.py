@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from bot.store import JobState, SpendCapExceeded, SpendLimit
-from tests.store.conftest import RULES, START, new_job
+from tests.store.conftest import ONE_IMAGE, RULES, START, new_job
 
 if TYPE_CHECKING:
     from bot.store import Job, Store
@@ -61,8 +61,8 @@ async def test_a_delivering_job_whose_poll_then_fails_still_counts_against_the_c
     assert failed.charged is True
     assert await charged_today(store) == 1
     with pytest.raises(SpendCapExceeded) as exceeded:
-        await store.create_job(new_job(2), rules=RULES, spend=SpendLimit(since=TODAY, max_jobs=1))
-    assert (exceeded.value.counted, exceeded.value.max_jobs) == (1, 1)
+        await store.create_job(new_job(2), rules=RULES, spend=SpendLimit(since=TODAY, max_millicredits=1 * ONE_IMAGE))
+    assert (exceeded.value.counted, exceeded.value.cap) == (ONE_IMAGE, ONE_IMAGE)
 
 
 async def test_a_job_never_sent_is_never_charged(store: Store) -> None:

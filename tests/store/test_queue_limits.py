@@ -18,7 +18,7 @@ from bot.store import (
     SpendCapExceeded,
     SpendLimit,
 )
-from tests.store.conftest import RULES, START, assert_ledger_consistent, new_job
+from tests.store.conftest import ONE_IMAGE, RULES, START, assert_ledger_consistent, new_job
 from tests.store.test_ledger_races import CALLERS, racing_stores
 
 if TYPE_CHECKING:
@@ -63,9 +63,13 @@ async def test_refusals_come_in_order_spend_cap_then_queue_then_balance(store: S
     await store.create_job(new_job(cost=1), rules=poor)
     full = QueueLimits(max_queued=1, per_user_queued=1)
     with pytest.raises(SpendCapExceeded):
-        await store.create_job(new_job(cost=1), rules=poor, queue=full, spend=SpendLimit(since=START, max_jobs=1))
+        await store.create_job(
+            new_job(cost=1), rules=poor, queue=full, spend=SpendLimit(since=START, max_millicredits=1 * ONE_IMAGE)
+        )
     with pytest.raises(QueueLimitExceeded):
-        await store.create_job(new_job(cost=1), rules=poor, queue=full, spend=SpendLimit(since=START, max_jobs=9))
+        await store.create_job(
+            new_job(cost=1), rules=poor, queue=full, spend=SpendLimit(since=START, max_millicredits=9 * ONE_IMAGE)
+        )
     with pytest.raises(InsufficientBalance):
         await store.create_job(new_job(cost=1), rules=poor, queue=QueueLimits(max_queued=9, per_user_queued=9))
 

@@ -127,6 +127,7 @@ async def test_create_job_round_trips_every_field(store: Store, clock: FakeClock
         simulated=True,
         cost=2,
         scope="guild:42",
+        locale="de",
     )
     job = await store.create_job(request, rules=RULES)
     for f in fields(NewJob):

@@ -12,7 +12,7 @@ import pytest
 
 from bot.engine.failures import FailureCode, JobFailure
 from bot.engine.images import PreparedImage
-from bot.engine.ports import DeliveryFailed
+from bot.engine.ports import DeliveryDeferred, DeliveryFailed
 from bot.engine.progress import Progress, Stage
 from bot.store import Job, JobKind, JobState
 from bot.surface.alerts import OwnerAlerts
@@ -205,6 +205,28 @@ async def test_a_resumed_delivery_adopts_the_message_an_interrupted_attempt_post
     assert journal.calls == [("posted", first)]
 
 
+async def test_a_resumed_delivery_that_cannot_search_for_now_waits_instead_of_posting_again(
+    fake: FakeDiscord, client: Client, notifier: DiscordNotifier
+) -> None:
+    placeholder = await channel_placeholder(fake, client)
+    await client.get_partial_messageable(int(fake.channel_id)).get_partial_message(placeholder).delete()
+    first = await notifier.deliver(make_job(fake, placeholder_message_id=placeholder), IMAGE, journal=Journal())
+    resumed = make_job(fake, placeholder_message_id=placeholder, post_started_at=time.time() - 5)
+
+    # Discord cannot list the channel for now: that says nothing about whether the result is there.
+    fake.fail_next("GET", rf"/channels/{fake.channel_id}/messages", 503)
+    journal = Journal()
+    with pytest.raises(DeliveryDeferred):
+        await DiscordNotifier(client, progress_interval=0.0).deliver(resumed, IMAGE, journal=journal)
+    assert journal.calls == []
+    assert len(channel_posts(fake)) == 2  # the placeholder and the one result: nothing posted twice
+
+    journal = Journal()  # the runner tries again later; Discord answers now
+    assert await DiscordNotifier(client, progress_interval=0.0).deliver(resumed, IMAGE, journal=journal) == first
+    assert journal.calls == [("posted", first)]
+    assert len(channel_posts(fake)) == 2
+
+
 async def test_a_resumed_delivery_posts_when_the_interrupted_attempt_did_not(
     fake: FakeDiscord, client: Client, notifier: DiscordNotifier
 ) -> None:
@@ -329,6 +351,27 @@ async def test_delivery_waits_for_a_progress_edit_already_on_the_wire(
     assert shown["attachments"]
     assert shown["components"]  # the late progress edit did not strip the result's buttons
     assert [bool(r.json.get("embeds")) for r in fake.requests_matching("PATCH", path)] == [False, True]
+
+
+async def test_delivery_after_a_progress_edit_on_the_wire_does_not_wait_out_the_progress_interval(
+    fake: FakeDiscord, client: Client
+) -> None:
+    # A long interval: the edit loop, once its edit is answered, would sleep that long before its next pass.
+    notifier = DiscordNotifier(client, progress_interval=600.0)
+    placeholder = await channel_placeholder(fake, client)
+    job = make_job(fake, placeholder_message_id=placeholder)
+    path = rf"/channels/{fake.channel_id}/messages/{placeholder}"
+    held = fake.hold_next("PATCH", path)
+    notifier.progress(job, Progress(Stage.UPLOADING))
+    await asyncio.wait_for(held.arrived.wait(), 5)
+    delivery = asyncio.create_task(notifier.deliver(job, IMAGE, journal=Journal()))
+    await asyncio.sleep(0)
+    held.release()
+    # The image follows the answered edit at once, not after the interval (nor after the 30 s settle timeout).
+    await asyncio.wait_for(delivery, 10)
+    shown = fake.message(placeholder)
+    assert shown is not None
+    assert shown["attachments"]
 
 
 async def test_fail_shows_the_reason_and_reports_refusal(

@@ -1,0 +1,1 @@
+"""The catalogues of the languages besides English: one module per language, keyed by the English template."""
