@@ -238,6 +238,13 @@ class JobStore(BanLookup, Protocol):
         """Claim the next waiting job in fair order (per member, across processes) if the limits allow."""
         ...
 
+    async def claim_many(
+        self, worker: str, n: int, *, lease_seconds: float, limits: ClaimLimits, orphans: bool = False
+    ) -> list[Job]:
+        """Claim up to ``n`` jobs in one transaction: orphans first if asked (as ``claim_orphan`` calls would),
+        then waiting jobs as ``n`` successive ``claim_next`` calls would."""
+        ...
+
     async def claim_orphan(self, worker: str, *, lease_seconds: float, limits: ClaimLimits) -> Job | None:
         """Claim an unfinished job whose lease expired (its worker died or handed it back)."""
         ...

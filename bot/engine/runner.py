@@ -10,13 +10,12 @@ fakes (``tests/engine/test_runner.py``). What happens to one claimed job is ``bo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import math
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from bot.engine.claims import ClaimLoop
 from bot.engine.credits import insufficient_credits_error
 from bot.engine.errors import Banned, InvalidOptions, QueueFull
 from bot.engine.failures import FailureCode, JobFailure, failure_for, stored_failure
@@ -48,10 +47,6 @@ if TYPE_CHECKING:
 __all__ = ["JobRunner"]
 
 log = logging.getLogger(__name__)
-
-# With no work in sight a worker looks again this often (a PostgreSQL NOTIFY or a local event wakes it sooner):
-# a job another process queued, or a pause it set, is seen within about a second.
-_IDLE_WAIT = 1.0
 
 
 class JobRunner:
@@ -88,6 +83,8 @@ class JobRunner:
         self._server_rules = server_rules
         self._catalogue = catalogue or ModelCatalogue()
         self._sleep = sleep
+        self._settling: set[str] = set()  # jobs whose final write went out: their slot goes to the next job
+        self._ended: set[str] = set()  # jobs that ended in the store while their task tells the member
         self._steps = JobSteps(
             store=store,
             reapi=reapi,
@@ -98,6 +95,8 @@ class JobRunner:
             observer=self._observer,
             clock=clock,
             sleep=sleep,
+            on_settling=self._settling_job,
+            on_settled=self._ended.add,
         )
         self._worker = worker
         self._sole_worker = sole_worker
@@ -105,7 +104,15 @@ class JobRunner:
         self._accepted: dict[str, Job] = {}  # accepted here and not claimed yet: this process shows their place
         self._shown_places: dict[str, tuple[int, int | None]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}  # jobs this worker claimed and works on
-        self._slot_freed = asyncio.Event()  # one of self._tasks ended (the claim loop waits for it when full)
+        self._claims = ClaimLoop(
+            store=store,
+            worker=worker,
+            limits=self._limits,
+            lease_seconds=settings.lease_seconds,
+            busy=lambda: len(self._tasks.keys() - self._settling),
+            start=self._start,
+            spend=spend,
+        )
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._positions_task: asyncio.Task[None] | None = None
@@ -140,7 +147,7 @@ class JobRunner:
         except Exception:
             # Claiming still resumes every job whose lease expires; only this start-up shortcut is lost.
             log.exception("could not prepare the resume of unfinished jobs; they resume as their leases expire")
-        await self._claim_loop()
+        await self._claims.run()
 
     async def _resume(self) -> None:
         """Past durations, notices a crash left unshown, and (sole worker) the leases of the previous run."""
@@ -158,6 +165,7 @@ class JobRunner:
     async def stop(self) -> None:
         """Stop taking work; let in-flight submits store their task id, then hand the rest back for resume."""
         self._stopping = True
+        self._claims.stopping = True
         for loop_task in self._loops:
             loop_task.cancel()
         loop = asyncio.get_running_loop()
@@ -309,56 +317,11 @@ class JobRunner:
         """The jobs accepted by this process and waiting to be claimed, in no particular order."""
         return list(self._accepted.values())
 
-    # -- claiming ---------------------------------------------------------------------------------
-
-    async def _claim_loop(self) -> None:
-        """Claim jobs while the limits allow (orphans first: reAPI may already have them), else wait for work."""
-        lease = self._settings.lease_seconds
-        loop = asyncio.get_running_loop()
-        # Orphans appear only when leases lapse (time passing) or another process hands its jobs back (which wakes
-        # the store's waiters). So they are looked for after every such wake-up and at least once per idle wait,
-        # not before every claim: in a draining queue that would be a second transaction in line per claim.
-        orphans_checked = -math.inf  # loop time of the last look that found none
-        for _ in range(1_000_000_000):  # until stop() cancels it
-            if self._stopping:
-                return
-            if len(self._tasks) >= self._settings.max_concurrent:
-                # This worker alone holds every slot, so a claim could only find them full, and each try is
-                # transactions in line behind every other (a burst of /imagine wakes the store's waiters once per
-                # job queued). Wait for one of its own jobs to end instead; after an idle wait, try anyway (a
-                # 'submitting' orphan is taken even under full limits, and a lease may have lapsed).
-                await self._own_slot_freed(_IDLE_WAIT)
-            try:
-                if self._spend is not None:
-                    await self._spend.refresh()
-                job = None
-                if loop.time() - orphans_checked >= _IDLE_WAIT:
-                    job = await self._store.claim_orphan(self._worker, lease_seconds=lease, limits=self._limits)
-                    # One found: look again at once (a restart leaves many, and they go first).
-                    orphans_checked = loop.time() if job is None else -math.inf
-                if job is None:
-                    job = await self._store.claim_next(self._worker, lease_seconds=lease, limits=self._limits)
-            except Exception:
-                log.exception("could not claim a job; trying again shortly")
-                orphans_checked = -math.inf
-                await asyncio.sleep(_IDLE_WAIT)
-                continue
-            if job is None:
-                await self._store.wait_for_work(_IDLE_WAIT)
-                orphans_checked = -math.inf  # woken: perhaps by jobs another process handed back
-            elif job.id not in self._tasks:  # never run a job twice (a lease renewed late can come back to us)
-                self._start(job)
-
-    async def _own_slot_freed(self, timeout: float) -> None:  # noqa: ASYNC109 (returns normally at the deadline)
-        """Return when one of this worker's jobs ends, or after ``timeout``."""
-        # Cleared and awaited with no await in between since the caller counted the tasks: no end is missed.
-        self._slot_freed.clear()
-        # asyncio.timeout, not wait_for: no extra task, so the wake-up costs one pass of a busy loop, not two.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._slot_freed.wait()
+    # -- claimed jobs ---------------------------------------------------------------------------
 
     def _start(self, job: Job) -> None:
+        if job.id in self._tasks:  # never run a job twice (a lease renewed late can come back to us)
+            return
         self._accepted.pop(job.id, None)
         self._shown_places.pop(job.id, None)
         self._observer.job_state(job)
@@ -379,7 +342,7 @@ class JobRunner:
         every = self._settings.lease_seconds / 3
         for _ in range(1_000_000_000):  # until stop() cancels it
             await asyncio.sleep(every)
-            held = list(self._tasks)
+            held = [job_id for job_id in self._tasks if job_id not in self._ended]  # ended: no lease left to renew
             if not held:
                 continue
             try:
@@ -390,14 +353,28 @@ class JobRunner:
             for job_id in lost:
                 task = self._tasks.get(job_id)
                 # A POST under way is let finish: its task id is stored or logged whatever happens to the lease.
-                if task is not None and job_id not in self._steps.submitting:
+                # One settling is ending anyway, and may be telling the member how.
+                if task is not None and job_id not in self._steps.submitting and job_id not in self._settling:
                     log.warning("job %s: lease lost to another worker; letting go", job_id, extra={"job_id": job_id})
                     task.cancel()
+
+    def _settling_job(self, job_id: str) -> None:
+        """The job's final store write (its capture or refund) is going out: claim the next job now.
+
+        The store counts the slot free only once that write commits (a claim queued behind it on SQLite's writer
+        sees it; on PostgreSQL a claim that comes first finds the slot held, and the write's NOTIFY wakes the loop),
+        so the limits hold; what is saved is the wait for the write's answer and the Discord call telling the member.
+        The task stays in ``_tasks`` until it ends: a stop still cancels it and its lease is renewed until it ended.
+        """
+        self._settling.add(job_id)
+        self._claims.slot_freed()
 
     def _finished(self, job_id: str) -> None:
         self._observer.job_released(job_id)
         self._tasks.pop(job_id, None)
-        self._slot_freed.set()
+        self._settling.discard(job_id)
+        self._ended.discard(job_id)
+        self._claims.slot_freed()
 
     # -- queue places ----------------------------------------------------------------------------
 

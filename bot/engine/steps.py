@@ -59,6 +59,10 @@ _DELIVERY_BACKOFF = 2.0
 _DELIVERY_MAX_WAIT = 120.0
 
 
+def _ignore(job_id: str) -> None:
+    """The default slot callbacks: nobody to tell."""
+
+
 class Superseded(Exception):
     """The job's row was moved by someone else (a cancel, another process); this task lets go of it."""
 
@@ -105,8 +109,14 @@ class JobSteps:
         observer: JobObserver | None = None,
         clock: Clock = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_settling: Callable[[str], None] | None = None,
+        on_settled: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_settling(job_id)``: a job's final write (capture or refund) is about to go out, so its slot may be
+        claimed for the next job; ``on_settled(job_id)``: the job has ended in the store (it holds no lease)."""
         self._store = store
+        self._on_settling = on_settling or _ignore
+        self._on_settled = on_settled or _ignore
         self._observer = observer or NullObserver()
         self._reapi = reapi
         self._notifier = notifier
@@ -314,6 +324,7 @@ class JobSteps:
         message_id = await self._show(run, prepared)
         run.shown_at = self._clock()
         # The image is on Discord: from here on nothing may turn this job into a failure (or strip the image).
+        self._on_settling(job.id)
         try:
             finished = await self._retrying(
                 lambda: self._store.finish_job(
@@ -337,6 +348,7 @@ class JobSteps:
                 extra=job_fields(job),
             )
             return
+        self._on_settled(job.id)
         self._observer.job_finished(finished)
         if finished.duration is not None:
             self.durations.append(finished.duration)
@@ -403,11 +415,15 @@ class JobSteps:
                 raise JobFailure(FailureCode.TOO_LARGE) from exc
 
     async def fail(self, run: Run, failure: JobFailure) -> None:
-        """Settle first (refund, conditional on the state this runner holds), then tell, only if we settled it."""
+        """Settle first (refund, conditional on the state this runner holds), then tell, only if we settled it.
+
+        The slot is handed on as the refund goes out, not after the member is told (``on_settling``).
+        """
         job = run.job
+        self._on_settling(job.id)
         log.info("job %s failed: %s", job.id, failure.code.value, extra=job_fields(job))
         try:
-            settled = await self._retrying(
+            ended = await self._retrying(
                 lambda: self._store.finish_job(
                     job.id,
                     delivered=False,
@@ -427,12 +443,13 @@ class JobSteps:
                 extra=job_fields(job),
             )
             return
-        if settled is None:
+        if ended is None:
             # Someone else ended it (delivered, cancelled, another process): its message is theirs to show.
             log.info("job %s had already been settled; its message is left alone", job.id, extra=job_fields(job))
             return
-        self._observer.job_finished(settled)
-        await self.tell(settled, failure)
+        self._on_settled(job.id)
+        self._observer.job_finished(ended)
+        await self.tell(ended, failure)
 
     async def tell(self, job: Job, failure: JobFailure) -> None:
         """Show a settled failure; once shown, the pending notice is cleared (else a restart shows it again)."""

@@ -337,6 +337,18 @@ class Store(SettingsStorage, Protocol):
         """
         ...
 
+    async def claim_many(
+        self, worker: str, n: int, *, lease_seconds: float, limits: ClaimLimits, orphans: bool = False
+    ) -> list[Job]:
+        """Claim up to ``n`` jobs in one transaction: the ones ``n`` successive ``claim_next`` calls take.
+
+        In fair order, as many as ``limits`` leave slots for (each member within ``per_user_running``); [] when
+        nothing may start. One transaction fills every free slot at once instead of one claim per slot. With
+        ``orphans``, the jobs successive ``claim_orphan`` calls would take come first (in that order), then the
+        waiting ones for what is left: the look for orphans costs no transaction of its own.
+        """
+        ...
+
     async def claim_orphan(self, worker: str, *, lease_seconds: float, limits: ClaimLimits) -> Job | None:
         """Claim the oldest job in submitting/running/delivering whose lease ran out (or never was), to resume it.
 

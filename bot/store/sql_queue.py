@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = ["QueueSql"]
 
-# Slots held per member; one parameter: now.
+# Slots held, in all and per member; one parameter: now.
+_HELD = f"SELECT COUNT(*) AS n FROM jobs WHERE state NOT IN {TERMINAL} AND lease_until > ?"
 _HELD_PER_MEMBER = (
     f"SELECT user_id, COUNT(*) AS n FROM jobs WHERE state NOT IN {TERMINAL} AND lease_until > ? GROUP BY user_id"
 )
@@ -41,49 +42,61 @@ def _marks(values: Collection[object]) -> str:
 
 
 class QueueSql:
-    """Mixed into SqlStore: the queue's claims and leases, each one transaction."""
+    """Mixed into SqlStore: the queue's claims and leases, each one transaction unit (``Database.run``)."""
 
     _db: Database
     _clock: Callable[[], float]
 
     async def claim_next(self, worker: str, *, lease_seconds: float, limits: ClaimLimits) -> Job | None:
         """Claim the next waiting job in fair order if the limits leave it a slot (see ``Store.claim_next``)."""
+        claimed = await self.claim_many(worker, 1, lease_seconds=lease_seconds, limits=limits)
+        return claimed[0] if claimed else None
+
+    async def claim_many(
+        self, worker: str, n: int, *, lease_seconds: float, limits: ClaimLimits, orphans: bool = False
+    ) -> list[Job]:
+        """Claim up to ``n`` jobs in one transaction: with ``orphans``, first the ones successive claim_orphan calls
+        would take, then the waiting ones successive claim_next calls would take (see ``Store.claim_many``).
+
+        Taking a member's job leaves the turn of that member's other waiting jobs unchanged (one slot more held,
+        one place less among the waiting), so the fair order does not move while claiming: the first jobs of it
+        whose turn is below ``per_user_running``, as many as the free slots allow, are exactly those.
+        """
+        if n <= 0:
+            return []
         now = self._clock()
-        async with self._db.transaction() as tx:
-            if not await self._room(tx, now, limits):
-                return None
-            row = await tx.fetchone(
+        lock = self._skip_locked()
+
+        async def unit(tx: Tx) -> list[Job]:
+            held = await self._lock_and_count(tx, now)
+            taken = await self._orphans(tx, now, held, n, worker, lease_seconds, limits) if orphans else []
+            room = min(n - len(taken), limits.max_running - held - len(taken))
+            if room <= 0:
+                return taken
+            rows = await tx.fetchall(
                 f"SELECT j.id FROM jobs j JOIN ({_RANKED}) r ON r.id = j.id "
-                "WHERE j.state = 'queued' AND (j.lease_until IS NULL OR j.lease_until <= ?) AND r.held < ? "
-                f"ORDER BY {_FAIR_ORDER} LIMIT 1{self._skip_locked()}",
+                "WHERE j.state = 'queued' AND (j.lease_until IS NULL OR j.lease_until <= ?) AND r.turn < ? "
+                f"ORDER BY {_FAIR_ORDER} LIMIT ?{lock}",
                 now,
                 now,
                 now,
                 limits.per_user_running,
+                room,
             )
-            return await self._take(tx, str(row["id"]), worker, now, lease_seconds) if row else None
+            return taken + await self._take(tx, [str(r["id"]) for r in rows], worker, now, lease_seconds)
+
+        return await self._db.run(unit)
 
     async def claim_orphan(self, worker: str, *, lease_seconds: float, limits: ClaimLimits) -> Job | None:
-        """Claim the oldest unfinished job past 'queued' whose lease ran out (see ``Store.claim_orphan``).
-
-        Under full limits only a 'submitting' orphan qualifies: its resume asks reAPI what became of the POST and
-        settles it, never re-POSTs, so it takes little and must not wait behind the jobs holding the slots.
-        """
+        """Claim the oldest unfinished job past 'queued' whose lease ran out (see ``Store.claim_orphan``)."""
         now = self._clock()
-        async with self._db.transaction() as tx:
-            room = await self._room(tx, now, limits)
-            row = await tx.fetchone(
-                f"SELECT j.id FROM jobs j LEFT JOIN ({_HELD_PER_MEMBER}) h ON h.user_id = j.user_id "
-                "WHERE j.state IN ('submitting', 'running', 'delivering') "
-                "AND (j.lease_until IS NULL OR j.lease_until <= ?) "
-                "AND (j.state = 'submitting' OR (? = 1 AND COALESCE(h.n, 0) < ?)) "
-                f"ORDER BY j.created_at, j.id LIMIT 1{self._skip_locked()}",
-                now,
-                now,
-                int(room),
-                limits.per_user_running,
-            )
-            return await self._take(tx, str(row["id"]), worker, now, lease_seconds) if row else None
+
+        async def unit(tx: Tx) -> list[Job]:
+            held = await self._lock_and_count(tx, now)
+            return await self._orphans(tx, now, held, 1, worker, lease_seconds, limits)
+
+        taken = await self._db.run(unit)
+        return taken[0] if taken else None
 
     async def renew_leases(self, worker: str, job_ids: Collection[str], *, lease_seconds: float) -> set[str]:
         """Extend the live leases ``worker`` holds on these unfinished jobs; return the ids it no longer holds."""
@@ -91,15 +104,14 @@ class QueueSql:
         if not ids:
             return set()
         now = self._clock()
-        async with self._db.transaction() as tx:
-            rows = await tx.fetchall(
-                f"UPDATE jobs SET lease_until = ? WHERE id IN ({_marks(ids)}) AND claimed_by = ? "
-                f"AND state NOT IN {TERMINAL} AND lease_until > ? RETURNING id",
-                now + lease_seconds,
-                *ids,
-                worker,
-                now,
-            )
+        rows = await self._db.fetch_all_atomic(
+            f"UPDATE jobs SET lease_until = ? WHERE id IN ({_marks(ids)}) AND claimed_by = ? "
+            f"AND state NOT IN {TERMINAL} AND lease_until > ? RETURNING id",
+            now + lease_seconds,
+            *ids,
+            worker,
+            now,
+        )
         return ids - {str(r["id"]) for r in rows}
 
     async def release(self, worker: str, job_ids: Collection[str]) -> None:
@@ -108,7 +120,8 @@ class QueueSql:
         if not ids:
             return
         now = self._clock()
-        async with self._db.transaction() as tx:
+
+        async def unit(tx: Tx) -> None:
             released = await tx.execute(
                 f"UPDATE jobs SET lease_until = ? WHERE id IN ({_marks(ids)}) AND claimed_by = ? "
                 f"AND state NOT IN {TERMINAL} AND lease_until > ?",
@@ -120,19 +133,20 @@ class QueueSql:
             if released:
                 await self._db.notify_work(tx)
 
+        await self._db.run(unit)
+
     async def waiting_places(self) -> dict[str, int]:
         """The 1-based place of every waiting job in the fair order claim_next follows."""
         now = self._clock()
-        async with self._db.transaction() as tx:
-            rows = await tx.fetchall(
-                f"SELECT r.id, ROW_NUMBER() OVER (ORDER BY {_FAIR_ORDER}) AS place FROM ({_RANKED}) r", now, now
-            )
+        rows = await self._db.fetch_all_atomic(
+            f"SELECT r.id, ROW_NUMBER() OVER (ORDER BY {_FAIR_ORDER}) AS place FROM ({_RANKED}) r", now, now
+        )
         return {str(r["id"]): int(r["place"]) for r in rows}
 
     async def held_slots(self) -> int:
         """How many jobs hold a runner slot now."""
-        async with self._db.transaction() as tx:
-            return await self._held(tx, self._clock())
+        row = await self._db.fetch_atomic(_HELD, self._clock())
+        return int(row["n"]) if row else 0
 
     async def wait_for_work(self, timeout: float) -> None:  # noqa: ASYNC109 (returns normally at the deadline: not a cancel scope)
         """Return when work may be available, or after ``timeout`` (the backend's wake-up; never raises for it)."""
@@ -144,27 +158,53 @@ class QueueSql:
         # Only the jobs row: the ranking beside it is computed, and PostgreSQL cannot lock rows of a window.
         return " FOR UPDATE OF j SKIP LOCKED" if self._db.locks_rows else ""
 
-    async def _room(self, tx: Tx, now: float, limits: ClaimLimits) -> bool:
-        """Take the queue lock (claims then count one after another), and say whether a slot is free in all."""
-        await tx.execute("UPDATE queue_lock SET taken = ? WHERE id = 1", now)
-        return await self._held(tx, now) < limits.max_running
+    async def _orphans(
+        self, tx: Tx, now: float, held: int, n: int, worker: str, lease_seconds: float, limits: ClaimLimits
+    ) -> list[Job]:
+        """Up to ``n`` orphans, oldest first, each under the limits as the ones before it left them.
+
+        Under full limits only a 'submitting' orphan qualifies: its resume asks reAPI what became of the POST and
+        settles it, never re-POSTs, so it takes little and must not wait behind the jobs holding the slots.
+        """
+        taken: list[Job] = []
+        for _ in range(n):
+            row = await tx.fetchone(
+                f"SELECT j.id FROM jobs j LEFT JOIN ({_HELD_PER_MEMBER}) h ON h.user_id = j.user_id "
+                "WHERE j.state IN ('submitting', 'running', 'delivering') "
+                "AND (j.lease_until IS NULL OR j.lease_until <= ?) "
+                "AND (j.state = 'submitting' OR (? = 1 AND COALESCE(h.n, 0) < ?)) "
+                f"ORDER BY j.created_at, j.id LIMIT 1{self._skip_locked()}",
+                now,
+                now,
+                int(held + len(taken) < limits.max_running),
+                limits.per_user_running,
+            )
+            if row is None:
+                break
+            taken += await self._take(tx, [str(row["id"])], worker, now, lease_seconds)
+        return taken
 
     @staticmethod
-    async def _held(tx: Tx, now: float) -> int:
-        row = await tx.fetchone(
-            f"SELECT COUNT(*) AS n FROM jobs WHERE state NOT IN {TERMINAL} AND lease_until > ?", now
-        )
+    async def _lock_and_count(tx: Tx, now: float) -> int:
+        """Take the queue lock (claims then count one after another), and count the slots held in all."""
+        await tx.execute("UPDATE queue_lock SET taken = ? WHERE id = 1", now)
+        # A statement of its own, after the lock: on PostgreSQL it then sees every claim committed before.
+        row = await tx.fetchone(_HELD, now)
         return int(row["n"]) if row else 0
 
     @staticmethod
-    async def _take(tx: Tx, job_id: str, worker: str, now: float, lease_seconds: float) -> Job:
-        row = await tx.fetchone(
+    async def _take(tx: Tx, job_ids: list[str], worker: str, now: float, lease_seconds: float) -> list[Job]:
+        """Lease these jobs (locked by this transaction, or under SQLite's write lock) to ``worker``, in this order."""
+        if not job_ids:
+            return []
+        rows = await tx.fetchall(
             "UPDATE jobs SET claimed_by = ?, lease_until = ?, attempt = attempt + 1, updated_at = ? "
-            "WHERE id = ? RETURNING *",
+            f"WHERE id IN ({_marks(job_ids)}) RETURNING *",
             worker,
             now + lease_seconds,
             now,
-            job_id,
+            *job_ids,
         )
-        assert row is not None  # locked by this transaction (PostgreSQL) or under its write lock (SQLite)
-        return job_from_row(row)
+        taken = {job.id: job for job in map(job_from_row, rows)}
+        assert len(taken) == len(job_ids)
+        return [taken[job_id] for job_id in job_ids]

@@ -63,6 +63,7 @@ class FakeStore(NamedSteps):
         self.meta: dict[str, str] = {}
         self.banned: set[tuple[int, str]] = set()
         self.fail_next: dict[str, int] = {}
+        self.claim_sizes: list[int] = []  # n of each claim_many call
         self._ids = itertools.count(1)
         self._work = asyncio.Event()
 
@@ -191,6 +192,9 @@ class FakeStore(NamedSteps):
     async def claim_next(self, worker: str, *, lease_seconds: float, limits: ClaimLimits) -> Job | None:
         await asyncio.sleep(0)
         self._maybe_fail("claim_next")
+        return self._claim_one(worker, lease_seconds, limits)
+
+    def _claim_one(self, worker: str, lease_seconds: float, limits: ClaimLimits) -> Job | None:
         held = [j for j in self.jobs.values() if self._holds_slot(j)]
         if len(held) >= limits.max_running:
             return None
@@ -200,8 +204,26 @@ class FakeStore(NamedSteps):
                 return self._lease(job, worker, lease_seconds)
         return None
 
+    async def claim_many(
+        self, worker: str, n: int, *, lease_seconds: float, limits: ClaimLimits, orphans: bool = False
+    ) -> list[Job]:
+        await asyncio.sleep(0)
+        self._maybe_fail("claim_many")
+        self.claim_sizes.append(n)
+        claimed: list[Job] = []
+        for _ in range(n):  # one transaction here: nothing else runs between these claims
+            job = self._orphan(worker, lease_seconds, limits) if orphans else None
+            job = job or self._claim_one(worker, lease_seconds, limits)
+            if job is None:
+                break
+            claimed.append(job)
+        return claimed
+
     async def claim_orphan(self, worker: str, *, lease_seconds: float, limits: ClaimLimits) -> Job | None:
         await asyncio.sleep(0)
+        return self._orphan(worker, lease_seconds, limits)
+
+    def _orphan(self, worker: str, lease_seconds: float, limits: ClaimLimits) -> Job | None:
         held = [j for j in self.jobs.values() if self._holds_slot(j)]
         per_user = Counter(j.user_id for j in held)
         orphans = sorted(
@@ -292,6 +314,7 @@ class FakeNotifier:
     defer_deliveries: int = 0  # this many deliveries meet a 429 Discord's library gave up on (then it works)
     defer_retry_after: float | None = None
     crash_after_post: bool = False
+    hold_failures: asyncio.Event | None = None  # set: a failure notice is shown only once it is set
     progress_calls: list[tuple[str, Progress]] = field(default_factory=list)
     deliveries: list[str] = field(default_factory=list)
     images_shown: dict[str, int] = field(default_factory=dict)  # job id -> images in its (last) delivery
@@ -339,6 +362,8 @@ class FakeNotifier:
         # Record the state the ledger held when the member was told (settle first, then tell).
         stored = self.store.jobs.get(job.id) if self.store is not None else None
         self.failures.append((job.id, failure, stored.state if stored else None))
+        if self.hold_failures is not None:
+            await self.hold_failures.wait()
         return not self.refuse_failures
 
     async def close(self) -> None:

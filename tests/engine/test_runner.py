@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from bot.config import CreditsSettings, JobsSettings
+from bot.engine import claims as claims_module
 from bot.engine import images
-from bot.engine import runner as runner_module
 from bot.engine.cooldown import Cooldown
 from bot.engine.credits import CreditLedger
 from bot.engine.errors import CooldownActive, InvalidOptions, QueueFull, ReapiPaused
@@ -104,7 +104,9 @@ async def _stop_runners() -> AsyncIterator[None]:
         await rig.runner.stop()
 
 
-def make_rig(store: FakeStore | None = None, *, catalogue: ModelCatalogue | None = None, **jobs: Any) -> Rig:
+def make_rig(
+    store: FakeStore | None = None, *, catalogue: ModelCatalogue | None = None, worker: str = "worker", **jobs: Any
+) -> Rig:
     clock = store.clock if store is not None else FakeClock()
     store = store or FakeStore(clock)
     notifier = FakeNotifier(store=store)
@@ -127,6 +129,7 @@ def make_rig(store: FakeStore | None = None, *, catalogue: ModelCatalogue | None
         max_download_bytes=10_000_000,
         spend=spend,
         catalogue=catalogue,
+        worker=worker,
         clock=clock,
         sleep=clock.sleep,
     )
@@ -691,8 +694,7 @@ async def test_two_workers_on_one_queue_never_exceed_the_global_limit_and_take_t
     clock = FakeClock()
     store = FakeStore(clock)
     first = make_rig(store, max_concurrent=2, per_user_concurrent=1)
-    second = make_rig(store, max_concurrent=2, per_user_concurrent=1)
-    second.runner._worker = "other"
+    second = make_rig(store, worker="other", max_concurrent=2, per_user_concurrent=1)
     for rig in (first, second):
         rig.reapi.hold_submit = asyncio.Event()  # nobody gets past the POST: slots stay taken
         await rig.runner.start()
@@ -719,8 +721,7 @@ async def test_a_graceful_stop_hands_jobs_back_at_once_for_another_worker() -> N
         await asyncio.sleep(0)
     await rig.runner.stop()
     assert store.jobs[job.id].state is JobState.RUNNING
-    other = make_rig(store)  # no clock advance: the lease was handed back, not left to expire
-    other.runner._worker = "other"
+    other = make_rig(store, worker="other")  # no clock advance: the lease was handed back, not left to expire
     await other.runner.start()
     await other.settle()
     assert store.jobs[job.id].state is JobState.DELIVERED
@@ -755,13 +756,13 @@ async def test_a_worker_holding_every_slot_itself_tries_no_claims_until_one_of_i
     # job queued, and while this worker holds every slot none of those claims could succeed.
     rig = make_rig(max_concurrent=2, per_user_concurrent=2)
     claims: list[str] = []
-    claim_next = rig.store.claim_next
+    claim_many = rig.store.claim_many
 
-    async def counted(worker: str, **kwargs: Any) -> Job | None:
+    async def counted(worker: str, n: int, **kwargs: Any) -> list[Job]:
         claims.append(worker)
-        return await claim_next(worker, **kwargs)
+        return await claim_many(worker, n, **kwargs)
 
-    rig.store.claim_next = counted  # type: ignore[method-assign]
+    rig.store.claim_many = counted  # type: ignore[method-assign]
     rig.reapi.hold_submit = asyncio.Event()  # nobody gets past the POST: both slots stay taken
     first = [await rig.submit(f"fox {n}") for n in range(2)]
     for _ in range(200):
@@ -777,6 +778,7 @@ async def test_a_worker_holding_every_slot_itself_tries_no_claims_until_one_of_i
     rig.reapi.hold_submit.set()
     await rig.settle()  # a freed slot wakes the loop at once: every later job is claimed and delivered
     assert all(j.state is JobState.DELIVERED for j in rig.store.jobs.values())
+    assert len(claims) > before  # the later jobs came through the counted claims
 
 
 async def test_a_slot_freed_by_the_workers_own_job_is_refilled_without_first_looking_for_orphans(
@@ -784,16 +786,17 @@ async def test_a_slot_freed_by_the_workers_own_job_is_refilled_without_first_loo
 ) -> None:
     # One of this worker's jobs ending makes no orphan: looking for one before each claim would put a second
     # transaction in line per job. (The idle wait is made endless so only wake-ups, never time, trigger a look.)
-    monkeypatch.setattr(runner_module, "_IDLE_WAIT", 3600.0)
+    monkeypatch.setattr(claims_module, "_IDLE_WAIT", 3600.0)
     rig = make_rig(max_concurrent=1, per_user_concurrent=1)
     looks: list[str] = []
-    claim_orphan = rig.store.claim_orphan
+    claim_many = rig.store.claim_many
 
-    async def counted(worker: str, **kwargs: Any) -> Job | None:
-        looks.append(worker)
-        return await claim_orphan(worker, **kwargs)
+    async def counted(worker: str, n: int, *, orphans: bool = False, **kwargs: Any) -> list[Job]:
+        if orphans:
+            looks.append(worker)
+        return await claim_many(worker, n, orphans=orphans, **kwargs)
 
-    rig.store.claim_orphan = counted  # type: ignore[method-assign]
+    rig.store.claim_many = counted  # type: ignore[method-assign]
     rig.reapi.hold_submit = asyncio.Event()
     jobs = [await rig.submit(f"fox {n}", user_id=100 + n) for n in range(10)]
     for _ in range(200):
@@ -803,11 +806,12 @@ async def test_a_slot_freed_by_the_workers_own_job_is_refilled_without_first_loo
     await rig.settle()
     assert all(rig.store.jobs[j.id].state is JobState.DELIVERED for j in jobs)
     assert len(looks) - before <= 1, len(looks) - before  # not one (or two) per job
+    assert looks  # the looks are counted where they happen
 
 
 async def test_orphans_still_go_first_after_a_wake_up(monkeypatch: pytest.MonkeyPatch) -> None:
     # Another worker's jobs handed back (a graceful stop wakes the waiters) are resumed before new ones.
-    monkeypatch.setattr(runner_module, "_IDLE_WAIT", 3600.0)
+    monkeypatch.setattr(claims_module, "_IDLE_WAIT", 3600.0)
     clock = FakeClock()
     store = FakeStore(clock)
     rig = make_rig(store, max_concurrent=1, per_user_concurrent=1)
@@ -858,3 +862,148 @@ async def test_start_returns_before_reading_the_unfinished_jobs_and_resumes_them
     await rig.settle()
     assert rig.reapi.polled[0] == "task_old"
     assert store.jobs["a0a0a0a0a0a0"].state is JobState.DELIVERED
+
+
+async def test_a_failed_jobs_slot_is_refilled_before_its_failure_notice_is_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The job is settled (refunded, its lease ended) before the member is told: the Discord edit that tells them
+    # is no reason to keep the next job waiting. The notice still goes out. (No idle wait ends early here.)
+    monkeypatch.setattr(claims_module, "_IDLE_WAIT", 3600.0)
+    rig = make_rig(max_concurrent=1, per_user_concurrent=1)
+    rig.notifier.hold_failures = asyncio.Event()
+    rig.reapi.submit_script.append(BadRequest(400, 20002, "bad", None))
+    failed = await rig.submit("fox 1", user_id=1)
+    later = await rig.submit("fox 2", user_id=2)
+    for n in range(5_000):
+        if rig.store.jobs[later.id].state is JobState.DELIVERED:
+            break
+        await asyncio.sleep(0 if n < 2_000 else 0.001)
+    assert rig.store.jobs[later.id].state is JobState.DELIVERED
+    assert [job_id for job_id, _, _ in rig.notifier.failures] == [failed.id]  # its notice is still being shown
+    assert rig.store.jobs[failed.id].notice_pending
+    rig.notifier.hold_failures.set()
+    await rig.settle()
+    for _ in range(200):
+        if not rig.store.jobs[failed.id].notice_pending:
+            break
+        await asyncio.sleep(0)
+    assert not rig.store.jobs[failed.id].notice_pending  # shown, then cleared
+
+
+async def test_a_failed_jobs_notice_still_shown_is_cancelled_at_stop_and_left_pending() -> None:
+    # Out of its slot, the notice is still the runner's: a stop does not leave it running on its own.
+    rig = make_rig(max_concurrent=1, per_user_concurrent=1)
+    rig.notifier.hold_failures = asyncio.Event()
+    rig.reapi.submit_script.append(BadRequest(400, 20002, "bad", None))
+    failed = await rig.submit("fox 1", user_id=1)
+    for _ in range(2_000):
+        if rig.notifier.failures:
+            break
+        await asyncio.sleep(0)
+    assert rig.notifier.failures
+    await rig.runner.stop()
+    assert rig.store.jobs[failed.id].state is JobState.FAILED
+    assert rig.store.jobs[failed.id].notice_pending  # a restart shows it
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == f"job-{failed.id}"]
+
+
+async def test_free_slots_are_filled_by_one_claim() -> None:
+    # Jobs waiting when the runner starts (a restart, a burst): one transaction claims a job for every free slot.
+    store = FakeStore(FakeClock())
+    rig = make_rig(store, max_concurrent=4, per_user_concurrent=4)
+    rig.reapi.hold_submit = asyncio.Event()
+    for n in range(6):
+        await store.create_job(
+            NewJob(
+                kind=JobKind.IMAGINE,
+                user_id=100 + n,
+                guild_id=1,
+                channel_id=2,
+                prompt="fox",
+                aspect_ratio="auto",
+                placeholder_message_id=500,
+            ),
+            rules=None,
+        )
+    await rig.runner.start()
+    for _ in range(200):
+        if len(rig.runner._tasks) == 4:
+            break
+        await asyncio.sleep(0)
+    assert len(rig.runner._tasks) == 4
+    assert store.claim_sizes[0] == 4  # the first claim asked for every free slot, and got them
+    rig.reapi.hold_submit.set()
+    await rig.settle()
+    assert all(j.state is JobState.DELIVERED for j in store.jobs.values())
+
+
+async def test_the_next_claim_goes_out_with_the_final_write_and_the_store_still_counts_the_slot_until_it_lands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The claim does not wait for the capture's answer; the limit is the store's, so it claims nothing while the
+    # capture has not landed, and the capture's wake-up lets the loop claim the next job. (No idle wait here.)
+    monkeypatch.setattr(claims_module, "_IDLE_WAIT", 3600.0)
+    rig = make_rig(max_concurrent=1, per_user_concurrent=1)
+    capture_may_land = asyncio.Event()
+    finish_job = rig.store.finish_job
+
+    async def slow_finish(job_id: str, **kwargs: Any) -> Job | None:
+        await capture_may_land.wait()
+        return await finish_job(job_id, **kwargs)
+
+    rig.store.finish_job = slow_finish  # type: ignore[method-assign]
+    first = await rig.submit("fox 1", user_id=1)
+    later = await rig.submit("fox 2", user_id=2)
+    for n in range(5_000):
+        if rig.notifier.deliveries:
+            break
+        await asyncio.sleep(0 if n < 2_000 else 0.001)
+    claims_before = len(rig.store.claim_sizes)
+    for _ in range(200):
+        await asyncio.sleep(0)
+    assert len(rig.store.claim_sizes) > claims_before  # asked for the slot while the capture is in flight ...
+    assert rig.store.jobs[later.id].state is JobState.QUEUED  # ... and the store said no: it is still held
+    assert rig.store.jobs[later.id].lease_until is None
+    capture_may_land.set()
+    await rig.settle()
+    assert rig.store.jobs[first.id].state is JobState.DELIVERED
+    assert rig.store.jobs[later.id].state is JobState.DELIVERED
+
+
+async def test_a_look_for_orphans_rides_in_the_claim_of_the_waiting_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Orphans go first, but looking for them is no transaction in line of its own before the claim.
+    monkeypatch.setattr(claims_module, "_IDLE_WAIT", 3600.0)
+    clock = FakeClock()
+    store = FakeStore(clock)
+    rig = make_rig(store, max_concurrent=3, per_user_concurrent=3)
+    orphan = store.add(stored_job(clock, JobState.RUNNING, id="b00000000001", task_id="task_r", claimed_by="gone"))
+    waiting = [
+        await store.create_job(
+            NewJob(
+                kind=JobKind.IMAGINE,
+                user_id=100 + n,
+                guild_id=1,
+                channel_id=2,
+                prompt="fox",
+                aspect_ratio="auto",
+                placeholder_message_id=500,
+            ),
+            rules=None,
+        )
+        for n in range(2)
+    ]
+    orphan_looks: list[str] = []
+    claim_orphan = store.claim_orphan
+
+    async def counted(worker: str, **kwargs: Any) -> Job | None:
+        orphan_looks.append(worker)
+        return await claim_orphan(worker, **kwargs)
+
+    store.claim_orphan = counted  # type: ignore[method-assign]
+    await rig.runner.start()
+    await rig.settle()
+    assert orphan_looks == []
+    assert store.claim_sizes[0] == 3  # one claim: the orphan and both waiting jobs
+    assert rig.reapi.polled[0] == "task_r"
+    assert all(store.jobs[j.id].state is JobState.DELIVERED for j in [orphan, *waiting])
