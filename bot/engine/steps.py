@@ -314,12 +314,14 @@ class JobSteps:
         job = run.job
         if task.output is None or not task.output.image_urls:
             raise JobFailure(FailureCode.NO_OUTPUT)
-        if announce:
-            self._notifier.progress(job, Progress(Stage.UPLOADING))
         # A task asked for n images returns n URLs; each is downloaded (capped) and fitted off the event loop. A
         # stray extra URL is not shown: the member paid for image_count images.
         urls = task.output.image_urls[: max(1, job.image_count)]
         images = await asyncio.gather(*(self._reapi.download(url, max_bytes=self._max_download) for url in urls))
+        if announce and (len(images) > 1 or any(len(image.data) > job.upload_limit for image in images)):
+            # Only when getting it ready takes a while (a re-encode, several images): a plain image is on Discord
+            # a moment later, and an edit saying so would be one more request in its way (and in the channel's).
+            self._notifier.progress(job, Progress(Stage.UPLOADING))
         prepared = await asyncio.gather(*(self._prepare(image, job.upload_limit) for image in images))
         message_id = await self._show(run, prepared)
         run.shown_at = self._clock()

@@ -36,7 +36,7 @@ from bot.reapi import (
     Unauthorized,
 )
 from bot.store import Job, JobKind, JobState, NewJob
-from tests.engine.fakes import FakeClock, FakeNotifier, FakeReapi, FakeStore
+from tests.engine.fakes import FakeClock, FakeNotifier, FakeReapi, FakeStore, png
 from tests.refusals import refused
 
 if TYPE_CHECKING:
@@ -169,9 +169,20 @@ async def test_a_job_goes_through_every_state_and_is_captured_once() -> None:
     assert rig.store.settles(job.id) == ["capture"]
     stages = [p.stage for jid, p in rig.notifier.progress_calls if jid == job.id]
     assert Stage.SUBMITTING in stages
-    assert Stage.UPLOADING in stages
+    # A small image needs no re-encode: it is shown at once, with no "uploading" edit before it (traffic).
+    assert Stage.UPLOADING not in stages
     assert rig.reapi.submits == 1
     assert not rig.notifier.failures
+
+
+async def test_an_image_that_must_be_re_encoded_first_shows_the_uploading_stage() -> None:
+    rig = make_rig()
+    rig.reapi.image = png(256)
+    job = await rig.submit(upload_limit=len(rig.reapi.image) - 1)
+    await rig.settle()
+    assert rig.store.jobs[job.id].state is JobState.DELIVERED
+    stages = [p.stage for jid, p in rig.notifier.progress_calls if jid == job.id]
+    assert Stage.UPLOADING in stages
 
 
 # -- C1: resume after a long outage -------------------------------------------------------------------------
