@@ -100,7 +100,8 @@ async def _arm(
     timeout = 60 + 3 * MEDIAN_SECONDS + (warmup + count) / rate
     async with world.imagine_bot(settings) as bot:
         if warmup:
-            await world.outcomes(await _dispatch(world, f"{name}-warmup", warmup, rate), timeout=timeout)
+            # Only the durations matter here (what the schedule learns), not the pace: offered four times faster.
+            await world.outcomes(await _dispatch(world, f"{name}-warmup", warmup, rate * 4), timeout=timeout)
         inters = await _dispatch(world, name, count, rate)
         await world.outcomes(inters, timeout=timeout)
         await settled(bot, timeout=30)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime
+import json
 import os
 import platform
 import shlex
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench import ack, delivery, ledger, queue, ratelimit, scale, soak, startup, traffic
-from bench.harness import Result, quiet_logs
+from bench.harness import Check, Result, quiet_logs
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -46,21 +48,50 @@ _SMOKE_TIMEOUT = 30.0
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
-def _run_one(name: str, *, smoke: bool) -> Result:
+def _run_here(name: str, *, smoke: bool) -> Result:
     limit = _SMOKE_TIMEOUT if smoke else _FULL_TIMEOUTS.get(name, _FULL_TIMEOUT)
 
     async def bounded() -> Result:
         async with asyncio.timeout(limit):
             return await BENCHMARKS[name](smoke=smoke)
 
+    try:
+        return asyncio.run(bounded())
+    except Exception as exc:
+        traceback.print_exc()
+        return Result(name, notes=[f"crashed: {exc!r}"])
+
+
+def _run_one(name: str, *, smoke: bool) -> Result:
+    """Run one benchmark in a process of its own: what one leaves behind (heap, threads, RSS that Python never
+    gives back) must not count against the next, and the scale and soak figures are of one bot process."""
+    limit = _SMOKE_TIMEOUT if smoke else _FULL_TIMEOUTS.get(name, _FULL_TIMEOUT)
+    command = [sys.executable, "-m", "bench", "--child", name, *(["--smoke"] if smoke else [])]
     started = time.perf_counter()
     try:
-        result = asyncio.run(bounded())
-    except Exception as exc:
-        result = Result(name, notes=[f"crashed: {exc!r}"])
-        traceback.print_exc()
+        done = subprocess.run(command, stdout=subprocess.PIPE, text=True, timeout=limit + 60, check=False)
+        result = _decode(name, done.stdout)
+    except subprocess.TimeoutExpired:
+        result = Result(name, notes=[f"crashed: no answer within {limit + 60:.0f} s"])
     result.seconds = time.perf_counter() - started
     return result
+
+
+_MARK = "bench-result: "
+
+
+def _encode(result: Result) -> str:
+    return _MARK + json.dumps(dataclasses.asdict(result))
+
+
+def _decode(name: str, output: str) -> Result:
+    """The child's result from its last marked line (a crash without one reads as a crashed benchmark)."""
+    lines = [line for line in output.splitlines() if line.startswith(_MARK)]
+    if not lines:
+        return Result(name, notes=["crashed: the benchmark's process gave no result (see its output above)"])
+    data = json.loads(lines[-1][len(_MARK) :])
+    data["checks"] = [Check(**check) for check in data["checks"]]
+    return Result(**data)
 
 
 def _machine() -> str:
@@ -102,8 +133,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes; check that each runs, not the targets")
     parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append", help="run only this (repeatable)")
     parser.add_argument("--output", type=Path, help=f"write the report here (default {RESULTS} for full runs)")
+    parser.add_argument("--child", choices=sorted(BENCHMARKS), help=argparse.SUPPRESS)  # one benchmark, as JSON
     args = parser.parse_args(argv)
     quiet_logs()
+    if args.child:
+        print(_encode(_run_here(args.child, smoke=args.smoke)), flush=True)
+        return 0
     names = args.only or list(BENCHMARKS)
     command = shlex.join(["python", "-m", "bench", *argv])
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
