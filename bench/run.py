@@ -46,6 +46,7 @@ _FULL_TIMEOUT = 240.0
 _FULL_TIMEOUTS = {"scale": 330.0, "soak": 300.0}  # scale: 10,000 jobs offered over 100 s, each taking 130 s
 _SMOKE_TIMEOUT = 30.0
 RESULTS = Path(__file__).with_name("RESULTS.md")
+FIXES = Path(__file__).with_name("fixes.md")
 
 
 def _run_here(name: str, *, smoke: bool) -> Result:
@@ -124,6 +125,10 @@ def _report(results: list[Result], *, command: str, when: str, smoke: bool) -> s
         lines += [f"## {result.name}: {verdict} ({result.seconds:.0f} s)", ""]
         lines += [f"- {line}" for line in result.lines()]
         lines.append("")
+    lines.append(f"Whole run: {sum(r.seconds for r in results) / 60:.1f} minutes.")
+    lines.append("")
+    if not smoke and FIXES.exists():
+        lines.append(FIXES.read_text(encoding="utf-8"))  # what each fix changed, kept by hand beside the runner
     return "\n".join(lines)
 
 
