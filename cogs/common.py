@@ -34,6 +34,7 @@ __all__ = [
     "ResolutionOption",
     "TextOption",
     "fit_model_options",
+    "fit_ratio_choices",
 ]
 
 
@@ -209,6 +210,12 @@ def fit_model_options(command: app_commands.Command[Any, ..., Any], catalogue: M
             del params["count"]
         else:
             params["count"] = dataclasses.replace(params["count"], max_value=most)
+    fit_ratio_choices(command, catalogue)
+
+
+def fit_ratio_choices(command: app_commands.Command[Any, ..., Any], catalogue: ModelCatalogue) -> None:
+    """Offer on ``command``'s ``aspect_ratio`` every ratio some enabled model takes (before the sync)."""
+    params = command._params  # as above: no public way to re-shape a parameter
     if "aspect_ratio" in params:
         ratios = aspect_choices(ratios_of(catalogue.enabled))
         params["aspect_ratio"] = dataclasses.replace(

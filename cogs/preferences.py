@@ -14,10 +14,11 @@ from bot.surface import texts_members, ui
 from bot.surface.errors import InvalidInput
 
 # Runtime import: discord.py evaluates the command annotations that use these.
-from cogs.common import AspectRatioOption, FlagOption, TextOption  # noqa: TC001
+from cogs.common import FlagOption, ModelRatioOption, TextOption, fit_ratio_choices
 
 if TYPE_CHECKING:
     from bot.engine.members import Preferences
+    from bot.engine.pricing import ModelCatalogue
     from bot.store.members import MemberPreferences
     from bot.surface.app import ImagineBot
 
@@ -62,14 +63,15 @@ def preferences_embed(prefs: MemberPreferences, *, model: str, saved: bool) -> d
 class PreferencesCog(commands.Cog):
     """The /preferences command."""
 
-    def __init__(self, *, preferences: Preferences) -> None:
+    def __init__(self, *, preferences: Preferences, catalogue: ModelCatalogue) -> None:
         self._preferences = preferences
+        fit_ratio_choices(self.preferences, catalogue)  # a default may be any ratio an enabled model takes
 
     @app_commands.command(name="preferences")
     async def preferences(
         self,
         interaction: Interaction,
-        aspect_ratio: app_commands.Transform[str, AspectRatioOption] | None = None,
+        aspect_ratio: app_commands.Transform[str, ModelRatioOption] | None = None,
         model: app_commands.Transform[str, TextOption(1, 100, name="model")] | None = None,
         private: app_commands.Transform[str, PrivateOption] | None = None,
         notify: app_commands.Transform[bool, FlagOption(name="notify")] | None = None,
@@ -108,4 +110,4 @@ class PreferencesCog(commands.Cog):
 
 async def setup(bot: ImagineBot) -> None:
     """Extension entry point: give the cog the services it uses."""
-    await bot.add_cog(PreferencesCog(preferences=bot.services.preferences))
+    await bot.add_cog(PreferencesCog(preferences=bot.services.preferences, catalogue=bot.services.runner.catalogue))

@@ -71,6 +71,7 @@ class Preferences:
         store: PreferenceStore,
         default_model: str,
         enabled_models: Sequence[str],
+        aspect_ratios: Sequence[str] = (),
         ttl: float = 60.0,
         max_cached: int = 10_000,
         clock: Callable[[], float] = time.time,
@@ -79,6 +80,8 @@ class Preferences:
         self._store = store
         self._default_model = default_model
         self._enabled = tuple(dict.fromkeys([default_model, *enabled_models]))
+        # The ratios a default may name: every one some enabled model takes (the chosen model checks its own).
+        self._ratios = tuple(aspect_ratios) or _ASPECT_RATIOS
         self._ttl = ttl
         self._max_cached = max_cached
         self._clock = clock
@@ -117,7 +120,7 @@ class Preferences:
         if given is not None:
             return given
         chosen = (await self.get(user_id)).aspect_ratio
-        return chosen if chosen in _ASPECT_RATIOS else AspectRatio.AUTO.value
+        return chosen if chosen in self._ratios else AspectRatio.AUTO.value
 
     def model_of(self, preferences: MemberPreferences) -> str:
         """The model a member's jobs use: their choice while it is enabled, else the default."""
@@ -146,8 +149,8 @@ class Preferences:
         """
         current = MemberPreferences(user_id) if reset else await self._store.preferences(user_id)
         if aspect_ratio is not None:
-            if aspect_ratio not in _ASPECT_RATIOS:
-                raise PreferenceRefused(field="aspect_ratio", value=aspect_ratio, allowed=_ASPECT_RATIOS)
+            if aspect_ratio not in self._ratios:
+                raise PreferenceRefused(field="aspect_ratio", value=aspect_ratio, allowed=self._ratios)
             current = replace(current, aspect_ratio=None if aspect_ratio == AspectRatio.AUTO.value else aspect_ratio)
         if model is not None:
             if model not in self._enabled:

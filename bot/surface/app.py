@@ -26,13 +26,14 @@ from bot.engine.server_rules import ServerRules, StrikeWatcher
 from bot.engine.sources import SourceFetcher
 from bot.engine.spend import SpendGuard
 from bot.observability import HealthCheck, Metrics, MetricsServer, discord_trace, reapi_trace
-from bot.reapi import AspectRatio, ReapiClient
+from bot.reapi import ReapiClient
 from bot.store import DatabaseInUse, open_store
 from bot.surface.alerts import OwnerAlerts
 from bot.surface.channel_writes import ChannelWrites
 from bot.surface.components import CancelButton, ResultButton
 from bot.surface.i18n import use_interaction_locale
 from bot.surface.member_delivery import MemberDeliveryNotifier
+from bot.surface.model_choice import ratios_of
 from bot.surface.reporting import report_error
 from bot.surface.services import Services
 from bot.surface.settings_ui import ModeratorChannelAlerts
@@ -204,7 +205,7 @@ class ImagineBot(commands.AutoShardedBot):
             servers=settings.servers,
             credits=settings.credits,
             models=catalogue.enabled,
-            aspect_ratios=[r.value for r in AspectRatio],
+            aspect_ratios=ratios_of(catalogue.enabled),
             owner_ids=frozenset(settings.discord.owner_ids),
         )
         await server_rules.load()
@@ -217,7 +218,12 @@ class ImagineBot(commands.AutoShardedBot):
         alerts = OwnerAlerts(self, owner_ids=settings.discord.owner_ids, log_channel_id=settings.discord.log_channel_id)
         writes = ChannelWrites()  # one budget per process: the notifier's writes and the cogs' replies share it
         # The models a member may pick in /preferences and a server in /settings: the operator's [reapi] models.
-        preferences = Preferences(store=store, default_model=catalogue.default_model, enabled_models=catalogue.enabled)
+        preferences = Preferences(
+            store=store,
+            default_model=catalogue.default_model,
+            enabled_models=catalogue.enabled,
+            aspect_ratios=ratios_of(catalogue.enabled),
+        )
         notifier = MemberDeliveryNotifier(
             self,
             preferences=preferences,

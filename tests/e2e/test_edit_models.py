@@ -207,3 +207,18 @@ async def test_gpt_image_2s_own_ratios_can_be_chosen(
     )
     assert "cannot make the aspect ratio `9:21`" in await ephemeral_error(fake, refused)
     assert sim.submit_count == 1
+
+
+async def test_a_default_ratio_can_be_one_only_another_enabled_model_takes(
+    fake: FakeDiscord, sim: ReapiSimulator, start_bot: StartBot, make_settings: Callable[..., Settings]
+) -> None:
+    bot = await start_bot(with_models(make_settings, "nano-banana-2-lite", "gpt-image-2"))
+    ratios = [c["value"] for c in options_of(fake, "preferences")["aspect_ratio"]["choices"]]
+    assert "2:1" in ratios
+    saved = await set_preferences(fake, aspect_ratio="2:1", model="gpt-image-2")
+    assert "2:1" in str(saved)  # the saved preferences, shown back
+    inter = await fake.send_slash_command("imagine", [opt("prompt", "a long bridge")], user=fake.member_user)
+    await final_edit(fake, inter, files=True)
+    await settled(bot)
+    assert sim.submissions[0]["body"]["model"] == "gpt-image-2"
+    assert sim.submissions[0]["body"]["size"] == "2:1"
