@@ -289,6 +289,8 @@ class ModerationSettings(_Section):
     nsfw_terms: list[str] = Field(default_factory=list)
     # The NSFW rule of servers that set none: "allow", "age_restricted_only" or "never".
     nsfw_rule: Literal["allow", "age_restricted_only", "never"] = "age_restricted_only"
+    # The loosest NSFW rule a server may choose for itself: a stricter one applies in its place.
+    loosest_nsfw_rule: Literal["allow", "age_restricted_only", "never"] = "allow"
     # After this many content-policy failures in a UTC day a member is paused in that server; 0 = off.
     content_policy_strikes_per_day: int = Field(default=3, ge=0)
 

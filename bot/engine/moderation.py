@@ -41,6 +41,11 @@ class NsfwRule(StrEnum):
     AGE_RESTRICTED_ONLY = "age_restricted_only"
     NEVER = "never"
 
+    def at_least(self, floor: NsfwRule) -> NsfwRule:
+        """This rule, or ``floor`` where that is stricter (the operator's limit on what a server may loosen)."""
+        order = (NsfwRule.ALLOW, NsfwRule.AGE_RESTRICTED_ONLY, NsfwRule.NEVER)
+        return self if order.index(self) >= order.index(floor) else floor
+
     def permits(self, *, age_restricted: bool) -> bool:
         """Whether a flagged prompt may be used in a channel that is (or is not) age-restricted."""
         if self is NsfwRule.ALLOW:

@@ -147,7 +147,8 @@ class ServerRules:
     def nsfw_rule(self, guild_id: int | None) -> NsfwRule:
         """The NSFW rule that applies here: the server's, else the operator's default."""
         own = self.get(guild_id).nsfw_rule
-        return own if own is not None else NsfwRule(self._moderation.nsfw_rule)
+        rule = own if own is not None else NsfwRule(self._moderation.nsfw_rule)
+        return rule.at_least(NsfwRule(self._moderation.loosest_nsfw_rule))
 
     def reply_edit_enabled(self, guild_id: int | None) -> bool:
         """Whether reply-to-edit works here (in memory: safe before an acknowledgement)."""

@@ -12,6 +12,7 @@ from bot.engine.credits import CreditLedger
 from bot.engine.errors import MemberPaused, NsfwNotAllowed, SettingRejected, TermBlocked, UnavailableHere
 from bot.engine.failures import FailureCode
 from bot.engine.guild_settings import GuildSettings, Limits
+from bot.engine.moderation import NsfwRule
 from bot.engine.server_rules import Place, ServerRules, StrikeWatcher
 from bot.store import AccountRules, JobKind, NewJob, open_store
 
@@ -139,6 +140,18 @@ async def test_the_nsfw_rule_uses_the_operators_list_and_the_channels_flag(store
         await rules.check(job("a nude statue"), Place(channel_ids=(CHANNEL,), age_restricted=True))
     assert caught.value.rule == "never"
     await rules.check(job("a marble statue"), Place(channel_ids=(CHANNEL,), age_restricted=False))
+
+
+async def test_a_server_cannot_loosen_the_nsfw_rule_past_the_operators_limit(stores: Any) -> None:
+    rules = make_rules(await stores(), nsfw_terms=["nude"], loosest_nsfw_rule="age_restricted_only")
+    await rules.load()
+    await rules.change(GUILD, actor_id=9, setting="nsfw_rule", mutate=lambda s: (s.with_nsfw_rule("allow"), None, None))
+    assert rules.nsfw_rule(GUILD) is NsfwRule.AGE_RESTRICTED_ONLY
+    with pytest.raises(NsfwNotAllowed):
+        await rules.check(job("a nude statue"), Place(channel_ids=(CHANNEL,), age_restricted=False))
+    await rules.check(job("a nude statue"), Place(channel_ids=(CHANNEL,), age_restricted=True))
+    await rules.change(GUILD, actor_id=9, setting="nsfw_rule", mutate=lambda s: (s.with_nsfw_rule("never"), None, None))
+    assert rules.nsfw_rule(GUILD) is NsfwRule.NEVER  # stricter than the limit: the server's own rule
 
 
 async def test_the_servers_default_aspect_ratio_fills_in_auto_only(stores: Any) -> None:
