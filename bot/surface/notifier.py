@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 
 # Stop using the interaction token a little before Discord's 15 minutes run out.
 _TOKEN_MARGIN = 60.0
+# How long a passing stage ("Submitting") must last before its line is sent (seconds).
+_PASSING_STAGE = 1.0
 # How long a delivery waits for a progress edit already on the wire (discord.py may be waiting out a 429).
 _SETTLE_TIMEOUT = 30.0
 # Where an interrupted attempt's message can be: this many of the newest messages since it began posting.
@@ -71,7 +73,7 @@ _DiscordError = (discord.HTTPException, discord.RateLimited, aiohttp.ClientError
 class _Pending:
     """The newest progress text for one job, the last one Discord has, and the task that sends them."""
 
-    __slots__ = ("closed", "in_flight", "job", "last_sent", "next", "sent", "task")
+    __slots__ = ("closed", "hold_until", "in_flight", "job", "last_sent", "next", "sent", "task")
 
     def __init__(self, job: Job) -> None:
         self.job = job
@@ -80,6 +82,7 @@ class _Pending:
         self.last_sent = float("-inf")
         self.in_flight = False  # an edit request is on the wire
         self.closed = False  # the outcome is being shown: no further progress
+        self.hold_until = float("-inf")  # a passing stage's line waits until then for the next one (monotonic)
         self.task: asyncio.Task[None] | None = None
 
 
@@ -131,6 +134,10 @@ class DiscordNotifier:
         if pending is None:
             pending = self._pending[job.id] = _Pending(job)
         pending.job = job
+        # "Submitting" usually lasts a fraction of a second before "Generating" follows: its line is sent only if it
+        # lasts (one edit per job saved, and one less in the channel's budget); every other stage goes at once.
+        transient = progress.stage is Stage.SUBMITTING
+        pending.hold_until = self._monotonic() + _PASSING_STAGE if transient else float("-inf")
         # Only a job still waiting can be cancelled: once sent, reAPI has charged and cannot cancel.
         wanted = (texts.progress_text(progress, simulated=job.simulated), progress.stage is Stage.QUEUED)
         pending.next = None if wanted == pending.sent else wanted
@@ -142,9 +149,11 @@ class DiscordNotifier:
         for _ in range(10_000):
             if pending.closed:
                 return  # the outcome is waiting for the edit just sent: end now, not after an interval's sleep
-            wait = pending.last_sent + self._interval - self._monotonic()
+            wait = max(pending.last_sent + self._interval, pending.hold_until) - self._monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+                if pending.hold_until > self._monotonic():
+                    continue  # a passing stage came again meanwhile: its own hold starts over (bounded loop)
             wanted, pending.next = pending.next, None
             if wanted is None or pending.closed:
                 return

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from bot.reapi.simulator import Outcome
+from bot.reapi.simulator import Fault, Outcome
 from bot.surface import texts
 from bot.surface.locales import de
 from tests.e2e.conftest import webhook_edits
@@ -36,7 +36,7 @@ def german(english: str, **facts: object) -> str:
 async def test_a_german_client_reads_german_replies_progress_results_and_failures(
     fake: FakeDiscord, sim: ReapiSimulator, start_bot: StartBot, make_settings: Callable[..., Settings]
 ) -> None:
-    sim.next_outcomes.append(Outcome.complete(delay=0.6))
+    sim.next_outcomes.append(Outcome.complete(delay=2.5))  # outlasts the slow submit below
     await start_bot(make_settings(jobs={"progress_interval": 0.05, "poll_interval": 0.02, "max_poll_interval": 0.02}))
     fake.set_locale(fake.member_user, "de")
 
@@ -45,7 +45,9 @@ async def test_a_german_client_reads_german_replies_progress_results_and_failure
     assert refused.payload["locale"] == "de"
     assert await ephemeral_answer(fake, refused) == GERMAN[texts.PROMPT_EMPTY]
 
-    # /imagine: German progress in the placeholder, then a German result embed and buttons.
+    # /imagine: German progress in the placeholder, then a German result embed and buttons. The submit lasts long
+    # enough for its own line to be shown (a quick one goes straight to "Generating").
+    sim.inject("submit", Fault.slow(1.5))
     inter = await imagine(fake, "ein Fuchs im Schnee", "16:9")
     final = await final_edit(fake, inter, files=True)
     progress = [str(r.json["content"]) for r in webhook_edits(fake, inter.token) if r.index < final.index]

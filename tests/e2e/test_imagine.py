@@ -50,6 +50,10 @@ async def test_imagine_defers_shows_progress_and_delivers_the_png(
     fake: FakeDiscord, sim: ReapiSimulator, start_bot: StartBot
 ) -> None:
     bot = await start_bot()
+    # A submit that lasts (a quick one's "Submitting" line is never sent: "Generating" replaces it first), and a
+    # task that outlasts it, so each stage has its line.
+    sim.inject("submit", Fault.slow(1.3))
+    sim.next_outcomes.append(Outcome.complete(delay=2.5))
     inter = await imagine(fake, "  a red fox in the snow @everyone  ", "16:9")
 
     callback = await fake.wait_for_request("POST", inter.callback_path)
@@ -106,7 +110,8 @@ async def test_imagine_defers_shows_progress_and_delivers_the_png(
 async def test_progress_edits_are_coalesced(
     fake: FakeDiscord, sim: ReapiSimulator, start_bot: StartBot, make_settings: Callable[..., Settings]
 ) -> None:
-    sim.next_outcomes.append(Outcome.complete(delay=1.2))
+    sim.inject("submit", Fault.slow(1.2))  # long enough for "Submitting" to be shown before "Generating"
+    sim.next_outcomes.append(Outcome.complete(delay=2.4))
     await start_bot(make_settings(jobs={"progress_interval": 0.4, "poll_interval": 0.02, "max_poll_interval": 0.02}))
     inter = await imagine(fake, "slow lighthouse")
     final = await final_edit(fake, inter, files=True)

@@ -15,6 +15,7 @@ from bot.engine.images import PreparedImage
 from bot.engine.ports import DeliveryDeferred, DeliveryFailed
 from bot.engine.progress import Progress, Stage
 from bot.store import Job, JobKind, JobState
+from bot.surface import texts
 from bot.surface.alerts import OwnerAlerts
 from bot.surface.notifier import DiscordNotifier
 from tests.fakes.discord_payloads import SEND_MESSAGES, VIEW_CHANNEL
@@ -329,6 +330,31 @@ async def test_progress_never_sends_the_same_text_twice(
     contents = [r.json["content"] for r in fake.requests_matching("PATCH", path)]
     assert len(contents) == 2
     assert contents[0] != contents[1]
+
+
+async def test_a_submit_that_passes_quickly_costs_no_edit_of_its_own(
+    fake: FakeDiscord, client: Client, notifier: DiscordNotifier
+) -> None:
+    placeholder = await channel_placeholder(fake, client)
+    job = make_job(fake, placeholder_message_id=placeholder, state=JobState.SUBMITTING)
+    path = rf"/channels/{fake.channel_id}/messages/{placeholder}"
+    notifier.progress(job, Progress(Stage.SUBMITTING))
+    await asyncio.sleep(0.1)
+    notifier.progress(job, Progress(Stage.GENERATING))
+    await fake.wait_for_request("PATCH", path)
+    await asyncio.sleep(0.3)  # room for a wrong second edit
+    contents = [r.json["content"] for r in fake.requests_matching("PATCH", path)]
+    assert contents == [texts.progress_text(Progress(Stage.GENERATING))]
+
+
+async def test_a_submit_that_lasts_is_shown(fake: FakeDiscord, client: Client, notifier: DiscordNotifier) -> None:
+    placeholder = await channel_placeholder(fake, client)
+    job = make_job(fake, placeholder_message_id=placeholder, state=JobState.SUBMITTING)
+    path = rf"/channels/{fake.channel_id}/messages/{placeholder}"
+    notifier.progress(job, Progress(Stage.SUBMITTING))
+    await fake.wait_for_request("PATCH", path)
+    contents = [r.json["content"] for r in fake.requests_matching("PATCH", path)]
+    assert contents == [texts.progress_text(Progress(Stage.SUBMITTING))]
 
 
 async def test_delivery_waits_for_a_progress_edit_already_on_the_wire(
