@@ -55,6 +55,20 @@ class Alerts:
         self.sent.append(text)
 
 
+def new_job(prompt: str = "a fox", *, user_id: int = USER, **values: Any) -> NewJob:
+    """An /imagine request in guild 1, channel 2 (placeholder message 500 unless given)."""
+    return NewJob(
+        kind=JobKind.IMAGINE,
+        user_id=user_id,
+        guild_id=1,
+        channel_id=2,
+        prompt=prompt,
+        aspect_ratio=values.pop("aspect_ratio", "auto"),
+        placeholder_message_id=values.pop("placeholder_message_id", 500),
+        **values,
+    )
+
+
 @dataclass
 class Rig:
     clock: FakeClock
@@ -66,18 +80,8 @@ class Rig:
     runner: JobRunner
 
     async def submit(self, prompt: str = "a fox", *, user_id: int = USER, **values: Any) -> Job:
-        new = NewJob(
-            kind=JobKind.IMAGINE,
-            user_id=user_id,
-            guild_id=1,
-            channel_id=2,
-            prompt=prompt,
-            aspect_ratio=values.pop("aspect_ratio", "auto"),
-            placeholder_message_id=values.pop("placeholder_message_id", 500),
-            **values,
-        )
         await self.runner.start()  # idempotent: the claim loop runs what was submitted
-        return await self.runner.submit(new)
+        return await self.runner.submit(new_job(prompt, user_id=user_id, **values))
 
     async def settle(self, *job_ids: str) -> None:
         """Let the runner work until these jobs (default: all) are over; bounded."""
@@ -425,10 +429,7 @@ async def test_a_job_cancelled_under_the_runner_keeps_its_cancelled_notice() -> 
 async def test_a_job_another_process_moved_on_is_never_refunded_or_rewritten_by_this_one() -> None:
     rig = make_rig()
     await rig.runner.start()
-    job = await rig.store.create_job(
-        NewJob(kind=JobKind.IMAGINE, user_id=USER, guild_id=1, channel_id=2, prompt="a fox", aspect_ratio="auto"),
-        rules=None,
-    )
+    job = await rig.store.create_job(new_job(placeholder_message_id=None), rules=None)
     seen = rig.store.jobs[job.id]  # what this worker last stored: queued
     # Meanwhile another worker took it over and sent it to reAPI.
     rig.store.jobs[job.id] = replace(
@@ -925,18 +926,7 @@ async def test_free_slots_are_filled_by_one_claim() -> None:
     rig = make_rig(store, max_concurrent=4, per_user_concurrent=4)
     rig.reapi.hold_submit = asyncio.Event()
     for n in range(6):
-        await store.create_job(
-            NewJob(
-                kind=JobKind.IMAGINE,
-                user_id=100 + n,
-                guild_id=1,
-                channel_id=2,
-                prompt="fox",
-                aspect_ratio="auto",
-                placeholder_message_id=500,
-            ),
-            rules=None,
-        )
+        await store.create_job(new_job("fox", user_id=100 + n), rules=None)
     await rig.runner.start()
     for _ in range(200):
         if len(rig.runner._tasks) == 4:
@@ -989,21 +979,7 @@ async def test_a_look_for_orphans_rides_in_the_claim_of_the_waiting_jobs(monkeyp
     store = FakeStore(clock)
     rig = make_rig(store, max_concurrent=3, per_user_concurrent=3)
     orphan = store.add(stored_job(clock, JobState.RUNNING, id="b00000000001", task_id="task_r", claimed_by="gone"))
-    waiting = [
-        await store.create_job(
-            NewJob(
-                kind=JobKind.IMAGINE,
-                user_id=100 + n,
-                guild_id=1,
-                channel_id=2,
-                prompt="fox",
-                aspect_ratio="auto",
-                placeholder_message_id=500,
-            ),
-            rules=None,
-        )
-        for n in range(2)
-    ]
+    waiting = [await store.create_job(new_job("fox", user_id=100 + n), rules=None) for n in range(2)]
     orphan_looks: list[str] = []
     claim_orphan = store.claim_orphan
 
