@@ -269,6 +269,9 @@ class JobsSettings(_Section):
     poll_target_p95: float = Field(default=1.0, gt=0)
     min_poll_interval: float = Field(default=0.25, gt=0)
     poll_history: int = Field(default=200, ge=10)
+    # However many jobs run, this process sends at most this many polls a second (bot.engine.pacing): under
+    # load every job's polls stretch alike instead of the request rate growing with the jobs in flight.
+    max_polls_per_second: float = Field(default=100.0, gt=0)
     timeout: float = Field(default=600.0, gt=0)
     progress_interval: float = Field(default=3.0, ge=0)
     shutdown_grace: float = Field(default=10.0, ge=0)

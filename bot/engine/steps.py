@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from bot.engine.failures import FailureCode, JobFailure
 from bot.engine.images import ImageTooLarge, fit_to_limit
+from bot.engine.pacing import PollPacer
 from bot.engine.polling import PollSchedule
 from bot.engine.ports import DeliveryDeferred, DeliveryFailed, NullObserver
 from bot.engine.progress import Progress, Stage
@@ -134,6 +135,14 @@ class JobSteps:
             min_interval=settings.min_poll_interval,
             window=settings.poll_history,
         )
+        # A tenth of a second's turns may go back to back: enough to absorb a few polls falling due together,
+        # too few to hold the event loop up.
+        self.pacer = PollPacer(
+            settings.max_polls_per_second,
+            burst=max(1, round(settings.max_polls_per_second / 10)),
+            clock=clock,
+            sleep=sleep,
+        )
         self.submitting: set[str] = set()  # jobs whose POST is under way (a shutdown waits for them)
 
     def estimate(self) -> float | None:
@@ -249,12 +258,15 @@ class JobSteps:
         # would put polls of both between two of either.
         plan = self.polls.plan(model) if self._settings.adaptive_polling else None
         if not resumed:
+            # Shown before the first poll, whenever that is: its turn may wait behind other jobs' polls (the
+            # pace), and a new task is not done by its first poll anyway.
+            self._notifier.progress(job, progress)
             wait = self._next_poll(plan, watched_since - started, estimate, since_poll=None)
             if wait > 0:
-                self._notifier.progress(job, progress)
                 await self._sleep(wait)
         previous: float | None = None  # when this watch's previous poll was sent
         for _ in range(_MAX_POLLS):
+            await self.pacer.turn()
             self._observer.job_polled(job)
             sent = self._clock()
             try:
