@@ -37,8 +37,29 @@ _RANKED = (
 _FAIR_ORDER = "r.turn, r.created_at, r.id"
 
 
+# Most ids one statement's ``IN`` list holds; a longer batch takes several statements.
+_CHUNK = 256
+
+
 def _marks(values: Collection[object]) -> str:
     return ", ".join("?" for _ in values)
+
+
+def _id_lists(ids: Collection[str]) -> list[list[str]]:
+    """``ids`` in lists of a few fixed lengths (powers of two up to ``_CHUNK``), padded by repeating their last id.
+
+    Each distinct SQL text is one more prepared statement the driver keeps (sqlite3 caches 512 per connection,
+    asyncpg its own per connection), one with n placeholders taking memory in proportion to n: an ``IN`` list as
+    long as each batch made that cache grow with every new batch size (issue 12's soak: ~0.5 KB per finished job,
+    native memory). A repeated id changes no ``IN`` list's result.
+    """
+    ordered = list(ids)
+    lists = []
+    for start in range(0, len(ordered), _CHUNK):
+        part = ordered[start : start + _CHUNK]
+        length = 1 << (len(part) - 1).bit_length()
+        lists.append(part + [part[-1]] * (length - len(part)))
+    return lists
 
 
 class QueueSql:
@@ -104,15 +125,22 @@ class QueueSql:
         if not ids:
             return set()
         now = self._clock()
-        rows = await self._db.fetch_all_atomic(
-            f"UPDATE jobs SET lease_until = ? WHERE id IN ({_marks(ids)}) AND claimed_by = ? "
-            f"AND state NOT IN {TERMINAL} AND lease_until > ? RETURNING id",
-            now + lease_seconds,
-            *ids,
-            worker,
-            now,
-        )
-        return ids - {str(r["id"]) for r in rows}
+
+        async def unit(tx: Tx) -> set[str]:
+            held: set[str] = set()
+            for part in _id_lists(ids):
+                rows = await tx.fetchall(
+                    f"UPDATE jobs SET lease_until = ? WHERE id IN ({_marks(part)}) AND claimed_by = ? "
+                    f"AND state NOT IN {TERMINAL} AND lease_until > ? RETURNING id",
+                    now + lease_seconds,
+                    *part,
+                    worker,
+                    now,
+                )
+                held.update(str(r["id"]) for r in rows)
+            return held
+
+        return ids - await self._db.run(unit)
 
     async def release(self, worker: str, job_ids: Collection[str]) -> None:
         """End now the live leases ``worker`` holds on these jobs, and wake the workers of every process."""
@@ -122,14 +150,16 @@ class QueueSql:
         now = self._clock()
 
         async def unit(tx: Tx) -> None:
-            released = await tx.execute(
-                f"UPDATE jobs SET lease_until = ? WHERE id IN ({_marks(ids)}) AND claimed_by = ? "
-                f"AND state NOT IN {TERMINAL} AND lease_until > ?",
-                now,
-                *ids,
-                worker,
-                now,
-            )
+            released = 0
+            for part in _id_lists(ids):
+                released += await tx.execute(
+                    f"UPDATE jobs SET lease_until = ? WHERE id IN ({_marks(part)}) AND claimed_by = ? "
+                    f"AND state NOT IN {TERMINAL} AND lease_until > ?",
+                    now,
+                    *part,
+                    worker,
+                    now,
+                )
             if released:
                 await self._db.notify_work(tx)
 
@@ -197,14 +227,16 @@ class QueueSql:
         """Lease these jobs (locked by this transaction, or under SQLite's write lock) to ``worker``, in this order."""
         if not job_ids:
             return []
-        rows = await tx.fetchall(
-            "UPDATE jobs SET claimed_by = ?, lease_until = ?, attempt = attempt + 1, updated_at = ? "
-            f"WHERE id IN ({_marks(job_ids)}) RETURNING *",
-            worker,
-            now + lease_seconds,
-            now,
-            *job_ids,
-        )
+        rows = []
+        for part in _id_lists(job_ids):
+            rows += await tx.fetchall(
+                "UPDATE jobs SET claimed_by = ?, lease_until = ?, attempt = attempt + 1, updated_at = ? "
+                f"WHERE id IN ({_marks(part)}) RETURNING *",
+                worker,
+                now + lease_seconds,
+                now,
+                *part,
+            )
         taken = {job.id: job for job in map(job_from_row, rows)}
         assert len(taken) == len(job_ids)
         return [taken[job_id] for job_id in job_ids]
