@@ -45,18 +45,20 @@ async def test_a_bot_that_owns_its_process_tunes_the_collector_once_set_up(
         assert calls == ([True] if own_process else [])
 
 
-def test_tune_gc_freezes_the_start_up_heap_and_raises_the_thresholds() -> None:
+def test_tune_gc_freezes_the_start_up_heap_raises_the_thresholds_and_shortens_the_gil_slice() -> None:
     """In a child process: freezing is process-wide and must not touch the test process."""
     code = (
-        "import gc\n"
+        "import gc, sys\n"
         "from bot.surface.app import GC_THRESHOLDS, tune_gc\n"
         "assert gc.get_freeze_count() == 0\n"
+        "default_slice = sys.getswitchinterval()\n"
         "tune_gc()\n"
-        "print(gc.get_freeze_count() > 10_000, gc.get_threshold() == GC_THRESHOLDS, gc.get_threshold()[0] > 700)\n"
+        "print(gc.get_freeze_count() > 10_000, gc.get_threshold() == GC_THRESHOLDS, gc.get_threshold()[0] > 700,"
+        " sys.getswitchinterval() < default_slice)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["True", "True", "True"]
+    assert done.stdout.split() == ["True", "True", "True", "True"]
 
 
 def test_starting_the_bot_does_not_import_the_simulator() -> None:
