@@ -62,9 +62,11 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql, PgSte
         self._for_update = " FOR UPDATE" if db.locks_rows else ""
         self._periods = {}
         self._job_types = None  # PostgreSQL: the jobs table's column types, read on first use
+        self._batchers = None  # PostgreSQL: reserves and settles sent together (bot.store.pg_batch), on first use
 
     async def close(self) -> None:
-        """Close the underlying database."""
+        """Close the underlying database (after the batched statements on their way)."""
+        await self._close_batches()
         await self._db.close()
 
     # -- jobs -------------------------------------------------------------------------------------

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
+
+from bot.store.sql import SqlStore
+from tests.store.conftest import RULES, assert_ledger_consistent, new_job
 
 if TYPE_CHECKING:
     from tests.store.conftest import Backend, StoreFactory
@@ -38,3 +42,29 @@ async def test_a_connection_given_back_to_the_pool_sends_no_reset(
     queries = await last_queries(backend.url)
     assert queries, "the store's pooled connection is not there"
     assert not any("RESET ALL" in q or "pg_advisory_unlock_all" in q for q in queries), queries
+
+
+async def test_reserves_and_settles_that_arrive_together_share_one_statement_each(
+    backend: Backend, open_test_store: StoreFactory
+) -> None:
+    """Twenty members create a job at once, then end them at once: two statements in all, each caller its own job."""
+    if backend.name != "postgres":
+        pytest.skip("SQLite shares transactions instead (tests/store/test_units.py)")
+    store = await open_test_store(pool_size=4)
+    assert isinstance(store, SqlStore)
+    members = range(1, 21)
+    for user_id in members:
+        await store.balance(user_id, "global", RULES)  # known accounts: reservations take the one-statement path
+    reserves, settles = store._batched()
+    jobs = await asyncio.gather(*(store.create_job(new_job(u, cost=1), rules=RULES) for u in members))
+    assert [j.user_id for j in jobs] == list(members)
+    assert reserves.statements == 1
+    ended = await asyncio.gather(*(store.finish_job(j.id, delivered=j.user_id % 2 == 0) for j in jobs))
+    assert [(e.id, e.state) if e else None for e in ended] == [
+        (j.id, "delivered" if j.user_id % 2 == 0 else "failed") for j in jobs
+    ]
+    assert settles.statements == 1
+    for user_id in members:
+        balance = await store.balance(user_id, "global", RULES)
+        assert (balance.balance, balance.held) == (9 if user_id % 2 == 0 else 10, 0)
+    await assert_ledger_consistent(store)
