@@ -2,10 +2,12 @@
 
 Every statement runs on the connection's own thread. A transaction unit (``Database.run``) is driven to its end
 there in one hop: its ``Tx`` calls sqlite3 directly and never suspends. Units that arrive while a batch runs wait
-for the next one, and a batch runs them one after another inside one ``BEGIN IMMEDIATE … COMMIT``, each in its
-own ``SAVEPOINT``: a unit that raises is rolled back to its savepoint alone, and every caller learns its
-outcome only after the COMMIT. One thread hop and one commit serve a whole batch instead of ~15 hops per
-transaction (aiosqlite's one per call), which is what bounded the ledger at a few hundred pairs per second.
+for the next one, and a batch runs them one after another inside one ``BEGIN IMMEDIATE … COMMIT`` (a
+``SAVEPOINT`` each only once one of them failed): a unit that raises is rolled back alone, and every caller
+learns its outcome only after the COMMIT. One thread hop and one commit serve a whole batch instead of ~15 hops
+per transaction (aiosqlite's one per call), which is what bounded the ledger at a few hundred pairs per second.
+Two batches are handed to the thread at once, so that the event loop answers one batch's callers and gathers
+their next units while the thread runs the other (sqlite3 lets go of the GIL inside SQLite).
 
 SQLite serves one bot process: its wake-ups are an in-process event, and the bot opens it ``exclusive`` (an OS
 lock on ``<file>.lock``) so a second bot process on the same file is refused instead of silently racing.
@@ -18,6 +20,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -36,6 +39,7 @@ __all__ = ["MAX_BATCH", "SqliteDatabase"]
 T = TypeVar("T")
 # Units per BEGIN … COMMIT: bounds how long one batch holds the write lock and delays its first caller.
 MAX_BATCH = 256
+_IN_FLIGHT = 2  # batches handed to the writer thread at once: one running, the next waiting right behind it
 _STATEMENT_CACHE = 512  # prepared statements kept per connection (the store uses a few dozen distinct ones)
 
 
@@ -128,6 +132,7 @@ class SqliteDatabase:
         self._executor = executor  # one thread: the only one that touches the connection
         # Batches and transaction() bodies take turns: one writer transaction at a time on this connection.
         self._lock = asyncio.Lock()
+        self._tx_waiting = 0  # transaction() calls waiting for the lock: the flusher lets them in between batches
         self._queue: list[_Unit] = []
         self._flusher: asyncio.Task[None] | None = None
         self._lock_fd = lock_fd  # the exclusive OS lock on "<file>.lock", held until close()
@@ -199,7 +204,12 @@ class SqliteDatabase:
         """
         if self._closed:
             raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
-        async with self._lock:
+        self._tx_waiting += 1
+        try:
+            await self._lock.acquire()
+        finally:
+            self._tx_waiting -= 1
+        try:
             tx = _ThreadTx(self)
             try:
                 await self._call(self._conn.execute, "BEGIN IMMEDIATE")
@@ -211,8 +221,10 @@ class SqliteDatabase:
                 # SQLite's write lock until the connection closed. Shielded: a second cancel must not skip it.
                 await asyncio.shield(self._call(_rollback_quietly, self._conn))
                 raise
-            if tx.wake:
-                self._work.set()
+        finally:
+            self._lock.release()
+        if tx.wake:
+            self._work.set()
 
     async def notify_work(self, tx: Tx) -> None:
         """Wake this process's waiting workers once the transaction commits (one process: nobody else to tell)."""
@@ -245,31 +257,55 @@ class SqliteDatabase:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def _flush(self) -> None:
-        """Run the queued units, a batch at a time, until the queue is empty."""
+        """Run the queued units until the queue is empty, with up to two batches on their way to the thread.
+
+        While the thread runs one batch (sqlite3 lets go of the GIL inside SQLite), this loop hands the previous
+        batch's outcomes to its callers and collects their next units into the following batch, which the thread
+        starts as soon as it is done: the two halves of the work overlap instead of taking turns. Each batch is
+        still its own BEGIN … COMMIT, run in order, and its callers hear only after its COMMIT.
+        """
+        loop = asyncio.get_running_loop()
         while self._queue:
             async with self._lock:
-                batch = self._queue[:MAX_BATCH]
-                del self._queue[:MAX_BATCH]
+                in_flight: deque[tuple[list[_Unit], asyncio.Future[None]]] = deque()
                 try:
-                    # Shielded: the thread runs the batch whatever happens here, and its callers need the outcome.
-                    await asyncio.shield(self._call(self._apply, batch))
+                    while True:
+                        # A transaction() waiting for the connection gets it once the batches sent have returned.
+                        while self._queue and len(in_flight) < _IN_FLIGHT and not self._tx_waiting:
+                            # Alone on the thread, a batch takes half of what waits, so that the other half can
+                            # follow it at once and the pipeline fills; behind another, it takes everything.
+                            share = len(self._queue) if in_flight else (len(self._queue) + 1) // 2
+                            batch = self._queue[: min(share, MAX_BATCH)]
+                            del self._queue[: len(batch)]
+                            in_flight.append((batch, loop.run_in_executor(self._executor, self._apply, batch)))
+                        if not in_flight:
+                            break
+                        batch, applied = in_flight[0]
+                        # Shielded: the thread runs the batch whatever happens here, and its callers need the outcome.
+                        await asyncio.shield(applied)
+                        in_flight.popleft()
+                        self._settle(batch)
+                        await asyncio.sleep(0)  # the callers just answered queue their next units now
                 except BaseException as error:  # cancelled at shutdown, or the thread pool is gone
-                    for unit in batch:
-                        if not unit.future.done():
-                            unit.future.set_exception(RuntimeError(f"the SQLite writer stopped: {error!r}"))
+                    for batch, _ in in_flight:
+                        for unit in batch:
+                            if not unit.future.done():
+                                unit.future.set_exception(RuntimeError(f"the SQLite writer stopped: {error!r}"))
                     if isinstance(error, asyncio.CancelledError):
                         raise
-                    continue
-            for unit in batch:
-                if unit.ok and unit.wake:
-                    self._work.set()
-                if unit.future.done():  # its caller was cancelled
-                    continue
-                if unit.ok:
-                    unit.future.set_result(unit.value)
-                else:
-                    assert unit.error is not None
-                    unit.future.set_exception(unit.error)
+
+    def _settle(self, batch: list[_Unit]) -> None:
+        """Tell a committed (or abandoned) batch's callers their outcomes; wake the workers if it made work."""
+        for unit in batch:
+            if unit.ok and unit.wake:
+                self._work.set()
+            if unit.future.done():  # its caller was cancelled
+                continue
+            if unit.ok:
+                unit.future.set_result(unit.value)
+            else:
+                assert unit.error is not None
+                unit.future.set_exception(unit.error)
 
     def _apply(self, batch: list[_Unit]) -> None:
         """On the writer thread: run ``batch`` in one transaction and record each unit's outcome.

@@ -55,6 +55,7 @@ async def test_reserves_and_settles_that_arrive_together_share_one_statement_eac
     members = range(1, 21)
     for user_id in members:
         await store.balance(user_id, "global", RULES)  # known accounts: reservations take the one-statement path
+    await store.create_job(new_job(99, cost=0), rules=None)  # the jobs table's column types are read once, here
     reserves, settles = store._batched()
     jobs = await asyncio.gather(*(store.create_job(new_job(u, cost=1), rules=RULES) for u in members))
     assert [j.user_id for j in jobs] == list(members)

@@ -70,7 +70,9 @@ async def test_a_failing_unit_rolls_back_only_itself(
     assert [r for n, r in enumerate(results) if n != 7] == [f"k{n}" for n in range(20) if n != 7]
     assert await meta_keys(store) == {f"k{n}" for n in range(20) if n != 7}
     if isinstance(db, SqliteDatabase):
-        assert db.batches == batches + 1, "the twenty units did not share one SQLite transaction"
+        # Half of them, then the other half right behind it (the writer thread's pipeline): the failing unit
+        # shared its transaction with nine others.
+        assert db.batches == batches + 2, "the twenty units did not share two SQLite transactions"
 
 
 async def test_refused_reservations_in_a_batch_leave_the_accepted_ones(backend: Backend, store: Store) -> None:
@@ -149,3 +151,25 @@ async def test_a_closed_sqlite_store_refuses_work_plainly_and_closes_twice(backe
     with pytest.raises(sqlite3.ProgrammingError):
         await store.held_slots()  # a transaction() body
     await store.close()
+
+
+async def test_every_caller_hears_only_after_its_own_batch_committed(backend: Backend, store: Store) -> None:
+    """SQLite pipelines batches (the next one waits right behind the running one): a caller told its unit ran can
+    find its write from another connection at that very moment, whichever batch it was in."""
+    if backend.name != "sqlite":
+        pytest.skip("PostgreSQL commits each statement before answering")
+    db = db_of(store)
+    assert isinstance(db, SqliteDatabase)
+    reader = sqlite3.connect(backend.url.removeprefix("sqlite:///"))
+    try:
+
+        async def told(key: str) -> bool:
+            await db.run(insert(key))
+            return reader.execute("SELECT 1 FROM meta WHERE key = ?", (key,)).fetchone() is not None
+
+        batches = db.batches
+        seen = await asyncio.gather(*(told(f"k{n}") for n in range(40)))
+        assert db.batches - batches >= 2, "the units were not spread over more than one batch"
+        assert all(seen), [f"k{n}" for n, ok in enumerate(seen) if not ok]
+    finally:
+        reader.close()
