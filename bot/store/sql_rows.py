@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import fields
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from bot.store.base import Job, JobKind, JobState, NewJob
@@ -17,7 +18,7 @@ from bot.store.base import Job, JobKind, JobState, NewJob
 if TYPE_CHECKING:
     from bot.store.db import Row
 
-__all__ = ["JOB_COLUMNS", "NEW_JOB_FIELDS", "TERMINAL", "job_from_row", "job_values", "to_db"]
+__all__ = ["JOB_COLUMNS", "NEW_JOB_FIELDS", "TERMINAL", "db_params", "job_from_row", "job_values", "to_db"]
 
 JOB_COLUMNS = frozenset(f.name for f in fields(Job))
 NEW_JOB_FIELDS = tuple(f.name for f in fields(NewJob))  # a NewJob's own fields, in declaration order
@@ -36,6 +37,19 @@ def to_db(name: str, value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
     return value
+
+
+@lru_cache(maxsize=16)
+def _converted(columns: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
+    return tuple((n, c) for n, c in enumerate(columns) if c in _JSON_COLUMNS or c in _BOOL_COLUMNS)
+
+
+def db_params(values: Mapping[str, Any], columns: tuple[str, ...]) -> list[Any]:
+    """``values`` of the jobs ``columns``, in order, as the columns store them (``to_db``, where it changes any)."""
+    params = [values[c] for c in columns]
+    for n, column in _converted(columns):
+        params[n] = to_db(column, params[n])
+    return params
 
 
 def job_values(job: NewJob) -> dict[str, Any]:
