@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.store.migrations import migrations_for
 from bot.store.records import DatabaseInUse
+from bot.store.sqlite_checkpoint import WRITER_AUTOCHECKPOINT, Checkpointer
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine
@@ -127,8 +128,16 @@ class SqliteDatabase:
     locks_rows = False  # one writer at a time (BEGIN IMMEDIATE): a read is never overtaken by another write
     writes_in_cte = False  # no data-modifying CTEs; and a step's statements cost no round trips here anyway
 
-    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor, *, lock_fd: int | None = None) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        executor: ThreadPoolExecutor,
+        *,
+        lock_fd: int | None = None,
+        checkpointer: Checkpointer | None = None,
+    ) -> None:
         self._conn = conn
+        self._checkpointer = checkpointer  # a file's WAL is copied back off the writer's path (not for :memory:)
         self._executor = executor  # one thread: the only one that touches the connection
         # Batches and transaction() bodies take turns: one writer transaction at a time on this connection.
         self._lock = asyncio.Lock()
@@ -159,7 +168,7 @@ class SqliteDatabase:
             executor.shutdown(wait=False)
             _unlock(lock_fd)
             raise
-        db = cls(conn, executor, lock_fd=lock_fd)
+        db = cls(conn, executor, lock_fd=lock_fd, checkpointer=Checkpointer(path) if path != ":memory:" else None)
         try:
             await db._migrate()
         except BaseException:
@@ -223,6 +232,7 @@ class SqliteDatabase:
                 raise
         finally:
             self._lock.release()
+        self._committed()
         if tx.wake:
             self._work.set()
 
@@ -246,6 +256,8 @@ class SqliteDatabase:
         try:
             if self._flusher is not None:
                 await asyncio.wait([self._flusher])  # its units' callers hear its errors, not close()
+            if self._checkpointer is not None:
+                await self._checkpointer.close()  # then closing the writer checkpoints what is left
             async with self._lock:
                 await self._call(self._conn.close)
         finally:
@@ -294,8 +306,13 @@ class SqliteDatabase:
                     if isinstance(error, asyncio.CancelledError):
                         raise
 
+    def _committed(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
+
     def _settle(self, batch: list[_Unit]) -> None:
         """Tell a committed (or abandoned) batch's callers their outcomes; wake the workers if it made work."""
+        self._committed()
         for unit in batch:
             if unit.ok and unit.wake:
                 self._work.set()
@@ -398,6 +415,8 @@ def _connect(path: str) -> sqlite3.Connection:
         # WAL + NORMAL: a commit is durable against a crash of the process; only power loss may lose the last ones.
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA busy_timeout = 5000")
+        if path != ":memory:":  # checkpoints run on a thread of their own (bot.store.sqlite_checkpoint)
+            conn.execute(f"PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT}")
         conn.execute("PRAGMA foreign_keys = ON")
     except BaseException:
         conn.close()

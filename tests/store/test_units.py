@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
 import sqlite3
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -173,3 +176,30 @@ async def test_every_caller_hears_only_after_its_own_batch_committed(backend: Ba
         assert all(seen), [f"k{n}" for n, ok in enumerate(seen) if not ok]
     finally:
         reader.close()
+
+
+async def test_the_wal_is_copied_into_the_database_file_off_the_writer(
+    backend: Backend, store: Store, tmp_path: Path
+) -> None:
+    """SQLite: a few commits, far below the 1,000 pages at which the writer itself would checkpoint, reach the
+    database file itself soon after: a connection of the store's own copies the WAL back in the background."""
+    if backend.name != "sqlite":
+        pytest.skip("PostgreSQL has no WAL of ours to copy")
+    db = db_of(store)
+    assert isinstance(db, SqliteDatabase)
+    for n in range(5):
+        await store.create_job(new_job(n + 1), rules=RULES)
+    path = Path(backend.url.removeprefix("sqlite:///"))
+    copied = 0
+    for _ in range(100):  # bounded: up to ~5 s for a checkpoint due within 0.1 s
+        shutil.copyfile(path, tmp_path / "file-only.sqlite3")  # the database file without its WAL
+        # Copied in the middle of a checkpoint, it may not read: look again.
+        with (
+            contextlib.closing(sqlite3.connect(tmp_path / "file-only.sqlite3")) as alone,
+            contextlib.suppress(sqlite3.DatabaseError),
+        ):
+            copied = alone.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+        if copied == 5:
+            break
+        await asyncio.sleep(0.05)
+    assert copied == 5, "the committed jobs did not reach the database file"
