@@ -27,7 +27,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from bot.store.pg_batch import Batcher
-from bot.store.sql_rows import TERMINAL, to_db
+from bot.store.sql_rows import TERMINAL, db_params, to_db
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -187,7 +187,7 @@ class PgSteps:
     async def _insert_params(self, values: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...], list[Any]]:
         types = await self._column_types()
         columns = tuple(values)
-        return columns, tuple(types[c] for c in columns), [to_db(c, values[c]) for c in columns]
+        return columns, tuple(types[c] for c in columns), db_params(values, columns)
 
     async def _create_at_once(
         self, values: Mapping[str, Any], *, user_id: int, scope: str, cost: int, seen: float | None
@@ -207,7 +207,7 @@ class PgSteps:
         first = batch[0]
         assert all(r.columns == first.columns for r in batch), "create_job always inserts the same columns"
         ordered = sorted(batch, key=lambda r: (r.user_id, r.scope))
-        arrays = [[r.seen for r in ordered], *([r.params[n] for r in ordered] for n in range(len(first.columns)))]
+        arrays = [[r.seen for r in ordered], *map(list, zip(*(r.params for r in ordered), strict=True))]
         return await self._db.fetch_all_atomic(_reserve_batch_sql(first.columns, first.types), *arrays, WORK_CHANNEL)
 
     async def _insert_job_in(self, tx: Tx, values: Mapping[str, Any], types: dict[str, str]) -> Row | None:

@@ -58,12 +58,12 @@ def job_values(job: NewJob) -> dict[str, Any]:
 
 
 def _as_mapping(row: Row) -> Mapping[str, Any]:
-    if isinstance(row, Mapping):
+    if isinstance(row, dict):  # before the ABC check below, which is slow
         return row
-    # sqlite3.Row and asyncpg.Record: keys() and iteration, in the same column order.
     keys = getattr(row, "keys", None)
-    if keys is None:
+    if keys is None or isinstance(row, Mapping):
         return {name: row[name] for name in _JOB_FIELDS}
+    # sqlite3.Row and asyncpg.Record: keys() and iteration, in the same column order.
     return dict(zip(keys(), row, strict=True))  # type: ignore[call-overload]
 
 
