@@ -20,6 +20,8 @@ import aiosqlite
 from bench import ledger_pg
 from bench.harness import Check, Result
 from bot.store import AccountRules, JobKind, NewJob, Store, open_store
+from bot.store.sql import SqlStore
+from bot.store.sqlite import SqliteDatabase
 
 __all__ = ["run"]
 
@@ -27,7 +29,8 @@ TARGET_PER_SECOND = 5000.0
 RULES = AccountRules(allowance=1_000_000, period_seconds=86_400.0, max_balance=1_000_000)
 
 
-async def _store_pairs(path: Path, members: int, each: int) -> float:
+async def _store_pairs(path: Path, members: int, each: int) -> tuple[float, float]:
+    """Pairs per second, and store transactions (units) per SQLite BEGIN … COMMIT, in the measured round."""
     store = await open_store(f"sqlite:///{path}")
     try:
 
@@ -46,13 +49,20 @@ async def _store_pairs(path: Path, members: int, each: int) -> float:
                 await store.finish_job(job.id, delivered=True)
 
         await asyncio.gather(*(member(1000 + m) for m in range(members)))  # warm-up: accounts and caches
+        commits = _commits(store)
         started = time.perf_counter()
         await asyncio.gather(*(member(1000 + m) for m in range(members)))
         elapsed = time.perf_counter() - started
+        commits = _commits(store) - commits
         await _no_double_spend(store, members, 2 * each)
     finally:
         await store.close()
-    return members * each / elapsed
+    return members * each / elapsed, 2 * members * each / max(commits, 1)
+
+
+def _commits(store: Store) -> int:
+    db = store._db if isinstance(store, SqlStore) else None
+    return db.batches if isinstance(db, SqliteDatabase) else 0
 
 
 async def _no_double_spend(store: Store, members: int, pairs: int) -> None:
@@ -96,12 +106,13 @@ async def run(*, smoke: bool) -> Result:
     """The SQLite measurements on fresh files in a scratch directory, then the PostgreSQL ones on a fresh server."""
     members, each = (10, 3) if smoke else (50, 60)
     with tempfile.TemporaryDirectory(prefix="imagine-bench-") as tmp:
-        rate = await _store_pairs(Path(tmp) / "store.sqlite3", members, each)
+        rate, per_commit = await _store_pairs(Path(tmp) / "store.sqlite3", members, each)
         floor = await _floor_pairs(Path(tmp) / "floor.sqlite3", members, each)
     result = Result("ledger")
     result.figures = {
         "pairs": f"{members} concurrent members × {each} reserve+settle pairs (after one warm-up round)",
         "SQLite store (create_job + finish_job)": f"{rate:,.0f} pairs/s",
+        "SQLite store transactions per commit (group commit)": f"{per_commit:.1f}",
         "SQLite floor (bare aiosqlite INSERT+UPDATE, twice)": f"{floor:,.0f} pairs/s",
     }
     result.floor_ratio, result.floor_ratio_of = floor / rate, "SQLite, time per pair, store / floor"

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from bot.store.db import Row, Tx
 
-__all__ = ["WORK_CHANNEL", "PostgresDatabase"]
+__all__ = ["WORK_CHANNEL", "PostgresDatabase", "keep_session"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,6 +40,16 @@ _LISTEN_PATIENCE = 5.0  # for connecting and LISTEN: a slow server must not hold
 def _numbered(sql: str) -> str:
     counter = iter(range(1, 10_000))
     return re.sub(r"\?", lambda _: f"${next(counter)}", sql)
+
+
+async def keep_session(conn: asyncpg.Connection[Any]) -> None:
+    """A pool ``reset`` that sends nothing: the store leaves no session state on a connection it gives back.
+
+    asyncpg's default reset runs ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`` on every
+    release: a round trip as long as the store's own statement, for state the store never creates (no SET, no
+    session advisory lock, no cursor outside a transaction, no LISTEN: the listener has a connection of its own).
+    An open transaction is still rolled back by asyncpg itself before this is called.
+    """
 
 
 class _PostgresTx:
@@ -75,7 +85,7 @@ class PostgresDatabase:
     @classmethod
     async def open(cls, dsn: str, *, min_size: int = 1, max_size: int = 10) -> PostgresDatabase:
         """Connect to ``dsn`` and apply pending migrations."""
-        pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+        pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, reset=keep_session)
         db = cls(pool, dsn=dsn)
         try:
             await db._migrate()

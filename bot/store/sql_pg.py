@@ -13,14 +13,21 @@ runs the same writes, in the same order and under the same row locks, as one sta
 
 Parameters of a ``INSERT … SELECT`` get no type from their target column, so they are cast to the column's type,
 read once from the catalog.
+
+The reserve and the settle of many callers in one process go out together as one statement over ``unnest()``d
+arrays (``bot.store.pg_batch``): the same writes and the same conditions per row (``balance >= cost`` on the
+member's row, ``state NOT IN (terminal)`` on the job's), one round trip and one commit for all. Rows are sent sorted
+(accounts by member, jobs by id) so that the row locks of two processes' batches are taken in one order.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from bot.store.sql_rows import TERMINAL, to_db
+from bot.store.pg_batch import Batcher
+from bot.store.sql_rows import TERMINAL, db_params, to_db
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -55,6 +62,76 @@ def _insert_sql(columns: tuple[str, ...], types: tuple[str, ...], quick: bool) -
 
 
 @lru_cache(maxsize=16)
+def _reserve_batch_sql(columns: tuple[str, ...], types: tuple[str, ...]) -> str:
+    """Many quick reservations: each row's credits taken only with enough balance and the period start it saw."""
+    arrays = ", ".join(f"?::{t}[]" for t in ("double precision", *types))
+    return (
+        f"WITH x AS (SELECT * FROM unnest({arrays}) AS x(r_seen, {', '.join(columns)})), "
+        "a AS (UPDATE accounts SET balance = accounts.balance - x.cost, held = accounts.held + x.cost FROM x "
+        "WHERE accounts.user_id = x.user_id AND accounts.scope = x.scope AND accounts.balance >= x.cost "
+        "AND accounts.period_start = x.r_seen RETURNING x.id), "
+        f"j AS (INSERT INTO jobs ({', '.join(columns)}) SELECT {', '.join(f'x.{c}' for c in columns)} FROM x "
+        "WHERE x.id IN (SELECT id FROM a) RETURNING *), "
+        f"{_RESERVE_ENTRY} {_NOTIFY}"
+    )
+
+
+_FINISH_INPUTS = ("state", "finished_at", "result_message_id", "error_code", "error_message", "charged")
+_FINISH_INPUTS_NOTICE = "notice_pending"
+
+
+@lru_cache(maxsize=4)
+def _finish_batch_sql(types: tuple[str, ...]) -> str:
+    """Many settles: each job ended only if unfinished; each member's account moved once by the sum of theirs."""
+    arrays = ", ".join(f"?::{t}[]" for t in ("text", *types, "boolean"))
+    return (
+        f"WITH x AS (SELECT * FROM unnest({arrays}) "
+        "AS x(f_id, f_state, f_at, f_result, f_code, f_message, f_charged, f_notice, f_captures)), "
+        "j AS (UPDATE jobs SET state = x.f_state, finished_at = x.f_at, updated_at = x.f_at, "
+        "result_message_id = COALESCE(x.f_result, jobs.result_message_id), error_code = x.f_code, "
+        "error_message = x.f_message, charged = COALESCE(x.f_charged, jobs.charged), notice_pending = x.f_notice, "
+        f"lease_until = NULL FROM x WHERE jobs.id = x.f_id AND jobs.state NOT IN {TERMINAL} "
+        "RETURNING jobs.*, x.f_captures), "
+        # UPDATE … FROM moves a row once however many inputs match it: one input per account, with the sums.
+        "s AS (SELECT user_id, scope, SUM(CASE WHEN f_captures THEN 0 ELSE cost END)::bigint AS back, "
+        "SUM(cost)::bigint AS settled FROM j WHERE cost > 0 GROUP BY user_id, scope ORDER BY user_id, scope), "
+        "a AS (UPDATE accounts SET balance = accounts.balance + s.back, held = accounts.held - s.settled FROM s "
+        "WHERE accounts.user_id = s.user_id AND accounts.scope = s.scope), "
+        "l AS (INSERT INTO ledger (user_id, scope, delta, reason, job_id, actor_id, created_at, note, cap) "
+        "SELECT user_id, scope, CASE WHEN f_captures THEN 0 ELSE cost END, "
+        "CASE WHEN f_captures THEN 'capture' ELSE 'refund' END, id, NULL, finished_at, NULL, NULL FROM j "
+        "WHERE cost > 0), "
+        "h AS (INSERT INTO history (job_id, user_id, guild_id, channel_id, kind, prompt, aspect_ratio, sources, "
+        "parent_job_id, state, cost, result_message_id, error_code, error_message, created_at, finished_at) "
+        "SELECT id, user_id, guild_id, channel_id, kind, prompt, aspect_ratio, sources, parent_job_id, state, "
+        "CASE WHEN f_captures THEN cost ELSE 0 END, result_message_id, error_code, error_message, created_at, "
+        f"finished_at FROM j) {_NOTIFY}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Reserve:
+    """One quick reservation: the job's columns and values, and the account's period start as last seen."""
+
+    columns: tuple[str, ...]
+    types: tuple[str, ...]
+    params: list[Any]
+    user_id: int
+    scope: str
+    cost: int
+    seen: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Finish:
+    """One settle: the job, its new column values (finish_job's ``changes``) and whether it is a capture."""
+
+    job_id: str
+    changes: Sequence[Any]
+    delivered: bool
+
+
+@lru_cache(maxsize=16)
 def _finish_sql(only: int) -> str:
     states = f" AND state IN ({', '.join('?' for _ in range(only))})" if only else ""
     return (
@@ -82,6 +159,21 @@ class PgSteps:
 
     _db: Database
     _job_types: dict[str, str] | None
+    _batchers: tuple[Batcher[_Reserve], Batcher[_Finish]] | None
+
+    def _batched(self) -> tuple[Batcher[_Reserve], Batcher[_Finish]]:
+        if self._batchers is None:
+            self._batchers = (
+                Batcher(self._reserve_many, self._reserve_one),
+                Batcher(self._finish_many, self._finish_one),
+            )
+        return self._batchers
+
+    async def _close_batches(self) -> None:
+        """Let the statements on the wire finish (their callers hear them) before the pool closes."""
+        if self._batchers is not None:
+            for batcher in self._batchers:
+                await batcher.close()
 
     async def _column_types(self) -> dict[str, str]:
         if self._job_types is None:
@@ -95,16 +187,28 @@ class PgSteps:
     async def _insert_params(self, values: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...], list[Any]]:
         types = await self._column_types()
         columns = tuple(values)
-        return columns, tuple(types[c] for c in columns), [to_db(c, values[c]) for c in columns]
+        return columns, tuple(types[c] for c in columns), db_params(values, columns)
 
     async def _create_at_once(
         self, values: Mapping[str, Any], *, user_id: int, scope: str, cost: int, seen: float | None
     ) -> Row | None:
         """Reserve (when ``seen`` is given), insert and notify in one statement; None when nothing was reserved."""
         columns, types, params = await self._insert_params(values)
-        reserve: Sequence[Any] = (cost, cost, user_id, scope, cost, seen) if seen is not None else ()
-        sql = _insert_sql(columns, types, seen is not None)
-        return await self._db.fetch_atomic(sql, *reserve, *params, WORK_CHANNEL)
+        if seen is None:
+            return await self._db.fetch_atomic(_insert_sql(columns, types, False), *params, WORK_CHANNEL)
+        reserve = _Reserve(columns, types, params, user_id, scope, cost, seen)
+        return await self._batched()[0].submit(reserve, key=(user_id, scope), row_id=str(values["id"]))
+
+    async def _reserve_one(self, r: _Reserve) -> Row | None:
+        reserve = (r.cost, r.cost, r.user_id, r.scope, r.cost, r.seen)
+        return await self._db.fetch_atomic(_insert_sql(r.columns, r.types, True), *reserve, *r.params, WORK_CHANNEL)
+
+    async def _reserve_many(self, batch: Sequence[_Reserve]) -> list[Row]:
+        first = batch[0]
+        assert all(r.columns == first.columns for r in batch), "create_job always inserts the same columns"
+        ordered = sorted(batch, key=lambda r: (r.user_id, r.scope))
+        arrays = [[r.seen for r in ordered], *map(list, zip(*(r.params for r in ordered), strict=True))]
+        return await self._db.fetch_all_atomic(_reserve_batch_sql(first.columns, first.types), *arrays, WORK_CHANNEL)
 
     async def _insert_job_in(self, tx: Tx, values: Mapping[str, Any], types: dict[str, str]) -> Row | None:
         """Inside ``tx``, once the credits are reserved: insert the job and its ledger entry, and notify."""
@@ -116,7 +220,24 @@ class PgSteps:
         self, job_id: str, states: list[str], params: Sequence[Any], delivered: bool
     ) -> Row | None:
         """End the job, settle it, record its history and notify in one statement; None if it had already ended."""
-        reason = "capture" if delivered else "refund"
+        if not states:
+            return await self._batched()[1].submit(_Finish(job_id, params, delivered), key=job_id, row_id=job_id)
+        return await self._finish_one(_Finish(job_id, params, delivered), states)
+
+    async def _finish_one(self, f: _Finish, states: Sequence[str] = ()) -> Row | None:
+        reason = "capture" if f.delivered else "refund"
+        captures = f.delivered
         return await self._db.fetch_atomic(
-            _finish_sql(len(states)), *params, job_id, *states, delivered, delivered, reason, delivered, WORK_CHANNEL
+            _finish_sql(len(states)), *f.changes, f.job_id, *states, captures, captures, reason, captures, WORK_CHANNEL
         )
+
+    async def _finish_many(self, batch: Sequence[_Finish]) -> list[Row]:
+        types = await self._column_types()
+        ordered = sorted(batch, key=lambda f: f.job_id)
+        # finish_job's changes: state, finished_at, updated_at, result_message_id, error_code, error_message,
+        # charged, notice_pending (finished_at and updated_at are the same instant).
+        picks = (0, 1, 3, 4, 5, 6, 7)
+        arrays = [[f.job_id for f in ordered], *([f.changes[n] for f in ordered] for n in picks)]
+        arrays.append([f.delivered for f in ordered])
+        sql = _finish_batch_sql(tuple(types[c] for c in (*_FINISH_INPUTS, _FINISH_INPUTS_NOTICE)))
+        return await self._db.fetch_all_atomic(sql, *arrays, WORK_CHANNEL)

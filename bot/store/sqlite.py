@@ -2,10 +2,12 @@
 
 Every statement runs on the connection's own thread. A transaction unit (``Database.run``) is driven to its end
 there in one hop: its ``Tx`` calls sqlite3 directly and never suspends. Units that arrive while a batch runs wait
-for the next one, and a batch runs them one after another inside one ``BEGIN IMMEDIATE … COMMIT``, each in its
-own ``SAVEPOINT``: a unit that raises is rolled back to its savepoint alone, and every caller learns its
-outcome only after the COMMIT. One thread hop and one commit serve a whole batch instead of ~15 hops per
-transaction (aiosqlite's one per call), which is what bounded the ledger at a few hundred pairs per second.
+for the next one, and a batch runs them one after another inside one ``BEGIN IMMEDIATE … COMMIT`` (a
+``SAVEPOINT`` each only once one of them failed): a unit that raises is rolled back alone, and every caller
+learns its outcome only after the COMMIT. One thread hop and one commit serve a whole batch instead of ~15 hops
+per transaction (aiosqlite's one per call), which is what bounded the ledger at a few hundred pairs per second.
+Two batches are handed to the thread at once, so that the event loop answers one batch's callers and gathers
+their next units while the thread runs the other (sqlite3 lets go of the GIL inside SQLite).
 
 SQLite serves one bot process: its wake-ups are an in-process event, and the bot opens it ``exclusive`` (an OS
 lock on ``<file>.lock``) so a second bot process on the same file is refused instead of silently racing.
@@ -15,16 +17,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import os
 import sqlite3
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.store.migrations import migrations_for
-from bot.store.records import DatabaseInUse
+from bot.store.sqlite_checkpoint import WRITER_AUTOCHECKPOINT, Checkpointer
+from bot.store.sqlite_units import (
+    DirectTx,
+    Unit,
+    finish,
+    lock_exclusively,
+    reset,
+    rollback_quietly,
+    statements,
+    unlock,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine
@@ -36,35 +47,8 @@ __all__ = ["MAX_BATCH", "SqliteDatabase"]
 T = TypeVar("T")
 # Units per BEGIN … COMMIT: bounds how long one batch holds the write lock and delays its first caller.
 MAX_BATCH = 256
+_IN_FLIGHT = 2  # batches handed to the writer thread at once: one running, the next waiting right behind it
 _STATEMENT_CACHE = 512  # prepared statements kept per connection (the store uses a few dozen distinct ones)
-
-
-class _DirectTx:
-    """A Tx on the writer thread: each call runs sqlite3 at once and never suspends."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self.wake = False  # notify_work was called: wake the waiting workers once this commits
-
-    async def execute(self, sql: str, *params: Any) -> int:
-        cursor = self._conn.execute(sql, params)
-        count = cursor.rowcount
-        cursor.close()
-        return count
-
-    async def fetchone(self, sql: str, *params: Any) -> Row | None:
-        cursor = self._conn.execute(sql, params)
-        row: Row | None = cursor.fetchone()
-        # Drain so an UPDATE … RETURNING finishes before the transaction commits.
-        cursor.fetchall()
-        cursor.close()
-        return row
-
-    async def fetchall(self, sql: str, *params: Any) -> list[Row]:
-        cursor = self._conn.execute(sql, params)
-        rows: list[Row] = cursor.fetchall()
-        cursor.close()
-        return rows
 
 
 class _ThreadTx:
@@ -72,7 +56,7 @@ class _ThreadTx:
 
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
-        self._direct = _DirectTx(db._conn)
+        self._direct = DirectTx(db._conn)
 
     @property
     def wake(self) -> bool:
@@ -83,38 +67,13 @@ class _ThreadTx:
         self._direct.wake = value
 
     async def execute(self, sql: str, *params: Any) -> int:
-        return await self._db._call(_finish, self._direct.execute(sql, *params))
+        return await self._db._call(finish, self._direct.execute(sql, *params))
 
     async def fetchone(self, sql: str, *params: Any) -> Row | None:
-        return await self._db._call(_finish, self._direct.fetchone(sql, *params))
+        return await self._db._call(finish, self._direct.fetchone(sql, *params))
 
     async def fetchall(self, sql: str, *params: Any) -> list[Row]:
-        return await self._db._call(_finish, self._direct.fetchall(sql, *params))
-
-
-def _finish(coro: Coroutine[Any, Any, T]) -> T:
-    """Drive a coroutine that never suspends to its end (on the writer thread) and return its result."""
-    try:
-        coro.send(None)
-    except StopIteration as stop:
-        result: T = stop.value
-        return result
-    coro.close()
-    raise RuntimeError("a SQLite transaction unit awaited something other than its transaction")
-
-
-class _Unit:
-    """One queued transaction unit and the future its caller awaits."""
-
-    __slots__ = ("error", "fn", "future", "ok", "value", "wake")
-
-    def __init__(self, fn: Callable[[Tx], Coroutine[Any, Any, Any]], future: asyncio.Future[Any]) -> None:
-        self.fn = fn
-        self.future = future
-        self.ok = False
-        self.value: Any = None
-        self.error: BaseException | None = None
-        self.wake = False
+        return await self._db._call(finish, self._direct.fetchall(sql, *params))
 
 
 class SqliteDatabase:
@@ -123,12 +82,21 @@ class SqliteDatabase:
     locks_rows = False  # one writer at a time (BEGIN IMMEDIATE): a read is never overtaken by another write
     writes_in_cte = False  # no data-modifying CTEs; and a step's statements cost no round trips here anyway
 
-    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor, *, lock_fd: int | None = None) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        executor: ThreadPoolExecutor,
+        *,
+        lock_fd: int | None = None,
+        checkpointer: Checkpointer | None = None,
+    ) -> None:
         self._conn = conn
+        self._checkpointer = checkpointer  # a file's WAL is copied back off the writer's path (not for :memory:)
         self._executor = executor  # one thread: the only one that touches the connection
         # Batches and transaction() bodies take turns: one writer transaction at a time on this connection.
         self._lock = asyncio.Lock()
-        self._queue: list[_Unit] = []
+        self._tx_waiting = 0  # transaction() calls waiting for the lock: the flusher lets them in between batches
+        self._queue: list[Unit] = []
         self._flusher: asyncio.Task[None] | None = None
         self._lock_fd = lock_fd  # the exclusive OS lock on "<file>.lock", held until close()
         self._work = asyncio.Event()  # set after a commit that may have made work available
@@ -146,15 +114,15 @@ class SqliteDatabase:
         """
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        lock_fd = _lock_exclusively(path) if exclusive and path != ":memory:" else None
+        lock_fd = lock_exclusively(path) if exclusive and path != ":memory:" else None
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         try:
             conn = await asyncio.get_running_loop().run_in_executor(executor, _connect, path)
         except BaseException:
             executor.shutdown(wait=False)
-            _unlock(lock_fd)
+            unlock(lock_fd)
             raise
-        db = cls(conn, executor, lock_fd=lock_fd)
+        db = cls(conn, executor, lock_fd=lock_fd, checkpointer=Checkpointer(path) if path != ":memory:" else None)
         try:
             await db._migrate()
         except BaseException:
@@ -171,7 +139,7 @@ class SqliteDatabase:
         if self._closed:
             raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
         loop = asyncio.get_running_loop()
-        queued = _Unit(unit, loop.create_future())
+        queued = Unit(unit, loop.create_future())
         self._queue.append(queued)
         if self._flusher is None or self._flusher.done():
             self._flusher = loop.create_task(self._flush())
@@ -199,7 +167,12 @@ class SqliteDatabase:
         """
         if self._closed:
             raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
-        async with self._lock:
+        self._tx_waiting += 1
+        try:
+            await self._lock.acquire()
+        finally:
+            self._tx_waiting -= 1
+        try:
             tx = _ThreadTx(self)
             try:
                 await self._call(self._conn.execute, "BEGIN IMMEDIATE")
@@ -209,14 +182,17 @@ class SqliteDatabase:
                 # Also when cancelled while BEGIN (or COMMIT) was on its way to the thread: it runs there anyway,
                 # and calls run in order, so this ROLLBACK follows it. Without one the open transaction would hold
                 # SQLite's write lock until the connection closed. Shielded: a second cancel must not skip it.
-                await asyncio.shield(self._call(_rollback_quietly, self._conn))
+                await asyncio.shield(self._call(rollback_quietly, self._conn))
                 raise
-            if tx.wake:
-                self._work.set()
+        finally:
+            self._lock.release()
+        self._committed()
+        if tx.wake:
+            self._work.set()
 
     async def notify_work(self, tx: Tx) -> None:
         """Wake this process's waiting workers once the transaction commits (one process: nobody else to tell)."""
-        assert isinstance(tx, _DirectTx | _ThreadTx)
+        assert isinstance(tx, DirectTx | _ThreadTx)
         tx.wake = True
 
     async def wait_for_work(self, seconds: float) -> None:
@@ -234,44 +210,75 @@ class SqliteDatabase:
         try:
             if self._flusher is not None:
                 await asyncio.wait([self._flusher])  # its units' callers hear its errors, not close()
+            if self._checkpointer is not None:
+                await self._checkpointer.close()  # then closing the writer checkpoints what is left
             async with self._lock:
                 await self._call(self._conn.close)
         finally:
             self._executor.shutdown(wait=False)
-            _unlock(self._lock_fd)
+            unlock(self._lock_fd)
             self._lock_fd = None
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def _flush(self) -> None:
-        """Run the queued units, a batch at a time, until the queue is empty."""
+        """Run the queued units until the queue is empty, with up to two batches on their way to the thread.
+
+        While the thread runs one batch (sqlite3 lets go of the GIL inside SQLite), this loop hands the previous
+        batch's outcomes to its callers and collects their next units into the following batch, which the thread
+        starts as soon as it is done: the two halves of the work overlap instead of taking turns. Each batch is
+        still its own BEGIN … COMMIT, run in order, and its callers hear only after its COMMIT.
+        """
+        loop = asyncio.get_running_loop()
         while self._queue:
             async with self._lock:
-                batch = self._queue[:MAX_BATCH]
-                del self._queue[:MAX_BATCH]
+                in_flight: deque[tuple[list[Unit], asyncio.Future[None]]] = deque()
                 try:
-                    # Shielded: the thread runs the batch whatever happens here, and its callers need the outcome.
-                    await asyncio.shield(self._call(self._apply, batch))
+                    while True:
+                        # A transaction() waiting for the connection gets it once the batches sent have returned.
+                        while self._queue and len(in_flight) < _IN_FLIGHT and not self._tx_waiting:
+                            # Alone on the thread, a batch takes half of what waits, so that the other half can
+                            # follow it at once and the pipeline fills; behind another, it takes everything.
+                            share = len(self._queue) if in_flight else (len(self._queue) + 1) // 2
+                            batch = self._queue[: min(share, MAX_BATCH)]
+                            del self._queue[: len(batch)]
+                            in_flight.append((batch, loop.run_in_executor(self._executor, self._apply, batch)))
+                        if not in_flight:
+                            break
+                        batch, applied = in_flight[0]
+                        # Shielded: the thread runs the batch whatever happens here, and its callers need the outcome.
+                        await asyncio.shield(applied)
+                        in_flight.popleft()
+                        self._settle(batch)
+                        await asyncio.sleep(0)  # the callers just answered queue their next units now
                 except BaseException as error:  # cancelled at shutdown, or the thread pool is gone
-                    for unit in batch:
-                        if not unit.future.done():
-                            unit.future.set_exception(RuntimeError(f"the SQLite writer stopped: {error!r}"))
+                    for batch, _ in in_flight:
+                        for unit in batch:
+                            if not unit.future.done():
+                                unit.future.set_exception(RuntimeError(f"the SQLite writer stopped: {error!r}"))
                     if isinstance(error, asyncio.CancelledError):
                         raise
-                    continue
-            for unit in batch:
-                if unit.ok and unit.wake:
-                    self._work.set()
-                if unit.future.done():  # its caller was cancelled
-                    continue
-                if unit.ok:
-                    unit.future.set_result(unit.value)
-                else:
-                    assert unit.error is not None
-                    unit.future.set_exception(unit.error)
 
-    def _apply(self, batch: list[_Unit]) -> None:
+    def _committed(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
+
+    def _settle(self, batch: list[Unit]) -> None:
+        """Tell a committed (or abandoned) batch's callers their outcomes; wake the workers if it made work."""
+        self._committed()
+        for unit in batch:
+            if unit.ok and unit.wake:
+                self._work.set()
+            if unit.future.done():  # its caller was cancelled
+                continue
+            if unit.ok:
+                unit.future.set_result(unit.value)
+            else:
+                assert unit.error is not None
+                unit.future.set_exception(unit.error)
+
+    def _apply(self, batch: list[Unit]) -> None:
         """On the writer thread: run ``batch`` in one transaction and record each unit's outcome.
 
         The first attempt takes no savepoints (two statements fewer per unit). If a unit raises, the batch is
@@ -283,12 +290,12 @@ class SqliteDatabase:
             while todo:
                 todo, guarded = self._attempt(todo, guarded=guarded)
         except BaseException as error:  # raised outside any unit's own handling: nothing of the batch is kept
-            _rollback_quietly(self._conn)
+            rollback_quietly(self._conn)
             for unit in batch:
                 if unit.ok or unit.error is None:
                     unit.ok, unit.value, unit.wake, unit.error = False, None, False, error
 
-    def _attempt(self, units: list[_Unit], *, guarded: bool) -> tuple[list[_Unit], bool]:
+    def _attempt(self, units: list[Unit], *, guarded: bool) -> tuple[list[Unit], bool]:
         """One BEGIN … COMMIT over ``units``; returns the units to run again, and whether with savepoints."""
         conn = self._conn
         try:
@@ -297,25 +304,25 @@ class SqliteDatabase:
             for unit in units:
                 unit.error = error
             return [], guarded
-        done: list[_Unit] = []
+        done: list[Unit] = []
         for n, unit in enumerate(units):
-            tx = _DirectTx(conn)
+            tx = DirectTx(conn)
             try:
                 if guarded:
                     conn.execute("SAVEPOINT unit")
-                unit.value = _finish(unit.fn(tx))
+                unit.value = finish(unit.fn(tx))
                 if guarded:
                     conn.execute("RELEASE unit")
             except Exception as error:
                 if not guarded:
-                    _rollback_quietly(conn)
-                    _reset(units)
+                    rollback_quietly(conn)
+                    reset(units)
                     return units, True
                 unit.value, unit.error = None, error
                 if not conn.in_transaction:
                     # SQLite rolled the whole transaction back (disk full, I/O error): the units before this one
                     # lost their writes too. They have told nobody yet, so they simply run again.
-                    _reset(done)
+                    reset(done)
                     return done + units[n + 1 :], True
                 try:
                     conn.execute("ROLLBACK TO unit")
@@ -332,9 +339,9 @@ class SqliteDatabase:
         self.batches += 1
         return [], guarded
 
-    def _abandon(self, units: list[_Unit], error: Exception) -> list[_Unit]:
+    def _abandon(self, units: list[Unit], error: Exception) -> list[Unit]:
         """Roll the batch back; every unit that had succeeded fails with ``error`` (nothing of it was kept)."""
-        _rollback_quietly(self._conn)
+        rollback_quietly(self._conn)
         for unit in units:
             if unit.ok or unit.error is None:
                 unit.ok, unit.value, unit.wake, unit.error = False, None, False, error
@@ -348,7 +355,7 @@ class SqliteDatabase:
             for version, script in migrations_for("sqlite"):
                 if version <= current:
                     continue
-                for statement in _statements(script):
+                for statement in statements(script):
                     await tx.execute(statement)
                 await tx.execute("INSERT INTO schema_version (version) VALUES (?)", version)
 
@@ -362,45 +369,10 @@ def _connect(path: str) -> sqlite3.Connection:
         # WAL + NORMAL: a commit is durable against a crash of the process; only power loss may lose the last ones.
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA busy_timeout = 5000")
+        if path != ":memory:":  # checkpoints run on a thread of their own (bot.store.sqlite_checkpoint)
+            conn.execute(f"PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT}")
         conn.execute("PRAGMA foreign_keys = ON")
     except BaseException:
         conn.close()
         raise
     return conn
-
-
-def _reset(units: list[_Unit]) -> None:
-    """Forget the outcomes of units whose writes were rolled back: they run again."""
-    for unit in units:
-        unit.ok, unit.value, unit.wake, unit.error = False, None, False, None
-
-
-def _rollback_quietly(conn: sqlite3.Connection) -> None:
-    # "no transaction is active" just means there was nothing to undo.
-    with contextlib.suppress(sqlite3.OperationalError):
-        conn.execute("ROLLBACK")
-
-
-def _statements(script: str) -> list[str]:
-    """Split a migration into statements (our migrations hold no ';' inside literals or triggers)."""
-    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
-
-
-def _lock_exclusively(path: str) -> int:
-    """Take the OS lock that marks ``path`` as served by this process; its descriptor holds it until closed."""
-    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise DatabaseInUse(path) from None
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _unlock(fd: int | None) -> None:
-    if fd is not None:
-        os.close(fd)  # closing the only descriptor releases the flock

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
 import sqlite3
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -70,7 +73,9 @@ async def test_a_failing_unit_rolls_back_only_itself(
     assert [r for n, r in enumerate(results) if n != 7] == [f"k{n}" for n in range(20) if n != 7]
     assert await meta_keys(store) == {f"k{n}" for n in range(20) if n != 7}
     if isinstance(db, SqliteDatabase):
-        assert db.batches == batches + 1, "the twenty units did not share one SQLite transaction"
+        # Half of them, then the other half right behind it (the writer thread's pipeline): the failing unit
+        # shared its transaction with nine others.
+        assert db.batches == batches + 2, "the twenty units did not share two SQLite transactions"
 
 
 async def test_refused_reservations_in_a_batch_leave_the_accepted_ones(backend: Backend, store: Store) -> None:
@@ -149,3 +154,52 @@ async def test_a_closed_sqlite_store_refuses_work_plainly_and_closes_twice(backe
     with pytest.raises(sqlite3.ProgrammingError):
         await store.held_slots()  # a transaction() body
     await store.close()
+
+
+async def test_every_caller_hears_only_after_its_own_batch_committed(backend: Backend, store: Store) -> None:
+    """SQLite pipelines batches (the next one waits right behind the running one): a caller told its unit ran can
+    find its write from another connection at that very moment, whichever batch it was in."""
+    if backend.name != "sqlite":
+        pytest.skip("PostgreSQL commits each statement before answering")
+    db = db_of(store)
+    assert isinstance(db, SqliteDatabase)
+    reader = sqlite3.connect(backend.url.removeprefix("sqlite:///"))
+    try:
+
+        async def told(key: str) -> bool:
+            await db.run(insert(key))
+            return reader.execute("SELECT 1 FROM meta WHERE key = ?", (key,)).fetchone() is not None
+
+        batches = db.batches
+        seen = await asyncio.gather(*(told(f"k{n}") for n in range(40)))
+        assert db.batches - batches >= 2, "the units were not spread over more than one batch"
+        assert all(seen), [f"k{n}" for n, ok in enumerate(seen) if not ok]
+    finally:
+        reader.close()
+
+
+async def test_the_wal_is_copied_into_the_database_file_off_the_writer(
+    backend: Backend, store: Store, tmp_path: Path
+) -> None:
+    """SQLite: a few commits, far below the 1,000 pages at which the writer itself would checkpoint, reach the
+    database file itself soon after: a connection of the store's own copies the WAL back in the background."""
+    if backend.name != "sqlite":
+        pytest.skip("PostgreSQL has no WAL of ours to copy")
+    db = db_of(store)
+    assert isinstance(db, SqliteDatabase)
+    for n in range(5):
+        await store.create_job(new_job(n + 1), rules=RULES)
+    path = Path(backend.url.removeprefix("sqlite:///"))
+    copied = 0
+    for _ in range(100):  # bounded: up to ~5 s for a checkpoint due within 0.1 s
+        shutil.copyfile(path, tmp_path / "file-only.sqlite3")  # the database file without its WAL
+        # Copied in the middle of a checkpoint, it may not read: look again.
+        with (
+            contextlib.closing(sqlite3.connect(tmp_path / "file-only.sqlite3")) as alone,
+            contextlib.suppress(sqlite3.DatabaseError),
+        ):
+            copied = alone.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+        if copied == 5:
+            break
+        await asyncio.sleep(0.05)
+    assert copied == 5, "the committed jobs did not reach the database file"

@@ -1,0 +1,92 @@
+"""Reserves and settles that share a statement (PostgreSQL) or a transaction (SQLite) each keep their own outcome."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from bot.store import InsufficientBalance, Job
+from tests.store.conftest import RULES, assert_ledger_consistent, new_job
+
+if TYPE_CHECKING:
+    from tests.store.conftest import Backend, StoreFactory
+
+MEMBERS = (1, 2, 3, 4)
+STORES = 3  # like bot processes on one database: each batches its own callers, the batches race each other
+
+
+async def test_reserves_batched_in_several_processes_refuse_exactly_the_excess(
+    backend: Backend, open_test_store: StoreFactory
+) -> None:
+    """Four members with 10 credits each ask for 15 jobs each, spread over three stores, all at once.
+
+    Every store sends its callers' reservations together, and the stores' statements race on the same accounts:
+    each member still gets exactly 10 jobs and 5 refusals, and the books check out.
+    """
+    stores = [await open_test_store(pool_size=8) for _ in range(STORES)]
+    for user_id in MEMBERS:
+        await stores[0].balance(user_id, "global", RULES)  # known accounts: the one-statement (batched) path
+    calls = [
+        stores[(user_id + n) % STORES].create_job(new_job(user_id, cost=1), rules=RULES)
+        for n in range(15)
+        for user_id in MEMBERS
+    ]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert all(isinstance(r, Job | InsufficientBalance) for r in results), results
+    granted = Counter(r.user_id for r in results if isinstance(r, Job))
+    assert granted == dict.fromkeys(MEMBERS, 10)
+    for user_id in MEMBERS:
+        balance = await stores[0].balance(user_id, "global", RULES)
+        assert (balance.balance, balance.held) == (0, 10)
+    await assert_ledger_consistent(stores[0])
+    assert (await stores[0].audit_ledger()).ok
+
+
+async def test_settles_of_one_members_jobs_at_once_move_the_account_by_their_sum(
+    backend: Backend, open_test_store: StoreFactory
+) -> None:
+    """Six jobs of one member end at once, captures and refunds mixed: the account moves by exactly their sum.
+
+    On PostgreSQL they end in one statement, where one account row meets six settles.
+    """
+    store = await open_test_store(pool_size=8)
+    jobs = [await store.create_job(new_job(cost=n), rules=RULES) for n in (1, 2, 3, 1, 2, 1)]  # 10 credits held
+    ended = await asyncio.gather(*(store.finish_job(j.id, delivered=n % 2 == 0) for n, j in enumerate(jobs)))
+    assert [e.state if e else None for e in ended] == ["delivered", "failed"] * 3
+    refunded = sum(j.cost for n, j in enumerate(jobs) if n % 2 == 1)  # 2 + 1 + 1
+    balance = await store.balance(1, "global", RULES)
+    assert (balance.balance, balance.held) == (refunded, 0)
+    reasons = Counter(e.reason for e in await store.ledger())
+    assert reasons == {"allowance": 1, "reserve": 6, "capture": 3, "refund": 3}
+    history = {h.job_id: h.cost for h in await store.history(1, limit=10)}
+    assert history == {j.id: (j.cost if n % 2 == 0 else 0) for n, j in enumerate(jobs)}
+    await assert_ledger_consistent(store)
+
+
+async def test_a_request_the_server_refuses_fails_alone_in_its_batch(
+    backend: Backend, open_test_store: StoreFactory
+) -> None:
+    """Ten members create a job at once; one prompt holds a NUL character, which PostgreSQL text cannot store.
+
+    The batch statement is refused as a whole, so each request is sent again alone: that one job fails, the other
+    nine are stored and reserved, and nothing of the refused one is kept.
+    """
+    store = await open_test_store(pool_size=8)
+    members = range(1, 11)
+    for user_id in members:
+        await store.balance(user_id, "global", RULES)
+    results = await asyncio.gather(
+        *(store.create_job(new_job(u, prompt="bad\x00" if u == 5 else "fine"), rules=RULES) for u in members),
+        return_exceptions=True,
+    )
+    failed = {u for u, r in zip(members, results, strict=True) if not isinstance(r, Job)}
+    if backend.name == "postgres":
+        assert failed == {5}, results
+    else:  # SQLite stores the character
+        assert failed == set(), results
+    for user_id in members:
+        balance = await store.balance(user_id, "global", RULES)
+        assert balance.held == (0 if user_id in failed else 1)
+    assert len(await store.active_jobs()) == 10 - len(failed)
+    await assert_ledger_consistent(store)
