@@ -29,6 +29,7 @@ from bot.engine.spend import SpendGuard
 from bot.observability import HealthCheck, Metrics, MetricsServer, discord_trace, reapi_trace
 from bot.reapi import ReapiClient
 from bot.store import DatabaseInUse, open_store
+from bot.surface.ack_window import AckWindow
 from bot.surface.alerts import OwnerAlerts
 from bot.surface.channel_writes import ChannelWrites
 from bot.surface.components import CancelButton, ResultButton
@@ -176,7 +177,15 @@ class ImagineBot(commands.AutoShardedBot):
         self.serve = serve
         # True when this bot is what its process is for (`imagine-bot run`): it may tune process-wide settings.
         self.own_process = own_process
+        # ACK first: no garbage collection while a burst of interactions waits for its acknowledgements.
+        self.ack_window = AckWindow()
         redirect_discord(settings)
+
+    def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
+        """discord.py's event dispatch; an INTERACTION_CREATE also opens the ACK window, as it is parsed."""
+        if event_name == "interaction":
+            self.ack_window.received(args[0])
+        super().dispatch(event_name, *args, **kwargs)
 
     async def setup_hook(self) -> None:
         """Build the services once, add the cogs, resume unfinished jobs, sync commands."""
@@ -353,6 +362,7 @@ class ImagineBot(commands.AutoShardedBot):
 
     async def close(self) -> None:
         """Pause jobs for resume, disconnect, then release the services."""
+        self.ack_window.close()
         if self._metrics_server is not None:
             await self._metrics_server.close()
         services = getattr(self, "services", None)
