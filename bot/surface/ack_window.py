@@ -29,15 +29,18 @@ class AckWindow:
 
     :meth:`received` is called synchronously as discord.py parses each INTERACTION_CREATE. When one arrives while
     none is pending and the collector is on, the window turns it off; it turns it back on as soon as every pending
-    interaction is acknowledged (``response.is_done()``), or after ``max_pause`` seconds at most. A pause that ended
-    on that bound is not followed by another until no interaction is pending, so a steady stream of commands can
-    never keep the collector off. The window only ever re-enables a collector it disabled itself (one turned off
-    by someone else stays off), and :meth:`close` ends any pause it holds.
+    interaction is acknowledged (``response.is_done()``), or after ``max_pause`` seconds or ``max_young`` young
+    objects at most. A pause that ended on a bound is not followed by another until no interaction is pending, so a
+    steady stream of commands can never keep the collector off. The window only ever re-enables a collector it
+    disabled itself (one turned off by someone else stays off), and :meth:`close` ends any pause it holds.
     """
 
-    def __init__(self, *, max_pause: float = 1.0, check_every: float = 0.01) -> None:
+    def __init__(self, *, max_pause: float = 1.0, max_young: int = 150_000, check_every: float = 0.01) -> None:
         # Bounds the memory a pause can let pile up, and how long a pause can outlive a lost interaction.
         self.max_pause = max_pause
+        # And how large the young collection it puts off may grow: that collection scans everything allocated
+        # meanwhile, and one over a second of a loaded bot's allocations stopped the loop for 60-120 ms (scale).
+        self.max_young = max_young
         self.check_every = check_every
         self.pauses = 0  # pauses started since creation (observability and tests)
         self._pending: list[tuple[float, discord.Interaction[Any]]] = []
@@ -93,7 +96,9 @@ class AckWindow:
         ]
         if not self._pending:
             self._release_waiters()
-        if self._paused_at is not None and (not self._pending or now - self._paused_at >= self.max_pause):
+        if self._paused_at is not None and (
+            not self._pending or now - self._paused_at >= self.max_pause or gc.get_count()[0] >= self.max_young
+        ):
             self._resume()
         if self._pending:
             self._timer = asyncio.get_running_loop().call_later(self.check_every, self._check)

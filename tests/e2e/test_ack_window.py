@@ -152,3 +152,23 @@ async def test_a_commands_work_after_its_ack_waits_for_the_other_acks_of_its_bur
         await asyncio.sleep(0.01)
     await settled(bot)
     assert await jobs_of_first() == 2  # the same member sent both: both jobs went on, once acknowledged
+
+
+async def test_a_pause_ends_once_the_collection_it_puts_off_would_grow_too_large(
+    fake: FakeDiscord, start_bot: Callable[..., Awaitable[ImagineBot]]
+) -> None:
+    """The young collection a pause puts off scans everything allocated meanwhile: it may not grow unbounded."""
+    bot = await start_bot()
+    bot.ack_window.max_pause = 60.0  # only the allocation bound can end this pause
+    bot.ack_window.max_young = 5_000
+    held = fake.hold_next("POST", CALLBACK)
+    stuck = await imagine(fake, "a lighthouse")
+    await asyncio.wait_for(held.arrived.wait(), timeout=10)
+    assert bot.ack_window.paused
+    garbage = [(n, str(n)) for n in range(10_000)]  # young objects the paused collector has not seen
+    await until(gc.isenabled, "the allocation bound to end the pause")
+    assert not acked(fake, stuck)  # still unacknowledged: the bound ended it
+    assert len(garbage) == 10_000
+    held.release()
+    await fake.wait_for(lambda: acked(fake, stuck), timeout=10, what="the ACK")
+    await settled(bot)
