@@ -46,7 +46,6 @@ class AckWindow:
         self._pending: list[tuple[float, discord.Interaction[Any]]] = []
         self._paused_at: float | None = None  # loop time the current pause began; None: not holding the collector
         self._timer: asyncio.TimerHandle | None = None
-        self._waiters: list[asyncio.Future[None]] = []  # intake waiting for the burst to be acknowledged
 
     @property
     def paused(self) -> bool:
@@ -71,43 +70,18 @@ class AckWindow:
         if self._timer is None:
             self._timer = loop.call_later(self.check_every, self._check)
 
-    async def acknowledged(self, limit: float = 1.0) -> None:
-        """Return once no interaction waits for its acknowledgement (checked every ``check_every``), or after
-        ``limit`` seconds: the work a command does after its own ACK goes after the other ACKs of its burst, which
-        it would otherwise hold up (their parsing and their defers share this event loop)."""
-        if not self._pending:
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            async with asyncio.timeout(limit):
-                await waiter
-        except TimeoutError:
-            pass
-        finally:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
-
     def _check(self) -> None:
         self._timer = None
         now = asyncio.get_running_loop().time()
         self._pending = [
             (at, inter) for at, inter in self._pending if not inter.response.is_done() and now - at < ACK_DEADLINE
         ]
-        if not self._pending:
-            self._release_waiters()
         if self._paused_at is not None and (
             not self._pending or now - self._paused_at >= self.max_pause or gc.get_count()[0] >= self.max_young
         ):
             self._resume()
         if self._pending:
             self._timer = asyncio.get_running_loop().call_later(self.check_every, self._check)
-
-    def _release_waiters(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
 
     def _resume(self) -> None:
         if self._paused_at is not None:
@@ -120,5 +94,4 @@ class AckWindow:
             self._timer.cancel()
             self._timer = None
         self._pending.clear()
-        self._release_waiters()
         self._resume()

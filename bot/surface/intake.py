@@ -13,7 +13,6 @@ from bot.engine.credits import role_ids_of
 from bot.reapi import AspectRatio
 from bot.store import JobKind, NewJob
 from bot.surface import texts
-from bot.surface.ack_window import AckWindow
 from bot.surface.errors import InvalidInput
 from bot.surface.model_choice import KNOWN_RATIOS, choose
 from bot.surface.services import services_of
@@ -132,11 +131,6 @@ async def public_placeholder(interaction: discord.Interaction[Any]) -> AsyncIter
             await interaction.edit_original_response(content=texts.QUEUED)
         except discord.HTTPException:
             warn = False
-    window = getattr(interaction.client, "ack_window", None)
-    if isinstance(window, AckWindow):
-        # This command's ACK is out: what follows (a store read and write, the job's start) waits, bounded, for
-        # the other ACKs of a burst, which it would otherwise hold up.
-        await window.acknowledged()
     try:
         yield placeholder
     except Exception:

@@ -122,38 +122,6 @@ async def test_closing_the_bot_ends_its_pause(
     held.release()
 
 
-async def test_a_commands_work_after_its_ack_waits_for_the_other_acks_of_its_burst(
-    fake: FakeDiscord, start_bot: Callable[..., Awaitable[ImagineBot]]
-) -> None:
-    """The intake of the first /imagine of a burst (a store read and write, the job's start) shared the loop with
-    the later interactions' defers: it now waits, bounded, until they are acknowledged."""
-    bot = await start_bot()
-    store = bot.services.store
-    held = fake.hold_next("POST", CALLBACK)
-    slow = await imagine(fake, "second of the burst")
-    await asyncio.wait_for(held.arrived.wait(), timeout=10)
-    first = await imagine(fake, "first of the burst")
-    await until(lambda: acked(fake, first), "the first /imagine's ACK")
-    for _ in range(5):  # a few loop turns after its ACK: its job would be stored by now without the wait
-        await asyncio.sleep(0.01)
-    member = int(first.user["id"])  # the fake's default member, who sent both
-
-    async def jobs_of_first() -> int:
-        unfinished = {job.id for job in await store.member_jobs(member, limit=5)}
-        return len(unfinished | {entry.job_id for entry in await store.history(member, limit=5)})
-
-    assert bot.ack_window.pending == 1
-    assert await jobs_of_first() == 0
-    held.release()
-    await until(lambda: acked(fake, slow), "the held ACK")
-    for _ in range(500):  # the waiting intake goes on once the window sees no ACK pending (bounded)
-        if await jobs_of_first():
-            break
-        await asyncio.sleep(0.01)
-    await settled(bot)
-    assert await jobs_of_first() == 2  # the same member sent both: both jobs went on, once acknowledged
-
-
 async def test_a_pause_ends_once_the_collection_it_puts_off_would_grow_too_large(
     fake: FakeDiscord, start_bot: Callable[..., Awaitable[ImagineBot]]
 ) -> None:
