@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from bot.reapi import Task
+    from tests.engine.test_runner import Rig
 
 __all__ = ["_stop_runners"]  # the runner tests' autouse fixture: every rig made here is stopped too
 
@@ -104,18 +105,24 @@ class VirtualTime:
         raise AssertionError("virtual time ran out")
 
 
-async def test_the_runner_polls_its_running_jobs_no_faster_than_the_pace() -> None:
+def paced_rig(before_poll: Callable[[str], None]) -> tuple[Rig, VirtualTime]:
+    """A runner whose polls keep a pace of 2 a second on virtual time; ``before_poll(task_id)`` sees each poll."""
     rig = make_rig(max_polls_per_second=2.0, max_concurrent=8, per_user_concurrent=8, progress_interval=0.0)
     time = VirtualTime()
     rig.runner._steps.pacer = PollPacer(2.0, clock=time, sleep=time.sleep)
-    poll_times: list[float] = []
     get_task = rig.reapi.get_task
 
-    async def timed_poll(task_id: str) -> Task:
-        poll_times.append(time.now)
+    async def poll(task_id: str) -> Task:
+        before_poll(task_id)
         return await get_task(task_id)
 
-    rig.reapi.get_task = timed_poll  # type: ignore[method-assign]
+    rig.reapi.get_task = poll  # type: ignore[method-assign]
+    return rig, time
+
+
+async def test_the_runner_polls_its_running_jobs_no_faster_than_the_pace() -> None:
+    poll_times: list[float] = []
+    rig, time = paced_rig(lambda task_id: poll_times.append(time.now))
     jobs = [await rig.submit(f"fox {n}", user_id=1000 + n) for n in range(6)]
     await time.run(lambda: len(poll_times) == 6)
     await rig.settle(*(job.id for job in jobs))
@@ -125,19 +132,14 @@ async def test_the_runner_polls_its_running_jobs_no_faster_than_the_pace() -> No
 
 
 async def test_a_job_waiting_for_its_first_poll_turn_already_shows_generating() -> None:
-    rig = make_rig(max_polls_per_second=2.0, max_concurrent=8, per_user_concurrent=8, progress_interval=0.0)
-    time = VirtualTime()
-    rig.runner._steps.pacer = PollPacer(2.0, clock=time, sleep=time.sleep)
     shown_before_poll: list[bool] = []
-    get_task = rig.reapi.get_task
 
-    async def poll(task_id: str) -> Task:
+    def check(task_id: str) -> None:
         job = next(j for j in rig.store.jobs.values() if j.task_id == task_id)
         stages = [p.stage for job_id, p in rig.notifier.progress_calls if job_id == job.id]
         shown_before_poll.append(Stage.GENERATING in stages)
-        return await get_task(task_id)
 
-    rig.reapi.get_task = poll  # type: ignore[method-assign]
+    rig, time = paced_rig(check)
     jobs = [await rig.submit(f"fox {n}", user_id=1000 + n) for n in range(4)]
     for _ in range(200):  # no time passes: the first job polls, the other three wait for their turns
         await asyncio.sleep(0)
