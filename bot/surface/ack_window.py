@@ -39,7 +39,7 @@ class AckWindow:
         # Bounds the memory a pause can let pile up, and how long a pause can outlive a lost interaction.
         self.max_pause = max_pause
         # And how large the young collection it puts off may grow: that collection scans everything allocated
-        # meanwhile, and one over a second of a loaded bot's allocations stopped the loop for 60-120 ms (scale).
+        # meanwhile, so a second of a loaded bot's allocations would stop the loop in one piece.
         self.max_young = max_young
         self.check_every = check_every
         self.pauses = 0  # pauses started since creation (observability and tests)
