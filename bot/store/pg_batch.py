@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 import asyncpg
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Hashable, Sequence
 
     from bot.store.db import Row
 
@@ -123,24 +123,21 @@ class Batcher(Generic[ItemT]):
     async def _run(self, batch: list[Request[ItemT]]) -> None:
         try:
             if len(batch) == 1:
-                outcomes: Mapping[str, Row] | None = None
                 await self._run_alone(batch[0])
-            else:
-                try:
-                    rows = await self._send([r.item for r in batch])
-                except (asyncpg.PostgresError, asyncpg.DataError):
-                    # The server refused the statement as a whole, or a value could not even be encoded: nothing of
-                    # it was kept. Alone, only the request at fault fails (and a deadlock with another process is
-                    # not met again in the same order).
-                    outcomes = None
-                    await asyncio.gather(*(self._run_alone(r) for r in batch))
-                else:
-                    self.statements += 1
-                    outcomes = {str(row["id"]): row for row in rows}
-                if outcomes is not None:
-                    for request in batch:
-                        if not request.future.done():  # else its caller was cancelled
-                            request.future.set_result(outcomes.get(request.row_id))
+                return
+            try:
+                rows = await self._send([r.item for r in batch])
+            except (asyncpg.PostgresError, asyncpg.DataError):
+                # The server refused the statement as a whole, or a value could not even be encoded: nothing of it
+                # was kept. Alone, only the request at fault fails (and a deadlock with another process is not met
+                # again in the same order).
+                await asyncio.gather(*(self._run_alone(r) for r in batch))
+                return
+            self.statements += 1
+            outcomes = {str(row["id"]): row for row in rows}
+            for request in batch:
+                if not request.future.done():  # else its caller was cancelled
+                    request.future.set_result(outcomes.get(request.row_id))
         except BaseException as error:  # the connection was lost (it may have committed), or we are cancelled
             for request in batch:
                 if not request.future.done():

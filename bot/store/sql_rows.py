@@ -20,10 +20,10 @@ if TYPE_CHECKING:
 
 __all__ = ["JOB_COLUMNS", "NEW_JOB_FIELDS", "TERMINAL", "db_params", "job_from_row", "job_values", "to_db"]
 
-JOB_COLUMNS = frozenset(f.name for f in fields(Job))
+_JOB_FIELDS = tuple(f.name for f in fields(Job))  # in declaration order
+JOB_COLUMNS = frozenset(_JOB_FIELDS)
 NEW_JOB_FIELDS = tuple(f.name for f in fields(NewJob))  # a NewJob's own fields, in declaration order
 TERMINAL = "('delivered', 'failed')"
-_JOB_FIELDS = tuple(f.name for f in fields(Job))
 _JSON_COLUMNS = frozenset({"image_urls", "sources"})
 _BOOL_COLUMNS = ("simulated", "charged", "notice_pending")
 _KINDS = {kind.value: kind for kind in JobKind}
