@@ -6,6 +6,10 @@ of the bot's own work ran between the first INTERACTION_CREATE and the last ACK;
 each burst set off about 70 young collections and one full one, and the full one stopped the loop for 60-350 ms
 (the bot's heap is larger than a bare bot's), in the middle of the ACKs. The collections are not skipped, only
 moved: they run as soon as the burst is acknowledged.
+
+The same holds for a command's own work after its ACK (a store read and write, the job's start, its requests):
+run at once, it shares the loop (and the requests' peers) with the defers still to go out, and doubled the median
+ACK of a burst. :meth:`AckWindow.after_earlier_acks` puts it behind the ACKs of the interactions that came before.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ class AckWindow:
     objects at most. A pause that ended on a bound is not followed by another until no interaction is pending, so a
     steady stream of commands can never keep the collector off. The window only ever re-enables a collector it
     disabled itself (one turned off by someone else stays off), and :meth:`close` ends any pause it holds.
+
+    Work that should not compete with ACKs awaits :meth:`after_earlier_acks`.
     """
 
     def __init__(self, *, max_pause: float = 1.0, max_young: int = 150_000, check_every: float = 0.01) -> None:
@@ -43,7 +49,11 @@ class AckWindow:
         self.max_young = max_young
         self.check_every = check_every
         self.pauses = 0  # pauses started since creation (observability and tests)
-        self._pending: list[tuple[float, discord.Interaction[Any]]] = []
+        # In order of arrival: (loop time, arrival number, interaction).
+        self._pending: list[tuple[float, int, discord.Interaction[Any]]] = []
+        self._arrivals = 0  # interactions received so far; numbers them
+        # Work waiting for the ACKs of every interaction up to an arrival number: (that number, its future).
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._paused_at: float | None = None  # loop time the current pause began; None: not holding the collector
         self._timer: asyncio.TimerHandle | None = None
 
@@ -62,7 +72,8 @@ class AckWindow:
         loop = asyncio.get_running_loop()
         now = loop.time()
         first = not self._pending
-        self._pending.append((now, interaction))
+        self._arrivals += 1
+        self._pending.append((now, self._arrivals, interaction))
         if first and self._paused_at is None and gc.isenabled():
             gc.disable()
             self._paused_at = now
@@ -70,18 +81,57 @@ class AckWindow:
         if self._timer is None:
             self._timer = loop.call_later(self.check_every, self._check)
 
+    async def after_earlier_acks(self, limit: float = 0.5) -> None:
+        """Return once every interaction received so far is acknowledged (or past its deadline), checked every
+        ``check_every``; after ``limit`` seconds at most.
+
+        Only those received so far: interactions arriving meanwhile are not waited for, so under a steady stream
+        of commands each one's work waits a few milliseconds for the ACKs then in flight, not for a lull that
+        may never come (a wait for "nothing pending" gathered soak's steady 200/s into waves of intake, and some
+        ACKs behind them came late).
+        """
+        if not self._pending:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        entry = (self._arrivals, waiter)
+        self._waiters.append(entry)
+        try:
+            async with asyncio.timeout(limit):
+                await waiter
+        except TimeoutError:
+            pass
+        finally:
+            if entry in self._waiters:
+                self._waiters.remove(entry)
+
     def _check(self) -> None:
         self._timer = None
         now = asyncio.get_running_loop().time()
         self._pending = [
-            (at, inter) for at, inter in self._pending if not inter.response.is_done() and now - at < ACK_DEADLINE
+            (at, number, inter)
+            for at, number, inter in self._pending
+            if not inter.response.is_done() and now - at < ACK_DEADLINE
         ]
+        if self._waiters:
+            self._release_waiters()
         if self._paused_at is not None and (
             not self._pending or now - self._paused_at >= self.max_pause or gc.get_count()[0] >= self.max_young
         ):
             self._resume()
         if self._pending:
             self._timer = asyncio.get_running_loop().call_later(self.check_every, self._check)
+
+    def _release_waiters(self, *, every: bool = False) -> None:
+        """Wake the waiters whose interactions are all acknowledged (every waiter when ``every``)."""
+        oldest = self._pending[0][1] if self._pending and not every else self._arrivals + 1
+        keep: list[tuple[int, asyncio.Future[None]]] = []
+        for number, waiter in self._waiters:
+            if number < oldest:
+                if not waiter.done():
+                    waiter.set_result(None)
+            else:
+                keep.append((number, waiter))
+        self._waiters = keep
 
     def _resume(self) -> None:
         if self._paused_at is not None:
@@ -94,4 +144,5 @@ class AckWindow:
             self._timer.cancel()
             self._timer = None
         self._pending.clear()
+        self._release_waiters(every=True)
         self._resume()

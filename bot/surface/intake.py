@@ -13,6 +13,7 @@ from bot.engine.credits import role_ids_of
 from bot.reapi import AspectRatio
 from bot.store import JobKind, NewJob
 from bot.surface import texts
+from bot.surface.ack_window import AckWindow
 from bot.surface.errors import InvalidInput
 from bot.surface.model_choice import KNOWN_RATIOS, choose
 from bot.surface.services import services_of
@@ -131,6 +132,11 @@ async def public_placeholder(interaction: discord.Interaction[Any]) -> AsyncIter
             await interaction.edit_original_response(content=texts.QUEUED)
         except discord.HTTPException:
             warn = False
+    window = getattr(interaction.client, "ack_window", None)
+    if isinstance(window, AckWindow):
+        # ACK first: this command's work (a store read and write, the job's start) goes behind the ACKs of the
+        # interactions that came before it, which it would otherwise hold up.
+        await window.after_earlier_acks()
     try:
         yield placeholder
     except Exception:

@@ -14,6 +14,7 @@ from tests.e2e.conftest import settled, stop_bot
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
 
+    from bot.reapi.simulator import ReapiSimulator
     from bot.surface.app import ImagineBot
     from tests.fakes.fake_discord import FakeDiscord, FakeInteraction
 
@@ -139,4 +140,25 @@ async def test_a_pause_ends_once_the_collection_it_puts_off_would_grow_too_large
     assert len(garbage) == 10_000
     held.release()
     await fake.wait_for(lambda: acked(fake, stuck), timeout=10, what="the ACK")
+    await settled(bot)
+
+
+async def test_an_imagine_starts_its_work_after_the_acks_of_the_interactions_before_it(
+    fake: FakeDiscord, start_bot: Callable[..., Awaitable[ImagineBot]], sim: ReapiSimulator
+) -> None:
+    """Run at once, each command's work after its own ACK (a store read and write, the job's start) delayed the
+    defers still to go out: bench ack's median ACK doubled against the floor's."""
+    bot = await start_bot()
+    held = fake.hold_next("POST", CALLBACK)
+    first = await imagine(fake, "first")
+    await asyncio.wait_for(held.arrived.wait(), timeout=10)
+    second = await fake.send_slash_command(
+        "imagine", [{"name": "prompt", "value": "second"}], user=fake.make_user("second")
+    )
+    await fake.wait_for(lambda: acked(fake, second), timeout=10, what="the second ACK")
+    await asyncio.sleep(0.2)  # within the wait's bound (0.5 s)
+    assert sim.submissions == []  # the second job waits behind the first ACK
+    held.release()
+    await fake.wait_for(lambda: acked(fake, first), timeout=10, what="the first ACK")
+    await fake.wait_for(lambda: len(sim.submissions) == 2, timeout=10, what="both jobs submitted")
     await settled(bot)
