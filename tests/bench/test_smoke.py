@@ -26,10 +26,13 @@ def test_bench_smoke_runs_every_benchmark_and_writes_its_report(tmp_path: Path) 
     )
     assert done.returncode == 0, done.stdout + done.stderr
     for name in BENCHMARKS:
-        assert f"== {name} ..." in done.stdout
+        assert f"== {name} ..." in done.stdout or f"== {name} (beside " in done.stdout
+    # Both mostly wait, so they run at once (each in its own process): a third of the full run's time.
+    assert "== ratelimit (beside delivery) ..." in done.stdout
     assert "bot/floor ratio" in done.stdout
     assert "FAILED" not in done.stdout
     text = report.read_text(encoding="utf-8")
     assert "- Command: `python -m bench --smoke --output" in text
     assert "CPUs" in text
     assert text.count("\n## ") == len(BENCHMARKS)
+    assert "(ratelimit beside delivery)." in text
