@@ -98,7 +98,7 @@ def read_rss() -> tuple[int, int]:
 
 
 class LoadSampler:
-    """Samples the running event loop's lag, this process's RSS and its full garbage collections, while entered.
+    """Samples the running event loop's lag, this process's RSS and its garbage collections, while entered.
 
     Lag is how late a timer of ``interval`` fires: whatever ran on the loop (a callback, a parse, a collection)
     without yielding delays it by that much. Samples are ``(loop time, lag)`` pairs, so a benchmark can read the
@@ -111,18 +111,32 @@ class LoadSampler:
         self.samples: list[tuple[float, float]] = []
         self.peak_rss = 0
         self.full_gc_seconds: list[float] = []
+        # Young collections (generations 0 and 1), each's duration: the loop's worst stalls can be young ones too.
+        self.young_gc_seconds: tuple[list[float], list[float]] = ([], [])
         self.cpu_seconds = 0.0  # this process's CPU time (all threads) while entered
         self._gc_started = 0.0
         self._task: asyncio.Task[None] | None = None
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
-        if info.get("generation") != 2:
-            return
         if phase == "start":
             self._gc_started = time.perf_counter()
-        elif self._gc_started:
-            self.full_gc_seconds.append(time.perf_counter() - self._gc_started)
-            self._gc_started = 0.0
+            return
+        if not self._gc_started:
+            return
+        seconds = time.perf_counter() - self._gc_started
+        self._gc_started = 0.0
+        generation = info.get("generation", 0)
+        if generation == 2:
+            self.full_gc_seconds.append(seconds)
+        else:
+            self.young_gc_seconds[min(generation, 1)].append(seconds)
+
+    def describe_young_gcs(self) -> str:
+        """Count and longest of each young generation's collections, e.g. for a benchmark's figures."""
+        return ", ".join(
+            f"gen{n} {len(runs)} (longest {max(runs, default=0) * 1000:.0f} ms)"
+            for n, runs in enumerate(self.young_gc_seconds)
+        )
 
     async def _sample(self) -> None:
         loop = asyncio.get_running_loop()

@@ -114,6 +114,7 @@ async def run(*, smoke: bool) -> Result:
         "bot peak RSS": f"{load.peak_rss / 2**20:.0f} MB",
         "bot full GCs": f"{len(load.full_gc_seconds)}, {sum(load.full_gc_seconds):.1f} s in all, "
         f"longest {max(load.full_gc_seconds, default=0) * 1000:.0f} ms",
+        "bot young GCs": load.describe_young_gcs(),
         "bot ACK p50 / p99 (the load's /imagine)": f"{_ms(timeline.ack_latencies, 0.5)} / "
         f"{_ms(timeline.ack_latencies, 0.99)} ms",
         "probe ACK while loaded p50 / p99 / max": f"{_ms(probes, 0.5)} / {_ms(probes, 0.99)} / "

@@ -57,6 +57,17 @@ async def test_load_sampler_records_a_blocked_loop_and_full_collections() -> Non
     assert load.peak_rss > 0
 
 
+async def test_load_sampler_records_young_collections_apart_from_full_ones() -> None:
+    async with LoadSampler(interval=0.01) as load:
+        full_before = len(load.full_gc_seconds)
+        gc.collect(0)
+        gc.collect(1)
+    assert len(load.young_gc_seconds[0]) >= 1
+    assert len(load.young_gc_seconds[1]) >= 1
+    assert len(load.full_gc_seconds) == full_before
+    assert load.describe_young_gcs().startswith(f"gen0 {len(load.young_gc_seconds[0])} (longest ")
+
+
 async def test_load_sampler_windows_its_samples_by_loop_time() -> None:
     loop = asyncio.get_running_loop()
     async with LoadSampler(interval=0.01) as load:
