@@ -21,7 +21,7 @@ from bot.store.sql_accounts import AccountsSql
 from bot.store.sql_members import MembersSql
 from bot.store.sql_pg import PgSteps
 from bot.store.sql_queue import QueueSql
-from bot.store.sql_rows import JOB_COLUMNS, NEW_JOB_FIELDS, TERMINAL, db_params, job_from_row, job_values, to_db
+from bot.store.sql_rows import JOB_COLUMNS, TERMINAL, db_params, job_from_row, job_values, queued_job, to_db
 from bot.store.sql_settings import SettingsSql
 from bot.store.steps import NamedSteps
 
@@ -40,14 +40,6 @@ def _insert_sql(columns: tuple[str, ...]) -> str:
 
 
 _QUEUED = JobState.QUEUED.value
-_QUEUED_FIELDS = (*(name for name in NEW_JOB_FIELDS if name != "kind"), "id", "created_at")
-
-
-def _queued_job(job: NewJob, values: Mapping[str, Any]) -> Job:
-    """The Job that create_job has just inserted for ``job`` (with ``values``), as a read of its row would return it."""
-    fields = {name: values[name] for name in _QUEUED_FIELDS}
-    fields.update(image_urls=tuple(job.image_urls), sources=tuple(job.sources), simulated=bool(job.simulated))
-    return Job(**fields, kind=job.kind, state=JobState.QUEUED)
 
 
 _ID_BYTES = 6  # 12 hex digits: short enough for custom_ids and logs, 48 bits of randomness
@@ -124,7 +116,7 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql, PgSte
             # SQLite: the row is exactly what was just inserted (every other column takes its default, which Job's
             # defaults mirror; tests compare it with get_job). Reading it back (RETURNING * or a SELECT) cost
             # ~15-35 µs of the writer thread per job.
-            return _queued_job(job, values)
+            return queued_job(job, job_id=values["id"], cost=cost, created_at=now)
 
         return await self._db.run(unit)
 
