@@ -25,11 +25,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JOB_COLUMNS",
+    "NEW_JOB_COLUMNS",
     "NEW_JOB_FIELDS",
     "TERMINAL",
     "db_params",
     "job_from_row",
     "job_values",
+    "new_job_params",
     "queued_job",
     "to_db",
 ]
@@ -55,6 +57,10 @@ assert all(f.default_factory is MISSING for f in fields(Job)), "_QUEUED_TAIL wou
 _QUEUED_TAIL = tuple(
     None if f.default is MISSING else f.default for f in fields(Job) if f.name not in frozenset(NEW_JOB_FIELDS)
 )
+# The columns create_job writes, in the order of new_job_params: the NewJob's own, then those the store sets.
+NEW_JOB_COLUMNS = (*NEW_JOB_FIELDS, "id", "state", "created_at", "updated_at")
+_NEW_KIND_AT, _NEW_COST_AT = NEW_JOB_COLUMNS.index("kind"), NEW_JOB_COLUMNS.index("cost")
+_NEW_CONVERTED = tuple((n, c) for n, c in enumerate(NEW_JOB_COLUMNS) if c in _JSON_COLUMNS or c in _BOOL_COLUMNS)
 _ID_AT, _CREATED_AT = _JOB_FIELDS.index("id"), _JOB_FIELDS.index("created_at")
 _COST_AT, _IMAGE_URLS_AT = _JOB_FIELDS.index("cost"), _JOB_FIELDS.index("image_urls")
 _SOURCES_AT, _SIMULATED_AT = _JOB_FIELDS.index("sources"), _JOB_FIELDS.index("simulated")
@@ -78,6 +84,15 @@ def db_params(values: Mapping[str, Any], columns: tuple[str, ...]) -> list[Any]:
     """``values`` of the jobs ``columns``, in order, as the columns store them (``to_db``, where it changes any)."""
     params = [values[c] for c in columns]
     for n, column in _converted(columns):
+        params[n] = to_db(column, params[n])
+    return params
+
+
+def new_job_params(job: NewJob, *, job_id: str, cost: int, now: float) -> list[Any]:
+    """The values of ``NEW_JOB_COLUMNS`` for a new queued job, as the columns store them (one tuple, no dict)."""
+    params = [*_NEW_JOB_VALUES(job), job_id, JobState.QUEUED.value, now, now]
+    params[_NEW_KIND_AT], params[_NEW_COST_AT] = job.kind.value, cost
+    for n, column in _NEW_CONVERTED:
         params[n] = to_db(column, params[n])
     return params
 
