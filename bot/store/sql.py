@@ -21,7 +21,16 @@ from bot.store.sql_accounts import AccountsSql
 from bot.store.sql_members import MembersSql
 from bot.store.sql_pg import PgSteps
 from bot.store.sql_queue import QueueSql
-from bot.store.sql_rows import JOB_COLUMNS, NEW_JOB_FIELDS, TERMINAL, db_params, job_from_row, job_values, to_db
+from bot.store.sql_rows import (
+    JOB_COLUMNS,
+    NEW_JOB_COLUMNS,
+    TERMINAL,
+    job_from_row,
+    job_values,
+    new_job_params,
+    queued_job,
+    to_db,
+)
 from bot.store.sql_settings import SettingsSql
 from bot.store.steps import NamedSteps
 
@@ -40,14 +49,7 @@ def _insert_sql(columns: tuple[str, ...]) -> str:
 
 
 _QUEUED = JobState.QUEUED.value
-_QUEUED_FIELDS = (*(name for name in NEW_JOB_FIELDS if name != "kind"), "id", "created_at")
-
-
-def _queued_job(job: NewJob, values: Mapping[str, Any]) -> Job:
-    """The Job that create_job has just inserted for ``job`` (with ``values``), as a read of its row would return it."""
-    fields = {name: values[name] for name in _QUEUED_FIELDS}
-    fields.update(image_urls=tuple(job.image_urls), sources=tuple(job.sources), simulated=bool(job.simulated))
-    return Job(**fields, kind=job.kind, state=JobState.QUEUED)
+_INSERT_NEW_JOB = _insert_sql(NEW_JOB_COLUMNS)
 
 
 _ID_BYTES = 6  # 12 hex digits: short enough for custom_ids and logs, 48 bits of randomness
@@ -84,18 +86,21 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql, PgSte
         """Store a queued job and reserve its cost in one transaction (spend cap, then queue limits, then balance)."""
         now = self._clock()
         cost = job.cost if rules is not None else 0
-        values = job_values(job)
-        values.update(id=self._new_job_id(), state=_QUEUED, cost=cost, created_at=now, updated_at=now)
-        values["kind"] = job.kind.value
-        columns = tuple(values)
-        types = await self._column_types() if self._db.writes_in_cte else {}
-        if self._db.writes_in_cte and spend is None and queue is None:
-            # PostgreSQL, nothing to count first: reserve and insert in one statement when no refill can be due.
-            seen = self._periods.get((job.user_id, job.scope)) if cost > 0 and rules is not None else None
-            if cost == 0 or (seen is not None and rules is not None and rules.refills_due(seen, now)[0] == 0):
-                row = await self._create_at_once(values, user_id=job.user_id, scope=job.scope, cost=cost, seen=seen)
-                if row is not None:
-                    return job_from_row(row)
+        job_id = self._new_job_id()
+        if self._db.writes_in_cte:  # PostgreSQL: the values by column name, with the columns' types
+            values = job_values(job)
+            values.update(id=job_id, state=_QUEUED, cost=cost, created_at=now, updated_at=now)
+            values["kind"] = job.kind.value
+            types = await self._column_types()
+            if spend is None and queue is None:
+                # Nothing to count first: reserve and insert in one statement when no refill can be due.
+                seen = self._periods.get((job.user_id, job.scope)) if cost > 0 and rules is not None else None
+                if cost == 0 or (seen is not None and rules is not None and rules.refills_due(seen, now)[0] == 0):
+                    row = await self._create_at_once(values, user_id=job.user_id, scope=job.scope, cost=cost, seen=seen)
+                    if row is not None:
+                        return job_from_row(row)
+        else:  # SQLite: the INSERT's parameters straight from the NewJob (no dict per job)
+            params = new_job_params(job, job_id=job_id, cost=cost, now=now)
 
         async def unit(tx: Tx) -> Job:
             reserved = False
@@ -117,14 +122,14 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql, PgSte
                 inserted = await self._insert_job_in(tx, values, types)
                 assert inserted is not None
                 return job_from_row(inserted)
-            await tx.execute(_insert_sql(columns), *db_params(values, columns))
+            await tx.execute(_INSERT_NEW_JOB, *params)
             if cost > 0:
-                await self._append(tx, job.user_id, job.scope, -cost, "reserve", values["id"], None, now)
+                await self._append(tx, job.user_id, job.scope, -cost, "reserve", job_id, None, now)
             await self._db.notify_work(tx)
             # SQLite: the row is exactly what was just inserted (every other column takes its default, which Job's
             # defaults mirror; tests compare it with get_job). Reading it back (RETURNING * or a SELECT) cost
             # ~15-35 µs of the writer thread per job.
-            return _queued_job(job, values)
+            return queued_job(job, job_id=job_id, cost=cost, created_at=now)
 
         return await self._db.run(unit)
 
