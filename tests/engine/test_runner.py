@@ -20,9 +20,9 @@ from bot.engine.credits import CreditLedger
 from bot.engine.errors import CooldownActive, InvalidOptions, QueueFull, ReapiPaused
 from bot.engine.failures import FailureCode, JobFailure
 from bot.engine.progress import Stage
+from bot.engine.run import Run
 from bot.engine.runner import JobRunner
 from bot.engine.spend import SpendGuard
-from bot.engine.steps import Run
 from bot.reapi import (
     BadRequest,
     ContentPolicy,
@@ -109,12 +109,17 @@ async def _stop_runners() -> AsyncIterator[None]:
 
 
 def make_rig(
-    store: FakeStore | None = None, *, catalogue: ModelCatalogue | None = None, worker: str = "worker", **jobs: Any
+    store: FakeStore | None = None,
+    *,
+    catalogue: ModelCatalogue | None = None,
+    worker: str = "worker",
+    reapi: FakeReapi | None = None,
+    **jobs: Any,
 ) -> Rig:
     clock = store.clock if store is not None else FakeClock()
     store = store or FakeStore(clock)
     notifier = FakeNotifier(store=store)
-    reapi = FakeReapi()
+    reapi = reapi or FakeReapi()
     alerts = Alerts()
     spend = SpendGuard(
         store=store,  # type: ignore[arg-type]
