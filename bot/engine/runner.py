@@ -22,7 +22,8 @@ from bot.engine.failures import FailureCode, JobFailure, failure_for, stored_fai
 from bot.engine.ports import NullObserver
 from bot.engine.pricing import ModelCatalogue
 from bot.engine.progress import Progress, Stage, queue_place
-from bot.engine.steps import JobSteps, Run, Superseded
+from bot.engine.run import Run, Superseded
+from bot.engine.steps import JobSteps
 from bot.logs import job_fields
 from bot.reapi import InsufficientFunds, ReapiError, Unauthorized
 from bot.store import (
@@ -151,7 +152,7 @@ class JobRunner:
 
     async def _resume(self) -> None:
         """Past durations, notices a crash left unshown, and (sole worker) the leases of the previous run."""
-        self._steps.durations.extend(reversed(await self._store.recent_durations(50)))
+        self._steps.watch.durations.extend(reversed(await self._store.recent_durations(50)))
         for job in await self._store.pending_notices():
             # Settled before a crash but never shown: show it now.
             self._in_background(self._steps.tell(job, stored_failure(job)))

@@ -24,8 +24,10 @@ from bot.logs import job_fields
 from bot.store.members import MemberPreferences
 from bot.surface import texts_members
 from bot.surface.account_ui import jump_url
+from bot.surface.delivery_errors import DISCORD_ERRORS
 from bot.surface.i18n import job_locale
-from bot.surface.notifier import DiscordNotifier, _DiscordError, _Result
+from bot.surface.notifier import DiscordNotifier
+from bot.surface.result_message import ResultMessage
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -82,7 +84,7 @@ class MemberDeliveryNotifier(DiscordNotifier):
     ) -> int | None:
         """The result by ephemeral follow-up or DM; None when neither is possible (the caller posts it publicly)."""
         await self._settle(job.id)
-        result = _Result(job, images[0], more=images[1:])
+        result = ResultMessage(job, images[0], more=images[1:])
         # Resolve the "thinking" placeholder first: Discord would turn the first follow-up of a loading response
         # into the placeholder itself (public), whatever its flags.
         if (
@@ -93,7 +95,7 @@ class MemberDeliveryNotifier(DiscordNotifier):
             await journal.posting()
             try:
                 sent = await self._application_webhook(job).send(wait=True, ephemeral=True, **result.send_fields())
-            except _DiscordError as exc:
+            except DISCORD_ERRORS as exc:
                 self._token_died(job, exc)
                 log.info("job %s: private follow-up refused (%s); trying a DM", job.id, exc, extra=job_fields(job))
             else:
@@ -105,7 +107,7 @@ class MemberDeliveryNotifier(DiscordNotifier):
             fields = result.send_fields(buttons=False)
             async with await self._writes.result(dm.id):
                 sent_dm = await dm.send(**{**fields, "content": texts_members.private_dm_note(job.channel_id)})
-        except _DiscordError as exc:
+        except DISCORD_ERRORS as exc:
             log.info("job %s: private DM refused (%s); showing it in the channel", job.id, exc, extra=job_fields(job))
             return None
         await journal.posted(sent_dm.id)
@@ -120,7 +122,7 @@ class MemberDeliveryNotifier(DiscordNotifier):
             await self._edit(job, job.placeholder_message_id, content=text, embed=None, attachments=[], view=None)
         except discord.NotFound:
             return True
-        except _DiscordError as exc:
+        except DISCORD_ERRORS as exc:
             log.info("job %s: placeholder note refused (%s)", job.id, exc, extra=job_fields(job))
             return False
         return True
@@ -136,9 +138,9 @@ class MemberDeliveryNotifier(DiscordNotifier):
         """One new message mentioning the member, pinging them and nobody else (cosmetic: failures are logged)."""
         text = texts_members.ready_ping(job.user_id, jump_url(job.guild_id, job.channel_id, message_id))
         mentions = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.user_id)])
-        with contextlib.suppress(*_DiscordError):
+        with contextlib.suppress(*DISCORD_ERRORS):
             if self._token_alive(job):
-                with contextlib.suppress(*_DiscordError):
+                with contextlib.suppress(*DISCORD_ERRORS):
                     await self._webhook(job).send(text, allowed_mentions=mentions)
                     return
             async with await self._writes.result(job.channel_id):

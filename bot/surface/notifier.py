@@ -11,29 +11,31 @@ progress edits only use spare ones. Interaction webhook writes (follow-ups, edit
 token by Discord, not per channel, so they take no slot. A result Discord cannot take for now (429 past
 discord.py's own retries, 5xx, no answer) ends in ``DeliveryDeferred``, which the runner retries later; only a
 refusal ends in ``DeliveryFailed``.
+
+The pieces this module composes live beside it: when progress lines are sent (``bot.surface.progress_edits``),
+what a result message holds (``bot.surface.result_message``) and what a failed request means for a delivery
+(``bot.surface.delivery_errors``). What stays here is where each write goes and in which order.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime
-import io
 import logging
 import time
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import discord
 
-from bot.engine.ports import DeliveryDeferred, DeliveryFailed
+from bot.engine.ports import DeliveryFailed
 from bot.engine.progress import Stage
 from bot.logs import job_fields
 from bot.surface import texts, ui
-from bot.surface.channel_writes import ChannelBusy, ChannelWrites
-from bot.surface.components import cancel_view, result_view
+from bot.surface.channel_writes import ChannelWrites
+from bot.surface.components import cancel_view
+from bot.surface.delivery_errors import DISCORD_ERRORS, delivery_error, describe, raise_if_temporary
 from bot.surface.i18n import job_locale, using_locale
+from bot.surface.progress_edits import ProgressEdits
+from bot.surface.result_message import ResultMessage
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -51,39 +53,14 @@ log = logging.getLogger(__name__)
 
 # Stop using the interaction token a little before Discord's 15 minutes run out.
 _TOKEN_MARGIN = 60.0
-# How long a passing stage ("Submitting") must last before its line is sent (seconds).
-_PASSING_STAGE = 1.0
-# How long a delivery waits for a progress edit already on the wire (discord.py may be waiting out a 429).
-_SETTLE_TIMEOUT = 30.0
 # Where an interrupted attempt's message can be: this many of the newest messages since it began posting.
 _SEARCH_LIMIT = 100
 _SEARCH_SKEW = 300.0  # seconds of clock difference between the bot and Discord's snowflakes
-# Jobs whose outcome was shown, remembered so that a late progress call cannot overwrite it.
-_ENDED_MEMORY = 1000
 # 50027 Invalid Webhook Token, 10015 Unknown Webhook: the interaction token is dead, whatever our clock says.
 _DEAD_TOKEN_CODES = frozenset({50027, 10015})
 # Channel permissions a result needs, in the order Discord implies them (no VIEW → nothing; no SEND → no extras).
 _NEEDED = ("view_channel", "send_messages")
 _EXTRAS = ("embed_links", "attach_files")
-
-# What a Discord request can end in besides success: every one is handled, none reaches the runner as a crash.
-_DiscordError = (discord.HTTPException, discord.RateLimited, aiohttp.ClientError, OSError)
-
-
-class _Pending:
-    """The newest progress text for one job, the last one Discord has, and the task that sends them."""
-
-    __slots__ = ("closed", "hold_until", "in_flight", "job", "last_sent", "next", "sent", "task")
-
-    def __init__(self, job: Job) -> None:
-        self.job = job
-        self.next: tuple[str, bool] | None = None  # (text, cancellable) to send
-        self.sent: tuple[str, bool] | None = None  # what the placeholder shows now
-        self.last_sent = float("-inf")
-        self.in_flight = False  # an edit request is on the wire
-        self.closed = False  # the outcome is being shown: no further progress
-        self.hold_until = float("-inf")  # a passing stage's line waits until then for the next one (monotonic)
-        self.task: asyncio.Task[None] | None = None
 
 
 class DiscordNotifier:
@@ -114,13 +91,10 @@ class DiscordNotifier:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
-        self._interval = progress_interval
         self._alerts = alerts
         self._writes = writes or ChannelWrites(monotonic=monotonic)
         self._clock = clock
-        self._monotonic = monotonic
-        self._pending: dict[str, _Pending] = {}
-        self._ended: OrderedDict[str, None] = OrderedDict()
+        self._progress = ProgressEdits(self._edit_progress, interval=progress_interval, monotonic=monotonic)
         self._dead_tokens: dict[str, float] = {}  # token -> when it would have expired anyway
 
     # -- progress ----------------------------------------------------------------------------------
@@ -128,84 +102,28 @@ class DiscordNotifier:
     @job_locale
     def progress(self, job: Job, progress: Progress) -> None:
         """Show ``progress`` soon; a newer call replaces one not yet sent; an identical text is never re-sent."""
-        if job.id in self._ended:
-            return
-        pending = self._pending.get(job.id)
-        if pending is None:
-            pending = self._pending[job.id] = _Pending(job)
-        pending.job = job
         # "Submitting" usually lasts a fraction of a second before "Generating" follows: its line is sent only if it
         # lasts (one edit per job saved, and one less in the channel's budget); every other stage goes at once.
-        transient = progress.stage is Stage.SUBMITTING
-        pending.hold_until = self._monotonic() + _PASSING_STAGE if transient else float("-inf")
         # Only a job still waiting can be cancelled: once sent, reAPI has charged and cannot cancel.
-        wanted = (texts.progress_text(progress, simulated=job.simulated), progress.stage is Stage.QUEUED)
-        pending.next = None if wanted == pending.sent else wanted
-        if pending.next is not None and (pending.task is None or pending.task.done()):
-            pending.task = asyncio.create_task(self._flush(pending), name=f"progress-{job.id}")
+        self._progress.show(
+            job,
+            texts.progress_text(progress, simulated=job.simulated),
+            cancellable=progress.stage is Stage.QUEUED,
+            passing=progress.stage is Stage.SUBMITTING,
+        )
 
-    async def _flush(self, pending: _Pending) -> None:
-        # Bounded: each pass either sends the newest text or finds nothing new and stops.
-        for _ in range(10_000):
-            if pending.closed:
-                return  # the outcome is waiting for the edit just sent: end now, not after an interval's sleep
-            wait = max(pending.last_sent + self._interval, pending.hold_until) - self._monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-                if pending.hold_until > self._monotonic():
-                    continue  # a passing stage came again meanwhile: its own hold starts over (bounded loop)
-            wanted, pending.next = pending.next, None
-            if wanted is None or pending.closed:
-                return
-            if wanted == pending.sent:
-                continue
-            text, cancellable = wanted
-            previous, pending.last_sent = pending.last_sent, self._monotonic()
-            pending.in_flight = True
-            try:
-                view = cancel_view(pending.job.id) if cancellable else None
-                await self._edit(pending.job, self._placeholder(pending.job), progress=True, content=text, view=view)
-                pending.sent = wanted
-            except ChannelBusy as busy:
-                # The channel's budget is kept for results: put the edit off (a newer text replaces it meanwhile;
-                # the outcome, if it comes first, drops it).
-                pending.last_sent = previous
-                if pending.next is None:
-                    pending.next = wanted
-                pending.in_flight = False
-                await asyncio.sleep(busy.retry_in)
-            except (*_DiscordError, DeliveryFailed) as exc:  # cosmetic; the next edit or the outcome follows
-                log.debug("progress edit for job %s failed: %s", pending.job.id, exc, extra=job_fields(pending.job))
-            finally:
-                pending.in_flight = False
+    async def _edit_progress(self, job: Job, text: str, cancellable: bool) -> None:
+        """One progress line into the placeholder, with the cancel button while the job may still be cancelled."""
+        view = cancel_view(job.id) if cancellable else None
+        await self._edit(job, self._placeholder(job), progress=True, content=text, view=view)
 
     async def _settle(self, job_id: str) -> None:
-        """Stop progress for a job whose outcome is about to be shown; an edit already sent is let finish,
-        so it can never land after (and strip the buttons of) the result."""
-        self._ended[job_id] = None
-        while len(self._ended) > _ENDED_MEMORY:
-            self._ended.popitem(last=False)
-        pending = self._pending.pop(job_id, None)
-        if pending is None or pending.task is None or pending.task.done():
-            return
-        pending.closed = True
-        pending.next = None
-        if pending.in_flight:
-            done, _ = await asyncio.wait({pending.task}, timeout=_SETTLE_TIMEOUT)
-            if done:
-                return
-        pending.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pending.task
+        """Stop progress for a job whose outcome is about to be shown (see ``ProgressEdits.settle``)."""
+        await self._progress.settle(job_id)
 
     async def close(self) -> None:
         """Stop pending progress edits (a shutdown)."""
-        for pending in list(self._pending.values()):
-            if pending.task is not None and not pending.task.done():
-                pending.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pending.task
-        self._pending.clear()
+        await self._progress.close()
 
     # -- outcome -----------------------------------------------------------------------------------
 
@@ -228,7 +146,7 @@ class DiscordNotifier:
                 "job %s already has its result in message %s", job.id, job.result_message_id, extra=job_fields(job)
             )
             return job.result_message_id
-        result = _Result(job, image, more=more, note=self._result_note(job))
+        result = ResultMessage(job, image, more=more, note=self._result_note(job))
         refusal: discord.HTTPException | None = None
         if job.placeholder_message_id is not None:
             try:
@@ -245,8 +163,8 @@ class DiscordNotifier:
                     extra=job_fields(job),
                 )
                 refusal = exc
-            except _DiscordError as exc:
-                raise _failed(f"job {job.id}: the placeholder edit failed", exc) from exc
+            except DISCORD_ERRORS as exc:
+                raise delivery_error(f"job {job.id}: the placeholder edit failed", exc) from exc
         if job.post_started_at is not None:
             found = await self._find_posted(job)
             if found is not None:
@@ -267,7 +185,7 @@ class DiscordNotifier:
         text = texts.failure_text(failure, refunded=job.cost)
         try:
             await self._edit(job, self._placeholder(job), content=text, embed=None, attachments=[], view=None)
-        except (*_DiscordError, DeliveryFailed) as exc:
+        except (*DISCORD_ERRORS, DeliveryFailed) as exc:
             log.warning("could not show the failure of job %s: %s", job.id, exc, extra=job_fields(job))
             return False
         return True
@@ -278,15 +196,15 @@ class DiscordNotifier:
 
     # -- delivery paths ----------------------------------------------------------------------------
 
-    async def _post(self, job: Job, result: _Result, refusal: discord.HTTPException | None) -> int:
+    async def _post(self, job: Job, result: ResultMessage, refusal: discord.HTTPException | None) -> int:
         """A new message with the result: a follow-up while the token lives (no channel permission needed),
         else a post in the channel, else a DM to the member."""
         if self._token_alive(job):
             try:
                 followup = await self._webhook(job).send(wait=True, **result.send_fields())
-            except _DiscordError as exc:
+            except DISCORD_ERRORS as exc:
                 if not self._token_died(job, exc):
-                    raise _failed(f"job {job.id}: the follow-up failed", exc) from exc
+                    raise delivery_error(f"job {job.id}: the follow-up failed", exc) from exc
             else:
                 return followup.id
         try:
@@ -294,13 +212,13 @@ class DiscordNotifier:
                 posted = await self._client.get_partial_messageable(job.channel_id).send(**result.send_fields())
         except (discord.Forbidden, discord.NotFound) as exc:
             refusal = exc
-        except _DiscordError as exc:
-            raise _failed(f"job {job.id}: the channel post failed", exc) from exc
+        except DISCORD_ERRORS as exc:
+            raise delivery_error(f"job {job.id}: the channel post failed", exc) from exc
         else:
             return posted.id
         return await self._direct_message(job, result, refusal)
 
-    async def _direct_message(self, job: Job, result: _Result, refusal: discord.HTTPException | None) -> int:
+    async def _direct_message(self, job: Job, result: ResultMessage, refusal: discord.HTTPException | None) -> int:
         """The last resort: the member gets the image by DM with the reason; the owners learn what to fix."""
         with using_locale(None):  # the owners' alert, its key and the log stay in English
             missing = self._missing_permissions(job.channel_id, refusal)
@@ -310,8 +228,8 @@ class DiscordNotifier:
             dm = await self._client.create_dm(discord.Object(job.user_id))
             async with await self._writes.result(dm.id):
                 sent = await dm.send(**{**result.send_fields(buttons=False), "content": note})
-        except _DiscordError as exc:
-            raise _failed(f"job {job.id}: channel refused ({missing}) and so did the DM", exc) from exc
+        except DISCORD_ERRORS as exc:
+            raise delivery_error(f"job {job.id}: channel refused ({missing}) and so did the DM", exc) from exc
         log.info(
             "job %s delivered by DM (channel %s: missing %s)", job.id, job.channel_id, missing, extra=job_fields(job)
         )
@@ -334,20 +252,20 @@ class DiscordNotifier:
         places: list[discord.abc.Messageable] = [self._client.get_partial_messageable(job.channel_id)]
         try:
             places.append(await self._client.create_dm(discord.Object(job.user_id)))
-        except _DiscordError as exc:
-            _raise_if_temporary(f"job {job.id}: cannot open the DM to search it", exc)
+        except DISCORD_ERRORS as exc:
+            raise_if_temporary(f"job {job.id}: cannot open the DM to search it", exc)
         for place in places:
             try:
                 async for message in place.history(limit=_SEARCH_LIMIT, after=after):
                     if self._is_result_of(message, job):
                         return message.id
-            except _DiscordError as exc:
-                _raise_if_temporary(f"job {job.id}: cannot search {place} for an earlier result", exc)
+            except DISCORD_ERRORS as exc:
+                raise_if_temporary(f"job {job.id}: cannot search {place} for an earlier result", exc)
                 log.info(
                     "job %s: cannot search %s for an earlier result: %s",
                     job.id,
                     place,
-                    _describe(exc),
+                    describe(exc),
                     extra=job_fields(job),
                 )
         return None
@@ -435,7 +353,7 @@ class DiscordNotifier:
         if self._token_alive(job):
             try:
                 edited = await self._webhook(job).edit_message(message_id, **fields)
-            except _DiscordError as exc:
+            except DISCORD_ERRORS as exc:
                 if not self._token_died(job, exc):
                     raise
             else:
@@ -449,84 +367,3 @@ class DiscordNotifier:
         if progress:
             return self._writes.progress(channel_id)
         return await self._writes.result(channel_id)
-
-
-class _Result:
-    """A result as Discord shows it; a ``discord.File`` can be sent once, so each send gets fresh fields."""
-
-    def __init__(
-        self, job: Job, image: PreparedImage, *, more: Sequence[PreparedImage] = (), note: str | None = None
-    ) -> None:
-        self._job = job
-        self._note = note
-        images = [image, *more]
-        # One image keeps the name results always had; several are numbered in order (the buttons' "Edit 2").
-        stems = [f"imagine-{job.id}"] if len(images) == 1 else [f"imagine-{job.id}-{n}" for n in range(1, 5)]
-        self._images = [(i.data, i.filename(stem)) for i, stem in zip(images, stems, strict=False)]
-        first = self._images[0][1]
-        self._embeds = [ui.result_embed(job, filename=first, took=job.duration)]
-        self._embeds += [ui.extra_image_embed(name) for _, name in self._images[1:]]
-
-    def _files(self) -> list[discord.File]:
-        return [discord.File(io.BytesIO(data), filename=name) for data, name in self._images]
-
-    def edit_fields(self) -> dict[str, Any]:
-        """Keyword arguments that turn a message into the result (its text cleared)."""
-        return {
-            "content": self._note,
-            "embeds": self._embeds,
-            "attachments": self._files(),
-            "view": result_view(self._job.id, len(self._images)),
-        }
-
-    def send_fields(self, *, buttons: bool = True) -> dict[str, Any]:
-        """Keyword arguments for a new message with the result (no pings)."""
-        fields: dict[str, Any] = {
-            "embeds": self._embeds,
-            "files": self._files(),
-            "allowed_mentions": discord.AllowedMentions.none(),
-        }
-        if self._note is not None:
-            fields["content"] = self._note
-        if buttons:
-            fields["view"] = result_view(self._job.id, len(self._images))
-        return fields
-
-
-def _failed(what: str, exc: BaseException) -> DeliveryFailed:
-    """``DeliveryDeferred`` when Discord could take the result later (429, 5xx, no answer), else ``DeliveryFailed``."""
-    text = f"{what}: {_describe(exc)}"
-    if isinstance(exc, discord.RateLimited):
-        return DeliveryDeferred(text, retry_after=exc.retry_after)
-    if isinstance(exc, discord.HTTPException):
-        if exc.status == 429:
-            return DeliveryDeferred(text, retry_after=_retry_after(exc))
-        if exc.status >= 500:
-            return DeliveryDeferred(text)
-        return DeliveryFailed(text)
-    return DeliveryDeferred(text)  # no answer at all (aiohttp.ClientError, OSError): try again later
-
-
-def _raise_if_temporary(what: str, exc: BaseException) -> None:
-    """Raise ``DeliveryDeferred`` when Discord could answer later (429, 5xx, no answer); a refusal returns."""
-    failed = _failed(what, exc)
-    if isinstance(failed, DeliveryDeferred):
-        raise failed from exc
-
-
-def _retry_after(exc: discord.HTTPException) -> float | None:
-    """The seconds a 429 asked to wait (its Retry-After header), when it said."""
-    headers = getattr(exc.response, "headers", None)
-    value = headers.get("Retry-After") if headers is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, discord.RateLimited):
-        return f"rate limited for {exc.retry_after:.0f}s"
-    if isinstance(exc, discord.HTTPException):
-        return f"{exc.status} (code {exc.code})"
-    return f"no answer ({type(exc).__name__})"

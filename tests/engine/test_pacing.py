@@ -109,7 +109,7 @@ def paced_rig(before_poll: Callable[[str], None]) -> tuple[Rig, VirtualTime]:
     """A runner whose polls keep a pace of 2 a second on virtual time; ``before_poll(task_id)`` sees each poll."""
     rig = make_rig(max_polls_per_second=2.0, max_concurrent=8, per_user_concurrent=8, progress_interval=0.0)
     time = VirtualTime()
-    rig.runner._steps.pacer = PollPacer(2.0, clock=time, sleep=time.sleep)
+    rig.runner._steps.watch.pacer = PollPacer(2.0, clock=time, sleep=time.sleep)
     get_task = rig.reapi.get_task
 
     async def poll(task_id: str) -> Task:

@@ -180,10 +180,10 @@ async def run_jobs(rig: Rig, reapi: TimedReapi, count: int) -> list[tuple[int, f
 
 def timed_rig(durations: list[float], store: FakeStore | None = None, **jobs: Any) -> tuple[Rig, TimedReapi]:
     # progress_interval 0: the queue-place refresh must not move the shared fake clock between a submit and its polls.
-    rig = make_rig(store, **{"poll_interval": 1.5, "max_poll_interval": 2.5, "progress_interval": 0.0, **jobs})
-    reapi = TimedReapi(rig.clock, durations)
-    rig.runner._steps._reapi = reapi
-    return rig, reapi
+    store = store or FakeStore(FakeClock())
+    reapi = TimedReapi(store.clock, durations)
+    settings = {"poll_interval": 1.5, "max_poll_interval": 2.5, "progress_interval": 0.0, **jobs}
+    return make_rig(store, reapi=reapi, **settings), reapi
 
 
 def shuffled_durations(count: int, seed: int) -> list[float]:
@@ -197,7 +197,7 @@ async def test_the_runner_learns_the_durations_and_then_polls_less_and_sees_comp
     fixed, fixed_reapi = timed_rig(durations, adaptive_polling=False)
     learned = (await run_jobs(adaptive, reapi, 120))[40:]  # after a warm-up the plan learned from
     baseline = (await run_jobs(fixed, fixed_reapi, 120))[40:]
-    assert adaptive.runner._steps.polls.plan(MODEL) is not None
+    assert adaptive.runner._steps.watch.polls.plan(MODEL) is not None
 
     def figures(results: list[tuple[int, float, float]]) -> tuple[float, float]:
         lags = [lag for _, lag, _ in results]
@@ -216,8 +216,8 @@ async def test_the_runner_learns_the_durations_and_then_polls_less_and_sees_comp
 async def test_a_new_job_with_history_waits_for_its_first_planned_poll() -> None:
     rig, reapi = timed_rig([8.0])
     for seconds in lognormal_points(50):
-        rig.runner._steps.polls.observe(MODEL, seconds)
-    plan = rig.runner._steps.polls.plan(MODEL)
+        rig.runner._steps.watch.polls.observe(MODEL, seconds)
+    plan = rig.runner._steps.watch.polls.plan(MODEL)
     assert plan is not None
     job = await rig.submit()
     await rig.settle(job.id)
@@ -233,7 +233,7 @@ async def test_a_resumed_job_is_polled_at_once_even_early_in_the_plan() -> None:
     store.add(stored_job(clock, JobState.RUNNING, task_id="task_resumed", submitted_at=clock.now - 3, charged=True))
     rig, reapi = timed_rig([], store=store)
     for seconds in lognormal_points(50):
-        rig.runner._steps.polls.observe(MODEL, seconds)
+        rig.runner._steps.watch.polls.observe(MODEL, seconds)
     resumed_at = clock.now
     await rig.runner.start()
     await rig.settle()
@@ -243,7 +243,7 @@ async def test_a_resumed_job_is_polled_at_once_even_early_in_the_plan() -> None:
 
 async def test_a_job_keeps_the_plan_it_started_with_while_others_complete() -> None:
     rig, reapi = timed_rig([12.0])
-    schedule = rig.runner._steps.polls
+    schedule = rig.runner._steps.watch.polls
     for seconds in lognormal_points(100):
         schedule.observe(MODEL, seconds)
     plan = schedule.plan(MODEL)
@@ -278,6 +278,6 @@ async def test_the_overhead_it_learns_ends_when_discord_took_the_image_not_when_
     job = await rig.submit()
     await rig.settle(job.id)
     assert rig.store.jobs[job.id].state is JobState.DELIVERED
-    overheads = rig.runner._steps.polls._model(MODEL).overheads
+    overheads = rig.runner._steps.watch.polls._model(MODEL).overheads
     assert len(overheads) == 1
     assert overheads.quantile(0.5) < 1.0

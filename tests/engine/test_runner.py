@@ -20,9 +20,9 @@ from bot.engine.credits import CreditLedger
 from bot.engine.errors import CooldownActive, InvalidOptions, QueueFull, ReapiPaused
 from bot.engine.failures import FailureCode, JobFailure
 from bot.engine.progress import Stage
+from bot.engine.run import Run
 from bot.engine.runner import JobRunner
 from bot.engine.spend import SpendGuard
-from bot.engine.steps import Run
 from bot.reapi import (
     BadRequest,
     ContentPolicy,
@@ -109,12 +109,17 @@ async def _stop_runners() -> AsyncIterator[None]:
 
 
 def make_rig(
-    store: FakeStore | None = None, *, catalogue: ModelCatalogue | None = None, worker: str = "worker", **jobs: Any
+    store: FakeStore | None = None,
+    *,
+    catalogue: ModelCatalogue | None = None,
+    worker: str = "worker",
+    reapi: FakeReapi | None = None,
+    **jobs: Any,
 ) -> Rig:
     clock = store.clock if store is not None else FakeClock()
     store = store or FakeStore(clock)
     notifier = FakeNotifier(store=store)
-    reapi = FakeReapi()
+    reapi = reapi or FakeReapi()
     alerts = Alerts()
     spend = SpendGuard(
         store=store,  # type: ignore[arg-type]
@@ -189,60 +194,6 @@ async def test_an_image_that_must_be_re_encoded_first_shows_the_uploading_stage(
     assert Stage.UPLOADING in stages
 
 
-# -- C1: resume after a long outage -------------------------------------------------------------------------
-
-
-async def test_a_job_resumed_after_an_outage_longer_than_the_timeout_is_polled_and_delivered() -> None:
-    clock = FakeClock()
-    store = FakeStore(clock)
-    store.add(stored_job(clock, JobState.RUNNING, task_id="task_old", submitted_at=clock.now - 700, charged=True))
-    rig = make_rig(store)
-    await rig.runner.start()
-    await rig.settle()
-    assert rig.reapi.polled[0] == "task_old"
-    assert store.jobs["a0a0a0a0a0a0"].state is JobState.DELIVERED
-    assert store.settles("a0a0a0a0a0a0") == ["capture"]
-
-
-async def test_the_timeout_counts_only_time_watched_since_the_resume() -> None:
-    clock = FakeClock()
-    store = FakeStore(clock)
-    store.add(stored_job(clock, JobState.RUNNING, task_id="task_slow", submitted_at=clock.now - 700, charged=True))
-    rig = make_rig(store, timeout=60.0)
-    rig.reapi.default_status = "processing"
-    resumed_at = clock.now
-    await rig.runner.start()
-    await rig.settle()
-    job = store.jobs["a0a0a0a0a0a0"]
-    assert job.state is JobState.FAILED
-    assert job.error_code == FailureCode.TIMEOUT
-    assert clock.now - resumed_at >= 60.0  # it watched for the whole timeout, not zero seconds
-    assert len(rig.reapi.polled) > 10
-    assert job.charged is True  # reAPI charged for the task it accepted
-
-
-async def test_a_job_resumed_in_delivering_survives_a_transient_poll_error_and_stays_charged() -> None:
-    clock = FakeClock()
-    store = FakeStore(clock)
-    store.add(stored_job(clock, JobState.DELIVERING, task_id="task_done", submitted_at=clock.now - 30, charged=True))
-    rig = make_rig(store)
-    rig.reapi.poll_script["task_done"] = deque([RateLimited(429, 42901, "slow down", None), "completed"])
-    await rig.runner.start()
-    await rig.settle()
-    assert store.jobs["a0a0a0a0a0a0"].state is JobState.DELIVERED
-
-
-async def test_a_resumed_delivery_never_shows_progress_over_an_image_it_may_already_have_posted() -> None:
-    clock = FakeClock()
-    store = FakeStore(clock)
-    store.add(stored_job(clock, JobState.DELIVERING, task_id="task_done", submitted_at=clock.now - 30, charged=True))
-    rig = make_rig(store)
-    await rig.runner.start()
-    await rig.settle()
-    assert rig.notifier.deliveries == ["a0a0a0a0a0a0"]
-    assert rig.notifier.progress_calls == []
-
-
 # -- C3: whether reAPI charged is a fact, decided by the phase ----------------------------------------------
 
 
@@ -313,95 +264,6 @@ async def test_a_401_on_submit_pauses_new_jobs_and_alerts_the_owners_once() -> N
     assert "401" in rig.alerts.sent[0]
     with refused(ReapiPaused, match="key was refused"):
         await rig.submit("three")
-
-
-# -- C4: the fallback post is a recorded step -------------------------------------------------------------
-
-
-async def test_the_fallback_post_is_recorded_before_and_after_it_is_sent() -> None:
-    rig = make_rig()
-    rig.notifier.placeholder_gone = True
-    job = await rig.submit()
-    await rig.settle()
-    done = rig.store.jobs[job.id]
-    assert done.state is JobState.DELIVERED
-    assert done.post_started_at is not None
-    assert done.result_message_id == rig.notifier.posts[0].message_id
-
-
-async def test_a_crash_between_posting_and_recording_never_posts_twice_on_resume() -> None:
-    rig = make_rig()
-    rig.notifier.placeholder_gone = True
-    rig.notifier.crash_after_post = True
-    job = await rig.submit()
-    for _ in range(2000):
-        if rig.notifier.posts:
-            break
-        await asyncio.sleep(0)
-    await rig.runner.stop()
-    assert rig.store.jobs[job.id].state is JobState.DELIVERING  # the process "died" before recording the id
-    assert rig.store.jobs[job.id].post_started_at is not None
-
-    rig.clock.now += JobsSettings().lease_seconds + 1  # the dead process's lease runs out
-    resumed = make_rig(rig.store)
-    resumed.notifier.placeholder_gone = True
-    resumed.notifier.posts = rig.notifier.posts  # the same channel
-    await resumed.runner.start()
-    await resumed.settle()
-    assert len(resumed.notifier.posts) == 1
-    assert resumed.store.jobs[job.id].result_message_id == resumed.notifier.posts[0].message_id
-    assert resumed.store.settles(job.id) == ["capture"]
-
-
-async def test_discord_refusing_every_way_of_showing_the_image_refunds_it() -> None:
-    rig = make_rig()
-    rig.notifier.refuse_delivery = True
-    job = await rig.submit()
-    await rig.settle()
-    assert rig.store.jobs[job.id].error_code == FailureCode.DISCORD
-    assert rig.store.settles(job.id) == ["refund"]
-
-
-async def test_a_delivery_discord_puts_off_is_retried_with_backoff_and_delivered_not_refunded() -> None:
-    rig = make_rig()
-    rig.notifier.defer_deliveries = 3
-    rig.notifier.defer_retry_after = 7.0
-    job = await rig.submit()
-    await rig.settle()
-    done = rig.store.jobs[job.id]
-    assert done.state is JobState.DELIVERED
-    assert rig.store.settles(job.id) == ["capture"]
-    assert rig.notifier.deliveries == [job.id] * 4
-    assert done.delivery_attempts == 3  # each put-off attempt was stored
-    # Backoff doubles from 2 s, never sooner than Discord asked (7 s).
-    assert [s for s in rig.clock.slept if s >= 2.0][-3:] == [7.0, 7.0, 8.0]
-
-
-async def test_a_delivery_discord_keeps_putting_off_ends_refunded_after_a_bounded_number_of_attempts() -> None:
-    rig = make_rig()
-    rig.notifier.defer_deliveries = 1_000
-    job = await rig.submit()
-    await rig.settle()
-    assert rig.store.jobs[job.id].error_code == FailureCode.DISCORD
-    assert rig.store.settles(job.id) == ["refund"]
-    assert len(rig.notifier.deliveries) == 8
-    waits = [s for s in rig.clock.slept if s >= 2.0]
-    assert sum(waits) <= 8 * 120.0
-
-
-async def test_a_resumed_delivery_waits_out_the_stored_retry_and_counts_the_attempts_already_made() -> None:
-    clock = FakeClock()
-    store = FakeStore(clock)
-    waiting = {"delivery_attempts": 7, "delivery_retry_at": clock.now + 30}
-    job = store.add(stored_job(clock, JobState.DELIVERING, task_id="task_done", charged=True, **waiting))
-    rig = make_rig(store)
-    rig.notifier.defer_deliveries = 1
-    await rig.runner.start()
-    await rig.settle(job.id)
-    # The wait stored before the restart was honoured, and the 8th attempt was the last: refunded, bounded.
-    assert rig.notifier.deliveries == [job.id]
-    assert rig.notifier.delivery_times[0] >= waiting["delivery_retry_at"]
-    assert rig.store.jobs[job.id].error_code == FailureCode.DISCORD
 
 
 # -- C6: settle first, then tell; never over someone else's outcome ----------------------------------------

@@ -1,9 +1,9 @@
-"""The Discord notifier (bot/surface/notifier.py) driven through a real discord.py client and the fake Discord."""
+"""The Discord notifier (bot/surface/notifier.py) driven through a real discord.py client and the fake Discord:
+where a result goes, exactly once, and what a refusal or a failure shows."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from typing import TYPE_CHECKING
 
@@ -11,136 +11,23 @@ import discord
 import pytest
 
 from bot.engine.failures import FailureCode, JobFailure
-from bot.engine.images import PreparedImage
 from bot.engine.ports import DeliveryDeferred, DeliveryFailed
-from bot.engine.progress import Progress, Stage
-from bot.store import Job, JobKind, JobState
-from bot.surface import texts
 from bot.surface.alerts import OwnerAlerts
 from bot.surface.notifier import DiscordNotifier
 from tests.fakes.discord_payloads import SEND_MESSAGES, VIEW_CHANNEL
-from tests.fakes.fake_discord import FakeDiscord, redirect_discord_py
-from tests.fakes.probe_bot import png
+from tests.surface.notifier_rig import (
+    IMAGE,
+    Alerts,
+    Client,
+    Journal,
+    channel_placeholder,
+    channel_posts,
+    interaction_placeholder,
+    make_job,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
-    from tests.fakes.fake_discord import FakeInteraction
-
-IMAGE = PreparedImage(png(4, 4), "image/png")
-
-
-class Client(discord.Client):
-    """A bare client that keeps every interaction it receives (the tests answer them)."""
-
-    def __init__(self) -> None:
-        super().__init__(intents=discord.Intents.default(), guild_ready_timeout=0.05)
-        self.interactions: dict[int, discord.Interaction] = {}
-
-    async def on_interaction(self, interaction: discord.Interaction) -> None:
-        self.interactions[interaction.id] = interaction
-
-
-class Journal:
-    """Records what the notifier told the delivery journal, in order."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, int | None]] = []
-
-    async def posting(self) -> None:
-        self.calls.append(("posting", None))
-
-    async def posted(self, message_id: int) -> None:
-        self.calls.append(("posted", message_id))
-
-
-class Alerts:
-    """Records owner alerts."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str | None]] = []
-
-    def notify(self, text: str, *, key: str | None = None) -> None:
-        self.sent.append((text, key))
-
-    async def close(self) -> None:
-        return None
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as server:
-        with redirect_discord_py(server):
-            yield server
-        assert server.errors == []
-
-
-@pytest.fixture
-async def client(fake: FakeDiscord) -> AsyncIterator[Client]:
-    bot = Client()
-    task = asyncio.create_task(bot.start(fake.token))
-    try:
-        await asyncio.wait_for(bot.wait_until_ready(), 10)
-        yield bot
-    finally:
-        await bot.close()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 5)
-
-
-@pytest.fixture
-def alerts() -> Alerts:
-    return Alerts()
-
-
-@pytest.fixture
-def notifier(client: Client, alerts: Alerts) -> DiscordNotifier:
-    return DiscordNotifier(client, progress_interval=0.0, alerts=alerts)
-
-
-def make_job(fake: FakeDiscord, **values: object) -> Job:
-    fields: dict[str, object] = {
-        "id": "0000000000a1",
-        "kind": JobKind.IMAGINE,
-        "state": JobState.DELIVERING,
-        "user_id": int(fake.member_user["id"]),
-        "guild_id": int(fake.guild_id),
-        "channel_id": int(fake.channel_id),
-        "prompt": "a lighthouse at dusk",
-        "aspect_ratio": "1:1",
-        "cost": 1,
-        "created_at": time.time(),
-    }
-    fields.update(values)
-    return Job(**fields)  # type: ignore[arg-type]
-
-
-async def channel_placeholder(fake: FakeDiscord, client: Client) -> int:
-    """A placeholder the bot posted in the channel itself (no interaction token)."""
-    channel = client.get_partial_messageable(int(fake.channel_id))
-    return (await channel.send("⏳ Queued")).id
-
-
-async def interaction_placeholder(fake: FakeDiscord, client: Client) -> tuple[FakeInteraction, dict[str, object]]:
-    """A deferred slash command; returns it and the job fields that point at its placeholder."""
-    inter = await fake.send_slash_command("imagine")
-    for _ in range(500):
-        if int(inter.id) in client.interactions:
-            break
-        await asyncio.sleep(0.01)
-    interaction = client.interactions[int(inter.id)]
-    await interaction.response.defer(thinking=True)
-    assert inter.original_message_id is not None
-    return inter, {
-        "application_id": int(fake.application_id),
-        "interaction_token": inter.token,
-        "interaction_expires_at": interaction.expires_at.timestamp(),
-        "placeholder_message_id": int(inter.original_message_id),
-    }
-
-
-def channel_posts(fake: FakeDiscord) -> list[int]:
-    return [r.response["id"] for r in fake.requests_matching("POST", rf"/channels/{fake.channel_id}/messages")]
+    from tests.fakes.fake_discord import FakeDiscord
 
 
 async def test_placeholder_edit_carries_the_image_and_buttons(
@@ -312,92 +199,6 @@ async def test_owner_alerts_with_one_key_are_sent_once_a_day(fake: FakeDiscord, 
     await owner_alerts.close()
     sent = [m["content"] for m in fake.channel_messages(fake.dm_channel(fake.owner_user)["id"])]
     assert sorted(sent) == ["channel 1 refuses", "channel 1 still refuses", "channel 2 refuses"]
-
-
-async def test_progress_never_sends_the_same_text_twice(
-    fake: FakeDiscord, client: Client, notifier: DiscordNotifier
-) -> None:
-    placeholder = await channel_placeholder(fake, client)
-    job = make_job(fake, placeholder_message_id=placeholder, state=JobState.QUEUED)
-    path = rf"/channels/{fake.channel_id}/messages/{placeholder}"
-    notifier.progress(job, Progress(Stage.QUEUED, position=2))
-    await fake.wait_for_request("PATCH", path)
-    for _ in range(3):
-        notifier.progress(job, Progress(Stage.QUEUED, position=2))
-        await asyncio.sleep(0.05)
-    notifier.progress(job, Progress(Stage.QUEUED, position=1))
-    await fake.wait_for_request("PATCH", path, after=fake.requests_matching("PATCH", path)[0].index + 1)
-    contents = [r.json["content"] for r in fake.requests_matching("PATCH", path)]
-    assert len(contents) == 2
-    assert contents[0] != contents[1]
-
-
-async def test_a_submit_that_passes_quickly_costs_no_edit_of_its_own(
-    fake: FakeDiscord, client: Client, notifier: DiscordNotifier
-) -> None:
-    placeholder = await channel_placeholder(fake, client)
-    job = make_job(fake, placeholder_message_id=placeholder, state=JobState.SUBMITTING)
-    path = rf"/channels/{fake.channel_id}/messages/{placeholder}"
-    notifier.progress(job, Progress(Stage.SUBMITTING))
-    await asyncio.sleep(0.1)
-    notifier.progress(job, Progress(Stage.GENERATING))
-    await fake.wait_for_request("PATCH", path)
-    await asyncio.sleep(0.3)  # room for a wrong second edit
-    contents = [r.json["content"] for r in fake.requests_matching("PATCH", path)]
-    assert contents == [texts.progress_text(Progress(Stage.GENERATING))]
-
-
-async def test_a_submit_that_lasts_is_shown(fake: FakeDiscord, client: Client, notifier: DiscordNotifier) -> None:
-    placeholder = await channel_placeholder(fake, client)
-    job = make_job(fake, placeholder_message_id=placeholder, state=JobState.SUBMITTING)
-    path = rf"/channels/{fake.channel_id}/messages/{placeholder}"
-    notifier.progress(job, Progress(Stage.SUBMITTING))
-    await fake.wait_for_request("PATCH", path)
-    contents = [r.json["content"] for r in fake.requests_matching("PATCH", path)]
-    assert contents == [texts.progress_text(Progress(Stage.SUBMITTING))]
-
-
-async def test_delivery_waits_for_a_progress_edit_already_on_the_wire(
-    fake: FakeDiscord, client: Client, notifier: DiscordNotifier
-) -> None:
-    placeholder = await channel_placeholder(fake, client)
-    job = make_job(fake, placeholder_message_id=placeholder)
-    path = rf"/channels/{fake.channel_id}/messages/{placeholder}"
-    held = fake.hold_next("PATCH", path)
-    notifier.progress(job, Progress(Stage.UPLOADING))
-    await asyncio.wait_for(held.arrived.wait(), 5)
-    delivery = asyncio.create_task(notifier.deliver(job, IMAGE, journal=Journal()))
-    # Give a wrong implementation the chance to send the result first; the right one waits for the progress edit.
-    with contextlib.suppress(AssertionError):
-        await fake.wait_for(lambda: len(fake.requests_matching("PATCH", path)) > 0, timeout=0.5)
-    held.release()
-    await asyncio.wait_for(delivery, 10)
-    shown = fake.message(placeholder)
-    assert shown is not None
-    assert shown["attachments"]
-    assert shown["components"]  # the late progress edit did not strip the result's buttons
-    assert [bool(r.json.get("embeds")) for r in fake.requests_matching("PATCH", path)] == [False, True]
-
-
-async def test_delivery_after_a_progress_edit_on_the_wire_does_not_wait_out_the_progress_interval(
-    fake: FakeDiscord, client: Client
-) -> None:
-    # A long interval: the edit loop, once its edit is answered, would sleep that long before its next pass.
-    notifier = DiscordNotifier(client, progress_interval=600.0)
-    placeholder = await channel_placeholder(fake, client)
-    job = make_job(fake, placeholder_message_id=placeholder)
-    path = rf"/channels/{fake.channel_id}/messages/{placeholder}"
-    held = fake.hold_next("PATCH", path)
-    notifier.progress(job, Progress(Stage.UPLOADING))
-    await asyncio.wait_for(held.arrived.wait(), 5)
-    delivery = asyncio.create_task(notifier.deliver(job, IMAGE, journal=Journal()))
-    await asyncio.sleep(0)
-    held.release()
-    # The image follows the answered edit at once, not after the interval (nor after the 30 s settle timeout).
-    await asyncio.wait_for(delivery, 10)
-    shown = fake.message(placeholder)
-    assert shown is not None
-    assert shown["attachments"]
 
 
 async def test_fail_shows_the_reason_and_reports_refusal(
