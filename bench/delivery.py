@@ -111,7 +111,7 @@ async def _arm(
 async def run(*, smoke: bool) -> Result:
     """The fixed arm, then the adaptive arm (warm-up, then measured), in one world."""
     median = 0.5 if smoke else MEDIAN_SECONDS
-    count, warmup, rate = (4, 10, 20.0) if smoke else (120, 60, 10.0)
+    count, warmup, rate = (4, 10, 20.0) if smoke else (120, 100, 10.0)
     result = Result("delivery")
     world = World(sim_delay=median)
     sim = world.sim = _CountingSimulator(api_key=world.sim.api_key, delay=median, delay_sigma=SIGMA, seed=SEED)
