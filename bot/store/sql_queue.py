@@ -200,7 +200,9 @@ class QueueSql:
         for _ in range(n):
             row = await tx.fetchone(
                 f"SELECT j.id FROM jobs j LEFT JOIN ({_HELD_PER_MEMBER}) h ON h.user_id = j.user_id "
-                "WHERE j.state IN ('submitting', 'running', 'delivering') "
+                # The NOT IN term changes no result; it is jobs_claim's WHERE, which SQLite's planner must see
+                # word for word to read that partial index instead of scanning every job ever created.
+                f"WHERE j.state NOT IN {TERMINAL} AND j.state IN ('submitting', 'running', 'delivering') "
                 "AND (j.lease_until IS NULL OR j.lease_until <= ?) "
                 "AND (j.state = 'submitting' OR (? = 1 AND COALESCE(h.n, 0) < ?)) "
                 f"ORDER BY j.created_at, j.id LIMIT 1{self._skip_locked()}",
