@@ -114,7 +114,9 @@ async def run(*, smoke: bool) -> Result:
     count, warmup, rate = (4, 10, 20.0) if smoke else (120, 100, 10.0)
     result = Result("delivery")
     world = World(sim_delay=median)
-    sim = world.sim = _CountingSimulator(api_key=world.sim.api_key, delay=median, delay_sigma=SIGMA, seed=SEED)
+    sim = world.sim = _CountingSimulator(
+        api_key=world.sim.api_key, delay=median, delay_sigma=SIGMA, seed=SEED, distinct_images=False
+    )
     async with world:
         fixed = await _arm(world, sim, "fixed", count=count, warmup=0, rate=rate, adaptive_polling=False)
         adaptive = await _arm(world, sim, "adaptive", count=count, warmup=warmup, rate=rate)

@@ -246,7 +246,8 @@ class World:
 
     def __init__(self, *, sim_delay: float, ack_deadline: float = 3.0) -> None:
         self.fake = FakeDiscord(token=DISCORD_TOKEN, ack_deadline=ack_deadline)
-        self.sim = ReapiSimulator(api_key=REAPI_KEY, delay=sim_delay)
+        # One image per size, rendered once: in this process a PNG drawn per task would take CPU from the bot.
+        self.sim = ReapiSimulator(api_key=REAPI_KEY, delay=sim_delay, distinct_images=False)
         self.sim_url = ""
         self._stack = contextlib.AsyncExitStack()
         self._users = 0

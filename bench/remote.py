@@ -358,7 +358,8 @@ async def serve(sim_delay: float) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=1024 * 1024)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    simulator = ReapiSimulator(api_key=REAPI_KEY, delay=sim_delay)
+    # One image per size, rendered once: drawing a PNG per task made the fakes the bottleneck of soak and scale.
+    simulator = ReapiSimulator(api_key=REAPI_KEY, delay=sim_delay, distinct_images=False)
     async with FakeDiscord(token=DISCORD_TOKEN) as fake:
         sim_url = await simulator.start()
         try:

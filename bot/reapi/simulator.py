@@ -152,6 +152,7 @@ class ReapiSimulator:
         output_ttl: float | None = None,
         expired_status: int = 404,
         clock: Callable[[], float] = time.monotonic,
+        distinct_images: bool = True,
     ) -> None:
         self.api_key = api_key
         self.delay = delay
@@ -160,6 +161,11 @@ class ReapiSimulator:
         self.delay_sigma = delay_sigma
         self._durations = random.Random(seed)
         self.image_size = max(21, image_size)
+        # False: every output of one size and position is the same image, rendered once. For load benchmarks, where
+        # drawing and encoding a PNG per task was most of the fakes' CPU (55 % in soak) and made them, not the bot,
+        # the bottleneck; the bot gets the same bytes to download, check and upload either way.
+        self.distinct_images = distinct_images
+        self._shared_pngs: dict[tuple[str, int, int], bytes] = {}
         self.output_ttl = output_ttl
         self.expired_status = expired_status
         self.clock = clock
@@ -353,6 +359,11 @@ class ReapiSimulator:
         longest = self.image_size
         if spec.sends_resolution:
             longest = RESOLUTION_PIXELS[task.body.get("resolution", spec.default_resolution)]
+        if not self.distinct_images:
+            key = (ratio, longest, index)
+            if key not in self._shared_pngs:
+                self._shared_pngs[key] = render_png(f"simulated output #{index + 1}", ratio, longest)
+            return self._shared_pngs[key]
         seed = task.body["prompt"] + "\n" + "\n".join(task.body.get("image_urls", []))
         return render_png(seed + (f"\n#{index + 1}" if index else ""), ratio, longest)
 
