@@ -4,6 +4,7 @@ delivered however long the bot was down, and its timeout counts only time watche
 from __future__ import annotations
 
 from collections import deque
+from typing import TYPE_CHECKING, Any
 
 from bot.engine.failures import FailureCode
 from bot.reapi import RateLimited
@@ -11,17 +12,26 @@ from bot.store import JobState
 from tests.engine.fakes import FakeClock, FakeStore
 from tests.engine.test_runner import _stop_runners, make_rig, stored_job
 
+if TYPE_CHECKING:
+    from tests.engine.test_runner import Rig
+
 __all__ = ["_stop_runners"]  # the runner tests' autouse fixture: every rig made here is stopped too
+
+
+def resumed(state: JobState, task_id: str, *, ago: float, **options: Any) -> tuple[FakeStore, Rig]:
+    """A store holding one charged job in ``state`` whose task was submitted ``ago`` seconds before the bot
+    starts, and a rig (not started) around it; ``options`` go to make_rig."""
+    clock = FakeClock()
+    store = FakeStore(clock)
+    store.add(stored_job(clock, state, task_id=task_id, submitted_at=clock.now - ago, charged=True))
+    return store, make_rig(store, **options)
 
 
 # -- C1: resume after a long outage -------------------------------------------------------------------------
 
 
 async def test_a_job_resumed_after_an_outage_longer_than_the_timeout_is_polled_and_delivered() -> None:
-    clock = FakeClock()
-    store = FakeStore(clock)
-    store.add(stored_job(clock, JobState.RUNNING, task_id="task_old", submitted_at=clock.now - 700, charged=True))
-    rig = make_rig(store)
+    store, rig = resumed(JobState.RUNNING, "task_old", ago=700)
     await rig.runner.start()
     await rig.settle()
     assert rig.reapi.polled[0] == "task_old"
@@ -30,11 +40,9 @@ async def test_a_job_resumed_after_an_outage_longer_than_the_timeout_is_polled_a
 
 
 async def test_the_timeout_counts_only_time_watched_since_the_resume() -> None:
-    clock = FakeClock()
-    store = FakeStore(clock)
-    store.add(stored_job(clock, JobState.RUNNING, task_id="task_slow", submitted_at=clock.now - 700, charged=True))
-    rig = make_rig(store, timeout=60.0)
+    store, rig = resumed(JobState.RUNNING, "task_slow", ago=700, timeout=60.0)
     rig.reapi.default_status = "processing"
+    clock = store.clock
     resumed_at = clock.now
     await rig.runner.start()
     await rig.settle()
@@ -47,10 +55,7 @@ async def test_the_timeout_counts_only_time_watched_since_the_resume() -> None:
 
 
 async def test_a_job_resumed_in_delivering_survives_a_transient_poll_error_and_stays_charged() -> None:
-    clock = FakeClock()
-    store = FakeStore(clock)
-    store.add(stored_job(clock, JobState.DELIVERING, task_id="task_done", submitted_at=clock.now - 30, charged=True))
-    rig = make_rig(store)
+    store, rig = resumed(JobState.DELIVERING, "task_done", ago=30)
     rig.reapi.poll_script["task_done"] = deque([RateLimited(429, 42901, "slow down", None), "completed"])
     await rig.runner.start()
     await rig.settle()
@@ -58,10 +63,7 @@ async def test_a_job_resumed_in_delivering_survives_a_transient_poll_error_and_s
 
 
 async def test_a_resumed_delivery_never_shows_progress_over_an_image_it_may_already_have_posted() -> None:
-    clock = FakeClock()
-    store = FakeStore(clock)
-    store.add(stored_job(clock, JobState.DELIVERING, task_id="task_done", submitted_at=clock.now - 30, charged=True))
-    rig = make_rig(store)
+    _, rig = resumed(JobState.DELIVERING, "task_done", ago=30)
     await rig.runner.start()
     await rig.settle()
     assert rig.notifier.deliveries == ["a0a0a0a0a0a0"]

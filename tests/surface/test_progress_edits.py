@@ -14,15 +14,14 @@ from bot.surface.notifier import DiscordNotifier
 from tests.surface.notifier_rig import IMAGE, Client, Journal, channel_placeholder, make_job
 
 if TYPE_CHECKING:
+    from bot.store import Job
     from tests.fakes.fake_discord import FakeDiscord, HeldRequest
 
 
 async def test_progress_never_sends_the_same_text_twice(
     fake: FakeDiscord, client: Client, notifier: DiscordNotifier
 ) -> None:
-    placeholder = await channel_placeholder(fake, client)
-    job = make_job(fake, placeholder_message_id=placeholder, state=JobState.QUEUED)
-    path = rf"/channels/{fake.channel_id}/messages/{placeholder}"
+    job, path = await job_on_a_placeholder(fake, client, JobState.QUEUED)
     notifier.progress(job, Progress(Stage.QUEUED, position=2))
     await fake.wait_for_request("PATCH", path)
     for _ in range(3):
@@ -38,9 +37,7 @@ async def test_progress_never_sends_the_same_text_twice(
 async def test_a_submit_that_passes_quickly_costs_no_edit_of_its_own(
     fake: FakeDiscord, client: Client, notifier: DiscordNotifier
 ) -> None:
-    placeholder = await channel_placeholder(fake, client)
-    job = make_job(fake, placeholder_message_id=placeholder, state=JobState.SUBMITTING)
-    path = rf"/channels/{fake.channel_id}/messages/{placeholder}"
+    job, path = await job_on_a_placeholder(fake, client, JobState.SUBMITTING)
     notifier.progress(job, Progress(Stage.SUBMITTING))
     await asyncio.sleep(0.1)
     notifier.progress(job, Progress(Stage.GENERATING))
@@ -51,9 +48,7 @@ async def test_a_submit_that_passes_quickly_costs_no_edit_of_its_own(
 
 
 async def test_a_submit_that_lasts_is_shown(fake: FakeDiscord, client: Client, notifier: DiscordNotifier) -> None:
-    placeholder = await channel_placeholder(fake, client)
-    job = make_job(fake, placeholder_message_id=placeholder, state=JobState.SUBMITTING)
-    path = rf"/channels/{fake.channel_id}/messages/{placeholder}"
+    job, path = await job_on_a_placeholder(fake, client, JobState.SUBMITTING)
     notifier.progress(job, Progress(Stage.SUBMITTING))
     await fake.wait_for_request("PATCH", path)
     contents = [r.json["content"] for r in fake.requests_matching("PATCH", path)]
@@ -98,10 +93,17 @@ async def deliver_behind_a_held_progress_edit(
 
     Returns the placeholder's id, its route, the held edit and the delivery's task.
     """
-    placeholder = await channel_placeholder(fake, client)
-    job = make_job(fake, placeholder_message_id=placeholder)
-    path = rf"/channels/{fake.channel_id}/messages/{placeholder}"
+    job, path = await job_on_a_placeholder(fake, client)
     held = fake.hold_next("PATCH", path)
     notifier.progress(job, Progress(Stage.UPLOADING))
     await asyncio.wait_for(held.arrived.wait(), 5)
-    return placeholder, path, held, asyncio.create_task(notifier.deliver(job, IMAGE, journal=Journal()))
+    delivery = asyncio.create_task(notifier.deliver(job, IMAGE, journal=Journal()))
+    assert job.placeholder_message_id is not None
+    return job.placeholder_message_id, path, held, delivery
+
+
+async def job_on_a_placeholder(fake: FakeDiscord, client: Client, state: JobState | None = None) -> tuple[Job, str]:
+    """A job whose progress shows in a fresh placeholder message in the channel, and that message's route."""
+    placeholder = await channel_placeholder(fake, client)
+    job = make_job(fake, placeholder_message_id=placeholder, state=state)
+    return job, rf"/channels/{fake.channel_id}/messages/{placeholder}"
