@@ -6,15 +6,13 @@ Target (issue 12): the bot's p99 ACK latency ≤ 1.2 × the floor's.
 from __future__ import annotations
 
 import asyncio
-import gc
 import statistics
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.harness import Check, Result, percentile
+from bench.harness import Check, Collections, Result, percentile
 from bench.remote import RemoteWorld
 
 __all__ = ["run"]
@@ -44,41 +42,11 @@ def _backlog_note(count: int) -> str:
     return note
 
 
-class _Collections:
-    """Counts the garbage collector's runs (and their time) while entered: a full collection in the middle of a
-    burst stops the loop, and with it every ACK still to come, for tens to hundreds of milliseconds."""
-
-    def __init__(self) -> None:
-        self.runs = [0, 0, 0]  # per generation
-        self.full_seconds = 0.0
-        self._started = 0.0
-
-    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
-        generation = info.get("generation", 0)
-        if phase == "start":
-            self._started = time.perf_counter()
-            return
-        self.runs[generation] += 1
-        if generation == 2:
-            self.full_seconds += time.perf_counter() - self._started
-
-    def __enter__(self) -> _Collections:
-        gc.callbacks.append(self._on_gc)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        gc.callbacks.remove(self._on_gc)
-
-    def describe(self) -> str:
-        young = self.runs[0] + self.runs[1]
-        return f"{young} young, {self.runs[2]} full ({self.full_seconds * 1000:.0f} ms)"
-
-
-async def _burst(world: RemoteWorld, count: int) -> tuple[list[float], int, _Collections]:
+async def _burst(world: RemoteWorld, count: int) -> tuple[list[float], int, Collections]:
     """Dispatch ``count`` /imagine back to back and let their jobs end; their ACK latencies (as the fake saw them)
     and how many callbacks it refused (late or duplicate)."""
     await world.reset()
-    with _Collections() as collections:
+    with Collections() as collections:
         await world.offer(count, _BACK_TO_BACK, hold_gc=True)
         for _ in range(1_200):  # 60 s
             status = await world.status()
@@ -101,7 +69,7 @@ class _Side:
     p99s: list[float] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)  # every measured ACK latency, all rounds
     refused: int = 0
-    collections: list[str] = field(default_factory=list)
+    last_collections: str = ""  # the collections of the last measured burst, until its last ACK
 
     async def measure(self, world: RemoteWorld, bot: AbstractAsyncContextManager[object], count: int) -> None:
         """Start the bot, warm it with one burst (not counted), then measure one burst."""
@@ -111,7 +79,7 @@ class _Side:
         self.p99s.append(percentile(latencies, 0.99))
         self.latencies += latencies
         self.refused += refused
-        self.collections.append(collections.describe())
+        self.last_collections = collections.describe()
 
     def describe(self) -> str:
         rounds = ", ".join(f"{p99 * 1000:.0f}" for p99 in self.p99s)
@@ -161,8 +129,8 @@ async def run(*, smoke: bool) -> Result:
         "callbacks refused (late or duplicate), bot / floor": f"{bot.refused} / {floor.refused}",
         # The bot holds the collector until a burst is acknowledged (bot/surface/ack_window.py) and tunes it for
         # its process (tune_gc, as `imagine-bot run` does); the floor does neither.
-        "garbage collections until the last ACK (last round), floor / bot": f"{floor.collections[-1]} / "
-        f"{bot.collections[-1]}",
+        "garbage collections until the last ACK (last round), floor / bot": f"{floor.last_collections} / "
+        f"{bot.last_collections}",
     }
     ratio = bot_p99 / floor_p99 if floor_p99 > 0 else float("nan")
     result.floor_ratio, result.floor_ratio_of = ratio, "p99 ACK latency, medians over rounds"

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Check",
+    "Collections",
     "FloorBot",
     "LoadSampler",
     "Result",
@@ -97,6 +98,39 @@ def read_rss() -> tuple[int, int]:
         return peak, peak
 
 
+class Collections:
+    """Times every run of the garbage collector while entered, per generation.
+
+    A collection stops the event loop for as long as it runs: a full one in the middle of a burst of ACKs, or a
+    young one over a large heap of surviving objects, is the loop's worst stall.
+    """
+
+    def __init__(self) -> None:
+        self.seconds: tuple[list[float], list[float], list[float]] = ([], [], [])  # by generation
+        self._started = 0.0
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        if self._started:
+            self.seconds[info.get("generation", 0)].append(time.perf_counter() - self._started)
+            self._started = 0.0
+
+    def __enter__(self) -> Collections:
+        gc.callbacks.append(self._on_gc)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+
+    def describe(self) -> str:
+        """Young and full runs, and the full ones' time, e.g. ``12 young, 1 full (60 ms)``."""
+        young, full = len(self.seconds[0]) + len(self.seconds[1]), self.seconds[2]
+        return f"{young} young, {len(full)} full ({sum(full) * 1000:.0f} ms)"
+
+
 class LoadSampler:
     """Samples the running event loop's lag, this process's RSS and its garbage collections, while entered.
 
@@ -110,26 +144,19 @@ class LoadSampler:
         self.rss_every = rss_every
         self.samples: list[tuple[float, float]] = []
         self.peak_rss = 0
-        self.full_gc_seconds: list[float] = []
-        # Young collections (generations 0 and 1), each's duration: the loop's worst stalls can be young ones too.
-        self.young_gc_seconds: tuple[list[float], list[float]] = ([], [])
+        self.collections = Collections()
         self.cpu_seconds = 0.0  # this process's CPU time (all threads) while entered
-        self._gc_started = 0.0
         self._task: asyncio.Task[None] | None = None
 
-    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._gc_started = time.perf_counter()
-            return
-        if not self._gc_started:
-            return
-        seconds = time.perf_counter() - self._gc_started
-        self._gc_started = 0.0
-        generation = info.get("generation", 0)
-        if generation == 2:
-            self.full_gc_seconds.append(seconds)
-        else:
-            self.young_gc_seconds[min(generation, 1)].append(seconds)
+    @property
+    def full_gc_seconds(self) -> list[float]:
+        """Each full collection's duration."""
+        return self.collections.seconds[2]
+
+    @property
+    def young_gc_seconds(self) -> tuple[list[float], list[float]]:
+        """Each young collection's duration, generation 0 and generation 1."""
+        return self.collections.seconds[0], self.collections.seconds[1]
 
     def describe_young_gcs(self) -> str:
         """Count and longest of each young generation's collections, e.g. for a benchmark's figures."""
@@ -157,13 +184,12 @@ class LoadSampler:
     async def __aenter__(self) -> LoadSampler:
         self.peak_rss = read_rss()[0]
         self.cpu_seconds = -time.process_time()
-        gc.callbacks.append(self._on_gc)
+        self.collections.__enter__()
         self._task = asyncio.create_task(self._sample(), name="load-sampler")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._on_gc in gc.callbacks:
-            gc.callbacks.remove(self._on_gc)
+        self.collections.__exit__()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
