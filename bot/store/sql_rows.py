@@ -60,7 +60,6 @@ _QUEUED_TAIL = tuple(
 # The columns create_job writes, in the order of new_job_params: the NewJob's own, then those the store sets.
 NEW_JOB_COLUMNS = (*NEW_JOB_FIELDS, "id", "state", "created_at", "updated_at")
 _NEW_KIND_AT, _NEW_COST_AT = NEW_JOB_COLUMNS.index("kind"), NEW_JOB_COLUMNS.index("cost")
-_NEW_CONVERTED = tuple((n, c) for n, c in enumerate(NEW_JOB_COLUMNS) if c in _JSON_COLUMNS or c in _BOOL_COLUMNS)
 _ID_AT, _CREATED_AT = _JOB_FIELDS.index("id"), _JOB_FIELDS.index("created_at")
 _COST_AT, _IMAGE_URLS_AT = _JOB_FIELDS.index("cost"), _JOB_FIELDS.index("image_urls")
 _SOURCES_AT, _SIMULATED_AT = _JOB_FIELDS.index("sources"), _JOB_FIELDS.index("simulated")
@@ -80,21 +79,26 @@ def _converted(columns: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
     return tuple((n, c) for n, c in enumerate(columns) if c in _JSON_COLUMNS or c in _BOOL_COLUMNS)
 
 
-def db_params(values: Mapping[str, Any], columns: tuple[str, ...]) -> list[Any]:
-    """``values`` of the jobs ``columns``, in order, as the columns store them (``to_db``, where it changes any)."""
-    params = [values[c] for c in columns]
-    for n, column in _converted(columns):
+def _as_stored(params: list[Any], converted: tuple[tuple[int, str], ...]) -> list[Any]:
+    """``params`` with the values at ``converted``'s positions as their columns store them (``to_db``)."""
+    for n, column in converted:
         params[n] = to_db(column, params[n])
     return params
+
+
+_NEW_CONVERTED = _converted(NEW_JOB_COLUMNS)  # computed once: new_job_params runs per job
+
+
+def db_params(values: Mapping[str, Any], columns: tuple[str, ...]) -> list[Any]:
+    """``values`` of the jobs ``columns``, in order, as the columns store them (``to_db``, where it changes any)."""
+    return _as_stored([values[c] for c in columns], _converted(columns))
 
 
 def new_job_params(job: NewJob, *, job_id: str, cost: int, now: float) -> list[Any]:
     """The values of ``NEW_JOB_COLUMNS`` for a new queued job, as the columns store them (one tuple, no dict)."""
     params = [*_NEW_JOB_VALUES(job), job_id, JobState.QUEUED.value, now, now]
     params[_NEW_KIND_AT], params[_NEW_COST_AT] = job.kind.value, cost
-    for n, column in _NEW_CONVERTED:
-        params[n] = to_db(column, params[n])
-    return params
+    return _as_stored(params, _NEW_CONVERTED)
 
 
 def job_values(job: NewJob) -> dict[str, Any]:
