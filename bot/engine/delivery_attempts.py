@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from bot.engine.run import Run
     from bot.store import Job
 
+    # Stores one delivery fact on a run's job, retried (DeliveryAttempts._record); None: the job moved on.
+    _Record = Callable[[Run, Callable[[], Awaitable[Job | None]]], Awaitable[Job | None]]
+
 __all__ = ["DeliveryAttempts"]
 
 log = logging.getLogger(__name__)
@@ -38,20 +41,22 @@ _DELIVERY_MAX_WAIT = 120.0
 class _Journal:
     """The runner's side of ``DeliveryJournal``: records a fallback post before and after it is sent."""
 
-    def __init__(self, attempts: DeliveryAttempts, run: Run) -> None:
-        self._attempts = attempts
+    def __init__(self, run: Run, *, store: JobStore, clock: Clock, record: _Record) -> None:
         self._run = run
+        self._store = store
+        self._clock = clock
+        self._record = record
 
     async def posting(self) -> None:
         """Store that a new message is about to be posted (a resume then looks for it before posting again)."""
-        store, job_id, at = self._attempts._store, self._run.job.id, self._attempts._clock()
-        if await self._attempts._record(self._run, lambda: store.record_post_started(job_id, at=at)) is None:
+        store, job_id, at = self._store, self._run.job.id, self._clock()
+        if await self._record(self._run, lambda: store.record_post_started(job_id, at=at)) is None:
             raise Superseded
 
     async def posted(self, message_id: int) -> None:
         """Store the id of the message that now holds the image."""
-        store, job_id = self._attempts._store, self._run.job.id
-        await self._attempts._record(self._run, lambda: store.record_result_message(job_id, message_id=message_id))
+        store, job_id = self._store, self._run.job.id
+        await self._record(self._run, lambda: store.record_result_message(job_id, message_id=message_id))
 
 
 class DeliveryAttempts:
@@ -85,7 +90,10 @@ class DeliveryAttempts:
                 await self._sleep(min(wait, _DELIVERY_MAX_WAIT))
             try:
                 return await self._notifier.deliver(
-                    run.job, prepared[0], journal=_Journal(self, run), more=tuple(prepared[1:])
+                    run.job,
+                    prepared[0],
+                    journal=_Journal(run, store=self._store, clock=self._clock, record=self._record),
+                    more=tuple(prepared[1:]),
                 )
             except DeliveryDeferred as exc:
                 attempts = run.job.delivery_attempts + 1
