@@ -124,9 +124,9 @@ class AckWindow:
         if self._pending:
             self._timer = asyncio.get_running_loop().call_later(self.check_every, self._check)
 
-    def _release_waiters(self, *, every: bool = False) -> None:
-        """Wake the waiters whose interactions are all acknowledged (every waiter when ``every``)."""
-        oldest = self._pending[0][1] if self._pending and not every else self._arrivals + 1
+    def _release_waiters(self) -> None:
+        """Wake the waiters whose interactions are all acknowledged (every waiter once nothing is pending)."""
+        oldest = self._pending[0][1] if self._pending else self._arrivals + 1
         keep: list[tuple[int, asyncio.Future[None]]] = []
         for number, waiter in self._waiters:
             if number < oldest:
@@ -147,5 +147,5 @@ class AckWindow:
             self._timer.cancel()
             self._timer = None
         self._pending.clear()
-        self._release_waiters(every=True)
+        self._release_waiters()
         self._resume()
