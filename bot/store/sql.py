@@ -26,7 +26,6 @@ from bot.store.sql_rows import (
     NEW_JOB_COLUMNS,
     TERMINAL,
     job_from_row,
-    job_values,
     new_job_params,
     queued_job,
     to_db,
@@ -65,6 +64,7 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql, PgSte
         self._for_update = " FOR UPDATE" if db.locks_rows else ""
         self._periods = {}
         self._job_types = None  # PostgreSQL: the jobs table's column types, read on first use
+        self._new_job_types = None  # PostgreSQL: those of the columns create_job writes, in its order
         self._random = bytearray()  # unused random bytes for job ids (secrets.token_bytes)
         self._batchers = None  # PostgreSQL: reserves and settles sent together (bot.store.pg_batch), on first use
 
@@ -87,20 +87,17 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql, PgSte
         now = self._clock()
         cost = job.cost if rules is not None else 0
         job_id = self._new_job_id()
-        if self._db.writes_in_cte:  # PostgreSQL: the values by column name, with the columns' types
-            values = job_values(job)
-            values.update(id=job_id, state=_QUEUED, cost=cost, created_at=now, updated_at=now)
-            values["kind"] = job.kind.value
-            types = await self._column_types()
-            if spend is None and queue is None:
-                # Nothing to count first: reserve and insert in one statement when no refill can be due.
-                seen = self._periods.get((job.user_id, job.scope)) if cost > 0 and rules is not None else None
-                if cost == 0 or (seen is not None and rules is not None and rules.refills_due(seen, now)[0] == 0):
-                    row = await self._create_at_once(values, user_id=job.user_id, scope=job.scope, cost=cost, seen=seen)
-                    if row is not None:
-                        return job_from_row(row)
-        else:  # SQLite: the INSERT's parameters straight from the NewJob (no dict per job)
-            params = new_job_params(job, job_id=job_id, cost=cost, now=now)
+        # The INSERT's parameters straight from the NewJob (no dict per job), and the Job it makes built from them
+        # too: reading the row back (RETURNING * or a SELECT) cost more than the INSERT, on either backend.
+        params = new_job_params(job, job_id=job_id, cost=cost, now=now)
+        if self._db.writes_in_cte and spend is None and queue is None:
+            # PostgreSQL, nothing to count first: reserve and insert in one statement when no refill can be due.
+            seen = self._periods.get((job.user_id, job.scope)) if cost > 0 and rules is not None else None
+            no_refill = cost == 0 or (seen is not None and rules is not None and rules.refills_due(seen, now)[0] == 0)
+            if no_refill and await self._create_at_once(
+                params, user_id=job.user_id, scope=job.scope, cost=cost, seen=seen
+            ):
+                return queued_job(job, job_id=job_id, cost=cost, created_at=now)
 
         async def unit(tx: Tx) -> Job:
             reserved = False
@@ -119,16 +116,13 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql, PgSte
             if cost > 0 and rules is not None and not reserved:
                 await self._reserve(tx, job.user_id, job.scope, cost, rules)
             if self._db.writes_in_cte:
-                inserted = await self._insert_job_in(tx, values, types)
-                assert inserted is not None
-                return job_from_row(inserted)
-            await tx.execute(_INSERT_NEW_JOB, *params)
-            if cost > 0:
-                await self._append(tx, job.user_id, job.scope, -cost, "reserve", job_id, None, now)
-            await self._db.notify_work(tx)
-            # SQLite: the row is exactly what was just inserted (every other column takes its default, which Job's
-            # defaults mirror; tests compare it with get_job). Reading it back (RETURNING * or a SELECT) cost
-            # ~15-35 µs of the writer thread per job.
+                await self._insert_job_in(tx, params)  # the job, its ledger entry and the notification: one statement
+            else:
+                await tx.execute(_INSERT_NEW_JOB, *params)
+                if cost > 0:
+                    await self._append(tx, job.user_id, job.scope, -cost, "reserve", job_id, None, now)
+                await self._db.notify_work(tx)
+            # Every other column takes its default, which Job's defaults mirror (tests compare it with get_job).
             return queued_job(job, job_id=job_id, cost=cost, created_at=now)
 
         return await self._db.run(unit)

@@ -27,26 +27,31 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from bot.store.pg_batch import Batcher
-from bot.store.sql_rows import TERMINAL, db_params, to_db
+from bot.store.sql_rows import NEW_JOB_COLUMNS, TERMINAL
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
     from bot.store.db import Database, Row, Tx
 
 __all__ = ["WORK_CHANNEL", "PgSteps"]
 
+_NEW_ID_AT = NEW_JOB_COLUMNS.index("id")
+
 WORK_CHANNEL = "imaginebot_jobs"  # the LISTEN/NOTIFY channel workers wake on
 
 _NOTIFY = "SELECT j.*, pg_notify(?::text, '') AS notified FROM j"
+# A created job is not read back (create_job builds it from what it inserted): only its id, to say it was.
+_NOTIFY_CREATED = "SELECT j.id, pg_notify(?::text, '') AS notified FROM j"
 _RESERVE_ENTRY = (
     "l AS (INSERT INTO ledger (user_id, scope, delta, reason, job_id, actor_id, created_at, note, cap) "
     "SELECT user_id, scope, -cost, 'reserve', id, NULL, created_at, NULL, NULL FROM j WHERE cost > 0)"
 )
 
 
-@lru_cache(maxsize=64)
-def _insert_sql(columns: tuple[str, ...], types: tuple[str, ...], quick: bool) -> str:
+@lru_cache(maxsize=4)
+def _insert_sql(types: tuple[str, ...], quick: bool) -> str:
+    """A new job's INSERT (of ``NEW_JOB_COLUMNS``, cast to ``types``), with its reservation first when ``quick``."""
     casts = ", ".join(f"?::{t}" for t in types)
     reserve = (
         "a AS (UPDATE accounts SET balance = balance - ?, held = held + ? "
@@ -56,15 +61,16 @@ def _insert_sql(columns: tuple[str, ...], types: tuple[str, ...], quick: bool) -
     )
     source = " FROM a" if quick else ""
     return (
-        f"WITH {reserve}j AS (INSERT INTO jobs ({', '.join(columns)}) SELECT {casts}{source} RETURNING *), "
-        f"{_RESERVE_ENTRY} {_NOTIFY}"
+        f"WITH {reserve}j AS (INSERT INTO jobs ({', '.join(NEW_JOB_COLUMNS)}) SELECT {casts}{source} RETURNING *), "
+        f"{_RESERVE_ENTRY} {_NOTIFY_CREATED}"
     )
 
 
-@lru_cache(maxsize=16)
-def _reserve_batch_sql(columns: tuple[str, ...], types: tuple[str, ...]) -> str:
+@lru_cache(maxsize=4)
+def _reserve_batch_sql(types: tuple[str, ...]) -> str:
     """Many quick reservations: each row's credits taken only with enough balance and the period start it saw."""
     arrays = ", ".join(f"?::{t}[]" for t in ("double precision", *types))
+    columns = NEW_JOB_COLUMNS
     return (
         f"WITH x AS (SELECT * FROM unnest({arrays}) AS x(r_seen, {', '.join(columns)})), "
         "a AS (UPDATE accounts SET balance = accounts.balance - x.cost, held = accounts.held + x.cost FROM x "
@@ -72,7 +78,7 @@ def _reserve_batch_sql(columns: tuple[str, ...], types: tuple[str, ...]) -> str:
         "AND accounts.period_start = x.r_seen RETURNING x.id), "
         f"j AS (INSERT INTO jobs ({', '.join(columns)}) SELECT {', '.join(f'x.{c}' for c in columns)} FROM x "
         "WHERE x.id IN (SELECT id FROM a) RETURNING *), "
-        f"{_RESERVE_ENTRY} {_NOTIFY}"
+        f"{_RESERVE_ENTRY} {_NOTIFY_CREATED}"
     )
 
 
@@ -111,10 +117,8 @@ def _finish_batch_sql(types: tuple[str, ...]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Reserve:
-    """One quick reservation: the job's columns and values, and the account's period start as last seen."""
+    """One quick reservation: the job's values (of ``NEW_JOB_COLUMNS``), and the account's period start as last seen."""
 
-    columns: tuple[str, ...]
-    types: tuple[str, ...]
     params: list[Any]
     user_id: int
     scope: str
@@ -159,6 +163,7 @@ class PgSteps:
 
     _db: Database
     _job_types: dict[str, str] | None
+    _new_job_types: tuple[str, ...] | None
     _batchers: tuple[Batcher[_Reserve], Batcher[_Finish]] | None
 
     def _batched(self) -> tuple[Batcher[_Reserve], Batcher[_Finish]]:
@@ -175,46 +180,59 @@ class PgSteps:
             for batcher in self._batchers:
                 await batcher.close()
 
-    async def _column_types(self) -> dict[str, str]:
+    async def _column_types(self, tx: Tx | None = None) -> dict[str, str]:
+        """The jobs table's column types, read once; inside a transaction, through its ``tx``.
+
+        A transaction holds its pooled connection: reading through another could wait for ever on a pool that
+        every transaction holds a connection of.
+        """
         if self._job_types is None:
-            rows = await self._db.fetch_all_atomic(
+            sql = (
                 "SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute "
                 "WHERE attrelid = 'jobs'::regclass AND attnum > 0 AND NOT attisdropped"
             )
+            rows = await (tx.fetchall(sql) if tx is not None else self._db.fetch_all_atomic(sql))
             self._job_types = {str(r["attname"]): str(r["type"]) for r in rows}
         return self._job_types
 
-    async def _insert_params(self, values: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...], list[Any]]:
-        types = await self._column_types()
-        columns = tuple(values)
-        return columns, tuple(types[c] for c in columns), db_params(values, columns)
+    async def _insert_types(self, tx: Tx | None = None) -> tuple[str, ...]:
+        """The types of ``NEW_JOB_COLUMNS``, which an ``INSERT … SELECT`` must cast its parameters to."""
+        if self._new_job_types is None:
+            types = await self._column_types(tx)
+            self._new_job_types = tuple(types[c] for c in NEW_JOB_COLUMNS)
+        return self._new_job_types
 
     async def _create_at_once(
-        self, values: Mapping[str, Any], *, user_id: int, scope: str, cost: int, seen: float | None
-    ) -> Row | None:
-        """Reserve (when ``seen`` is given), insert and notify in one statement; None when nothing was reserved."""
-        columns, types, params = await self._insert_params(values)
+        self, params: list[Any], *, user_id: int, scope: str, cost: int, seen: float | None
+    ) -> bool:
+        """Reserve (when ``seen`` is given), insert and notify in one statement; False when nothing was reserved.
+
+        ``params`` are ``new_job_params``: the values of ``NEW_JOB_COLUMNS``.
+        """
+        types = await self._insert_types()
         if seen is None:
-            return await self._db.fetch_atomic(_insert_sql(columns, types, False), *params, WORK_CHANNEL)
-        reserve = _Reserve(columns, types, params, user_id, scope, cost, seen)
-        return await self._batched()[0].submit(reserve, key=(user_id, scope), row_id=str(values["id"]))
+            return await self._db.fetch_atomic(_insert_sql(types, False), *params, WORK_CHANNEL) is not None
+        reserve = _Reserve(params, user_id, scope, cost, seen)
+        job_id = params[_NEW_ID_AT]
+        return await self._batched()[0].submit(reserve, key=(user_id, scope), row_id=job_id) is not None
 
     async def _reserve_one(self, r: _Reserve) -> Row | None:
         reserve = (r.cost, r.cost, r.user_id, r.scope, r.cost, r.seen)
-        return await self._db.fetch_atomic(_insert_sql(r.columns, r.types, True), *reserve, *r.params, WORK_CHANNEL)
+        sql = _insert_sql(await self._insert_types(), True)
+        return await self._db.fetch_atomic(sql, *reserve, *r.params, WORK_CHANNEL)
 
     async def _reserve_many(self, batch: Sequence[_Reserve]) -> list[Row]:
-        first = batch[0]
-        assert all(r.columns == first.columns for r in batch), "create_job always inserts the same columns"
         ordered = sorted(batch, key=lambda r: (r.user_id, r.scope))
         arrays = [[r.seen for r in ordered], *map(list, zip(*(r.params for r in ordered), strict=True))]
-        return await self._db.fetch_all_atomic(_reserve_batch_sql(first.columns, first.types), *arrays, WORK_CHANNEL)
+        sql = _reserve_batch_sql(await self._insert_types())
+        return await self._db.fetch_all_atomic(sql, *arrays, WORK_CHANNEL)
 
-    async def _insert_job_in(self, tx: Tx, values: Mapping[str, Any], types: dict[str, str]) -> Row | None:
-        """Inside ``tx``, once the credits are reserved: insert the job and its ledger entry, and notify."""
-        columns = tuple(values)
-        sql = _insert_sql(columns, tuple(types[c] for c in columns), False)
-        return await tx.fetchone(sql, *(to_db(c, values[c]) for c in columns), WORK_CHANNEL)
+    async def _insert_job_in(self, tx: Tx, params: list[Any]) -> None:
+        """Inside ``tx``, once the credits are reserved: insert the job, its ledger entry, and notify.
+
+        ``params`` are ``new_job_params``: the values of ``NEW_JOB_COLUMNS``.
+        """
+        await tx.fetchone(_insert_sql(await self._insert_types(tx), False), *params, WORK_CHANNEL)
 
     async def _finish_at_once(
         self, job_id: str, states: list[str], params: Sequence[Any], delivered: bool

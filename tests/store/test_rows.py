@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 import pytest
 
-from bot.store import Job, JobState
+from bot.store import Job, JobState, QueueLimits
 from tests.store.conftest import RULES, START, new_job
 
 if TYPE_CHECKING:
     from bot.store import Store
+    from tests.store.conftest import StoreFactory
 
 
 def _rebuilt(job: Job) -> Job:
@@ -42,3 +44,32 @@ async def test_created_and_read_jobs_equal_jobs_built_by_their_constructor(store
     )
     with pytest.raises(AttributeError):
         finished.state = JobState.FAILED  # type: ignore[misc]
+
+
+async def test_every_way_create_job_stores_a_job_returns_the_job_it_stored(store: Store) -> None:
+    """create_job builds the Job it returns from what it inserted, never reading the row back: on every path (a new
+    account, a known one reserved in one statement or a batch of them, no charge, limits checked) that Job is the
+    stored row's."""
+    rich = {"image_urls": ("https://example.invalid/a.png",), "sources": ("s",), "simulated": True, "locale": "de"}
+    created = [await store.create_job(new_job(7, **rich), rules=RULES)]  # a new account: the full transaction
+    created.append(await store.create_job(new_job(7, **rich), rules=RULES))  # a known account: at once
+    created += await asyncio.gather(*(store.create_job(new_job(10 + n, **rich), rules=RULES) for n in range(4)))
+    created += await asyncio.gather(*(store.create_job(new_job(10 + n, **rich), rules=RULES) for n in range(4)))
+    created.append(await store.create_job(new_job(8, **rich), rules=None))  # nothing to reserve
+    limits = QueueLimits(max_queued=100, per_user_queued=100)
+    created.append(await store.create_job(new_job(7, **rich), rules=RULES, queue=limits))
+    for job in created:
+        assert job == await store.get_job(job.id)
+        assert (job.state, job.created_at) == (JobState.QUEUED, START)
+    assert [job.cost for job in created[-2:]] == [0, 1]
+
+
+async def test_a_first_creation_needs_no_second_connection(open_test_store: StoreFactory) -> None:
+    """A fresh store's first creations, as many at once as its pool has connections, each inside its own
+    transaction: what the store reads once on first use (PostgreSQL: the column types) is read in that transaction,
+    not on another pooled connection that every transaction is waiting for."""
+    store = await open_test_store(pool_size=2)
+    limits = QueueLimits(max_queued=100, per_user_queued=100)
+    creations = (store.create_job(new_job(user_id), rules=RULES, queue=limits) for user_id in (1, 2))
+    created = await asyncio.wait_for(asyncio.gather(*creations), 10)
+    assert [job.user_id for job in created] == [1, 2]
