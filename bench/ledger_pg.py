@@ -7,6 +7,13 @@ a reserve and a settle can be through bare asyncpg (INSERT + UPDATE, then UPDATE
 then the store (``create_job`` then ``finish_job``), each phase started in every process at once. At the end the
 books must check out and every member must have paid exactly one credit per pair: zero double spend.
 
+The store is first filled as a running bot's (``BACKLOG_JOBS`` ended jobs of ``BACKLOG_MEMBERS`` other members,
+with their history and ledger rows) and ANALYZEd, as autovacuum keeps a live database. PostgreSQL plans by the
+tables' statistics, and a connection keeps the plan it made for a prepared statement: on tables just created, the
+plans were made for a few rows, and a finish batch read the whole jobs table in a sequential scan, slower with
+every pair (pairs/s fell by half over three rounds of 15,000). A live database's plans are replaced within
+autovacuum's first minute; this measures those.
+
 Run as ``python -m bench.ledger_pg worker DSN FIRST_USER MEMBERS EACH`` it is one of those processes: it prints
 ``ready`` when warmed up, runs a phase on each ``go`` line from stdin and prints that phase's pair count.
 """
@@ -17,7 +24,7 @@ import asyncio
 import contextlib
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -36,6 +43,9 @@ ALLOWANCE = 1_000_000
 RULES = AccountRules(allowance=ALLOWANCE, period_seconds=86_400.0, max_balance=ALLOWANCE)
 _FIRST_USER = 1000
 _PHASES = ("floor", "store")
+BACKLOG_JOBS = 50_000
+BACKLOG_MEMBERS = 2_000
+_BACKLOG_FIRST_USER = 1_000_000  # well clear of the measured members'
 _LINE_PATIENCE = 120.0  # seconds a worker may take for one step (bounded by the runner's own timeout too)
 
 
@@ -65,6 +75,7 @@ async def _measure_on(dsn: str, members: int, each: int) -> dict[str, float]:
     try:
         conn = await asyncpg.connect(dsn)
         try:
+            await _fill_as_running(conn, time.time())
             await conn.execute(
                 "CREATE TABLE floor_jobs (id BIGSERIAL PRIMARY KEY, user_id BIGINT NOT NULL, state TEXT NOT NULL);"
                 "CREATE TABLE floor_accounts (user_id BIGINT PRIMARY KEY, balance BIGINT NOT NULL)"
@@ -115,6 +126,37 @@ async def _measure_on(dsn: str, members: int, each: int) -> dict[str, float]:
     finally:
         await store.close()
     return rates
+
+
+async def _fill_as_running(conn: asyncpg.Connection[Any], now: float) -> None:
+    """The books of ``BACKLOG_MEMBERS`` members who have had ``BACKLOG_JOBS`` images delivered, then ANALYZE.
+
+    Consistent for the ledger audit: each member got one allowance of ``ALLOWANCE`` credits, and each job was
+    reserved (-1) and captured (0) and has its history row, so every balance is its ledger's sum and nothing is held.
+    """
+    users = f"{_BACKLOG_FIRST_USER} + g % {BACKLOG_MEMBERS}"
+    jobs = f"FROM generate_series(1, {BACKLOG_JOBS}) g"
+    await conn.execute(
+        "INSERT INTO accounts (user_id, scope, balance, held, period_start) "
+        f"SELECT {_BACKLOG_FIRST_USER} + m, 'global', {ALLOWANCE} - COUNT(*) FILTER (WHERE g IS NOT NULL), 0, {now} "
+        f"FROM generate_series(0, {BACKLOG_MEMBERS} - 1) m LEFT JOIN generate_series(1, {BACKLOG_JOBS}) g "
+        f"ON g % {BACKLOG_MEMBERS} = m GROUP BY m;"
+        "INSERT INTO ledger (user_id, scope, delta, reason, created_at, cap) "
+        f"SELECT {_BACKLOG_FIRST_USER} + m, 'global', {ALLOWANCE}, 'allowance', {now - 86_400}, {ALLOWANCE} "
+        f"FROM generate_series(0, {BACKLOG_MEMBERS} - 1) m;"
+        "INSERT INTO jobs (id, kind, state, user_id, guild_id, channel_id, prompt, aspect_ratio, upload_limit, scope, "
+        "cost, created_at, finished_at, updated_at, result_message_id) "
+        f"SELECT 'b' || g, 'imagine', 'delivered', {users}, 1, 2, 'a cat', 'auto', 8388608, 'global', 1, "
+        f"{now} - g, {now} - g + 8, {now} - g + 8, g {jobs};"
+        "INSERT INTO history (job_id, user_id, guild_id, channel_id, kind, prompt, aspect_ratio, state, cost, "
+        "result_message_id, created_at, finished_at) "
+        f"SELECT 'b' || g, {users}, 1, 2, 'imagine', 'a cat', 'auto', 'delivered', 1, g, {now} - g, {now} - g + 8 "
+        f"{jobs};"
+        "INSERT INTO ledger (user_id, scope, delta, reason, job_id, created_at) "
+        f"SELECT {users}, 'global', d.delta, d.reason, 'b' || g, {now} - g + d.after {jobs} "
+        "CROSS JOIN (VALUES (-1, 'reserve', 0), (0, 'capture', 8)) AS d(delta, reason, after) ORDER BY g, d.after;"
+        "ANALYZE"
+    )
 
 
 async def _no_double_spend(store: Store, users: range, each: int) -> None:
