@@ -40,11 +40,14 @@ class AccountsSql(LedgerSql):
     async def _check_spend(self, tx: Tx, spend: SpendLimit, cost: int) -> None:
         """Refuse the job being created (its reAPI cost: ``cost`` millicredits) if it would pass the cap.
 
-        Called after ``_lock_creations``.
+        Called after ``_lock_creations``. The jobs not yet sent and the charged ones are disjoint (NULL vs. a
+        time), so they are summed apart: each set then has an index of its own (jobs_claim, and the partial
+        jobs_submit_started, which holds no row whose submit_started_at is NULL).
         """
         row = await tx.fetchone(
-            "SELECT COALESCE(SUM(reapi_millicredits), 0) AS n FROM jobs WHERE "
-            f"(submit_started_at IS NULL AND state NOT IN {_TERMINAL}) OR (submit_started_at >= ? AND charged = 1)",
+            "SELECT (SELECT COALESCE(SUM(reapi_millicredits), 0) FROM jobs "
+            f"WHERE submit_started_at IS NULL AND state NOT IN {_TERMINAL}) + "
+            "(SELECT COALESCE(SUM(reapi_millicredits), 0) FROM jobs WHERE submit_started_at >= ? AND charged = 1) AS n",
             spend.since,
         )
         counted = int(row["n"]) if row else 0

@@ -33,6 +33,8 @@ KEPT = {
     "jobs_submit_started",
     "jobs_user_errors",
 }
+# Partial since 0013, but they hold every finished job: no bound on a walk.
+FINISHED_WORK = {"jobs_finished", "jobs_submit_started", "jobs_user_errors"}
 LIMITS = ClaimLimits(max_running=4, per_user_running=2)
 LEASE = 30.0
 # The names the store's SQL gives the jobs and history tables (``FROM jobs j``, ``FROM jobs w`` …).
@@ -83,7 +85,9 @@ async def _bad_scans(store: Store, calls: Callable[[], Awaitable[Any]]) -> dict[
     finally:
         db._conn.set_trace_callback(None)
     rows = await sql_all(store, "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
-    partial = {str(r["name"]) for r in rows if " WHERE " in str(r["sql"]).upper()}
+    # Partial indexes over a few rows bound a walk; since 0013 the ones over every finished job are partial too,
+    # and a walk of those still reads (nearly) every job ever created.
+    partial = {str(r["name"]) for r in rows if " WHERE " in str(r["sql"]).upper()} - FINISHED_WORK
     reads = {s for s in sent if re.match(r"\s*(SELECT|UPDATE|WITH)\b", s) and re.search(r"\b(jobs|history)\b", s)}
     assert reads, "the calls sent no statement on jobs"
     bad = {}
