@@ -109,10 +109,7 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql, PgSte
                     await self._touch_account(tx, job.user_id, job.scope, rules, now)
             if spend is not None or queue is not None:
                 await self._lock_creations(tx)
-            if spend is not None:
-                await self._check_spend(tx, spend, job.reapi_millicredits)
-            if queue is not None:
-                await self._check_queue(tx, job.user_id, queue)
+                await self._check_limits(tx, job.user_id, spend, queue, job.reapi_millicredits)
             if cost > 0 and rules is not None and not reserved:
                 await self._reserve(tx, job.user_id, job.scope, cost, rules)
             if self._db.writes_in_cte:

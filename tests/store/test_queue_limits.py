@@ -6,6 +6,7 @@ import asyncio
 from collections import Counter
 from typing import TYPE_CHECKING
 
+import asyncpg
 import pytest
 
 from bot.store import (
@@ -18,6 +19,7 @@ from bot.store import (
     SpendCapExceeded,
     SpendLimit,
 )
+from bot.store.sql_accounts import CREATIONS_LOCK
 from tests.store.conftest import ONE_IMAGE, RULES, START, assert_ledger_consistent, new_job
 from tests.store.test_ledger_races import CALLERS, racing_stores
 
@@ -109,3 +111,33 @@ async def test_concurrent_creations_never_pass_max_queued(backend: Backend, open
     assert {j.id for j in jobs} == {r.id for r in results if isinstance(r, Job)}
     await assert_ledger_consistent(stores[0])
     assert (await stores[0].audit_ledger()).ok
+
+
+async def test_limited_creations_queue_on_an_advisory_lock_not_on_a_row(
+    backend: Backend, open_test_store: StoreFactory
+) -> None:
+    """PostgreSQL: creations checked against the limits wait their turn on one transaction-scoped advisory lock.
+
+    They used to take turns by updating one row (spend_lock): every commit woke every waiter to re-check a new
+    version of that row, and under 50 concurrent members the store spent most of its CPU there (~300 creations/s
+    from 4 processes). A waiter on an advisory lock sleeps until it is its turn, and writes nothing.
+    """
+    if backend.name != "postgres":
+        pytest.skip("SQLite's single writer already runs one creation at a time")
+    store = await open_test_store(pool_size=2)
+    limits = QueueLimits(max_queued=10, per_user_queued=10)
+    await store.create_job(new_job(1), rules=RICH, queue=limits)  # the account exists: the quick reservation
+    holder = await asyncpg.connect(backend.url)
+    try:
+        async with holder.transaction():
+            await holder.execute("SELECT pg_advisory_xact_lock($1)", CREATIONS_LOCK)
+            creating = asyncio.create_task(store.create_job(new_job(1), rules=RICH, queue=limits))
+            for _ in range(200):  # bounded: until the creation waits for the lock (~10 s at most)
+                if await holder.fetchval("SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"):
+                    break
+                await asyncio.sleep(0.05)
+            assert not creating.done(), "a limited creation went ahead while another held the creations lock"
+        created = await asyncio.wait_for(creating, 10)  # the holder committed: its turn
+    finally:
+        await holder.close()
+    assert created.state is JobState.QUEUED
