@@ -14,12 +14,13 @@ import math
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
 from bench import ledger_pg
 from bench.harness import Check, Result
-from bot.store import AccountRules, JobKind, NewJob, Store, open_store
+from bot.store import AccountRules, JobKind, NewJob, QueueLimits, SpendLimit, Store, open_store
 from bot.store.sql import SqlStore
 from bot.store.sqlite import SqliteDatabase
 
@@ -27,11 +28,19 @@ __all__ = ["run"]
 
 TARGET_PER_SECOND = 5000.0
 RULES = AccountRules(allowance=1_000_000, period_seconds=86_400.0, max_balance=1_000_000)
+_QUEUE = QueueLimits(max_queued=100_000, per_user_queued=1_000)  # as JobRunner passes them, never reached here
+_SPEND_CAP = 10**15
 
 
-async def _store_pairs(path: Path, members: int, each: int) -> tuple[float, float]:
-    """Pairs per second, and store transactions (units) per SQLite BEGIN … COMMIT, in the measured round."""
+async def _store_pairs(path: Path, members: int, each: int, *, limited: bool = False) -> tuple[float, float]:
+    """Pairs per second, and store transactions (units) per SQLite BEGIN … COMMIT, in the measured round.
+
+    ``limited``: create as JobRunner does, checking its queue limits and the spend cap (never reached here).
+    """
     store = await open_store(f"sqlite:///{path}")
+    limits: dict[str, Any] = {}
+    if limited:
+        limits = {"queue": _QUEUE, "spend": SpendLimit(since=time.time() - 86_400, max_millicredits=_SPEND_CAP)}
     try:
 
         async def member(user_id: int) -> None:
@@ -45,7 +54,7 @@ async def _store_pairs(path: Path, members: int, each: int) -> tuple[float, floa
                     aspect_ratio="auto",
                     cost=1,
                 )
-                job = await store.create_job(new, rules=RULES)
+                job = await store.create_job(new, rules=RULES, **limits)
                 await store.finish_job(job.id, delivered=True)
 
         await asyncio.gather(*(member(1000 + m) for m in range(members)))  # warm-up: accounts and caches
@@ -104,29 +113,36 @@ async def _floor_pairs(path: Path, members: int, each: int) -> float:
 
 async def run(*, smoke: bool) -> Result:
     """The SQLite measurements on fresh files in a scratch directory, then the PostgreSQL ones on a fresh server."""
-    members, each = (10, 3) if smoke else (50, 60)
+    members, each = (10, 3) if smoke else (50, 200)
+    limited_each = 3 if smoke else 40  # per member, as the bot creates jobs (a figure, no target)
     with tempfile.TemporaryDirectory(prefix="imagine-bench-") as tmp:
         rate, per_commit = await _store_pairs(Path(tmp) / "store.sqlite3", members, each)
         floor = await _floor_pairs(Path(tmp) / "floor.sqlite3", members, each)
+        limited, _ = await _store_pairs(Path(tmp) / "limited.sqlite3", members, limited_each, limited=True)
     result = Result("ledger")
     result.figures = {
         "pairs": f"{members} concurrent members × {each} reserve+settle pairs (after one warm-up round)",
         "SQLite store (create_job + finish_job)": f"{rate:,.0f} pairs/s",
         "SQLite store transactions per commit (group commit)": f"{per_commit:.1f}",
         "SQLite floor (bare aiosqlite INSERT+UPDATE, twice)": f"{floor:,.0f} pairs/s",
+        "SQLite store, as the bot creates jobs (queue limits and spend cap checked)": f"{limited:,.0f} pairs/s",
     }
     result.floor_ratio, result.floor_ratio_of = floor / rate, "SQLite, time per pair, store / floor"
     result.checks.append(Check("SQLite reserve+settle pairs per second", rate, TARGET_PER_SECOND, True))
-    pg_each = 3 if smoke else 40
-    pg = await ledger_pg.measure(members, pg_each)
+    pg_each = 3 if smoke else 200
+    pg_limited_each = 3 if smoke else 10  # creations take turns across the processes: fewer, or it takes long
+    pg = await ledger_pg.measure(members, pg_each, pg_limited_each, backlog=1_000 if smoke else ledger_pg.BACKLOG_JOBS)
     if pg is None:
         result.notes.append("PostgreSQL not measured: initdb and pg_ctl are not on PATH")
-        pg = {"store": math.nan, "floor": math.nan}
+        pg = {"store": math.nan, "floor": math.nan, "limited": math.nan}
     procs = ledger_pg.PROCESSES
     result.figures["PostgreSQL pairs"] = f"{members} members over {procs} processes × {pg_each} pairs each"
     result.figures["PostgreSQL store (create_job + finish_job)"] = f"{pg['store']:,.0f} pairs/s"
     result.figures["PostgreSQL floor (bare asyncpg INSERT+UPDATE, twice)"] = f"{pg['floor']:,.0f} pairs/s"
     result.figures["PostgreSQL store / floor (time per pair)"] = f"{pg['floor'] / pg['store']:.2f}"
+    result.figures["PostgreSQL store, as the bot creates jobs (queue limits and spend cap checked)"] = (
+        f"{pg['limited']:,.0f} pairs/s ({members} members × {pg_limited_each} pairs)"
+    )
     result.checks.append(
         Check(f"PostgreSQL pairs per second ({procs} processes)", pg["store"], ledger_pg.TARGET_PER_SECOND, True)
     )

@@ -4,8 +4,10 @@ Target (issue 12): ≥ 10,000 pairs/s. The server is a throwaway one started lik
 (``tests/pg.py``: initdb/pg_ctl from PATH, loopback only, fsync off). 50 concurrent members are spread over the
 processes; each member has a connection of its own. Each process first runs the floor, the least two transactions
 a reserve and a settle can be through bare asyncpg (INSERT + UPDATE, then UPDATE + UPDATE, each BEGIN … COMMIT),
-then the store (``create_job`` then ``finish_job``), each phase started in every process at once. At the end the
-books must check out and every member must have paid exactly one credit per pair: zero double spend.
+then the store (``create_job`` then ``finish_job``), each phase started in every process at once. A last phase, a
+figure without a target, creates jobs as the bot does (JobRunner passes its queue limits and the spend cap, which
+make creations take turns across every process). At the end the books must check out and every member must have
+paid exactly one credit per pair: zero double spend.
 
 The store is first filled as a running bot's (``BACKLOG_JOBS`` ended jobs of ``BACKLOG_MEMBERS`` other members,
 with their history and ledger rows) and ANALYZEd, as autovacuum keeps a live database. PostgreSQL plans by the
@@ -14,8 +16,8 @@ plans were made for a few rows, and a finish batch read the whole jobs table in 
 every pair (pairs/s fell by half over three rounds of 15,000). A live database's plans are replaced within
 autovacuum's first minute; this measures those.
 
-Run as ``python -m bench.ledger_pg worker DSN FIRST_USER MEMBERS EACH`` it is one of those processes: it prints
-``ready`` when warmed up, runs a phase on each ``go`` line from stdin and prints that phase's pair count.
+Run as ``python -m bench.ledger_pg worker DSN FIRST_USER MEMBERS`` it is one of those processes: it prints ``ready``
+when warmed up, runs the next phase on each ``go N`` line from stdin (N pairs per member) and prints its pair count.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from bot.store import AccountRules, JobKind, NewJob, Store, open_store
+from bot.store import AccountRules, JobKind, NewJob, QueueLimits, SpendLimit, Store, open_store
 from bot.store.postgres import PostgresDatabase, keep_session
 from bot.store.sql import SqlStore
 
@@ -42,14 +44,22 @@ PROCESSES = 4
 ALLOWANCE = 1_000_000
 RULES = AccountRules(allowance=ALLOWANCE, period_seconds=86_400.0, max_balance=ALLOWANCE)
 _FIRST_USER = 1000
-_PHASES = ("floor", "store")
+_PHASES = ("floor", "store", "limited")
+# As JobRunner creates jobs: room enough that no limit refuses one (the limits are checked, never reached).
+_QUEUE = QueueLimits(max_queued=100_000, per_user_queued=1_000)
+_SPEND_CAP = 10**15
 BACKLOG_JOBS = 50_000
 BACKLOG_MEMBERS = 2_000
 _BACKLOG_FIRST_USER = 1_000_000  # well clear of the measured members'
+# Pairs per member before measuring: every pooled connection prepares each statement, and PostgreSQL plans its
+# first five executions one by one before it settles on a cached plan.
+WARM_UP_PAIRS = 10
 _LINE_PATIENCE = 120.0  # seconds a worker may take for one step (bounded by the runner's own timeout too)
 
 
-async def measure(members: int, each: int) -> dict[str, float] | None:
+async def measure(
+    members: int, each: int, limited_each: int, *, backlog: int = BACKLOG_JOBS
+) -> dict[str, float] | None:
     """Start a server and the worker processes; pairs/s of the floor and the store (None: no initdb/pg_ctl here).
 
     Raises
@@ -65,17 +75,17 @@ async def measure(members: int, each: int) -> dict[str, float] | None:
     except PostgresUnavailable:
         return None
     try:
-        return await _measure_on(dsn, members, each)
+        return await _measure_on(dsn, members, {"floor": each, "store": each, "limited": limited_each}, backlog)
     finally:
         await asyncio.to_thread(server.__exit__, None, None, None)
 
 
-async def _measure_on(dsn: str, members: int, each: int) -> dict[str, float]:
+async def _measure_on(dsn: str, members: int, each: dict[str, int], backlog: int) -> dict[str, float]:
     store = await open_store(dsn)  # migrates once, before the workers start
     try:
         conn = await asyncpg.connect(dsn)
         try:
-            await _fill_as_running(conn, time.time())
+            await _fill_as_running(conn, time.time(), backlog)
             await conn.execute(
                 "CREATE TABLE floor_jobs (id BIGSERIAL PRIMARY KEY, user_id BIGINT NOT NULL, state TEXT NOT NULL);"
                 "CREATE TABLE floor_accounts (user_id BIGINT PRIMARY KEY, balance BIGINT NOT NULL)"
@@ -93,7 +103,6 @@ async def _measure_on(dsn: str, members: int, each: int) -> dict[str, float]:
                 dsn,
                 str(first),
                 str(count),
-                str(each),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
             )
@@ -107,7 +116,7 @@ async def _measure_on(dsn: str, members: int, each: int) -> dict[str, float]:
                 started = time.perf_counter()
                 for worker in workers:
                     assert worker.stdin is not None
-                    worker.stdin.write(b"go\n")
+                    worker.stdin.write(f"go {each[phase]}\n".encode())
                 done = await asyncio.gather(*(_expect(w, phase) for w in workers))
                 elapsed = time.perf_counter() - started
                 rates[phase] = sum(int(line.split()[1]) for line in done) / elapsed
@@ -122,24 +131,24 @@ async def _measure_on(dsn: str, members: int, each: int) -> dict[str, float]:
                     with contextlib.suppress(ProcessLookupError):
                         worker.kill()
                     await worker.wait()
-        await _no_double_spend(store, range(_FIRST_USER, _FIRST_USER + members), each)
+        await _no_double_spend(store, range(_FIRST_USER, _FIRST_USER + members), each["store"] + each["limited"])
     finally:
         await store.close()
     return rates
 
 
-async def _fill_as_running(conn: asyncpg.Connection[Any], now: float) -> None:
-    """The books of ``BACKLOG_MEMBERS`` members who have had ``BACKLOG_JOBS`` images delivered, then ANALYZE.
+async def _fill_as_running(conn: asyncpg.Connection[Any], now: float, backlog: int) -> None:
+    """The books of ``BACKLOG_MEMBERS`` members who have had ``backlog`` images delivered, then ANALYZE.
 
     Consistent for the ledger audit: each member got one allowance of ``ALLOWANCE`` credits, and each job was
     reserved (-1) and captured (0) and has its history row, so every balance is its ledger's sum and nothing is held.
     """
     users = f"{_BACKLOG_FIRST_USER} + g % {BACKLOG_MEMBERS}"
-    jobs = f"FROM generate_series(1, {BACKLOG_JOBS}) g"
+    jobs = f"FROM generate_series(1, {backlog}) g"
     await conn.execute(
         "INSERT INTO accounts (user_id, scope, balance, held, period_start) "
         f"SELECT {_BACKLOG_FIRST_USER} + m, 'global', {ALLOWANCE} - COUNT(*) FILTER (WHERE g IS NOT NULL), 0, {now} "
-        f"FROM generate_series(0, {BACKLOG_MEMBERS} - 1) m LEFT JOIN generate_series(1, {BACKLOG_JOBS}) g "
+        f"FROM generate_series(0, {BACKLOG_MEMBERS} - 1) m LEFT JOIN generate_series(1, {backlog}) g "
         f"ON g % {BACKLOG_MEMBERS} = m GROUP BY m;"
         "INSERT INTO ledger (user_id, scope, delta, reason, created_at, cap) "
         f"SELECT {_BACKLOG_FIRST_USER} + m, 'global', {ALLOWANCE}, 'allowance', {now - 86_400}, {ALLOWANCE} "
@@ -159,15 +168,15 @@ async def _fill_as_running(conn: asyncpg.Connection[Any], now: float) -> None:
     )
 
 
-async def _no_double_spend(store: Store, users: range, each: int) -> None:
+async def _no_double_spend(store: Store, users: range, pairs: int) -> None:
     audit = await store.audit_ledger()
     if not audit.ok:
         raise AssertionError(f"the ledger does not check out after the benchmark: {audit.problems[:3]}")
     problems = 0
     for user_id in users:
         balance = await store.balance(user_id, "global", RULES)
-        # One warm-up pair and ``each`` measured pairs, all delivered: one credit captured per pair, nothing held.
-        if (balance.balance, balance.held) != (ALLOWANCE - (each + 1), 0):
+        # The warm-up pairs and the measured ones, all delivered: one credit captured per pair, nothing held.
+        if (balance.balance, balance.held) != (ALLOWANCE - (pairs + WARM_UP_PAIRS), 0):
             problems += 1
     if problems:
         raise AssertionError(f"{problems} members paid other than one credit per pair")
@@ -184,7 +193,7 @@ async def _expect(worker: asyncio.subprocess.Process, word: str) -> str:
 # -- the worker process ---------------------------------------------------------------------------
 
 
-async def _worker(dsn: str, first: int, members: int, each: int) -> None:
+async def _worker(dsn: str, first: int, members: int) -> None:
     users = range(first, first + members)
     # The floor's pool gives connections back as the store's does, without asyncpg's reset round trip (the floor
     # leaves no session state either): a floor paying a round trip the store does not would flatter the store.
@@ -214,6 +223,14 @@ async def _worker(dsn: str, first: int, members: int, each: int) -> None:
             job = await store.create_job(new, rules=RULES)
             await store.finish_job(job.id, delivered=True)
 
+        async def limited_pair(user_id: int) -> None:
+            new = NewJob(
+                kind=JobKind.IMAGINE, user_id=user_id, guild_id=1, channel_id=2, prompt="p", aspect_ratio="auto", cost=1
+            )
+            spend = SpendLimit(since=time.time() - 86_400, max_millicredits=_SPEND_CAP)
+            job = await store.create_job(new, rules=RULES, spend=spend, queue=_QUEUE)
+            await store.finish_job(job.id, delivered=True)
+
         async def phase(pair: Callable[[int], Awaitable[None]], rounds: int) -> None:
             async def member(user_id: int) -> None:
                 for _ in range(rounds):
@@ -221,16 +238,16 @@ async def _worker(dsn: str, first: int, members: int, each: int) -> None:
 
             await asyncio.gather(*(member(u) for u in users))
 
-        await phase(floor_pair, 1)  # warm-up: connections, prepared statements, accounts
-        await phase(store_pair, 1)
+        await phase(floor_pair, WARM_UP_PAIRS)  # warm-up: connections, prepared statements and plans, accounts
+        await phase(store_pair, WARM_UP_PAIRS)
         _say("ready")
         loop = asyncio.get_running_loop()
-        for name, pair in (("floor", floor_pair), ("store", store_pair)):
-            line = await loop.run_in_executor(None, sys.stdin.readline)
-            if line.strip() != "go":
+        for name, pair in (("floor", floor_pair), ("store", store_pair), ("limited", limited_pair)):
+            word, _, rounds = (await loop.run_in_executor(None, sys.stdin.readline)).partition(" ")
+            if word != "go":
                 return
-            await phase(pair, each)
-            _say(f"{name} {members * each}")
+            await phase(pair, int(rounds))
+            _say(f"{name} {members * int(rounds)}")
     finally:
         await store.close()
         await pool.close()
@@ -242,6 +259,6 @@ def _say(line: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 6 or sys.argv[1] != "worker":
-        sys.exit("usage: python -m bench.ledger_pg worker DSN FIRST_USER MEMBERS EACH")
-    asyncio.run(_worker(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])))
+    if len(sys.argv) != 5 or sys.argv[1] != "worker":
+        sys.exit("usage: python -m bench.ledger_pg worker DSN FIRST_USER MEMBERS")
+    asyncio.run(_worker(sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
