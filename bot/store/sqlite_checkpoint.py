@@ -5,10 +5,10 @@ connection: with ``synchronous = NORMAL`` that is two fsyncs and a copy of every
 batch (and of the batches queued behind it) waits for them. Measured on the ledger benchmark, those inline
 checkpoints were about two thirds of the writer thread's time in COMMIT.
 
-Here the writer's own automatic checkpoint is only a bound (``WRITER_AUTOCHECKPOINT`` pages, for when this thread
-falls behind), and a second connection runs ``PRAGMA wal_checkpoint(PASSIVE)`` a little after commits: a passive
-checkpoint never blocks the writer (WAL lets one checkpointer and one writer work side by side). Durability is
-unchanged: a commit is as durable as ``synchronous = NORMAL`` makes it, wherever the checkpoint runs.
+Here the writer's own automatic checkpoint is only a bound (``WRITER_AUTOCHECKPOINT`` pages), and a second
+connection runs ``PRAGMA wal_checkpoint(PASSIVE)`` a little after commits: a passive checkpoint never blocks
+the writer (WAL lets one checkpointer and one writer work side by side). Durability is unchanged: a commit is as
+durable as ``synchronous = NORMAL`` makes it, wherever the checkpoint runs.
 """
 
 from __future__ import annotations
@@ -21,8 +21,13 @@ from concurrent.futures import ThreadPoolExecutor
 __all__ = ["WRITER_AUTOCHECKPOINT", "Checkpointer"]
 
 # Pages of WAL after which the writer checkpoints inline after all (SQLite's default is 1,000): a bound on the WAL
-# should this thread fall behind, never reached while it keeps up.
-WRITER_AUTOCHECKPOINT = 10_000
+# (4 KiB each: up to ~160 MB on disk). Under steady load the passive checkpoints never see the WAL fully copied at
+# the moment the writer begins, so it never restarts by itself: the writer's checkpoint at this bound is what
+# restarts it, copying what the last pass left and syncing three times (the checkpoint's two, then the new WAL
+# header) between batches that every queued caller waits for. A ledger pair
+# writes ~9 pages once the random job-id indexes outgrow their first leaves (2.5 on fresh tables): at 10,000 that
+# stall came every ~1,100 pairs, several times a second.
+WRITER_AUTOCHECKPOINT = 40_000
 _INTERVAL = 0.1  # seconds between checkpoints while commits keep coming: each costs two fsyncs
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from bot.store import InsufficientBalance, QueueLimitExceeded, QueueLimits
 from bot.store.sqlite import SqliteDatabase
-from tests.store.conftest import RULES, START, assert_ledger_consistent, db_of, new_job, sql_all
+from tests.store.conftest import RULES, START, assert_ledger_consistent, db_of, new_job, sql_all, sql_execute
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -203,3 +203,38 @@ async def test_the_wal_is_copied_into_the_database_file_off_the_writer(
             break
         await asyncio.sleep(0.05)
     assert copied == 5, "the committed jobs did not reach the database file"
+
+
+async def test_the_writer_leaves_a_long_wal_to_the_background_checkpoints(
+    backend: Backend, store: Store, tmp_path: Path
+) -> None:
+    """SQLite: 12,000 pages of WAL, and the writer has not checkpointed them itself.
+
+    Under steady load the background checkpoints never catch up with the writer, so the WAL restarts only when
+    the writer checkpoints it at its own bound: the rest of the last pass and three fsyncs inside one batch's
+    COMMIT, which every caller queued behind it waits for. A pair of the ledger benchmark writes ~9 pages once the
+    random job-id indexes outgrow the few leaves they started with (2.5 on fresh tables), so a bound of 10,000
+    pages made that stall every ~1,100 pairs. Here the background checkpointer is stopped, a unit writes ~12,000
+    pages and a second one follows it: had the writer checkpointed after the first, the second would have
+    restarted the WAL from its beginning.
+    """
+    if backend.name != "sqlite":
+        pytest.skip("PostgreSQL has no WAL of ours to copy")
+    db = db_of(store)
+    assert isinstance(db, SqliteDatabase)
+    assert db._checkpointer is not None
+    await db._checkpointer.close()
+    db._checkpointer = None
+    rows = 12_000  # a 3,000-byte value fills most of a 4 KiB page: one page per row, plus the key's index
+    written = await sql_execute(
+        store,
+        "INSERT INTO meta (key, value) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+        "SELECT 'bulk' || i, hex(randomblob(1500)) FROM n",
+        rows,
+    )
+    assert written == rows
+    assert await db.run(insert("after")) == "after"
+    path = backend.url.removeprefix("sqlite:///")
+    with contextlib.closing(sqlite3.connect(path)) as other:
+        _busy, frames, _copied = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert frames > rows, f"the WAL holds {frames} frames: the writer checkpointed and restarted it"
