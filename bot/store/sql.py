@@ -98,6 +98,17 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql, PgSte
                 params, user_id=job.user_id, scope=job.scope, cost=cost, seen=seen
             ):
                 return queued_job(job, job_id=job_id, cost=cost, created_at=now)
+        elif self._db.writes_in_cte and cost > 0 and rules is not None:
+            # PostgreSQL, as JobRunner creates: with the others of this process under one turn of the creations lock.
+            seen = self._periods.get((job.user_id, job.scope))
+            if (
+                seen is not None
+                and rules.refills_due(seen, now)[0] == 0
+                and await self._create_limited_at_once(
+                    params, user_id=job.user_id, scope=job.scope, cost=cost, seen=seen, spend=spend, queue=queue
+                )
+            ):
+                return queued_job(job, job_id=job_id, cost=cost, created_at=now)
 
         async def unit(tx: Tx) -> Job:
             reserved = False

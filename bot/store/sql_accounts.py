@@ -8,6 +8,7 @@ from bot.store.base import Balance, InsufficientBalance
 from bot.store.records import DayUsage, QueueLimitExceeded, SpendCapExceeded, Usage, UserUsage
 from bot.store.sql_audit import audit_ledger
 from bot.store.sql_ledger import LedgerSql
+from bot.store.sql_limits import CREATIONS_LOCK, SPENT
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -16,10 +17,7 @@ if TYPE_CHECKING:
     from bot.store.db import Tx
     from bot.store.records import LedgerAudit, QueueLimits, SpendLimit
 
-__all__ = ["CREATIONS_LOCK", "AccountsSql"]
-
-# PostgreSQL advisory lock key taken by every limited creation (beside the migrations' 0x1A6E_B07).
-CREATIONS_LOCK = 0x1A6E_B08
+__all__ = ["AccountsSql"]
 
 _TERMINAL = "('delivered', 'failed')"
 _DAY = 86_400.0
@@ -53,17 +51,9 @@ class AccountsSql(LedgerSql):
         if the member, or everyone, has as many jobs waiting as allowed: in that order.
 
         Called after ``_lock_creations``, which it is held under, so both limits are read in one statement (one
-        round trip less while every other limited creation waits). The jobs not yet sent and the charged ones are
-        disjoint (NULL vs. a time), so they are summed apart: each set then has an index of its own (jobs_claim,
-        and the partial jobs_submit_started, which holds no row whose submit_started_at is NULL).
+        round trip less while every other limited creation waits).
         """
-        spent = (
-            "(SELECT COALESCE(SUM(reapi_millicredits), 0) FROM jobs "
-            f"WHERE submit_started_at IS NULL AND state NOT IN {_TERMINAL}) + "
-            "(SELECT COALESCE(SUM(reapi_millicredits), 0) FROM jobs WHERE submit_started_at >= ? AND charged = 1)"
-            if spend is not None
-            else "0"
-        )
+        spent = SPENT if spend is not None else "0"
         queued = (
             "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN user_id = ? THEN 1 ELSE 0 END), 0) AS mine "
             "FROM jobs WHERE state = 'queued'"

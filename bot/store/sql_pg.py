@@ -18,21 +18,29 @@ The reserve and the settle of many callers in one process go out together as one
 arrays (``bot.store.pg_batch``): the same writes and the same conditions per row (``balance >= cost`` on the
 member's row, ``state NOT IN (terminal)`` on the job's), one round trip and one commit for all. Rows are sent sorted
 (accounts by member, jobs by id) so that the row locks of two processes' batches are taken in one order.
+
+Creations checked against the spend cap and the queue limits (every one JobRunner makes) take turns on the
+creations lock across every process; those that arrive together in one process take one turn between them: one
+transaction locks their members' rows (in order, as create_job's own transaction does first), then the creations
+lock, and one statement counts once and takes the rows that fit in their order of arrival. A row that does not fit
+(or whose reservation does not hold) is left to its caller's own transaction, which decides it exactly.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
 from bot.store.pg_batch import Batcher
+from bot.store.sql_limits import CREATIONS_LOCK, SPENT, WAITING
 from bot.store.sql_rows import NEW_JOB_COLUMNS, TERMINAL
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from bot.store.db import Database, Row, Tx
+    from bot.store.records import QueueLimits, SpendLimit
 
 __all__ = ["WORK_CHANNEL", "PgSteps"]
 
@@ -82,6 +90,43 @@ def _reserve_batch_sql(types: tuple[str, ...]) -> str:
     )
 
 
+@lru_cache(maxsize=8)
+def _limited_batch_sql(types: tuple[str, ...], spend: bool, queue: bool) -> str:
+    """Many quick reservations checked against the limits, under the creations lock, in their order of arrival.
+
+    A row fits if it would with every row before it in the batch taken (whether or not that one is): never more
+    than the limits allow, and a row left out this way goes the one-by-one way, which decides it exactly.
+    Parameters: the arrays, then the cap's day start and the cap (``spend``), then the queue limits (``queue``).
+    """
+    arrays = ", ".join(f"?::{t}[]" for t in ("bigint", "double precision", *types))
+    columns = NEW_JOB_COLUMNS
+    fits = [
+        *(["r.spent_after <= ?::bigint"] if spend else []),
+        *(["r.waiting_after <= ?::bigint AND r.mine < ?::bigint"] if queue else []),
+    ]
+    return (
+        f"WITH x AS (SELECT * FROM unnest({arrays}) AS x(r_n, r_seen, {', '.join(columns)})), "
+        f"c AS (SELECT {SPENT if spend else '0'} AS spent, ({WAITING}) AS waiting), "
+        "m AS (SELECT user_id, COUNT(*) AS mine FROM jobs WHERE state = 'queued' "
+        "AND user_id IN (SELECT user_id FROM x) GROUP BY user_id), "
+        "r AS (SELECT x.id, c.spent + SUM(x.reapi_millicredits) OVER w AS spent_after, "
+        "c.waiting + ROW_NUMBER() OVER w AS waiting_after, COALESCE(m.mine, 0) AS mine "
+        "FROM x CROSS JOIN c LEFT JOIN m ON m.user_id = x.user_id WINDOW w AS (ORDER BY x.r_n)), "
+        f"ok AS (SELECT r.id FROM r WHERE {' AND '.join(fits) or 'TRUE'}), "
+        "a AS (UPDATE accounts SET balance = accounts.balance - x.cost, held = accounts.held + x.cost FROM x "
+        "WHERE x.id IN (SELECT id FROM ok) AND accounts.user_id = x.user_id AND accounts.scope = x.scope "
+        "AND accounts.balance >= x.cost AND accounts.period_start = x.r_seen RETURNING x.id), "
+        f"j AS (INSERT INTO jobs ({', '.join(columns)}) SELECT {', '.join(f'x.{c}' for c in columns)} FROM x "
+        "WHERE x.id IN (SELECT id FROM a) RETURNING *), "
+        f"{_RESERVE_ENTRY} {_NOTIFY_CREATED}"
+    )
+
+
+_LOCK_ACCOUNTS = (
+    "SELECT 1 FROM accounts WHERE (user_id, scope) IN (SELECT * FROM unnest(?::bigint[], ?::text[])) "
+    "ORDER BY user_id, scope FOR UPDATE"
+)
+
 _FINISH_INPUTS = ("state", "finished_at", "result_message_id", "error_code", "error_message", "charged")
 _FINISH_INPUTS_NOTICE = "notice_pending"
 
@@ -127,6 +172,15 @@ class _Reserve:
 
 
 @dataclass(frozen=True, slots=True)
+class _Limited:
+    """A quick reservation that must also fit the spend cap and the queue limits (as JobRunner's creations do)."""
+
+    reserve: _Reserve
+    spend: SpendLimit | None
+    queue: QueueLimits | None
+
+
+@dataclass(frozen=True, slots=True)
 class _Finish:
     """One settle: the job, its new column values (finish_job's ``changes``) and whether it is a capture."""
 
@@ -164,13 +218,14 @@ class PgSteps:
     _db: Database
     _job_types: dict[str, str] | None
     _new_job_types: tuple[str, ...] | None
-    _batchers: tuple[Batcher[_Reserve], Batcher[_Finish]] | None
+    _batchers: tuple[Batcher[_Reserve], Batcher[_Finish], Batcher[_Limited]] | None
 
-    def _batched(self) -> tuple[Batcher[_Reserve], Batcher[_Finish]]:
+    def _batched(self) -> tuple[Batcher[_Reserve], Batcher[_Finish], Batcher[_Limited]]:
         if self._batchers is None:
             self._batchers = (
                 Batcher(self._reserve_many, self._reserve_one),
                 Batcher(self._finish_many, self._finish_one),
+                Batcher(self._limited_many, self._limited_one),
             )
         return self._batchers
 
@@ -215,6 +270,58 @@ class PgSteps:
         reserve = _Reserve(params, user_id, scope, cost, seen)
         job_id = params[_NEW_ID_AT]
         return await self._batched()[0].submit(reserve, key=(user_id, scope), row_id=job_id) is not None
+
+    async def _create_limited_at_once(
+        self,
+        params: list[Any],
+        *,
+        user_id: int,
+        scope: str,
+        cost: int,
+        seen: float,
+        spend: SpendLimit | None,
+        queue: QueueLimits | None,
+    ) -> bool:
+        """Reserve and insert with the others arriving in this process, if it fits the limits; False: decide alone.
+
+        ``params`` are ``new_job_params``. False means nothing was written: the caller's own transaction decides
+        (and raises the refusal that applies: spend cap, then queue limits, then balance).
+        """
+        limited = _Limited(_Reserve(params, user_id, scope, cost, seen), spend, queue)
+        job_id = params[_NEW_ID_AT]
+        return await self._batched()[2].submit(limited, key=(user_id, scope), row_id=job_id) is not None
+
+    async def _limited_one(self, item: _Limited) -> None:
+        """A batch of one, or one of a batch the server refused: its caller's own transaction decides it."""
+
+    async def _limited_many(self, batch: Sequence[_Limited]) -> list[Row]:
+        """One transaction per set of limits (all the same, in practice): account rows locked in order, then the
+        creations lock (the order create_job's own transaction takes them in), then one statement for all."""
+        groups: dict[tuple[SpendLimit | None, QueueLimits | None], list[_Limited]] = {}
+        for item in batch:
+            groups.setdefault((item.spend, item.queue), []).append(item)
+        rows: list[Row] = []
+        for (spend, queue), items in groups.items():
+            rows += await self._db.run(partial(self._limited_in, items=items, spend=spend, queue=queue))
+        return rows
+
+    async def _limited_in(
+        self, tx: Tx, items: list[_Limited], spend: SpendLimit | None, queue: QueueLimits | None
+    ) -> list[Row]:
+        accounts = sorted({(i.reserve.user_id, i.reserve.scope) for i in items})
+        await tx.fetchall(_LOCK_ACCOUNTS, [u for u, _ in accounts], [s for _, s in accounts])
+        await tx.execute("SELECT pg_advisory_xact_lock(?)", CREATIONS_LOCK)
+        sql = _limited_batch_sql(await self._insert_types(tx), spend is not None, queue is not None)
+        arrays = [
+            list(range(len(items))),
+            [i.reserve.seen for i in items],
+            *map(list, zip(*(i.reserve.params for i in items), strict=True)),
+        ]
+        limits = [
+            *([spend.since, spend.max_millicredits] if spend is not None else []),
+            *([queue.max_queued, queue.per_user_queued] if queue is not None else []),
+        ]
+        return await tx.fetchall(sql, *arrays, *limits, WORK_CHANNEL)
 
     async def _reserve_one(self, r: _Reserve) -> Row | None:
         reserve = (r.cost, r.cost, r.user_id, r.scope, r.cost, r.seen)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
 
+from bot.store import QueueLimits, SpendLimit
 from bot.store.sql import SqlStore
-from tests.store.conftest import RULES, assert_ledger_consistent, new_job
+from tests.store.conftest import RULES, START, assert_ledger_consistent, new_job
 
 if TYPE_CHECKING:
     from tests.store.conftest import Backend, StoreFactory
@@ -56,7 +58,7 @@ async def test_reserves_and_settles_that_arrive_together_share_one_statement_eac
     for user_id in members:
         await store.balance(user_id, "global", RULES)  # known accounts: reservations take the one-statement path
     await store.create_job(new_job(99, cost=0), rules=None)  # the jobs table's column types are read once, here
-    reserves, settles = store._batched()
+    reserves, settles, _ = store._batched()
     jobs = await asyncio.gather(*(store.create_job(new_job(u, cost=1), rules=RULES) for u in members))
     assert [j.user_id for j in jobs] == list(members)
     assert reserves.statements == 1
@@ -68,4 +70,34 @@ async def test_reserves_and_settles_that_arrive_together_share_one_statement_eac
     for user_id in members:
         balance = await store.balance(user_id, "global", RULES)
         assert (balance.balance, balance.held) == (9 if user_id % 2 == 0 else 10, 0)
+    await assert_ledger_consistent(store)
+
+
+async def test_limited_creations_that_arrive_together_share_one_turn_and_one_statement(
+    backend: Backend, open_test_store: StoreFactory
+) -> None:
+    """As JobRunner creates (queue limits and spend cap): twenty members at once take one turn of the creations lock
+    and one statement; with room for only some, exactly that many are stored, and the rest hear why."""
+    if backend.name != "postgres":
+        pytest.skip("SQLite's one writer takes creations one after another anyway")
+    store = await open_test_store(pool_size=4)
+    assert isinstance(store, SqlStore)
+    members = range(1, 21)
+    for user_id in members:
+        await store.balance(user_id, "global", RULES)
+    await store.create_job(new_job(99, cost=0), rules=None)
+    _, _, limited = store._batched()
+    spend = SpendLimit(since=START - 86_400, max_millicredits=10**9)
+    roomy = QueueLimits(max_queued=100, per_user_queued=5)
+    jobs = await asyncio.gather(*(store.create_job(new_job(u), rules=RULES, spend=spend, queue=roomy) for u in members))
+    assert [j.user_id for j in jobs] == list(members)
+    assert limited.statements == 1
+    waiting = len([j for j in await store.active_jobs() if j.state == "queued"])
+    tight = QueueLimits(max_queued=waiting + 7, per_user_queued=5)  # room for 7 more
+    results = await asyncio.gather(
+        *(store.create_job(new_job(u), rules=RULES, spend=spend, queue=tight) for u in members),
+        return_exceptions=True,
+    )
+    assert Counter(type(r).__name__ for r in results) == {"Job": 7, "QueueLimitExceeded": len(members) - 7}
+    assert len([j for j in await store.active_jobs() if j.state == "queued"]) == waiting + 7
     await assert_ledger_consistent(store)

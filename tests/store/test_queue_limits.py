@@ -19,7 +19,7 @@ from bot.store import (
     SpendCapExceeded,
     SpendLimit,
 )
-from bot.store.sql_accounts import CREATIONS_LOCK
+from bot.store.sql_limits import CREATIONS_LOCK
 from tests.store.conftest import ONE_IMAGE, RULES, START, assert_ledger_consistent, new_job
 from tests.store.test_ledger_races import CALLERS, racing_stores
 
