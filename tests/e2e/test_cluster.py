@@ -89,6 +89,9 @@ async def test_three_sharded_processes_share_one_queue_through_a_sigkill_and_a_s
         assert await bots[1].terminate() == 0
         await until("every job to end", lambda: _all_ended(store, postgres_dsn, JOBS), within=90)
         jobs = {j.prompt: j for j in await _every_job(store, postgres_dsn)}
+        # A failed job's placeholder is edited after its row has ended: under load that edit may still be on its way.
+        refunded = [interactions[p] for p, j in jobs.items() if j.state is JobState.FAILED]
+        await until("the refunds to show", lambda: _all_say(fake, refunded, "refunded"), within=30)
     finally:
         await store.close()
     assert await bots[2].terminate() == 0
@@ -152,6 +155,10 @@ async def test_a_second_process_starting_never_fails_the_first_ones_live_jobs(
     assert sim.submit_count == 3
     assert await second.terminate() == 0
     assert await first.terminate() == 0
+
+
+async def _all_say(fake: FakeDiscord, interactions: list[FakeInteraction], words: str) -> bool:
+    return all(words in ((fake.original_message(i) or {}).get("content") or "") for i in interactions)
 
 
 async def _submitted(sim: ReapiSimulator, n: int) -> bool:
