@@ -51,8 +51,8 @@ _QUEUED = JobState.QUEUED.value
 _INSERT_NEW_JOB = _insert_sql(NEW_JOB_COLUMNS)
 
 
-_ID_BYTES = 6  # 12 hex digits: short enough for custom_ids and logs, 48 bits of randomness
-_IDS_PER_DRAW = 256  # ids drawn from the OS at once: one getrandom() call per 256 jobs instead of one per job
+_ID_RANDOM_BYTES = 2  # after the 8 hex digits of time: 12 in all, short enough for custom_ids and logs
+_IDS_PER_DRAW = 256  # random bytes for this many ids drawn from the OS at once: one getrandom() call per 256 jobs
 
 
 class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql, PgSteps):
@@ -136,11 +136,20 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql, PgSte
         return await self._db.run(unit)
 
     def _new_job_id(self) -> str:
-        if len(self._random) < _ID_BYTES:
-            self._random = bytearray(secrets.token_bytes(_ID_BYTES * _IDS_PER_DRAW))
-        taken = self._random[-_ID_BYTES:]
-        del self._random[-_ID_BYTES:]  # each byte is used once
-        return taken.hex()
+        """12 hex digits: the microsecond the job is made (modulo 2**32, ~72 minutes), then 16 random bits.
+
+        Time first, so that jobs made one after another sit side by side in every index keyed by job id (jobs,
+        history, the ledger's once-only entries): random ids put each of a batch's rows on an index page of its
+        own once the tables outgrow a few pages (SQLite: WAL pages per ledger pair 2.5 -> 8.8, a copy each for the
+        checkpointer). The 48 bits still spread evenly over time, so two ids are as unlikely to meet as random ones
+        (and two jobs made in one microsecond still differ in 16 random bits). The clock is the wall clock, not the
+        store's (a test's clock stands still).
+        """
+        if len(self._random) < _ID_RANDOM_BYTES:
+            self._random = bytearray(secrets.token_bytes(_ID_RANDOM_BYTES * _IDS_PER_DRAW))
+        taken = self._random[-_ID_RANDOM_BYTES:]
+        del self._random[-_ID_RANDOM_BYTES:]  # each byte is used once
+        return f"{time.time_ns() // 1000 & 0xFFFF_FFFF:08x}{taken.hex()}"
 
     async def get_job(self, job_id: str) -> Job | None:
         """The job with this id, if it exists."""
