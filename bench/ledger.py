@@ -40,7 +40,8 @@ async def _store_pairs(path: Path, members: int, each: int, *, limited: bool = F
     store = await open_store(f"sqlite:///{path}")
     limits: dict[str, Any] = {}
     if limited:
-        limits = {"queue": _QUEUE, "spend": SpendLimit(since=time.time() - 86_400, max_millicredits=_SPEND_CAP)}
+        since = time.time() // 86_400 * 86_400  # as JobRunner's: midnight UTC
+        limits = {"queue": _QUEUE, "spend": SpendLimit(since=since, max_millicredits=_SPEND_CAP)}
     try:
 
         async def member(user_id: int) -> None:

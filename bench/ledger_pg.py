@@ -223,11 +223,13 @@ async def _worker(dsn: str, first: int, members: int) -> None:
             job = await store.create_job(new, rules=RULES)
             await store.finish_job(job.id, delivered=True)
 
+        # As JobRunner's: the same cap for every creation of the day (counted since midnight UTC).
+        spend = SpendLimit(since=time.time() // 86_400 * 86_400, max_millicredits=_SPEND_CAP)
+
         async def limited_pair(user_id: int) -> None:
             new = NewJob(
                 kind=JobKind.IMAGINE, user_id=user_id, guild_id=1, channel_id=2, prompt="p", aspect_ratio="auto", cost=1
             )
-            spend = SpendLimit(since=time.time() - 86_400, max_millicredits=_SPEND_CAP)
             job = await store.create_job(new, rules=RULES, spend=spend, queue=_QUEUE)
             await store.finish_job(job.id, delivered=True)
 
