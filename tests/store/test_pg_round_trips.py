@@ -46,18 +46,28 @@ async def test_a_connection_given_back_to_the_pool_sends_no_reset(
     assert not any("RESET ALL" in q or "pg_advisory_unlock_all" in q for q in queries), queries
 
 
+MEMBERS = range(1, 21)
+
+
+async def _with_known_members(open_test_store: StoreFactory, members: range) -> SqlStore:
+    """A store with a connection per caller, whose members have accounts (reservations take the one-statement
+    path) and which has read the jobs table's column types (once, on its first creation)."""
+    store = await open_test_store(pool_size=4)
+    assert isinstance(store, SqlStore)
+    for user_id in members:
+        await store.balance(user_id, "global", RULES)
+    await store.create_job(new_job(99, cost=0), rules=None)
+    return store
+
+
 async def test_reserves_and_settles_that_arrive_together_share_one_statement_each(
     backend: Backend, open_test_store: StoreFactory
 ) -> None:
     """Twenty members create a job at once, then end them at once: two statements in all, each caller its own job."""
     if backend.name != "postgres":
         pytest.skip("SQLite shares transactions instead (tests/store/test_units.py)")
-    store = await open_test_store(pool_size=4)
-    assert isinstance(store, SqlStore)
-    members = range(1, 21)
-    for user_id in members:
-        await store.balance(user_id, "global", RULES)  # known accounts: reservations take the one-statement path
-    await store.create_job(new_job(99, cost=0), rules=None)  # the jobs table's column types are read once, here
+    store = await _with_known_members(open_test_store, MEMBERS)
+    members = MEMBERS
     reserves, settles, _ = store._batched()
     jobs = await asyncio.gather(*(store.create_job(new_job(u, cost=1), rules=RULES) for u in members))
     assert [j.user_id for j in jobs] == list(members)
@@ -80,12 +90,8 @@ async def test_limited_creations_that_arrive_together_share_one_turn_and_one_sta
     and one statement; with room for only some, exactly that many are stored, and the rest hear why."""
     if backend.name != "postgres":
         pytest.skip("SQLite's one writer takes creations one after another anyway")
-    store = await open_test_store(pool_size=4)
-    assert isinstance(store, SqlStore)
-    members = range(1, 21)
-    for user_id in members:
-        await store.balance(user_id, "global", RULES)
-    await store.create_job(new_job(99, cost=0), rules=None)
+    store = await _with_known_members(open_test_store, MEMBERS)
+    members = MEMBERS
     _, _, limited = store._batched()
     spend = SpendLimit(since=START - 86_400, max_millicredits=10**9)
     roomy = QueueLimits(max_queued=100, per_user_queued=5)
