@@ -47,7 +47,6 @@ def _insert_sql(columns: tuple[str, ...]) -> str:
     return f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
 
 
-_QUEUED = JobState.QUEUED.value
 _INSERT_NEW_JOB = _insert_sql(NEW_JOB_COLUMNS)
 
 
@@ -142,7 +141,7 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql, PgSte
         history, the ledger's once-only entries): random ids put each of a batch's rows on an index page of its
         own once the tables outgrow a few pages (SQLite: WAL pages per ledger pair 2.5 -> 8.8, a copy each for the
         checkpointer). The 48 bits still spread evenly over time, so two ids are as unlikely to meet as random ones
-        (and two jobs made in one microsecond still differ in 16 random bits). The clock is the wall clock, not the
+        (two jobs made in one microsecond are told apart by 16 random bits). The clock is the wall clock, not the
         store's (a test's clock stands still).
         """
         if len(self._random) < _ID_RANDOM_BYTES:

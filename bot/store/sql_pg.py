@@ -295,33 +295,34 @@ class PgSteps:
         """A batch of one, or one of a batch the server refused: its caller's own transaction decides it."""
 
     async def _limited_many(self, batch: Sequence[_Limited]) -> list[Row]:
-        """One transaction per set of limits (all the same, in practice): account rows locked in order, then the
-        creations lock (the order create_job's own transaction takes them in), then one statement for all."""
+        """One transaction: the members' rows locked in order, then the creations lock (the order create_job's own
+        transaction takes them in), then one statement per set of limits (all the same but for members with
+        unlimited credits, who have no spend cap). One transaction, so that a statement the server refuses leaves
+        nothing of the turn behind when each request is then decided alone."""
+        return await self._db.run(partial(self._limited_in, batch))
+
+    async def _limited_in(self, batch: Sequence[_Limited], tx: Tx) -> list[Row]:
+        accounts = sorted({(i.reserve.user_id, i.reserve.scope) for i in batch})
+        await tx.fetchall(_LOCK_ACCOUNTS, [u for u, _ in accounts], [s for _, s in accounts])
+        await tx.execute("SELECT pg_advisory_xact_lock(?)", CREATIONS_LOCK)
+        types = await self._insert_types(tx)
         groups: dict[tuple[SpendLimit | None, QueueLimits | None], list[_Limited]] = {}
         for item in batch:
             groups.setdefault((item.spend, item.queue), []).append(item)
         rows: list[Row] = []
-        for (spend, queue), items in groups.items():
-            rows += await self._db.run(partial(self._limited_in, items=items, spend=spend, queue=queue))
+        for (spend, queue), items in groups.items():  # each statement counts what the ones before it inserted
+            arrays = [
+                list(range(len(items))),
+                [i.reserve.seen for i in items],
+                *map(list, zip(*(i.reserve.params for i in items), strict=True)),
+            ]
+            limits = [
+                *([spend.since, spend.max_millicredits] if spend is not None else []),
+                *([queue.max_queued, queue.per_user_queued] if queue is not None else []),
+            ]
+            sql = _limited_batch_sql(types, spend is not None, queue is not None)
+            rows += await tx.fetchall(sql, *arrays, *limits, WORK_CHANNEL)
         return rows
-
-    async def _limited_in(
-        self, tx: Tx, items: list[_Limited], spend: SpendLimit | None, queue: QueueLimits | None
-    ) -> list[Row]:
-        accounts = sorted({(i.reserve.user_id, i.reserve.scope) for i in items})
-        await tx.fetchall(_LOCK_ACCOUNTS, [u for u, _ in accounts], [s for _, s in accounts])
-        await tx.execute("SELECT pg_advisory_xact_lock(?)", CREATIONS_LOCK)
-        sql = _limited_batch_sql(await self._insert_types(tx), spend is not None, queue is not None)
-        arrays = [
-            list(range(len(items))),
-            [i.reserve.seen for i in items],
-            *map(list, zip(*(i.reserve.params for i in items), strict=True)),
-        ]
-        limits = [
-            *([spend.since, spend.max_millicredits] if spend is not None else []),
-            *([queue.max_queued, queue.per_user_queued] if queue is not None else []),
-        ]
-        return await tx.fetchall(sql, *arrays, *limits, WORK_CHANNEL)
 
     async def _reserve_one(self, r: _Reserve) -> Row | None:
         reserve = (r.cost, r.cost, r.user_id, r.scope, r.cost, r.seen)

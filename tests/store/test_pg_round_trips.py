@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pytest
 
 from bot.store import QueueLimits, SpendLimit
+from bot.store.postgres import _PostgresTx
 from bot.store.sql import SqlStore
 from tests.store.conftest import RULES, START, assert_ledger_consistent, new_job
 
 if TYPE_CHECKING:
+    from bot.store.db import Row
     from tests.store.conftest import Backend, StoreFactory
 
 
@@ -106,4 +108,38 @@ async def test_limited_creations_that_arrive_together_share_one_turn_and_one_sta
     )
     assert Counter(type(r).__name__ for r in results) == {"Job": 7, "QueueLimitExceeded": len(members) - 7}
     assert len([j for j in await store.active_jobs() if j.state == "queued"]) == waiting + 7
+    await assert_ledger_consistent(store)
+
+
+async def test_a_turn_with_two_sets_of_limits_is_one_transaction(
+    backend: Backend, open_test_store: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Creations with the spend cap and without it (a member with unlimited credits) that arrive together share a
+    turn: should the server refuse any of its statements, none of the turn is kept, and each caller's own
+    transaction then creates its job once (a set of limits committed apart would have been created twice)."""
+    if backend.name != "postgres":
+        pytest.skip("SQLite's one writer takes creations one after another anyway")
+    store = await _with_known_members(open_test_store, MEMBERS)
+    spend = SpendLimit(since=START - 86_400, max_millicredits=10**9)
+    queue = QueueLimits(max_queued=100, per_user_queued=5)
+    refused = {"once": False}
+    fetchall = _PostgresTx.fetchall
+
+    async def refuse_the_second_set(tx: _PostgresTx, sql: str, *params: Any) -> list[Row]:
+        if "r_seen" in sql and "submit_started_at" not in sql and not refused["once"]:  # the set without the cap
+            refused["once"] = True
+            raise asyncpg.exceptions.SerializationError("refused for the test")
+        return await fetchall(tx, sql, *params)
+
+    monkeypatch.setattr(_PostgresTx, "fetchall", refuse_the_second_set)
+    jobs = await asyncio.gather(
+        *(store.create_job(new_job(u), rules=RULES, spend=spend if u % 2 else None, queue=queue) for u in MEMBERS)
+    )
+    assert refused["once"]
+    assert [j.user_id for j in jobs] == list(MEMBERS)
+    stored = [j for j in await store.active_jobs() if j.user_id in MEMBERS]
+    assert sorted(j.id for j in stored) == sorted(j.id for j in jobs)  # each once, no job of a rolled-back turn
+    for user_id in MEMBERS:
+        balance = await store.balance(user_id, "global", RULES)
+        assert (balance.balance, balance.held) == (9, 1)
     await assert_ledger_consistent(store)
