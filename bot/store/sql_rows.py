@@ -28,9 +28,7 @@ __all__ = [
     "NEW_JOB_COLUMNS",
     "NEW_JOB_FIELDS",
     "TERMINAL",
-    "db_params",
     "job_from_row",
-    "job_values",
     "new_job_params",
     "queued_job",
     "to_db",
@@ -89,21 +87,11 @@ def _as_stored(params: list[Any], converted: tuple[tuple[int, str], ...]) -> lis
 _NEW_CONVERTED = _converted(NEW_JOB_COLUMNS)  # computed once: new_job_params runs per job
 
 
-def db_params(values: Mapping[str, Any], columns: tuple[str, ...]) -> list[Any]:
-    """``values`` of the jobs ``columns``, in order, as the columns store them (``to_db``, where it changes any)."""
-    return _as_stored([values[c] for c in columns], _converted(columns))
-
-
 def new_job_params(job: NewJob, *, job_id: str, cost: int, now: float) -> list[Any]:
     """The values of ``NEW_JOB_COLUMNS`` for a new queued job, as the columns store them (one tuple, no dict)."""
     params = [*_NEW_JOB_VALUES(job), job_id, JobState.QUEUED.value, now, now]
     params[_NEW_KIND_AT], params[_NEW_COST_AT] = job.kind.value, cost
     return _as_stored(params, _NEW_CONVERTED)
-
-
-def job_values(job: NewJob) -> dict[str, Any]:
-    """A NewJob's fields as a dict, by name (``dataclasses.fields`` is slow to call per job)."""
-    return {name: getattr(job, name) for name in NEW_JOB_FIELDS}
 
 
 @lru_cache(maxsize=16)
