@@ -72,26 +72,17 @@ def to_db(name: str, value: Any) -> Any:
     return value
 
 
-@lru_cache(maxsize=16)
-def _converted(columns: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
-    return tuple((n, c) for n, c in enumerate(columns) if c in _JSON_COLUMNS or c in _BOOL_COLUMNS)
-
-
-def _as_stored(params: list[Any], converted: tuple[tuple[int, str], ...]) -> list[Any]:
-    """``params`` with the values at ``converted``'s positions as their columns store them (``to_db``)."""
-    for n, column in converted:
-        params[n] = to_db(column, params[n])
-    return params
-
-
-_NEW_CONVERTED = _converted(NEW_JOB_COLUMNS)  # computed once: new_job_params runs per job
+# The columns of NEW_JOB_COLUMNS whose values to_db changes (JSON lists, booleans), with their positions.
+_NEW_CONVERTED = tuple((n, c) for n, c in enumerate(NEW_JOB_COLUMNS) if c in _JSON_COLUMNS or c in _BOOL_COLUMNS)
 
 
 def new_job_params(job: NewJob, *, job_id: str, cost: int, now: float) -> list[Any]:
     """The values of ``NEW_JOB_COLUMNS`` for a new queued job, as the columns store them (one tuple, no dict)."""
     params = [*_NEW_JOB_VALUES(job), job_id, JobState.QUEUED.value, now, now]
     params[_NEW_KIND_AT], params[_NEW_COST_AT] = job.kind.value, cost
-    return _as_stored(params, _NEW_CONVERTED)
+    for n, column in _NEW_CONVERTED:
+        params[n] = to_db(column, params[n])
+    return params
 
 
 @lru_cache(maxsize=16)
