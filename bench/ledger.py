@@ -20,7 +20,7 @@ import aiosqlite
 
 from bench import ledger_pg
 from bench.harness import Check, Result
-from bot.store import AccountRules, JobKind, NewJob, QueueLimits, SpendLimit, Store, open_store
+from bot.store import AccountRules, JobKind, NewJob, Store, open_store
 from bot.store.sql import SqlStore
 from bot.store.sqlite import SqliteDatabase
 
@@ -28,8 +28,6 @@ __all__ = ["run"]
 
 TARGET_PER_SECOND = 5000.0
 RULES = AccountRules(allowance=1_000_000, period_seconds=86_400.0, max_balance=1_000_000)
-_QUEUE = QueueLimits(max_queued=100_000, per_user_queued=1_000)  # as JobRunner passes them, never reached here
-_SPEND_CAP = 10**15
 
 
 async def _store_pairs(path: Path, members: int, each: int, *, limited: bool = False) -> tuple[float, float]:
@@ -40,8 +38,7 @@ async def _store_pairs(path: Path, members: int, each: int, *, limited: bool = F
     store = await open_store(f"sqlite:///{path}")
     limits: dict[str, Any] = {}
     if limited:
-        since = time.time() // 86_400 * 86_400  # as JobRunner's: midnight UTC
-        limits = {"queue": _QUEUE, "spend": SpendLimit(since=since, max_millicredits=_SPEND_CAP)}
+        limits = {"queue": ledger_pg.QUEUE, "spend": ledger_pg.spend_cap()}
     try:
 
         async def member(user_id: int) -> None:

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import sys
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -37,7 +38,7 @@ from bot.store.sql import SqlStore
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-__all__ = ["PROCESSES", "TARGET_PER_SECOND", "measure"]
+__all__ = ["PROCESSES", "QUEUE", "TARGET_PER_SECOND", "measure", "spend_cap"]
 
 TARGET_PER_SECOND = 10_000.0
 PROCESSES = 4
@@ -46,8 +47,7 @@ RULES = AccountRules(allowance=ALLOWANCE, period_seconds=86_400.0, max_balance=A
 _FIRST_USER = 1000
 _PHASES = ("floor", "store", "limited")
 # As JobRunner creates jobs: room enough that no limit refuses one (the limits are checked, never reached).
-_QUEUE = QueueLimits(max_queued=100_000, per_user_queued=1_000)
-_SPEND_CAP = 10**15
+QUEUE = QueueLimits(max_queued=100_000, per_user_queued=1_000)
 BACKLOG_JOBS = 50_000
 BACKLOG_MEMBERS = 2_000
 _BACKLOG_FIRST_USER = 1_000_000  # well clear of the measured members'
@@ -168,6 +168,11 @@ async def _fill_as_running(conn: asyncpg.Connection[Any], now: float, backlog: i
     )
 
 
+def spend_cap() -> SpendLimit:
+    """As JobRunner's: one cap for every creation of the day (counted since midnight UTC), never reached here."""
+    return SpendLimit(since=time.time() // 86_400 * 86_400, max_millicredits=10**15)
+
+
 async def _no_double_spend(store: Store, users: range, pairs: int) -> None:
     audit = await store.audit_ledger()
     if not audit.ok:
@@ -216,22 +221,16 @@ async def _worker(dsn: str, first: int, members: int) -> None:
                     await conn.execute("UPDATE floor_jobs SET state = 'delivered' WHERE id = $1", job_id)
                     await conn.execute("UPDATE floor_accounts SET balance = balance + 0 WHERE user_id = $1", user_id)
 
-        async def store_pair(user_id: int) -> None:
+        async def store_pair(
+            user_id: int, *, spend: SpendLimit | None = None, queue: QueueLimits | None = None
+        ) -> None:
             new = NewJob(
                 kind=JobKind.IMAGINE, user_id=user_id, guild_id=1, channel_id=2, prompt="p", aspect_ratio="auto", cost=1
             )
-            job = await store.create_job(new, rules=RULES)
+            job = await store.create_job(new, rules=RULES, spend=spend, queue=queue)
             await store.finish_job(job.id, delivered=True)
 
-        # As JobRunner's: the same cap for every creation of the day (counted since midnight UTC).
-        spend = SpendLimit(since=time.time() // 86_400 * 86_400, max_millicredits=_SPEND_CAP)
-
-        async def limited_pair(user_id: int) -> None:
-            new = NewJob(
-                kind=JobKind.IMAGINE, user_id=user_id, guild_id=1, channel_id=2, prompt="p", aspect_ratio="auto", cost=1
-            )
-            job = await store.create_job(new, rules=RULES, spend=spend, queue=_QUEUE)
-            await store.finish_job(job.id, delivered=True)
+        limited_pair = partial(store_pair, spend=spend_cap(), queue=QUEUE)  # as JobRunner creates
 
         async def phase(pair: Callable[[int], Awaitable[None]], rounds: int) -> None:
             async def member(user_id: int) -> None:
