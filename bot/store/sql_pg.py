@@ -78,11 +78,17 @@ def _insert_sql(types: tuple[str, ...], quick: bool) -> str:
 def _reserve_batch_sql(types: tuple[str, ...]) -> str:
     """Many quick reservations: each row's credits taken only with enough balance and the period start it saw."""
     arrays = ", ".join(f"?::{t}[]" for t in ("double precision", *types))
+    return f"WITH x AS (SELECT * FROM unnest({arrays}) AS x(r_seen, {', '.join(NEW_JOB_COLUMNS)})), {_reserved('')}"
+
+
+def _reserved(only: str) -> str:
+    """The tail of a batch of reservations from ``x``: take each row's credits (only with enough balance and the
+    period start it saw; ``only``: a further condition on ``x``), insert the jobs whose credits were taken, their
+    ledger entries, and notify."""
     columns = NEW_JOB_COLUMNS
     return (
-        f"WITH x AS (SELECT * FROM unnest({arrays}) AS x(r_seen, {', '.join(columns)})), "
         "a AS (UPDATE accounts SET balance = accounts.balance - x.cost, held = accounts.held + x.cost FROM x "
-        "WHERE accounts.user_id = x.user_id AND accounts.scope = x.scope AND accounts.balance >= x.cost "
+        f"WHERE {only}accounts.user_id = x.user_id AND accounts.scope = x.scope AND accounts.balance >= x.cost "
         "AND accounts.period_start = x.r_seen RETURNING x.id), "
         f"j AS (INSERT INTO jobs ({', '.join(columns)}) SELECT {', '.join(f'x.{c}' for c in columns)} FROM x "
         "WHERE x.id IN (SELECT id FROM a) RETURNING *), "
@@ -113,12 +119,7 @@ def _limited_batch_sql(types: tuple[str, ...], spend: bool, queue: bool) -> str:
         "c.waiting + ROW_NUMBER() OVER w AS waiting_after, COALESCE(m.mine, 0) AS mine "
         "FROM x CROSS JOIN c LEFT JOIN m ON m.user_id = x.user_id WINDOW w AS (ORDER BY x.r_n)), "
         f"ok AS (SELECT r.id FROM r WHERE {' AND '.join(fits) or 'TRUE'}), "
-        "a AS (UPDATE accounts SET balance = accounts.balance - x.cost, held = accounts.held + x.cost FROM x "
-        "WHERE x.id IN (SELECT id FROM ok) AND accounts.user_id = x.user_id AND accounts.scope = x.scope "
-        "AND accounts.balance >= x.cost AND accounts.period_start = x.r_seen RETURNING x.id), "
-        f"j AS (INSERT INTO jobs ({', '.join(columns)}) SELECT {', '.join(f'x.{c}' for c in columns)} FROM x "
-        "WHERE x.id IN (SELECT id FROM a) RETURNING *), "
-        f"{_RESERVE_ENTRY} {_NOTIFY_CREATED}"
+        f"{_reserved('x.id IN (SELECT id FROM ok) AND ')}"
     )
 
 
