@@ -17,7 +17,10 @@ read once from the catalog.
 The reserve and the settle of many callers in one process go out together as one statement over ``unnest()``d
 arrays (``bot.store.pg_batch``): the same writes and the same conditions per row (``balance >= cost`` on the
 member's row, ``state NOT IN (terminal)`` on the job's), one round trip and one commit for all. Rows are sent sorted
-(accounts by member, jobs by id) so that the row locks of two processes' batches are taken in one order.
+(accounts by member, jobs by id) so that the row locks of two processes' batches are taken in one order: PostgreSQL
+counts ``unnest()`` of array parameters as a row or so, and so joins the table to them one by one, in the order sent
+(a JSON parameter instead, ``json_to_recordset``, counts as a hundred rows: the plan became a hash join, which meets
+the accounts in the table's order, and batches deadlocked; ``test_a_batch_locks_its_accounts_in_key_order…`` guards).
 
 Creations checked against the spend cap and the queue limits (every one JobRunner makes) take turns on the
 creations lock across every process; those that arrive together in one process take one turn between them: one

@@ -6,6 +6,9 @@ import asyncio
 from collections import Counter
 from typing import TYPE_CHECKING
 
+import asyncpg
+import pytest
+
 from bot.store import InsufficientBalance, Job
 from tests.store.conftest import RULES, assert_ledger_consistent, new_job
 
@@ -33,7 +36,7 @@ async def test_reserves_batched_in_several_processes_refuse_exactly_the_excess(
         for user_id in MEMBERS
     ]
     results = await asyncio.gather(*calls, return_exceptions=True)
-    assert all(isinstance(r, Job | InsufficientBalance) for r in results), results
+    assert [r for r in results if not isinstance(r, Job | InsufficientBalance)] == []
     granted = Counter(r.user_id for r in results if isinstance(r, Job))
     assert granted == dict.fromkeys(MEMBERS, 10)
     for user_id in MEMBERS:
@@ -89,4 +92,53 @@ async def test_a_request_the_server_refuses_fails_alone_in_its_batch(
         balance = await store.balance(user_id, "global", RULES)
         assert balance.held == (0 if user_id in failed else 1)
     assert len(await store.active_jobs()) == 10 - len(failed)
+    await assert_ledger_consistent(store)
+
+
+async def _waiting_for_a_lock(dsn: str, sql_part: str) -> bool:
+    """Whether a session on the test's database is waiting for a lock while running a statement with ``sql_part``."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT query FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+    finally:
+        await conn.close()
+    return any(sql_part in str(r["query"]) for r in rows)
+
+
+async def test_a_batch_locks_its_accounts_in_key_order_whatever_their_order_on_disk(
+    backend: Backend, open_test_store: StoreFactory
+) -> None:
+    """Member 2's account is written before member 1's (so a table scan meets 2 first), and another transaction
+    holds 2's. A batch reserving for both must lock 1 first and then wait for 2: taken in the table's order
+    instead, two processes' batches could each hold what the other waits for (a deadlock, whose victim may be a
+    transaction no batch retries)."""
+    if backend.name != "postgres":
+        pytest.skip("SQLite's one writer holds no row locks")
+    store = await open_test_store(pool_size=4)
+    for user_id in (2, 1):
+        await store.balance(user_id, "global", RULES)  # known accounts: the batched path
+    await store.create_job(new_job(99, cost=0), rules=None)  # the store reads the jobs table's column types once
+    holder = await asyncpg.connect(backend.url)
+    probe = await asyncpg.connect(backend.url)
+    try:
+        holding = holder.transaction()
+        await holding.start()
+        await holder.execute("SELECT 1 FROM accounts WHERE user_id = 2 FOR UPDATE")
+        creations = asyncio.gather(*(store.create_job(new_job(u), rules=RULES) for u in (1, 2)))
+        for _ in range(200):  # bounded: 10 s
+            if await _waiting_for_a_lock(backend.url, "r_seen"):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("the batch never waited for member 2's account")
+        with pytest.raises(asyncpg.LockNotAvailableError):  # the batch holds member 1's already
+            await probe.execute("SELECT 1 FROM accounts WHERE user_id = 1 FOR UPDATE NOWAIT")
+        await holding.rollback()
+        jobs = await asyncio.wait_for(creations, 10)
+    finally:
+        await holder.close()
+        await probe.close()
+    assert [job.user_id for job in jobs] == [1, 2]
     await assert_ledger_consistent(store)

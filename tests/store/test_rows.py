@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from bot.store import Job, JobState, QueueLimits
+from bot.store.sql import SqlStore
 from tests.store.conftest import RULES, START, new_job
 
 if TYPE_CHECKING:
     from bot.store import Store
-    from tests.store.conftest import StoreFactory
+    from tests.store.conftest import Backend, FakeClock, StoreFactory
 
 
 def _rebuilt(job: Job) -> Job:
@@ -64,6 +65,65 @@ async def test_every_way_create_job_stores_a_job_returns_the_job_it_stored(store
         assert job == await store.get_job(job.id)
         assert (job.state, job.created_at) == (JobState.QUEUED, START)
     assert [job.cost for job in created[-2:]] == [0, 1]
+
+
+# Text that a JSON document, an array literal or a CSV would each mangle if quoted or escaped by hand.
+AWKWARD_TEXTS = (
+    'say "hi" \\ back\\slash, {"json": [1]} and NULL',
+    "tabs\tnew\nlines\r\x01\x1f \u2028 \u2029 ünïcødé 🐱‍👤 \u202eright-to-left",
+    "",
+    "null",
+)
+HUGE_ID = 2**63 - 1  # a snowflake column holds any signed 64-bit value
+
+
+async def test_awkward_values_keep_every_bit_through_batched_creations_and_settles(
+    store: Store, clock: FakeClock, backend: Backend
+) -> None:
+    """Jobs created and ended together (PostgreSQL: one statement for each batch, its rows sent as one JSON
+    document) store exactly what a job made alone would: every character of the text, 64-bit ids, the clock's
+    every bit, and the history and error text too."""
+    clock.now = START + 0.1234567890123  # a time whose shortest decimal form has 17 digits
+    texts = AWKWARD_TEXTS
+    new = [
+        new_job(
+            30 + n,
+            prompt=text or "x",
+            guild_id=HUGE_ID - n,
+            channel_id=HUGE_ID - 10 - n,
+            image_urls=(f"https://example.invalid/{n}?q={text}",),
+            sources=(text, "s"),
+            locale="pt-BR",
+        )
+        for n, text in enumerate(texts)
+    ]
+    created = await asyncio.gather(*(store.create_job(job, rules=RULES) for job in new))
+    created = await asyncio.gather(*(store.create_job(job, rules=RULES) for job in new))  # known accounts: batched
+    for job, asked in zip(created, new, strict=True):
+        assert job == await store.get_job(job.id)
+        assert (job.prompt, job.guild_id, job.sources, job.created_at) == (
+            asked.prompt,
+            asked.guild_id,
+            asked.sources,
+            clock.now,
+        )
+    clock.advance(1.000000000000001)
+    ended = await asyncio.gather(
+        *(
+            store.finish_job(job.id, delivered=n % 2 == 0, result_message_id=HUGE_ID - n, error_message=text or None)
+            for n, (job, text) in enumerate(zip(created, texts, strict=True))
+        )
+    )
+    if backend.name == "postgres":  # each batch went as one statement (else the one-by-one path was tested)
+        assert isinstance(store, SqlStore)
+        assert [batcher.statements for batcher in store._batched()] == [1, 1, 0]
+    for n, (job, text) in enumerate(zip(ended, texts, strict=True)):
+        assert job is not None
+        assert job == await store.get_job(job.id)
+        assert (job.finished_at, job.result_message_id, job.error_message) == (clock.now, HUGE_ID - n, text or None)
+        entries = await store.history(job.user_id, limit=5)
+        latest = entries[0]
+        assert (latest.job_id, latest.prompt, latest.error_message) == (job.id, job.prompt, text or None)
 
 
 async def test_a_first_creation_needs_no_second_connection(open_test_store: StoreFactory) -> None:
