@@ -21,7 +21,7 @@ from bot.store.migrations import migrations_for
 from bot.store.sql_pg import WORK_CHANNEL
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Coroutine
+    from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 
     from bot.store.db import Row, Tx
 
@@ -34,6 +34,9 @@ T = TypeVar("T")
 _MIGRATION_LOCK_KEY = 0x1A6E_B07
 _RELISTEN_INTERVAL = 1.0  # at most one attempt a second to (re)open the listening connection
 _LISTEN_PATIENCE = 5.0  # for connecting and LISTEN: a slow server must not hold a wait much past its end
+# A deadlock's victim (or a serialization failure) kept nothing: its transaction runs again, this many times in all.
+_ATTEMPTS = 3
+_RUN_AGAIN = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 
 
 @lru_cache(maxsize=512)
@@ -101,20 +104,38 @@ class PostgresDatabase:
             yield _PostgresTx(conn)
 
     async def run(self, unit: Callable[[Tx], Coroutine[Any, Any, T]]) -> T:
-        """Run ``unit`` in a READ COMMITTED transaction on a pooled connection."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            return await unit(_PostgresTx(conn))
+        """Run ``unit`` in a READ COMMITTED transaction on a pooled connection; again if it was a deadlock's victim.
+
+        Locks are taken in one order wherever the store can choose it, but not every order is the store's to
+        choose (an ``UPDATE … FROM`` meets its rows in its plan's order), and PostgreSQL breaks a deadlock by
+        failing any one of its transactions: that one kept nothing, and a unit is a function of the database alone
+        (SQLite's writer runs units again too), so it runs again instead of failing its caller.
+        """
+
+        async def once() -> T:
+            async with self._pool.acquire() as conn, conn.transaction():
+                return await unit(_PostgresTx(conn))
+
+        return await _again(once)
 
     async def fetch_atomic(self, sql: str, *params: Any) -> Row | None:
-        """One statement, atomic on its own: no BEGIN/COMMIT round trips around it."""
-        async with self._pool.acquire() as conn:
-            row: Row | None = await conn.fetchrow(_numbered(sql), *params)
-        return row
+        """One statement, atomic on its own: no BEGIN/COMMIT round trips around it (run again like ``run``)."""
+
+        async def once() -> Row | None:
+            async with self._pool.acquire() as conn:
+                row: Row | None = await conn.fetchrow(_numbered(sql), *params)
+            return row
+
+        return await _again(once)
 
     async def fetch_all_atomic(self, sql: str, *params: Any) -> list[Row]:
-        """One query, atomic on its own; every row."""
-        async with self._pool.acquire() as conn:
-            return list(await conn.fetch(_numbered(sql), *params))
+        """One query, atomic on its own; every row (run again like ``run``)."""
+
+        async def once() -> list[Row]:
+            async with self._pool.acquire() as conn:
+                return list(await conn.fetch(_numbered(sql), *params))
+
+        return await _again(once)
 
     async def notify_work(self, tx: Tx) -> None:
         """NOTIFY every listening process, delivered when ``tx`` commits (and not at all if it rolls back)."""
@@ -142,6 +163,17 @@ class PostgresDatabase:
                 if version > current:
                     await conn.execute(script)
                     await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", version)
+
+
+async def _again(once: Callable[[], Awaitable[T]]) -> T:
+    """``once()``, run again (up to ``_ATTEMPTS`` in all) while it fails as a deadlock's victim or a serialization
+    failure: PostgreSQL kept nothing of such an attempt."""
+    for attempt in range(1, _ATTEMPTS):
+        try:
+            return await once()
+        except _RUN_AGAIN as error:
+            log.info("run again after %s (attempt %d)", type(error).__name__, attempt)
+    return await once()
 
 
 class _Listener:

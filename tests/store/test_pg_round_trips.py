@@ -15,7 +15,7 @@ from bot.store.sql import SqlStore
 from tests.store.conftest import RULES, START, assert_ledger_consistent, new_job
 
 if TYPE_CHECKING:
-    from bot.store.db import Row
+    from bot.store.db import Row, Tx
     from tests.store.conftest import Backend, StoreFactory
 
 
@@ -128,7 +128,7 @@ async def test_a_turn_with_two_sets_of_limits_is_one_transaction(
     async def refuse_the_second_set(tx: _PostgresTx, sql: str, *params: Any) -> list[Row]:
         if "r_seen" in sql and "submit_started_at" not in sql and not refused["once"]:  # the set without the cap
             refused["once"] = True
-            raise asyncpg.exceptions.SerializationError("refused for the test")
+            raise asyncpg.exceptions.CheckViolationError("refused for the test")  # not one run again
         return await fetchall(tx, sql, *params)
 
     monkeypatch.setattr(_PostgresTx, "fetchall", refuse_the_second_set)
@@ -143,3 +143,31 @@ async def test_a_turn_with_two_sets_of_limits_is_one_transaction(
         balance = await store.balance(user_id, "global", RULES)
         assert (balance.balance, balance.held) == (9, 1)
     await assert_ledger_consistent(store)
+
+
+async def test_a_transaction_chosen_as_a_deadlocks_victim_runs_again(
+    backend: Backend, open_test_store: StoreFactory
+) -> None:
+    """Two transactions lock two accounts in opposite orders: PostgreSQL breaks the deadlock by failing one of
+    them, with nothing of it kept. That one runs again (units are functions of the database alone, as SQLite's
+    writer already relies on), so both callers get their result instead of a DeadlockDetectedError."""
+    if backend.name != "postgres":
+        pytest.skip("SQLite's one writer takes transactions one after another")
+    store = await _with_known_members(open_test_store, range(1, 3))
+    db = store._db
+    both_hold_one = asyncio.Barrier(2)
+    runs: Counter[int] = Counter()
+
+    def crossing(first: int, second: int) -> Any:
+        async def unit(tx: Tx) -> int:
+            runs[first] += 1
+            await tx.execute("UPDATE accounts SET held = held WHERE user_id = ?", first)
+            if runs[first] == 1:  # the first attempts meet, so that each holds what the other wants next
+                await asyncio.wait_for(both_hold_one.wait(), 10)
+            return await tx.execute("UPDATE accounts SET held = held WHERE user_id = ?", second)
+
+        return unit
+
+    results = await asyncio.wait_for(asyncio.gather(db.run(crossing(1, 2)), db.run(crossing(2, 1))), 20)
+    assert results == [1, 1]
+    assert sorted(runs.values()) == [1, 2]  # the deadlock's victim ran again, once
