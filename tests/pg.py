@@ -51,6 +51,7 @@ __all__ = [
     "PostgresServer",
     "PostgresStartError",
     "PostgresUnavailable",
+    "others_queries",
     "postgres_dsn",
     "postgres_server",
     "start_postgres",
@@ -178,6 +179,21 @@ async def _admin(dsn: str, *statements: str) -> None:
             await conn.execute(statement)
     finally:
         await conn.close()
+
+
+async def others_queries(dsn: str, *, waiting_for_a_lock: bool = False) -> list[str]:
+    """What each other session on ``dsn``'s database runs or ran last (only those waiting for a lock, if asked),
+    read from a connection of its own."""
+    waiting = " AND wait_event_type = 'Lock'" if waiting_for_a_lock else ""
+    conn = await asyncpg.connect(dsn, timeout=_SQL_TIMEOUT)
+    try:
+        rows = await conn.fetch(
+            "SELECT query FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            + waiting
+        )
+    finally:
+        await conn.close()
+    return [str(r["query"]) for r in rows]
 
 
 async def _create_database(dsn: str, name: str) -> None:

@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from bot.store import InsufficientBalance, Job
+from tests.pg import others_queries
 from tests.store.conftest import RULES, assert_ledger_consistent, new_job
 
 if TYPE_CHECKING:
@@ -95,18 +96,6 @@ async def test_a_request_the_server_refuses_fails_alone_in_its_batch(
     await assert_ledger_consistent(store)
 
 
-async def _waiting_for_a_lock(dsn: str, sql_part: str) -> bool:
-    """Whether a session on the test's database is waiting for a lock while running a statement with ``sql_part``."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        rows = await conn.fetch(
-            "SELECT query FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-    finally:
-        await conn.close()
-    return any(sql_part in str(r["query"]) for r in rows)
-
-
 async def test_a_batch_locks_its_accounts_in_key_order_whatever_their_order_on_disk(
     backend: Backend, open_test_store: StoreFactory
 ) -> None:
@@ -128,7 +117,7 @@ async def test_a_batch_locks_its_accounts_in_key_order_whatever_their_order_on_d
         await holder.execute("SELECT 1 FROM accounts WHERE user_id = 2 FOR UPDATE")
         creations = asyncio.gather(*(store.create_job(new_job(u), rules=RULES) for u in (1, 2)))
         for _ in range(200):  # bounded: 10 s
-            if await _waiting_for_a_lock(backend.url, "r_seen"):
+            if any("r_seen" in query for query in await others_queries(backend.url, waiting_for_a_lock=True)):
                 break
             await asyncio.sleep(0.05)
         else:

@@ -12,23 +12,12 @@ import pytest
 from bot.store import QueueLimits, SpendLimit
 from bot.store.postgres import _PostgresTx
 from bot.store.sql import SqlStore
+from tests.pg import others_queries
 from tests.store.conftest import RULES, START, assert_ledger_consistent, new_job
 
 if TYPE_CHECKING:
     from bot.store.db import Row, Tx
     from tests.store.conftest import Backend, StoreFactory
-
-
-async def last_queries(dsn: str) -> list[str]:
-    """What each other connection to the test's database ran last, read from a connection of its own."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        rows = await conn.fetch(
-            "SELECT query FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-    finally:
-        await conn.close()
-    return [str(r["query"]) for r in rows]
 
 
 async def test_a_connection_given_back_to_the_pool_sends_no_reset(
@@ -43,7 +32,7 @@ async def test_a_connection_given_back_to_the_pool_sends_no_reset(
         pytest.skip("only PostgreSQL has a connection pool")
     store = await open_test_store(pool_size=1)
     await store.set_meta("round-trips", "one")
-    queries = await last_queries(backend.url)
+    queries = await others_queries(backend.url)
     assert queries, "the store's pooled connection is not there"
     assert not any("RESET ALL" in q or "pg_advisory_unlock_all" in q for q in queries), queries
 
