@@ -60,7 +60,9 @@ class Database(Protocol):
     async def run(self, unit: Callable[[Tx], Coroutine[Any, Any, T]]) -> T:
         """Run ``unit`` as one transaction: its result once committed, or its exception with nothing kept.
 
-        ``unit`` must await nothing but its ``tx`` (SQLite drives it to the end without an event loop).
+        ``unit`` must await nothing but its ``tx`` (SQLite drives it to the end without an event loop), and may run
+        more than once before it commits (SQLite: again after a unit beside it in its batch failed; PostgreSQL:
+        again after a deadlock chose it as the victim), so it is a function of the database alone.
         """
         ...
 
