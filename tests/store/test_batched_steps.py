@@ -101,8 +101,8 @@ async def test_a_batch_locks_its_accounts_in_key_order_whatever_their_order_on_d
 ) -> None:
     """Member 2's account is written before member 1's (so a table scan meets 2 first), and another transaction
     holds 2's. A batch reserving for both must lock 1 first and then wait for 2: taken in the table's order
-    instead, two processes' batches could each hold what the other waits for (a deadlock, whose victim may be a
-    transaction no batch retries)."""
+    instead, two processes' batches could each hold what the other waits for (a deadlock: a second's wait before
+    PostgreSQL fails one of its transactions, which then runs again)."""
     if backend.name != "postgres":
         pytest.skip("SQLite's one writer holds no row locks")
     store = await open_test_store(pool_size=4)

@@ -80,9 +80,9 @@ HUGE_ID = 2**63 - 1  # a snowflake column holds any signed 64-bit value
 async def test_awkward_values_keep_every_bit_through_batched_creations_and_settles(
     store: Store, clock: FakeClock, backend: Backend
 ) -> None:
-    """Jobs created and ended together (PostgreSQL: one statement for each batch, its rows sent as one JSON
-    document) store exactly what a job made alone would: every character of the text, 64-bit ids, the clock's
-    every bit, and the history and error text too."""
+    """Jobs created and ended together (PostgreSQL: one statement for each batch, its rows sent as arrays, one per
+    column) store exactly what a job made alone would: every character of the text, 64-bit ids, the clock's every
+    bit, and the history and error text too."""
     clock.now = START + 0.1234567890123  # a time whose shortest decimal form has 17 digits
     texts = AWKWARD_TEXTS
     new = [
@@ -97,7 +97,7 @@ async def test_awkward_values_keep_every_bit_through_batched_creations_and_settl
         )
         for n, text in enumerate(texts)
     ]
-    created = await asyncio.gather(*(store.create_job(job, rules=RULES) for job in new))
+    await asyncio.gather(*(store.create_job(job, rules=RULES) for job in new))  # new accounts: each on its own
     created = await asyncio.gather(*(store.create_job(job, rules=RULES) for job in new))  # known accounts: batched
     for job, asked in zip(created, new, strict=True):
         assert job == await store.get_job(job.id)
