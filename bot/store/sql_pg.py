@@ -175,6 +175,11 @@ class _Reserve:
     seen: float
 
 
+def _reserve_arrays(reserves: Sequence[_Reserve]) -> list[list[Any]]:
+    """A batch's reservations as its statement's arrays: the period starts seen, then one per ``NEW_JOB_COLUMNS``."""
+    return [[r.seen for r in reserves], *map(list, zip(*(r.params for r in reserves), strict=True))]
+
+
 @dataclass(frozen=True, slots=True)
 class _Limited:
     """A quick reservation that must also fit the spend cap and the queue limits (as JobRunner's creations do)."""
@@ -315,11 +320,7 @@ class PgSteps:
             groups.setdefault((item.spend, item.queue), []).append(item)
         rows: list[Row] = []
         for (spend, queue), items in groups.items():  # each statement counts what the ones before it inserted
-            arrays = [
-                list(range(len(items))),
-                [i.reserve.seen for i in items],
-                *map(list, zip(*(i.reserve.params for i in items), strict=True)),
-            ]
+            arrays = [list(range(len(items))), *_reserve_arrays([i.reserve for i in items])]
             limits = [
                 *([spend.since, spend.max_millicredits] if spend is not None else []),
                 *([queue.max_queued, queue.per_user_queued] if queue is not None else []),
@@ -335,7 +336,7 @@ class PgSteps:
 
     async def _reserve_many(self, batch: Sequence[_Reserve]) -> list[Row]:
         ordered = sorted(batch, key=lambda r: (r.user_id, r.scope))
-        arrays = [[r.seen for r in ordered], *map(list, zip(*(r.params for r in ordered), strict=True))]
+        arrays = _reserve_arrays(ordered)
         sql = _reserve_batch_sql(await self._insert_types())
         return await self._db.fetch_all_atomic(sql, *arrays, WORK_CHANNEL)
 
