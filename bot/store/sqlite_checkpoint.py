@@ -24,9 +24,9 @@ __all__ = ["WRITER_AUTOCHECKPOINT", "Checkpointer"]
 # (4 KiB each: up to ~160 MB on disk). Under steady load the passive checkpoints never see the WAL fully copied at
 # the moment the writer begins, so it never restarts by itself: the writer's checkpoint at this bound is what
 # restarts it, copying what the last pass left and syncing three times (the checkpoint's two, then the new WAL
-# header) between batches that every queued caller waits for. A ledger pair
-# writes ~9 pages once the random job-id indexes outgrow their first leaves (2.5 on fresh tables): at 10,000 that
-# stall came every ~1,100 pairs, several times a second.
+# header) between batches that every queued caller waits for. With random job ids a ledger pair wrote ~9 pages
+# once the job-id indexes outgrew their first leaves: at 10,000 that stall came every ~1,100 pairs, several times a
+# second. Time-ordered ids (SqlStore._new_job_id) keep it near the 2.5 pages of fresh tables.
 WRITER_AUTOCHECKPOINT = 40_000
 _INTERVAL = 0.1  # seconds between checkpoints while commits keep coming: each costs two fsyncs
 
