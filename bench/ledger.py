@@ -5,6 +5,8 @@ PostgreSQL from 4 processes (``bench/ledger_pg.py``); zero double spend in both 
 member paid exactly what they spent). The SQLite floor is not a bot: it is the same number of concurrent members
 doing the least two SQLite transactions a reserve and a settle can be (one INSERT + one UPDATE each) through one
 aiosqlite connection, serialised as a single connection must; the PostgreSQL floor is the same through bare asyncpg.
+PostgreSQL also reports a bound: the floor's writes sent in batches as the store sends its own, which is how fast
+any batched ledger could go on this machine with this many members (a figure, no target).
 """
 
 from __future__ import annotations
@@ -132,12 +134,15 @@ async def run(*, smoke: bool) -> Result:
     pg = await ledger_pg.measure(members, pg_each, pg_limited_each, backlog=1_000 if smoke else ledger_pg.BACKLOG_JOBS)
     if pg is None:
         result.notes.append("PostgreSQL not measured: initdb and pg_ctl are not on PATH")
-        pg = {"store": math.nan, "floor": math.nan, "limited": math.nan}
+        pg = {"store": math.nan, "floor": math.nan, "bound": math.nan, "limited": math.nan}
     procs = ledger_pg.PROCESSES
     result.figures["PostgreSQL pairs"] = f"{members} members over {procs} processes × {pg_each} pairs each"
     result.figures["PostgreSQL store (create_job + finish_job)"] = f"{pg['store']:,.0f} pairs/s"
     result.figures["PostgreSQL floor (bare asyncpg INSERT+UPDATE, twice)"] = f"{pg['floor']:,.0f} pairs/s"
     result.figures["PostgreSQL store / floor (time per pair)"] = f"{pg['floor'] / pg['store']:.2f}"
+    result.figures["PostgreSQL bound (the floor's writes, batched as the store batches)"] = (
+        f"{pg['bound']:,.0f} pairs/s; store / bound (time per pair) {pg['bound'] / pg['store']:.2f}"
+    )
     result.figures["PostgreSQL store, as the bot creates jobs (queue limits and spend cap checked)"] = (
         f"{pg['limited']:,.0f} pairs/s ({members} members × {pg_limited_each} pairs)"
     )

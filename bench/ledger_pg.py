@@ -4,6 +4,7 @@ Target (issue 12): ≥ 10,000 pairs/s. The server is a throwaway one started lik
 (``tests/pg.py``: initdb/pg_ctl from PATH, loopback only, fsync off). 50 concurrent members are spread over the
 processes; each member has a connection of its own. Each process first runs the floor, the least two transactions
 a reserve and a settle can be through bare asyncpg (INSERT + UPDATE, then UPDATE + UPDATE, each BEGIN … COMMIT),
+then the bound (the same writes batched as the store batches its own: the fastest any batched ledger could go here),
 then the store (``create_job`` then ``finish_job``), each phase started in every process at once. A last phase, a
 figure without a target, creates jobs as the bot does (JobRunner passes its queue limits and the spend cap, which
 make creations take turns across every process). At the end the books must check out and every member must have
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import sys
 import time
 from functools import partial
@@ -32,11 +34,12 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from bot.store import AccountRules, JobKind, NewJob, QueueLimits, SpendLimit, Store, open_store
+from bot.store.pg_batch import Batcher
 from bot.store.postgres import PostgresDatabase, keep_session
 from bot.store.sql import SqlStore
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
 __all__ = ["PROCESSES", "QUEUE", "TARGET_PER_SECOND", "measure", "spend_cap"]
 
@@ -45,7 +48,7 @@ PROCESSES = 4
 ALLOWANCE = 1_000_000
 RULES = AccountRules(allowance=ALLOWANCE, period_seconds=86_400.0, max_balance=ALLOWANCE)
 _FIRST_USER = 1000
-_PHASES = ("floor", "store", "limited")
+_PHASES = ("floor", "bound", "store", "limited")
 # As JobRunner creates jobs: room enough that no limit refuses one (the limits are checked, never reached).
 QUEUE = QueueLimits(max_queued=100_000, per_user_queued=1_000)
 BACKLOG_JOBS = 50_000
@@ -60,7 +63,7 @@ _LINE_PATIENCE = 120.0  # seconds a worker may take for one step (bounded by the
 async def measure(
     members: int, each: int, limited_each: int, *, backlog: int = BACKLOG_JOBS
 ) -> dict[str, float] | None:
-    """Start a server and the worker processes; pairs/s of the floor and the store (None: no initdb/pg_ctl here).
+    """Start a server and the worker processes; pairs/s of each phase (None: no initdb/pg_ctl here).
 
     Raises
     ------
@@ -75,7 +78,8 @@ async def measure(
     except PostgresUnavailable:
         return None
     try:
-        return await _measure_on(dsn, members, {"floor": each, "store": each, "limited": limited_each}, backlog)
+        each_of = {"floor": each, "bound": each, "store": each, "limited": limited_each}
+        return await _measure_on(dsn, members, each_of, backlog)
     finally:
         await asyncio.to_thread(server.__exit__, None, None, None)
 
@@ -85,11 +89,14 @@ async def _measure_on(dsn: str, members: int, each: dict[str, int], backlog: int
     try:
         conn = await asyncpg.connect(dsn)
         try:
-            await _fill_as_running(conn, time.time(), backlog)
             await conn.execute(
                 "CREATE TABLE floor_jobs (id BIGSERIAL PRIMARY KEY, user_id BIGINT NOT NULL, state TEXT NOT NULL);"
-                "CREATE TABLE floor_accounts (user_id BIGINT PRIMARY KEY, balance BIGINT NOT NULL)"
+                "CREATE TABLE floor_accounts (user_id BIGINT PRIMARY KEY, balance BIGINT NOT NULL);"
+                "CREATE TABLE bound_jobs (id TEXT PRIMARY KEY, user_id BIGINT NOT NULL, state TEXT NOT NULL);"
+                "CREATE TABLE bound_accounts (user_id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, held BIGINT NOT NULL"
+                ")"
             )
+            await _fill_as_running(conn, time.time(), backlog)
         finally:
             await conn.close()
         split = [members // PROCESSES + (1 if n < members % PROCESSES else 0) for n in range(PROCESSES)]
@@ -164,6 +171,7 @@ async def _fill_as_running(conn: asyncpg.Connection[Any], now: float, backlog: i
         "INSERT INTO ledger (user_id, scope, delta, reason, job_id, created_at) "
         f"SELECT {users}, 'global', d.delta, d.reason, 'b' || g, {now} - g + d.after {jobs} "
         "CROSS JOIN (VALUES (-1, 'reserve', 0), (0, 'capture', 8)) AS d(delta, reason, after) ORDER BY g, d.after;"
+        f"INSERT INTO bound_jobs (id, user_id, state) SELECT 'b' || g, {users}, 'delivered' {jobs};"
         "ANALYZE"
     )
 
@@ -231,6 +239,7 @@ async def _worker(dsn: str, first: int, members: int) -> None:
             await store.finish_job(job.id, delivered=True)
 
         limited_pair = partial(store_pair, spend=spend_cap(), queue=QUEUE)  # as JobRunner creates
+        bound_pair = await _bound_pair(pool, users)
 
         async def phase(pair: Callable[[int], Awaitable[None]], rounds: int) -> None:
             async def member(user_id: int) -> None:
@@ -240,18 +249,81 @@ async def _worker(dsn: str, first: int, members: int) -> None:
             await asyncio.gather(*(member(u) for u in users))
 
         await phase(floor_pair, WARM_UP_PAIRS)  # warm-up: connections, prepared statements and plans, accounts
+        await phase(bound_pair, WARM_UP_PAIRS)
         await phase(store_pair, WARM_UP_PAIRS)
         _say("ready")
         loop = asyncio.get_running_loop()
-        for name, pair in (("floor", floor_pair), ("store", store_pair), ("limited", limited_pair)):
+        pairs: dict[str, Callable[[int], Awaitable[None]]] = {
+            "floor": floor_pair,
+            "bound": bound_pair,
+            "store": store_pair,
+            "limited": limited_pair,
+        }
+        for name in _PHASES:
             word, _, rounds = (await loop.run_in_executor(None, sys.stdin.readline)).partition(" ")
             if word != "go":
                 return
-            await phase(pair, int(rounds))
+            await phase(pairs[name], int(rounds))
             _say(f"{name} {members * int(rounds)}")
     finally:
         await store.close()
         await pool.close()
+
+
+# The bound's two statements: the floor's writes (a job row and the account; the job and the account again),
+# batched as the store batches its own, each row under the same condition (enough balance; the job unfinished).
+_BOUND_RESERVE = (
+    "WITH x AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS x(id, user_id)), "
+    "a AS (UPDATE bound_accounts SET balance = balance - 1, held = held + 1 FROM x "
+    "WHERE bound_accounts.user_id = x.user_id AND balance >= 1 RETURNING x.id, x.user_id) "
+    "INSERT INTO bound_jobs (id, user_id, state) SELECT id, user_id, 'queued' FROM a RETURNING id"
+)
+_BOUND_SETTLE = (
+    "WITH x AS (SELECT * FROM unnest($1::text[]) AS x(id)), "
+    "j AS (UPDATE bound_jobs SET state = 'delivered' FROM x WHERE bound_jobs.id = x.id AND state = 'queued' "
+    "RETURNING bound_jobs.id, user_id), "
+    "a AS (UPDATE bound_accounts SET held = held - 1 FROM j WHERE bound_accounts.user_id = j.user_id) "
+    "SELECT id FROM j"
+)
+
+
+async def _bound_pair(pool: asyncpg.Pool[Any], users: range) -> Callable[[int], Awaitable[None]]:
+    """The bound: the least a *batched* reserve+settle can be, through the store's own Batcher and pool settings.
+
+    The floor shows what batching saves; the bound shows what this machine allows any batched ledger with this
+    many members: no ledger entries, history, notification, limits or Job records, just two tables.
+    """
+    await pool.executemany(
+        "INSERT INTO bound_accounts (user_id, balance, held) VALUES ($1, $2, 0)", [(u, ALLOWANCE) for u in users]
+    )
+
+    async def fetch(sql: str, *args: object) -> list[asyncpg.Record]:
+        async with pool.acquire() as conn:
+            return await conn.fetch(sql, *args)
+
+    async def reserve_many(batch: Sequence[tuple[str, int]]) -> list[asyncpg.Record]:
+        ordered = sorted(batch, key=lambda item: item[1])  # locks in one order across processes, as the store
+        return await fetch(_BOUND_RESERVE, [i for i, _ in ordered], [u for _, u in ordered])
+
+    async def settle_many(batch: Sequence[str]) -> list[asyncpg.Record]:
+        return await fetch(_BOUND_SETTLE, sorted(batch))
+
+    async def reserve_one(item: tuple[str, int]) -> asyncpg.Record | None:
+        return next(iter(await reserve_many([item])), None)
+
+    async def settle_one(item: str) -> asyncpg.Record | None:
+        return next(iter(await settle_many([item])), None)
+
+    reserves, settles = Batcher(reserve_many, reserve_one), Batcher(settle_many, settle_one)
+
+    async def bound_pair(user_id: int) -> None:
+        job_id = f"{time.time_ns() // 1000 & 0xFFFF_FFFF:08x}{secrets.token_hex(2)}"  # time-ordered, as the store's
+        if await reserves.submit((job_id, user_id), key=user_id, row_id=job_id) is None:
+            raise AssertionError(f"the bound refused a reservation for member {user_id}")
+        if await settles.submit(job_id, key=job_id, row_id=job_id) is None:
+            raise AssertionError(f"the bound did not settle job {job_id}")
+
+    return bound_pair
 
 
 def _say(line: str) -> None:
