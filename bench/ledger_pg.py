@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import sys
 import time
 from functools import partial
@@ -239,7 +238,7 @@ async def _worker(dsn: str, first: int, members: int) -> None:
             await store.finish_job(job.id, delivered=True)
 
         limited_pair = partial(store_pair, spend=spend_cap(), queue=QUEUE)  # as JobRunner creates
-        bound_pair = await _bound_pair(pool, users)
+        bound_pair = await _bound_pair(pool, users, new_id=store._new_job_id)  # the store's own ids
 
         async def phase(pair: Callable[[int], Awaitable[None]], rounds: int) -> None:
             async def member(user_id: int) -> None:
@@ -287,7 +286,9 @@ _BOUND_SETTLE = (
 )
 
 
-async def _bound_pair(pool: asyncpg.Pool[Any], users: range) -> Callable[[int], Awaitable[None]]:
+async def _bound_pair(
+    pool: asyncpg.Pool[Any], users: range, *, new_id: Callable[[], str]
+) -> Callable[[int], Awaitable[None]]:
     """The bound: the least a *batched* reserve+settle can be, through the store's own Batcher and pool settings.
 
     The floor shows what batching saves; the bound shows what this machine allows any batched ledger with this
@@ -317,7 +318,7 @@ async def _bound_pair(pool: asyncpg.Pool[Any], users: range) -> Callable[[int], 
     reserves, settles = Batcher(reserve_many, reserve_one), Batcher(settle_many, settle_one)
 
     async def bound_pair(user_id: int) -> None:
-        job_id = f"{time.time_ns() // 1000 & 0xFFFF_FFFF:08x}{secrets.token_hex(2)}"  # time-ordered, as the store's
+        job_id = new_id()
         if await reserves.submit((job_id, user_id), key=user_id, row_id=job_id) is None:
             raise AssertionError(f"the bound refused a reservation for member {user_id}")
         if await settles.submit(job_id, key=job_id, row_id=job_id) is None:

@@ -85,7 +85,7 @@ GIL_SWITCH_INTERVAL = 0.0005
 # grew from 359 to 523 idle connections, and the process's RSS with it (256 still filled over several waves). Each
 # request on the wire holds one (HTTP/1.1), so this is also how many can be on the wire: aiohttp's own default,
 # and twice the requests Discord allows a bot per second; a burst of ACKs then reuses warm connections instead of
-# opening one each (bench ack, bot/floor p99: 0.38-0.94 over five runs; 0.44-2.82 over six without the bound).
+# opening one each (bench ack, bot/floor p99: 0.38-0.94 over five runs; 0.44-2.82 over six with none or 256).
 DISCORD_CONNECTIONS_PER_HOST = 100
 
 
