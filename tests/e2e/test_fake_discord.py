@@ -483,3 +483,44 @@ async def test_a_burst_of_connections_is_held_by_the_listen_backlog_not_dropped(
     finally:
         for client in clients:
             client.close()
+
+
+async def test_a_request_cut_off_mid_upload_has_no_effect_and_is_not_an_error(fake: FakeDiscord) -> None:
+    # A bot killed while it uploads an image leaves the fake a multipart body that never ends. Discord would just
+    # see the connection go; the fake must not call that a malformed request (or create a message from half of it).
+    boundary = "cutoff"
+    head = (
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="payload_json"\r\n'
+        "Content-Type: application/json\r\n\r\n"
+        '{"content": "half an upload"}\r\n'
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="files[0]"; filename="image.png"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    ).encode() + PNG[:8]
+    path = f"/channels/{fake.channel_id}/messages"
+    request = (
+        f"POST /api/v10{path} HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{fake.port}\r\n"
+        f"Authorization: Bot {fake.token}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+        "Content-Length: 100000\r\n\r\n"
+    ).encode() + head
+    for seen, cut in enumerate(("close", "abort"), start=1):
+        _, writer = await asyncio.open_connection("127.0.0.1", fake.port)
+        writer.write(request)
+        await writer.drain()
+        await asyncio.sleep(0.05)  # the fake has begun the body and waits for the rest
+        if cut == "close":
+            writer.close()
+        else:
+            writer.transport.abort()
+        await fake.wait_for(
+            lambda: len(fake.dropped) + len(fake.errors) >= seen,  # noqa: B023 - awaited within this iteration
+            timeout=5,
+            what=f"the fake to see the cut ({cut})",
+        )
+    assert fake.errors == []
+    assert fake.dropped == [("POST", path), ("POST", path)]
+    assert fake.channel_messages() == []
+    assert fake.requests == []

@@ -39,7 +39,8 @@ Behaviour notes (mirroring real Discord):
   interaction goes only to the session(s) of its guild's shard, DM events to shard 0; an event no session owns
   is kept in :attr:`FakeDiscord.undelivered` (a new IDENTIFY for a shard replaces that shard's session);
 - internal errors of the fake answer 400 (never 5xx, which discord.py retries for seconds) and are
-  collected in :attr:`FakeDiscord.errors`.
+  collected in :attr:`FakeDiscord.errors`; a request whose client goes away before its body is whole (a bot
+  killed mid-upload) has no effect, as on Discord, and is listed in :attr:`FakeDiscord.dropped`.
 """
 
 from __future__ import annotations
@@ -367,6 +368,7 @@ class FakeDiscord:
         self.gateway_received: list[GatewayFrame] = []
         self.identify_payloads: list[JSON] = []  # token redacted
         self.errors: list[str] = []  # internal errors of the fake (should stay empty)
+        self.dropped: list[tuple[str, str]] = []  # (method, path) of requests whose client left mid-body
         self.deleted_messages: list[JSON] = []
         self.resume_count = 0
         self.ready_count = 0
@@ -1484,6 +1486,12 @@ class FakeDiscord:
         received_at = asyncio.get_running_loop().time()
         try:
             body, files = await self._read_body(request)
+        except ConnectionError:
+            # The client went away mid-body (a bot killed or stopped during an upload): Discord never saw a
+            # whole request, so nothing happens; it is no fault of the fake's and not a malformed request.
+            self.dropped.append((method, path))
+            await self._notify()
+            return web.Response(status=400)
         except Exception:
             self.errors.append(traceback.format_exc())
 
@@ -1530,8 +1538,11 @@ class FakeDiscord:
         self.requests.append(record)
         self._unsettled.add(record.index)
         try:
-            await response.prepare(request)
-            await response.write_eof()
+            try:
+                await response.prepare(request)
+                await response.write_eof()
+            except ConnectionError:
+                return response  # the client went away after sending it all: the request stands, unanswered
             for _ in range(_SETTLE_ITERATIONS):
                 await asyncio.sleep(0)
         finally:
