@@ -16,11 +16,13 @@ import json
 import logging
 import re
 import sys
+import time
 from collections import Counter
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import discord
 import yarl
 
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from bot.reapi.simulator import ReapiSimulator
-    from tests.fakes.fake_discord import FakeDiscord
+    from tests.fakes.fake_discord import FakeDiscord, FakeInteraction
 
 __all__ = ["RemoteWorld", "Timeline", "serve"]
 
@@ -87,6 +89,9 @@ class RemoteWorld:
         self.addresses: dict[str, str] = {}
         self._process: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
+        # Interaction token -> when the running bot wrote its ACK (the callback's body) to the socket, on the
+        # clock the child stamps its dispatches with (both are time.monotonic()).
+        self.acks_written: dict[str, float] = {}
 
     async def __aenter__(self) -> RemoteWorld:
         self._process = await asyncio.create_subprocess_exec(
@@ -146,6 +151,15 @@ class RemoteWorld:
         """
         await self.call("offer", count=count, rate=rate, command=command, pool=pool, hold_gc=hold_gc)
 
+    async def burst(self, count: int, *, hold_gc: bool = False) -> dict[str, float]:
+        """Dispatch ``count`` /imagine from fresh members as one burst: built first, then written back to back
+        (``FakeDiscord.send_at_once``), so that they reach the bot together in every run. Returns once all are
+        sent, with when each was (interaction token -> the child's ``time.monotonic()``). ``hold_gc`` as for
+        :meth:`offer`."""
+        answer = await self.call("burst", count=count, hold_gc=hold_gc)
+        sent: dict[str, float] = answer["sent"]
+        return sent
+
     async def probe(self) -> float | None:
         """Dispatch one /credits and return the seconds until its ACK (None: none within 10 s)."""
         answer = await self.call("probe")
@@ -201,6 +215,11 @@ class RemoteWorld:
         old_base, old_gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
         discord.http.Route.BASE = self.addresses["api_base_url"]
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.addresses["gateway_url"])
+        # When the bot's ACK leaves: its callback body written to the socket (aiohttp's chunk-sent signal). The
+        # fake's receipt of it also counts the fake's own queue, which a burst of 200 fills (bench ack).
+        trace = bot.http.http_trace or aiohttp.TraceConfig()
+        trace.on_request_chunk_sent.append(self._ack_written)
+        bot.http.http_trace = trace
         task = asyncio.create_task(bot.start(DISCORD_TOKEN))
         try:
             await asyncio.wait_for(bot.wait_until_ready(), timeout=60)
@@ -211,6 +230,14 @@ class RemoteWorld:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=30)
             discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_base, old_gateway
+
+    async def _ack_written(
+        self, session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestChunkSentParams
+    ) -> None:
+        if params.method == "POST" and params.url.path.endswith("/callback"):
+            match = _TOKEN_IN_PATH.search(params.url.path)
+            if match is not None:
+                self.acks_written.setdefault(match.group(1), time.monotonic())
 
 
 # -- the child's side ------------------------------------------------------------------------------------------
@@ -281,10 +308,18 @@ class _Driver:
             self.pool[slot] = self.fake.make_user(f"member{slot}")
         return self.pool[slot]
 
-    async def _dispatch(self, command: str, *, probe: bool = False, pool: int = 0) -> str:
+    def _make(self, command: str, pool: int) -> FakeInteraction:
+        """A ``command`` interaction from the next member, built and not sent."""
         user = self._user(pool)
         options = [{"name": "prompt", "value": f"load {self.dispatched}"}] if command == "imagine" else []
-        interaction = await self.fake.send_slash_command(command, options, user=user)
+        return self.fake.make_slash_command(command, options, user=user)
+
+    async def _dispatch(self, command: str, *, probe: bool = False, pool: int = 0) -> str:
+        interaction = self._make(command, pool)
+        await self.fake.send_at_once([interaction])
+        return self._sent(interaction, probe=probe)
+
+    def _sent(self, interaction: FakeInteraction, *, probe: bool = False) -> str:
         assert interaction.sent_at is not None
         (self.watch.probes if probe else self.watch.sent)[interaction.token] = interaction.sent_at
         return interaction.token
@@ -307,6 +342,12 @@ class _Driver:
                 self._offer(command["count"], command["rate"], command["command"], command.get("pool", 0))
             )
             return {"ok": True}
+        if op == "burst":
+            if command.get("hold_gc"):
+                gc.disable()
+            burst = [self._make("imagine", 0) for _ in range(command["count"])]
+            await self.fake.send_at_once(burst)
+            return {"sent": {self._sent(interaction): interaction.sent_at for interaction in burst}}
         if op == "probe":
             token = await self._dispatch("credits", probe=True)
             for _ in range(200):  # 10 s

@@ -82,11 +82,12 @@ GC_THRESHOLDS = (50_000, 20, 100)
 GIL_SWITCH_INTERVAL = 0.0005
 # At most this many connections at once to one Discord host (REST, the gateway's, the CDN's each count apart).
 # discord.py's own pool has no bound, and it keeps every connection a burst opened: over bench soak's ten waves it
-# grew from 359 to 523 idle connections, and the process's RSS with it (256 still filled over several waves). Each
-# request on the wire holds one (HTTP/1.1), so this is also how many can be on the wire: aiohttp's own default,
-# and twice the requests Discord allows a bot per second; a burst of ACKs then reuses warm connections instead of
-# opening one each (bench ack, bot/floor p99: 0.38-0.94 over five runs; 0.44-2.82 over six with none or 256).
-DISCORD_CONNECTIONS_PER_HOST = 100
+# grew from 359 to 523 idle connections, and the process's RSS with it. Each request on the wire holds one
+# (HTTP/1.1), so this is also how many can be on the wire: room for a burst of 200 ACKs (interaction callbacks
+# have no global rate limit) with margin. At 100, the second hundred of a burst waited for connections until the
+# first hundred's answers were back: bench ack (a burst sent at once, latency to the ACK written), bot/floor p99
+# 1.50-2.29 over three runs at 100, 1.29-1.67 at 256.
+DISCORD_CONNECTIONS_PER_HOST = 256
 
 
 def tune_gc() -> None:

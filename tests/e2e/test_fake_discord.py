@@ -524,3 +524,20 @@ async def test_a_request_cut_off_mid_upload_has_no_effect_and_is_not_an_error(fa
     assert fake.dropped == [("POST", path), ("POST", path)]
     assert fake.channel_messages() == []
     assert fake.requests == []
+
+
+async def test_a_burst_sent_at_once_reaches_the_bot_before_the_fake_handles_any_answer(
+    fake: FakeDiscord, bot: ProbeBot
+) -> None:
+    burst = [fake.make_slash_command("hold", user=fake.make_user(f"burst{n}")) for n in range(30)]
+    assert all(inter.sent_at is None for inter in burst)  # built, not sent
+    await fake.send_at_once(burst)
+    callbacks = [await fake.wait_for_request("POST", inter.callback_path) for inter in burst]
+    assert [c.json for c in callbacks] == [{"type": 5, "data": {"flags": 64}}] * len(burst)
+    sent = [inter.sent_at for inter in burst]
+    assert None not in sent
+    # Written back to back: the fake handled no answer before the last frame was out.
+    assert max(s for s in sent if s is not None) <= min(c.time for c in callbacks)
+    seqs = [frame["s"] for frame in fake.events if frame["t"] == "INTERACTION_CREATE"]
+    assert seqs[-len(burst) :] == list(range(seqs[-len(burst)], seqs[-len(burst)] + len(burst)))
+    assert [frame["d"]["id"] for frame in fake.events[-len(burst) :]] == [i.id for i in burst]

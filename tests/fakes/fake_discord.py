@@ -53,7 +53,7 @@ import re
 import secrets
 import traceback
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -1283,6 +1283,36 @@ class FakeDiscord:
         await self.dispatch("INTERACTION_CREATE", interaction.payload)
         return interaction
 
+    async def send_at_once(self, interactions: Sequence[FakeInteraction]) -> None:
+        """Send built interactions (:meth:`make_slash_command`) as one burst: every frame is made first, then all
+        are written back to back without yielding to the event loop, so they reach the bot together however busy
+        this process is (sent one by one, a burst's spread depends on how fast the fake gets through it)."""
+        async with self._gw_lock:
+            frames: list[tuple[FakeInteraction, _Session, str]] = []
+            for interaction in interactions:
+                owners = self._owners(interaction.guild_id)
+                interaction.shards = [session.shard[0] for session in owners]
+                if not owners:
+                    interaction.sent_at = self.now()
+                    self.undelivered.append({"t": "INTERACTION_CREATE", "d": copy.deepcopy(interaction.payload)})
+                for session in owners:
+                    session.seq += 1
+                    data = self._gate_event("INTERACTION_CREATE", copy.deepcopy(interaction.payload), session)
+                    frame = {"op": 0, "t": "INTERACTION_CREATE", "s": session.seq, "d": data}
+                    session.events.append(frame)
+                    frames.append((interaction, session, _dumps(frame)))
+            for interaction, session, text in frames:
+                interaction.sent_at = self.now()  # Discord's 3-second ACK clock starts when it sends the event
+                conn = session.active
+                if conn is None or conn.closed or conn.ws.closed:
+                    continue  # kept in session.events: replayed on RESUME, as dispatch() does
+                try:
+                    await conn.ws.send_str(text)
+                except (ConnectionError, RuntimeError):
+                    conn.closed = True
+                    session.active = None
+        await self._notify()
+
     def _command_ref(self, name: str, command_type: int, guild_id: str | None) -> tuple[str, str | None]:
         """(command id, data.guild_id) — from the synced commands when present (guild ones first)."""
         for scope in dict.fromkeys((guild_id, None)):
@@ -1350,6 +1380,23 @@ class FakeDiscord:
         Options are raw option dicts; ``type`` is inferred when missing, and a ``value`` that is an
         attachment dict (``add_attachment``) or user dict is put into ``data.resolved`` automatically.
         Guild interaction by default (``channel_id`` or ``guild_id``'s first channel); ``dm=True`` for a bot DM."""
+        interaction = self.make_slash_command(
+            name, options, user=user, channel_id=channel_id, resolved=resolved, guild_id=guild_id, dm=dm
+        )
+        return await self._send_interaction(interaction)
+
+    def make_slash_command(
+        self,
+        name: str,
+        options: list[JSON] | None = None,
+        *,
+        user: JSON | None = None,
+        channel_id: str | None = None,
+        resolved: JSON | None = None,
+        guild_id: str | None = None,
+        dm: bool = False,
+    ) -> FakeInteraction:
+        """The interaction :meth:`send_slash_command` would send, built but not sent (see :meth:`send_at_once`)."""
         if channel_id is None and guild_id is not None:
             channel_id = self._guilds[str(guild_id)]["channel_ids"][0]
         guild_id = None if dm else self._channels[str(channel_id or self.channel_id)]["guild_id"]
@@ -1366,7 +1413,7 @@ class FakeDiscord:
             data["resolved"] = res
         if command_guild is not None:
             data["guild_id"] = command_guild
-        return await self._send_interaction(self._new_interaction(2, data, user=user, channel_id=channel_id, dm=dm))
+        return self._new_interaction(2, data, user=user, channel_id=channel_id, dm=dm)
 
     async def send_message_command(
         self, name: str, target_message: JSON, *, user: JSON | None = None
