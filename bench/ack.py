@@ -54,7 +54,6 @@ class _Burst:
 async def _burst(world: RemoteWorld, count: int) -> _Burst:
     """Dispatch ``count`` /imagine as one burst and let their jobs end."""
     await world.reset()
-    world.acks_written.clear()
     with Collections() as collections:
         sent = await world.burst(count, hold_gc=True)
         for _ in range(1_200):  # 60 s

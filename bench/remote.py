@@ -90,8 +90,11 @@ class RemoteWorld:
         self._process: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
         # Interaction token -> when the running bot wrote its ACK (the callback's body) to the socket, on the
-        # clock the child stamps its dispatches with (both are time.monotonic()).
+        # clock the child stamps its dispatches with (both are time.monotonic()). Recorded from a burst() to the
+        # next reset() only: a record of every ACK is memory in the bot's process per job, which soak would count
+        # as the bot's (it did: two blocks per job).
         self.acks_written: dict[str, float] = {}
+        self._timing_acks = False
 
     async def __aenter__(self) -> RemoteWorld:
         self._process = await asyncio.create_subprocess_exec(
@@ -156,6 +159,7 @@ class RemoteWorld:
         (``FakeDiscord.send_at_once``), so that they reach the bot together in every run. Returns once all are
         sent, with when each was (interaction token -> the child's ``time.monotonic()``). ``hold_gc`` as for
         :meth:`offer`."""
+        self._timing_acks = True  # before the call: the bot may ACK the first ones before it returns
         answer = await self.call("burst", count=count, hold_gc=hold_gc)
         sent: dict[str, float] = answer["sent"]
         return sent
@@ -179,8 +183,11 @@ class RemoteWorld:
     async def reset(self) -> None:
         """Start counting afresh (between the floor and the bot), with the child's collector on and its heap so
         far frozen (collected once, then never scanned again: the fakes' records of earlier measurements made
-        its full collections grow to 100-350 ms, and one falling inside a burst delayed every ACK after it)."""
+        its full collections grow to 100-350 ms, and one falling inside a burst delayed every ACK after it).
+        ACKs written are no longer recorded until the next :meth:`burst`."""
         await self.call("reset")
+        self._timing_acks = False
+        self.acks_written.clear()
 
     def settings(self, tmp: Path, name: str, **jobs: Any) -> Settings:
         """Settings pointing at the child's fakes, on a fresh SQLite file; ``jobs`` overrides ``[jobs]`` keys."""
@@ -234,7 +241,7 @@ class RemoteWorld:
     async def _ack_written(
         self, session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestChunkSentParams
     ) -> None:
-        if params.method == "POST" and params.url.path.endswith("/callback"):
+        if self._timing_acks and params.method == "POST" and params.url.path.endswith("/callback"):
             match = _TOKEN_IN_PATH.search(params.url.path)
             if match is not None:
                 self.acks_written.setdefault(match.group(1), time.monotonic())

@@ -11,7 +11,7 @@ from collections import deque
 import pytest
 
 from bench.harness import LoadSampler, parse_rss, read_rss
-from bench.remote import Timeline
+from bench.remote import RemoteWorld, Timeline
 from bench.soak import held_entries
 from bench.startup import cpu_seconds
 
@@ -126,3 +126,26 @@ def test_cpu_seconds_counts_the_cpu_a_process_used() -> None:
         pass
     assert cpu_seconds(os.getpid()) - before >= 0.2
     assert cpu_seconds(2**22 + 12345) != cpu_seconds(2**22 + 12345)  # no such process: NaN
+
+
+async def test_remote_world_times_the_acks_of_a_burst_and_of_nothing_else() -> None:
+    # soak runs for minutes through the same RemoteWorld: a record of every ACK written would be memory its
+    # process keeps per job (it did: soak counted two blocks per job of the bench's own as the bot's).
+    async with RemoteWorld(sim_delay=0.05) as world, world.floor_bot(0.0):
+        await world.reset()
+        await world.offer(5, 1_000.0)
+        for _ in range(100):  # 5 s
+            if (await world.status())["answered"] >= 5:
+                break
+            await asyncio.sleep(0.05)
+        assert (await world.status())["answered"] == 5
+        assert world.acks_written == {}
+        sent = await world.burst(5)
+        for _ in range(100):  # 5 s
+            if len(world.acks_written) >= 5:
+                break
+            await asyncio.sleep(0.05)
+        assert set(world.acks_written) == set(sent)
+        assert all(0 < world.acks_written[token] - at < 5 for token, at in sent.items())
+        await world.reset()
+        assert world.acks_written == {}
