@@ -921,22 +921,32 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ gateway
 
-    async def _send(self, conn: _GatewayConnection, frame: JSON) -> bool:
+    async def _send(self, conn: _GatewayConnection, frame: JSON | str) -> bool:
+        """Write one frame (or its JSON text) to a gateway connection; False if it is gone."""
         if conn.closed or conn.ws.closed:
             return False
         try:
-            await conn.ws.send_str(_dumps(frame))
+            await conn.ws.send_str(frame if isinstance(frame, str) else _dumps(frame))
         except (ConnectionError, RuntimeError):
             conn.closed = True
             return False
         return True
 
-    async def _dispatch_locked(self, session: _Session, event: str, data: Any) -> int:
+    @staticmethod
+    def _next_frame(session: _Session, event: str, data: Any) -> JSON:
+        """The session's next dispatch frame, kept for RESUME replay."""
         session.seq += 1
         frame = {"op": 0, "t": event, "s": session.seq, "d": data}
         session.events.append(frame)
+        return frame
+
+    async def _send_to(self, session: _Session, frame: JSON | str) -> None:
+        """Send to the session's live connection, if any (the frame stays in its replay buffer either way)."""
         if session.active is not None and not await self._send(session.active, frame):
             session.active = None
+
+    async def _dispatch_locked(self, session: _Session, event: str, data: Any) -> int:
+        await self._send_to(session, self._next_frame(session, event, data))
         return session.seq
 
     def _owners(self, guild_id: str | None) -> list[_Session]:
@@ -1285,8 +1295,10 @@ class FakeDiscord:
 
     async def send_at_once(self, interactions: Sequence[FakeInteraction]) -> None:
         """Send built interactions (:meth:`make_slash_command`) as one burst: every frame is made first, then all
-        are written back to back without yielding to the event loop, so they reach the bot together however busy
-        this process is (sent one by one, a burst's spread depends on how fast the fake gets through it)."""
+        are written back to back (the event loop runs nothing in between unless the socket's buffer is full), so
+        they reach the bot together however busy this process is; sent one by one, a burst's spread depends on how
+        fast the fake gets through it."""
+        event = "INTERACTION_CREATE"
         async with self._gw_lock:
             frames: list[tuple[FakeInteraction, _Session, str]] = []
             for interaction in interactions:
@@ -1294,23 +1306,13 @@ class FakeDiscord:
                 interaction.shards = [session.shard[0] for session in owners]
                 if not owners:
                     interaction.sent_at = self.now()
-                    self.undelivered.append({"t": "INTERACTION_CREATE", "d": copy.deepcopy(interaction.payload)})
+                    self.undelivered.append({"t": event, "d": copy.deepcopy(interaction.payload)})
                 for session in owners:
-                    session.seq += 1
-                    data = self._gate_event("INTERACTION_CREATE", copy.deepcopy(interaction.payload), session)
-                    frame = {"op": 0, "t": "INTERACTION_CREATE", "s": session.seq, "d": data}
-                    session.events.append(frame)
-                    frames.append((interaction, session, _dumps(frame)))
+                    data = self._gate_event(event, copy.deepcopy(interaction.payload), session)
+                    frames.append((interaction, session, _dumps(self._next_frame(session, event, data))))
             for interaction, session, text in frames:
                 interaction.sent_at = self.now()  # Discord's 3-second ACK clock starts when it sends the event
-                conn = session.active
-                if conn is None or conn.closed or conn.ws.closed:
-                    continue  # kept in session.events: replayed on RESUME, as dispatch() does
-                try:
-                    await conn.ws.send_str(text)
-                except (ConnectionError, RuntimeError):
-                    conn.closed = True
-                    session.active = None
+                await self._send_to(session, text)
         await self._notify()
 
     def _command_ref(self, name: str, command_type: int, guild_id: str | None) -> tuple[str, str | None]:
