@@ -298,16 +298,12 @@ async def _bound_pair(
         "INSERT INTO bound_accounts (user_id, balance, held) VALUES ($1, $2, 0)", [(u, ALLOWANCE) for u in users]
     )
 
-    async def fetch(sql: str, *args: object) -> list[asyncpg.Record]:
-        async with pool.acquire() as conn:
-            return await conn.fetch(sql, *args)
-
     async def reserve_many(batch: Sequence[tuple[str, int]]) -> list[asyncpg.Record]:
         ordered = sorted(batch, key=lambda item: item[1])  # locks in one order across processes, as the store
-        return await fetch(_BOUND_RESERVE, [i for i, _ in ordered], [u for _, u in ordered])
+        return await pool.fetch(_BOUND_RESERVE, [i for i, _ in ordered], [u for _, u in ordered])
 
     async def settle_many(batch: Sequence[str]) -> list[asyncpg.Record]:
-        return await fetch(_BOUND_SETTLE, sorted(batch))
+        return await pool.fetch(_BOUND_SETTLE, sorted(batch))
 
     async def reserve_one(item: tuple[str, int]) -> asyncpg.Record | None:
         return next(iter(await reserve_many([item])), None)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import pytest
 
     from bot.config import Settings
-    from tests.fakes.fake_discord import FakeDiscord
+    from tests.fakes.fake_discord import FakeDiscord, HeldRequest
 
 
 async def test_the_bot_caches_no_messages(fake: FakeDiscord, start_bot: Callable[..., Awaitable[ImagineBot]]) -> None:
@@ -73,6 +73,20 @@ def test_starting_the_bot_does_not_import_the_simulator() -> None:
     assert done.stdout.split() == ["False"]
 
 
+async def arrivals_settled(holds: list[HeldRequest], *, enough: int, quiet_polls: int, polls: int) -> int:
+    """How many held requests reached the fake: polled every 50 ms until all did, or at least ``enough`` did and
+    no more came for ``quiet_polls`` polls (``polls`` at most)."""
+    arrived, steady = 0, 0
+    for _ in range(polls):
+        await asyncio.sleep(0.05)
+        now = sum(hold.arrived.is_set() for hold in holds)
+        steady = steady + 1 if now == arrived else 0
+        arrived = now
+        if arrived == len(holds) or (arrived >= enough and steady >= quiet_polls):
+            break
+    return arrived
+
+
 async def test_the_bot_keeps_a_bounded_number_of_connections_to_discord(
     fake: FakeDiscord, start_bot: Callable[..., Awaitable[ImagineBot]]
 ) -> None:
@@ -85,14 +99,8 @@ async def test_the_bot_keeps_a_bounded_number_of_connections_to_discord(
     holds = [fake.hold_next("GET", r"/channels/\d+") for _ in channels]
     calls = [asyncio.create_task(bot.fetch_channel(channel_id)) for channel_id in channels]
     try:
-        arrived, steady = 0, 0
-        for _ in range(200):  # until all arrived, or the cap's worth and no more for 0.3 s (10 s at most)
-            await asyncio.sleep(0.05)
-            now = sum(hold.arrived.is_set() for hold in holds)
-            steady = steady + 1 if now == arrived else 0
-            arrived = now
-            if arrived == len(holds) or (arrived >= cap - 2 and steady >= 6):
-                break
+        # Until all arrived, or the cap's worth and no more for 0.3 s (10 s at most).
+        arrived = await arrivals_settled(holds, enough=cap - 2, quiet_polls=6, polls=200)
         # Each request on the wire holds a connection (HTTP/1.1); the gateway's takes one more on the fake's host.
         assert cap - 2 <= arrived <= cap
     finally:
@@ -112,14 +120,8 @@ async def test_a_burst_of_200_acks_is_on_the_wire_at_once(
     holds = [fake.hold_next("POST", r"/interactions/\d+/[^/]+/callback") for _ in burst]
     await fake.send_at_once(burst)
     try:
-        arrived, steady = 0, 0
-        for _ in range(300):  # until all arrived, or no more for 0.5 s (15 s at most)
-            await asyncio.sleep(0.05)
-            now = sum(hold.arrived.is_set() for hold in holds)
-            steady = steady + 1 if now == arrived else 0
-            arrived = now
-            if arrived == len(holds) or steady >= 10:
-                break
+        # Until all arrived, or no more for 0.5 s (15 s at most).
+        arrived = await arrivals_settled(holds, enough=0, quiet_polls=10, polls=300)
         assert arrived == len(burst)
     finally:
         for hold in holds:
