@@ -53,10 +53,15 @@ class _Journal:
         if await self._record(self._run, lambda: store.record_post_started(job_id, at=at)) is None:
             raise Superseded
 
-    async def posted(self, message_id: int) -> None:
-        """Store the id of the message that now holds the image."""
+    async def posted(self, message_id: int, *, channel_id: int | None = None, ephemeral: bool = False) -> None:
+        """Store the id of the message that now holds the image, and where it is (/history links to it)."""
         store, job_id = self._store, self._run.job.id
-        await self._record(self._run, lambda: store.record_result_message(job_id, message_id=message_id))
+        await self._record(
+            self._run,
+            lambda: store.record_result_message(
+                job_id, message_id=message_id, channel_id=channel_id, ephemeral=ephemeral
+            ),
+        )
 
 
 class DeliveryAttempts:

@@ -104,8 +104,9 @@ class DeliveryJournal(Protocol):
         """A new result message is about to be sent (stored before the request goes out)."""
         ...
 
-    async def posted(self, message_id: int) -> None:
-        """The new result message exists with this id (stored right after)."""
+    async def posted(self, message_id: int, *, channel_id: int | None = None, ephemeral: bool = False) -> None:
+        """The new result message exists with this id (stored right after): in the member's DM channel
+        ``channel_id`` when given, else in the job's channel, as an ephemeral follow-up when ``ephemeral``."""
         ...
 
 
@@ -273,7 +274,9 @@ class JobStore(BanLookup, Protocol):
 
     async def record_post_started(self, job_id: str, *, at: float) -> Job | None: ...
 
-    async def record_result_message(self, job_id: str, *, message_id: int) -> Job | None: ...
+    async def record_result_message(
+        self, job_id: str, *, message_id: int, channel_id: int | None = None, ephemeral: bool = False
+    ) -> Job | None: ...
 
     async def record_delivery_retry(self, job_id: str, *, attempts: int, retry_at: float) -> Job | None:
         """A delivering job's delivery was put off: ``attempts`` so far, the next one not before ``retry_at``."""

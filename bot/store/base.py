@@ -116,6 +116,9 @@ class Job(NewJob):
     # may go. Stored so that a restart resumes the wait (and its bound) instead of starting over or refunding.
     delivery_attempts: int = 0
     delivery_retry_at: float | None = None
+    # Where the result is when not in the job's channel (see ``record_result_message``): /history links to it.
+    result_channel_id: int | None = None
+    result_ephemeral: bool = False
 
     @property
     def duration(self) -> float | None:
@@ -142,6 +145,8 @@ class HistoryEntry:
     created_at: float
     finished_at: float
     error_code: str | None = None  # why it failed, as a code (None when delivered, and on rows before step 4)
+    result_channel_id: int | None = None  # the DM channel holding the result; None: the job's channel
+    result_ephemeral: bool = False  # the result was shown to the member only: nothing can link to it
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,8 +302,11 @@ class Store(SettingsStorage, Protocol):
         """A delivering job is about to post its result as a new message."""
         ...
 
-    async def record_result_message(self, job_id: str, *, message_id: int) -> Job | None:
-        """A delivering job's result is in message ``message_id``."""
+    async def record_result_message(
+        self, job_id: str, *, message_id: int, channel_id: int | None = None, ephemeral: bool = False
+    ) -> Job | None:
+        """A delivering job's result is in message ``message_id``: in DM channel ``channel_id`` when given, else in
+        the job's channel (``ephemeral``: shown to its member only)."""
         ...
 
     async def record_delivery_retry(self, job_id: str, *, attempts: int, retry_at: float) -> Job | None:

@@ -25,6 +25,7 @@ from bot.store.sql_rows import (
     JOB_COLUMNS,
     NEW_JOB_COLUMNS,
     TERMINAL,
+    copy_to_history,
     job_from_row,
     new_job_params,
     queued_job,
@@ -48,6 +49,8 @@ def _insert_sql(columns: tuple[str, ...]) -> str:
 
 
 _INSERT_NEW_JOB = _insert_sql(NEW_JOB_COLUMNS)
+# Copied from the row just ended, inside SQLite: cheaper than binding its values again.
+_COPY_TO_HISTORY = copy_to_history("jobs WHERE id = ?", cost="CASE WHEN ? THEN cost ELSE 0 END")
 
 
 _ID_RANDOM_BYTES = 2  # after the 8 hex digits of time: 12 in all, short enough for custom_ids and logs
@@ -253,16 +256,7 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql, PgSte
                 )
                 reason = "capture" if delivered else "refund"
                 await self._append(tx, job.user_id, job.scope, back, reason, job.id, None, now)
-            # Copied from the row just ended, inside SQLite: cheaper than binding its sixteen values again.
-            await tx.execute(
-                "INSERT INTO history (job_id, user_id, guild_id, channel_id, kind, prompt, aspect_ratio, "
-                "sources, parent_job_id, state, cost, result_message_id, error_code, error_message, created_at, "
-                "finished_at) SELECT id, user_id, guild_id, channel_id, kind, prompt, aspect_ratio, sources, "
-                "parent_job_id, state, CASE WHEN ? THEN cost ELSE 0 END, result_message_id, error_code, "
-                "error_message, created_at, finished_at FROM jobs WHERE id = ?",
-                int(delivered),
-                job_id,
-            )
+            await tx.execute(_COPY_TO_HISTORY, int(delivered), job_id)
             await self._db.notify_work(tx)
             return job
 
@@ -308,6 +302,8 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql, PgSte
                 created_at=r["created_at"],
                 finished_at=r["finished_at"],
                 error_code=r["error_code"],
+                result_channel_id=r["result_channel_id"],
+                result_ephemeral=bool(r["result_ephemeral"]),
             )
             for r in rows
         ]

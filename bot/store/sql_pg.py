@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.store.pg_batch import Batcher
 from bot.store.sql_limits import CREATIONS_LOCK, SPENT, WAITING
-from bot.store.sql_rows import NEW_JOB_COLUMNS, TERMINAL
+from bot.store.sql_rows import NEW_JOB_COLUMNS, TERMINAL, copy_to_history
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -156,11 +156,7 @@ def _finish_batch_sql(types: tuple[str, ...]) -> str:
         "SELECT user_id, scope, CASE WHEN f_captures THEN 0 ELSE cost END, "
         "CASE WHEN f_captures THEN 'capture' ELSE 'refund' END, id, NULL, finished_at, NULL, NULL FROM j "
         "WHERE cost > 0), "
-        "h AS (INSERT INTO history (job_id, user_id, guild_id, channel_id, kind, prompt, aspect_ratio, sources, "
-        "parent_job_id, state, cost, result_message_id, error_code, error_message, created_at, finished_at) "
-        "SELECT id, user_id, guild_id, channel_id, kind, prompt, aspect_ratio, sources, parent_job_id, state, "
-        "CASE WHEN f_captures THEN cost ELSE 0 END, result_message_id, error_code, error_message, created_at, "
-        f"finished_at FROM j) {_NOTIFY}"
+        f"h AS ({copy_to_history('j', cost='CASE WHEN f_captures THEN cost ELSE 0 END')}) {_NOTIFY}"
     )
 
 
@@ -213,11 +209,7 @@ def _finish_sql(only: int) -> str:
         "l AS (INSERT INTO ledger (user_id, scope, delta, reason, job_id, actor_id, created_at, note, cap) "
         "SELECT user_id, scope, CASE WHEN ?::boolean THEN 0 ELSE cost END, ?::text, id, NULL, finished_at, "
         "NULL, NULL FROM j WHERE cost > 0), "
-        "h AS (INSERT INTO history (job_id, user_id, guild_id, channel_id, kind, prompt, aspect_ratio, sources, "
-        "parent_job_id, state, cost, result_message_id, error_code, error_message, created_at, finished_at) "
-        "SELECT id, user_id, guild_id, channel_id, kind, prompt, aspect_ratio, sources, parent_job_id, state, "
-        "CASE WHEN ?::boolean THEN cost ELSE 0 END, result_message_id, error_code, error_message, created_at, "
-        f"finished_at FROM j) {_NOTIFY}"
+        f"h AS ({copy_to_history('j', cost='CASE WHEN ?::boolean THEN cost ELSE 0 END')}) {_NOTIFY}"
     )
 
 

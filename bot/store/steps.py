@@ -56,8 +56,16 @@ class NamedSteps:
             delivery_retry_at=retry_at,
         )
 
-    async def record_result_message(self, job_id: str, *, message_id: int) -> Job | None:
-        """A delivering job's result is in message ``message_id``."""
+    async def record_result_message(
+        self, job_id: str, *, message_id: int, channel_id: int | None = None, ephemeral: bool = False
+    ) -> Job | None:
+        """A delivering job's result is in message ``message_id``: in DM channel ``channel_id`` when given, else in
+        the job's channel (``ephemeral``: shown to its member only)."""
         return await self.transition(
-            job_id, from_states=[JobState.DELIVERING], to=JobState.DELIVERING, result_message_id=message_id
+            job_id,
+            from_states=[JobState.DELIVERING],
+            to=JobState.DELIVERING,
+            result_message_id=message_id,
+            result_channel_id=channel_id,
+            result_ephemeral=ephemeral,
         )

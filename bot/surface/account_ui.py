@@ -64,13 +64,23 @@ def _history_line(entry: HistoryEntry) -> str:
     state = texts.HISTORY_STATES.get(entry.state.value, entry.state.value)
     parts = [f"{icon} {state}", texts.credits_text(entry.cost), refill_time(entry.finished_at)]
     if entry.result_message_id is not None and entry.state is JobState.DELIVERED:
-        parts.append(f"[{texts.RESULT_LINK}]({jump_url(entry.guild_id, entry.channel_id, entry.result_message_id)})")
+        parts.append(_result_link(entry, entry.result_message_id))
     line = " · ".join(parts)
     if entry.state is JobState.FAILED and entry.error_code:
         line += f"\n{texts.shorten(texts.failure_reason(entry.error_code, entry.error_message), 150)}"
     elif entry.state is JobState.FAILED and entry.error_message:  # rows from before failure codes were kept
         line += f"\n{discord.utils.escape_markdown(texts.shorten(entry.error_message, 150))}"
     return line
+
+
+def _result_link(entry: HistoryEntry, message_id: int) -> str:
+    """Where a delivered job's result is: its message in the job's channel or the member's DMs; an ephemeral one
+    has no message anyone can open, so it is only named."""
+    if entry.result_ephemeral:
+        return texts.RESULT_SHOWN_PRIVATELY
+    if entry.result_channel_id is not None:  # the DM channel: DM links have no guild
+        return f"[{texts.RESULT_LINK}]({jump_url(None, entry.result_channel_id, message_id)})"
+    return f"[{texts.RESULT_LINK}]({jump_url(entry.guild_id, entry.channel_id, message_id)})"
 
 
 def history_embed(page: HistoryPage) -> discord.Embed:

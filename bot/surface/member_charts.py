@@ -102,11 +102,11 @@ async def contact_sheet_file(client: discord.Client, fetcher: SourceFetcher, pag
 
 async def _result_image(client: discord.Client, fetcher: SourceFetcher, entry: HistoryEntry) -> bytes | None:
     """The image in a delivered job's result message, or None (failed job, deleted message, no access …)."""
-    if entry.state is not JobState.DELIVERED or entry.result_message_id is None:
-        return None
+    if entry.state is not JobState.DELIVERED or entry.result_message_id is None or entry.result_ephemeral:
+        return None  # an ephemeral result cannot be fetched by anyone, the bot included
     with contextlib.suppress(Exception):
         async with asyncio.timeout(_FETCH_TIMEOUT):
-            channel = client.get_partial_messageable(entry.channel_id)
+            channel = client.get_partial_messageable(entry.result_channel_id or entry.channel_id)
             message = await channel.fetch_message(entry.result_message_id)
             attachment = next((a for a in message.attachments if a.size <= _MAX_THUMB_SOURCE), None)
             if attachment is None:

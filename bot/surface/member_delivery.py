@@ -99,7 +99,7 @@ class MemberDeliveryNotifier(DiscordNotifier):
                 self._token_died(job, exc)
                 log.info("job %s: private follow-up refused (%s); trying a DM", job.id, exc, extra=job_fields(job))
             else:
-                await journal.posted(sent.id)
+                await journal.posted(sent.id, ephemeral=True)
                 return sent.id
         try:
             dm = await self._client.create_dm(discord.Object(job.user_id))
@@ -110,7 +110,7 @@ class MemberDeliveryNotifier(DiscordNotifier):
         except DISCORD_ERRORS as exc:
             log.info("job %s: private DM refused (%s); showing it in the channel", job.id, exc, extra=job_fields(job))
             return None
-        await journal.posted(sent_dm.id)
+        await journal.posted(sent_dm.id, channel_id=dm.id)
         await self._say_in_placeholder(job, texts_members.PRIVATE_DM_PLACEHOLDER)
         return sent_dm.id
 

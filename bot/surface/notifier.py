@@ -168,14 +168,18 @@ class DiscordNotifier:
         if job.post_started_at is not None:
             found = await self._find_posted(job)
             if found is not None:
+                message_id, dm_id = found
                 log.info(
-                    "job %s: adopting message %s that an earlier attempt posted", job.id, found, extra=job_fields(job)
+                    "job %s: adopting message %s that an earlier attempt posted",
+                    job.id,
+                    message_id,
+                    extra=job_fields(job),
                 )
-                await journal.posted(found)
-                return found
+                await journal.posted(message_id, channel_id=dm_id)
+                return message_id
         await journal.posting()
-        message_id = await self._post(job, result, refusal)
-        await journal.posted(message_id)
+        message_id, dm_id = await self._post(job, result, refusal)
+        await journal.posted(message_id, channel_id=dm_id)
         return message_id
 
     @job_locale
@@ -196,9 +200,11 @@ class DiscordNotifier:
 
     # -- delivery paths ----------------------------------------------------------------------------
 
-    async def _post(self, job: Job, result: ResultMessage, refusal: discord.HTTPException | None) -> int:
+    async def _post(
+        self, job: Job, result: ResultMessage, refusal: discord.HTTPException | None
+    ) -> tuple[int, int | None]:
         """A new message with the result: a follow-up while the token lives (no channel permission needed),
-        else a post in the channel, else a DM to the member."""
+        else a post in the channel, else a DM to the member. Its id, and the DM channel's when it went there."""
         if self._token_alive(job):
             try:
                 followup = await self._webhook(job).send(wait=True, **result.send_fields())
@@ -206,7 +212,7 @@ class DiscordNotifier:
                 if not self._token_died(job, exc):
                     raise delivery_error(f"job {job.id}: the follow-up failed", exc) from exc
             else:
-                return followup.id
+                return followup.id, None
         try:
             async with await self._writes.result(job.channel_id):
                 posted = await self._client.get_partial_messageable(job.channel_id).send(**result.send_fields())
@@ -215,10 +221,12 @@ class DiscordNotifier:
         except DISCORD_ERRORS as exc:
             raise delivery_error(f"job {job.id}: the channel post failed", exc) from exc
         else:
-            return posted.id
+            return posted.id, None
         return await self._direct_message(job, result, refusal)
 
-    async def _direct_message(self, job: Job, result: ResultMessage, refusal: discord.HTTPException | None) -> int:
+    async def _direct_message(
+        self, job: Job, result: ResultMessage, refusal: discord.HTTPException | None
+    ) -> tuple[int, int]:
         """The last resort: the member gets the image by DM with the reason; the owners learn what to fix."""
         with using_locale(None):  # the owners' alert, its key and the log stay in English
             missing = self._missing_permissions(job.channel_id, refusal)
@@ -233,11 +241,12 @@ class DiscordNotifier:
         log.info(
             "job %s delivered by DM (channel %s: missing %s)", job.id, job.channel_id, missing, extra=job_fields(job)
         )
-        return sent.id
+        return sent.id, dm.id
 
-    async def _find_posted(self, job: Job) -> int | None:
+    async def _find_posted(self, job: Job) -> tuple[int, int | None] | None:
         """The bot's own message carrying this job's result, posted by an attempt interrupted before it could
-        record the id: looked for in the channel, then in the member's DMs.
+        record the id: looked for in the channel, then in the member's DMs. Its id, and the DM channel's when
+        it is there.
 
         Raises
         ------
@@ -249,16 +258,19 @@ class DiscordNotifier:
         assert job.post_started_at is not None
         since = datetime.datetime.fromtimestamp(job.post_started_at - _SEARCH_SKEW, tz=datetime.UTC)
         after = discord.Object(discord.utils.time_snowflake(since))
-        places: list[discord.abc.Messageable] = [self._client.get_partial_messageable(job.channel_id)]
+        places: list[tuple[discord.abc.Messageable, int | None]] = [
+            (self._client.get_partial_messageable(job.channel_id), None)
+        ]
         try:
-            places.append(await self._client.create_dm(discord.Object(job.user_id)))
+            dm = await self._client.create_dm(discord.Object(job.user_id))
+            places.append((dm, dm.id))
         except DISCORD_ERRORS as exc:
             raise_if_temporary(f"job {job.id}: cannot open the DM to search it", exc)
-        for place in places:
+        for place, dm_id in places:
             try:
                 async for message in place.history(limit=_SEARCH_LIMIT, after=after):
                     if self._is_result_of(message, job):
-                        return message.id
+                        return message.id, dm_id
             except DISCORD_ERRORS as exc:
                 raise_if_temporary(f"job {job.id}: cannot search {place} for an earlier result", exc)
                 log.info(

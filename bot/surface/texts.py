@@ -483,6 +483,7 @@ HISTORY_TITLE = "Your images"
 HISTORY_EMPTY = "Nothing here yet: try `/imagine`."
 HISTORY_PAST_END = "No more images: this is past the last page."
 RESULT_LINK = "result"
+RESULT_SHOWN_PRIVATELY = "shown only to you"  # an ephemeral result: Discord keeps no message anyone can link to
 HISTORY_STATES = {"delivered": "delivered", "failed": "failed"}
 _UNITS = (
     (604_800, "every week", "every {n} weeks"),

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 StartBot = Callable[..., Awaitable["ImagineBot"]]
 JSON = dict[str, Any]
 EPHEMERAL = 64
+GREY_TILE = (90, 90, 90)  # a contact sheet's tile for a result it could not fetch
 
 
 async def set_preferences(fake: FakeDiscord, user: JSON | None = None, **options: object) -> JSON:
@@ -103,9 +104,9 @@ async def test_notify_mentions_only_the_member_in_a_new_message_when_the_image_i
 
 
 async def test_private_by_dm_sends_the_image_by_dm_and_says_so_in_the_channel(
-    fake: FakeDiscord, sim: ReapiSimulator, start_bot: StartBot
+    fake: FakeDiscord, sim: ReapiSimulator, start_bot: StartBot, make_settings: Callable[..., Settings]
 ) -> None:
-    bot = await start_bot()
+    bot = await start_bot(make_settings(images={"allow_private_urls": True}))  # the contact sheet's fetch
     await set_preferences(fake, private="dm")
     inter = await imagine(fake, "a secret garden")
     dm = fake.dm_channel(fake.member_user)
@@ -119,6 +120,11 @@ async def test_private_by_dm_sends_the_image_by_dm_and_says_so_in_the_channel(
     (job,) = [j for j in await bot.services.store.history(int(fake.member_user["id"]), limit=5)]
     assert job.state is JobState.DELIVERED
     assert job.result_message_id == int(posted.response["id"])
+    # /history links to the DM and draws the image from it (the channel has no such message).
+    page, sheet = await _ephemeral_upload(fake, await fake.send_slash_command("history", user=fake.member_user))
+    link = f"[result](https://discord.com/channels/@me/{dm['id']}/{posted.response['id']})"
+    assert link in page["embeds"][0]["fields"][0]["value"]
+    assert sheet.getpixel((TILE // 2, TILE // 2)) != GREY_TILE
 
 
 async def test_private_by_dm_with_closed_dms_shows_the_image_in_the_channel_with_a_note(
@@ -154,6 +160,12 @@ async def test_private_ephemeral_shows_the_image_only_to_the_member(
     # Nobody else sees the image: no public message in the channel carries an attachment.
     public = fake.channel_messages(inter.channel_id, include_ephemeral=False)
     assert not any(m["attachments"] for m in public)
+    # Nothing can link to an ephemeral message: /history says where it went instead of a dead link.
+    page, sheet = await _ephemeral_upload(fake, await fake.send_slash_command("history", user=fake.member_user))
+    value = page["embeds"][0]["fields"][0]["value"]
+    assert "shown only to you" in value
+    assert "[result]" not in value
+    assert sheet.getpixel((TILE // 2, TILE // 2)) == GREY_TILE
 
 
 # -- /jobs ----------------------------------------------------------------------------------------------------
@@ -295,5 +307,5 @@ async def test_history_attaches_a_contact_sheet_of_the_pages_results(
     assert sheet.format == "PNG"
     assert sheet.size == (2 * TILE, TILE)  # two results on the page, newest first
     middle = TILE // 2
-    assert sheet.getpixel((middle, middle)) == (90, 90, 90)  # the deleted one: a grey tile, not an error
-    assert sheet.getpixel((TILE + middle, middle)) != (90, 90, 90)  # the real image
+    assert sheet.getpixel((middle, middle)) == GREY_TILE  # the deleted one: a grey tile, not an error
+    assert sheet.getpixel((TILE + middle, middle)) != GREY_TILE  # the real image

@@ -314,6 +314,7 @@ class FakeNotifier:
     defer_deliveries: int = 0  # this many deliveries meet a 429 Discord's library gave up on (then it works)
     defer_retry_after: float | None = None
     crash_after_post: bool = False
+    post_place: dict[str, Any] = field(default_factory=dict)  # where a fallback post lands (the journal's keywords)
     hold_failures: asyncio.Event | None = None  # set: a failure notice is shown only once it is set
     progress_calls: list[tuple[str, Progress]] = field(default_factory=list)
     deliveries: list[str] = field(default_factory=list)
@@ -355,7 +356,7 @@ class FakeNotifier:
         self.posts.append(post)
         if self.crash_after_post:
             raise asyncio.CancelledError  # the process dies between sending and recording
-        await journal.posted(post.message_id)
+        await journal.posted(post.message_id, **self.post_place)
         return post.message_id
 
     async def fail(self, job: Job, failure: JobFailure) -> bool:

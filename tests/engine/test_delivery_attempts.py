@@ -28,6 +28,22 @@ async def test_the_fallback_post_is_recorded_before_and_after_it_is_sent() -> No
     assert done.result_message_id == rig.notifier.posts[0].message_id
 
 
+async def test_where_the_fallback_post_went_is_recorded_with_it() -> None:
+    """A DM or an ephemeral follow-up: /history must know, or its link leads nowhere."""
+    for place in ({"channel_id": 4242}, {"ephemeral": True}):
+        rig = make_rig()
+        rig.notifier.placeholder_gone = True
+        rig.notifier.post_place = place
+        job = await rig.submit()
+        await rig.settle()
+        done = rig.store.jobs[job.id]
+        assert done.state is JobState.DELIVERED
+        assert done.result_message_id == rig.notifier.posts[0].message_id
+        expected = (place.get("channel_id"), place.get("ephemeral", False))
+        assert (done.result_channel_id, done.result_ephemeral) == expected
+        await rig.runner.stop()
+
+
 async def test_a_crash_between_posting_and_recording_never_posts_twice_on_resume() -> None:
     rig = make_rig()
     rig.notifier.placeholder_gone = True

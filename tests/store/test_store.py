@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
@@ -298,6 +299,40 @@ async def test_named_steps_each_expect_their_own_state(store: Store, clock: Fake
 
 
 # -- finishing jobs ---------------------------------------------------------------------------------
+
+
+async def test_a_result_recorded_in_a_dm_or_as_ephemeral_keeps_its_place_into_history(
+    store: Store, clock: FakeClock
+) -> None:
+    """/history links to a result where it is: the member's DM channel, or nowhere for an ephemeral one."""
+    places = {"channel": {}, "dm": {"channel_id": 4242}, "ephemeral": {"ephemeral": True}}
+    jobs = {}
+    for name, place in places.items():
+        job = await store.create_job(new_job(prompt=name), rules=RULES)
+        await store.mark_submitting(job.id, at=clock.now)
+        await store.mark_running(job.id, task_id=f"task_{name}", at=clock.now)
+        await store.mark_delivering(job.id, at=clock.now)
+        posted = await store.record_result_message(job.id, message_id=SNOWFLAKE, **place)
+        assert posted is not None
+        jobs[name] = posted
+    # Together: PostgreSQL ends them in one batched statement (each alone is another statement: both copy it).
+    await asyncio.gather(*(store.finish_job(j.id, delivered=True, result_message_id=SNOWFLAKE) for j in jobs.values()))
+    await store.finish_job(jobs["dm"].id, delivered=True)  # already ended: changes nothing
+    assert [(j.result_channel_id, j.result_ephemeral) for j in jobs.values()] == [
+        (None, False),
+        (4242, False),
+        (None, True),
+    ]
+    entries = {e.prompt: e for e in await store.history(1, limit=10)}
+    assert [(entries[n].result_channel_id, entries[n].result_ephemeral) for n in places] == [
+        (None, False),
+        (4242, False),
+        (None, True),
+    ]
+    for name, job in jobs.items():
+        ended = await store.get_job(job.id)
+        assert ended is not None
+        assert (ended.result_channel_id, ended.result_ephemeral) == (job.result_channel_id, job.result_ephemeral), name
 
 
 async def test_finish_delivered_captures_the_reservation_and_records_history(store: Store, clock: FakeClock) -> None:

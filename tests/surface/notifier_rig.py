@@ -49,12 +49,14 @@ class Journal:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, int | None]] = []
+        self.places: dict[int, tuple[int | None, bool]] = {}  # message id → (DM channel id, ephemeral)
 
     async def posting(self) -> None:
         self.calls.append(("posting", None))
 
-    async def posted(self, message_id: int) -> None:
+    async def posted(self, message_id: int, *, channel_id: int | None = None, ephemeral: bool = False) -> None:
         self.calls.append(("posted", message_id))
+        self.places[message_id] = (channel_id, ephemeral)
 
 
 class Alerts:

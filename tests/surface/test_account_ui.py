@@ -61,3 +61,14 @@ def test_history_escapes_the_stored_text_of_older_failures() -> None:
     )
     value = account_ui.history_embed(page).fields[0].value or ""
     assert "\\*\\*loud\\*\\*" in value
+
+
+def test_history_links_each_result_where_it_is() -> None:
+    delivered = {"state": JobState.DELIVERED, "cost": 1, "result_message_id": 9}
+    places = (entry(**delivered), entry(**delivered, result_channel_id=77), entry(**delivered, result_ephemeral=True))
+    page = HistoryPage(user_id=1, page=1, entries=places, has_next=False)
+    channel, dm, ephemeral = (f.value or "" for f in account_ui.history_embed(page).fields)
+    assert "[result](https://discord.com/channels/2/3/9)" in channel
+    assert "[result](https://discord.com/channels/@me/77/9)" in dm  # the member's DM, not the job's channel
+    assert "shown only to you" in ephemeral
+    assert "](" not in ephemeral  # no message anyone can open: no link at all

@@ -91,6 +91,7 @@ async def test_a_resumed_delivery_adopts_the_message_an_interrupted_attempt_post
     assert again == first
     assert len(channel_posts(fake)) == 3  # placeholder, the two results: nothing posted on resume
     assert journal.calls == [("posted", first)]
+    assert journal.places[first] == (None, False)  # found in the job's own channel
 
 
 async def test_a_resumed_delivery_that_cannot_search_for_now_waits_instead_of_posting_again(
@@ -158,6 +159,7 @@ async def test_dead_token_and_a_refusing_channel_dm_the_member_and_alert_the_own
     assert "Send Messages" in sent["content"]
     assert fake.file_bytes(sent["attachments"][0]) == IMAGE.data
     assert journal.calls == [("posting", None), ("posted", message_id)]
+    assert journal.places[message_id] == (int(dm["id"]), False)  # where /history must link to
     ((alert, key),) = alerts.sent
     assert fake.channel_id in alert
     assert "Send Messages" in alert

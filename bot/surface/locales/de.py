@@ -348,6 +348,7 @@ MESSAGES: dict[str, str] = {
     "Nothing here yet: try `/imagine`.": "Hier ist noch nichts: Probier `/imagine`.",
     "No more images: this is past the last page.": "Keine weiteren Bilder: Das ist hinter der letzten Seite.",
     "result": "Ergebnis",
+    "shown only to you": "nur dir gezeigt",
     "{n} credit": "{n} Credit",
     "{n} credits": "{n} Credits",
     "every week": "jede Woche",
