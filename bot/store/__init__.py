@@ -5,24 +5,17 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from bot.store.base import (
-    TERMINAL_STATES,
+from bot.store.base import Store
+from bot.store.jobs import TERMINAL_STATES, HistoryEntry, Job, JobKind, JobState, NewJob
+from bot.store.records import (
     AccountRules,
     Balance,
-    HistoryEntry,
-    InsufficientBalance,
-    Job,
-    JobKind,
-    JobState,
-    LedgerEntry,
-    NewJob,
-    Store,
-)
-from bot.store.records import (
     ClaimLimits,
     DatabaseInUse,
     DayUsage,
+    InsufficientBalance,
     LedgerAudit,
+    LedgerEntry,
     QueueLimitExceeded,
     QueueLimits,
     SpendCapExceeded,

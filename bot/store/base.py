@@ -1,10 +1,8 @@
-"""Storage interface: the records the bot keeps and the one Protocol every backend implements."""
+"""Storage interface: the one Protocol every backend implements (its records: ``bot.store.jobs`` and
+``bot.store.records``)."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.store.sql_settings import SettingsStorage
@@ -12,227 +10,20 @@ from bot.store.sql_settings import SettingsStorage
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
 
+    from bot.store.jobs import HistoryEntry, Job, JobState, NewJob
     from bot.store.members import MemberPreferences
-    from bot.store.records import ClaimLimits, LedgerAudit, QueueLimits, SpendLimit, Usage
+    from bot.store.records import (
+        AccountRules,
+        Balance,
+        ClaimLimits,
+        LedgerAudit,
+        LedgerEntry,
+        QueueLimits,
+        SpendLimit,
+        Usage,
+    )
 
-__all__ = [
-    "TERMINAL_STATES",
-    "AccountRules",
-    "Balance",
-    "HistoryEntry",
-    "InsufficientBalance",
-    "Job",
-    "JobKind",
-    "JobState",
-    "LedgerEntry",
-    "NewJob",
-    "Store",
-]
-
-
-class JobState(StrEnum):
-    """Where a job is in its life; each state is stored before the side effect it guards."""
-
-    QUEUED = "queued"  # accepted and paid for, waiting for a runner slot
-    SUBMITTING = "submitting"  # the POST to reAPI may be under way: never re-POST from here
-    RUNNING = "running"  # reAPI accepted it; task_id is stored, we poll
-    DELIVERING = "delivering"  # reAPI finished; downloading and uploading to Discord
-    DELIVERED = "delivered"  # the image is on Discord and the credits captured
-    FAILED = "failed"  # it ended without an image and the credits were refunded
-
-    @property
-    def is_terminal(self) -> bool:
-        """Whether the job is over (delivered or failed)."""
-        return self in TERMINAL_STATES
-
-
-TERMINAL_STATES = frozenset({JobState.DELIVERED, JobState.FAILED})
-
-
-class JobKind(StrEnum):
-    """Which command made the job."""
-
-    IMAGINE = "imagine"
-    EDIT = "edit"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NewJob:
-    """What a command asks for, before the store gives it an id."""
-
-    kind: JobKind
-    user_id: int
-    guild_id: int | None
-    channel_id: int
-    prompt: str
-    aspect_ratio: str
-    image_urls: tuple[str, ...] = ()
-    sources: tuple[str, ...] = ()  # links shown as lineage: jump links or source URLs
-    parent_job_id: str | None = None
-    application_id: int | None = None
-    interaction_token: str | None = None
-    interaction_expires_at: float | None = None
-    placeholder_message_id: int | None = None
-    upload_limit: int = 10 * 1024 * 1024
-    simulated: bool = False
-    cost: int = 0
-    scope: str = "global"
-    locale: str | None = None  # the member's Discord locale ("de", "en-US"): the job's notices speak it
-    # What reAPI is asked for (issue 13): the model id, the resolution (None = the model's default) and how many
-    # images one task makes; and what reAPI charges for it, in thousandths of a reAPI credit (the spend cap's unit).
-    model: str = "nano-banana-2-lite"
-    resolution: str | None = None
-    image_count: int = 1
-    reapi_millicredits: int = 0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Job(NewJob):
-    """One image request as stored: the unit the job runner moves through its states."""
-
-    id: str
-    state: JobState
-    task_id: str | None = None
-    result_message_id: int | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    created_at: float
-    submitted_at: float | None = None
-    submit_started_at: float | None = None  # entered 'submitting': reAPI may charge from here on
-    completed_at: float | None = None
-    finished_at: float | None = None
-    # Whether reAPI may have charged the owner: set on entering 'submitting'; cleared by finish_job(charged=False)
-    # when reAPI provably refused the POST or refunded the failed task. The daily spend cap counts it.
-    charged: bool = False
-    post_started_at: float | None = None  # a fallback result post was begun (look for it before posting again)
-    notice_pending: bool = False  # ended, but the member has not been shown the outcome yet
-    # The job queue (step 5): the worker that last claimed the job, until when its lease runs (the job holds a
-    # runner slot while unfinished and lease_until > now; NULL once finished or on rows from before step 5),
-    # and how many times it was claimed.
-    claimed_by: str | None = None
-    lease_until: float | None = None
-    attempt: int = 0
-    # Deliveries Discord could not take for now (429, 5xx, no answer): how many were put off, and when the next
-    # may go. Stored so that a restart resumes the wait (and its bound) instead of starting over or refunding.
-    delivery_attempts: int = 0
-    delivery_retry_at: float | None = None
-    # Where the result is when not in the job's channel (see ``record_result_message``): /history links to it.
-    result_channel_id: int | None = None
-    result_ephemeral: bool = False
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds reAPI took from submit to completion, when known."""
-        if self.submitted_at is None or self.completed_at is None:
-            return None
-        return self.completed_at - self.submitted_at
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
-    """A finished job as the member's history shows it."""
-
-    job_id: str
-    user_id: int
-    guild_id: int | None
-    channel_id: int
-    kind: JobKind
-    prompt: str
-    state: JobState
-    cost: int
-    result_message_id: int | None
-    error_message: str | None
-    created_at: float
-    finished_at: float
-    error_code: str | None = None  # why it failed, as a code (None when delivered, and on rows before step 4)
-    result_channel_id: int | None = None  # the DM channel holding the result; None: the job's channel
-    result_ephemeral: bool = False  # the result was shown to the member only: nothing can link to it
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerEntry:
-    """One append-only change to a balance."""
-
-    id: int
-    user_id: int
-    scope: str
-    delta: int
-    reason: str
-    job_id: str | None
-    actor_id: int | None
-    created_at: float
-    note: str | None = None
-    cap: int | None = None  # on 'allowance' entries: the max_balance the refill was applied under
-
-
-@dataclass(frozen=True, slots=True)
-class AccountRules:
-    """The allowance rules that apply to one member when their balance is touched.
-
-    ``anchor`` None refills on a rolling schedule (every ``period_seconds`` after the account's period began);
-    otherwise refills happen at ``anchor + k * period_seconds`` (epoch seconds, UTC), e.g. daily at 06:00.
-    """
-
-    allowance: int
-    period_seconds: float
-    max_balance: int
-    anchor: float | None = None
-
-    def period_start(self, now: float) -> float:
-        """When a period beginning at ``now`` starts: ``now`` itself (rolling) or the last scheduled refill."""
-        if self.anchor is None:
-            return now
-        return self.anchor + math.floor((now - self.anchor) / self.period_seconds) * self.period_seconds
-
-    def refills_due(self, period_start: float, now: float) -> tuple[int, float]:
-        """How many refills are due since ``period_start``, and where the current period starts."""
-        if self.anchor is None:
-            periods = max(0, math.floor((now - period_start) / self.period_seconds))
-            return periods, period_start + periods * self.period_seconds
-        # Scheduled boundaries crossed in (period_start, now]; also right for a start left by a rolling schedule.
-        crossed = math.floor((now - self.anchor) / self.period_seconds) - math.floor(
-            (period_start - self.anchor) / self.period_seconds
-        )
-        if crossed < 1:
-            return 0, period_start
-        return crossed, self.period_start(now)
-
-    def next_refill(self, period_start: float) -> float:
-        """When the next refill is due for a period that started at ``period_start``."""
-        return self.period_start(period_start) + self.period_seconds
-
-    def refilled(self, balance: int, periods: int, *, held: int = 0) -> int:
-        """The spendable balance after ``periods`` refills, never lowered.
-
-        Refills never lift ``balance + held`` above ``max_balance``, so refunding what is held cannot pass it either.
-        """
-        if periods < 1 or balance + held >= self.max_balance:
-            return balance
-        return min(self.max_balance - held, balance + periods * self.allowance)
-
-
-@dataclass(frozen=True, slots=True)
-class Balance:
-    """A member's balance after any refill that was due.
-
-    ``balance`` is what the member can spend; ``held`` is reserved for their jobs in progress (returned to
-    ``balance`` if they fail, gone once delivered).
-    """
-
-    user_id: int
-    scope: str
-    balance: int
-    next_refill_at: float
-    held: int = 0
-
-
-class InsufficientBalance(Exception):
-    """The member cannot pay for the job; nothing was stored."""
-
-    def __init__(self, balance: Balance, cost: int) -> None:
-        super().__init__(f"balance {balance.balance} is below the cost {cost}")
-        self.balance = balance
-        self.cost = cost
+__all__ = ["Store"]
 
 
 class Store(SettingsStorage, Protocol):

@@ -1,14 +1,20 @@
-"""Records of the credit administration: the owner's spend cap, usage reports and the ledger audit."""
+"""Records of the credits and their administration: a member's rules, balance and ledger entries, the owner's
+spend cap, the queue's limits, usage reports and the ledger audit."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 __all__ = [
+    "AccountRules",
+    "Balance",
     "ClaimLimits",
     "DatabaseInUse",
     "DayUsage",
+    "InsufficientBalance",
     "LedgerAudit",
+    "LedgerEntry",
     "QueueLimitExceeded",
     "QueueLimits",
     "SpendCapExceeded",
@@ -128,3 +134,89 @@ class LedgerAudit:
     def ok(self) -> bool:
         """Whether every balance and every reservation checks out."""
         return not self.problems
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One append-only change to a balance."""
+
+    id: int
+    user_id: int
+    scope: str
+    delta: int
+    reason: str
+    job_id: str | None
+    actor_id: int | None
+    created_at: float
+    note: str | None = None
+    cap: int | None = None  # on 'allowance' entries: the max_balance the refill was applied under
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRules:
+    """The allowance rules that apply to one member when their balance is touched.
+
+    ``anchor`` None refills on a rolling schedule (every ``period_seconds`` after the account's period began);
+    otherwise refills happen at ``anchor + k * period_seconds`` (epoch seconds, UTC), e.g. daily at 06:00.
+    """
+
+    allowance: int
+    period_seconds: float
+    max_balance: int
+    anchor: float | None = None
+
+    def period_start(self, now: float) -> float:
+        """When a period beginning at ``now`` starts: ``now`` itself (rolling) or the last scheduled refill."""
+        if self.anchor is None:
+            return now
+        return self.anchor + math.floor((now - self.anchor) / self.period_seconds) * self.period_seconds
+
+    def refills_due(self, period_start: float, now: float) -> tuple[int, float]:
+        """How many refills are due since ``period_start``, and where the current period starts."""
+        if self.anchor is None:
+            periods = max(0, math.floor((now - period_start) / self.period_seconds))
+            return periods, period_start + periods * self.period_seconds
+        # Scheduled boundaries crossed in (period_start, now]; also right for a start left by a rolling schedule.
+        crossed = math.floor((now - self.anchor) / self.period_seconds) - math.floor(
+            (period_start - self.anchor) / self.period_seconds
+        )
+        if crossed < 1:
+            return 0, period_start
+        return crossed, self.period_start(now)
+
+    def next_refill(self, period_start: float) -> float:
+        """When the next refill is due for a period that started at ``period_start``."""
+        return self.period_start(period_start) + self.period_seconds
+
+    def refilled(self, balance: int, periods: int, *, held: int = 0) -> int:
+        """The spendable balance after ``periods`` refills, never lowered.
+
+        Refills never lift ``balance + held`` above ``max_balance``, so refunding what is held cannot pass it either.
+        """
+        if periods < 1 or balance + held >= self.max_balance:
+            return balance
+        return min(self.max_balance - held, balance + periods * self.allowance)
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """A member's balance after any refill that was due.
+
+    ``balance`` is what the member can spend; ``held`` is reserved for their jobs in progress (returned to
+    ``balance`` if they fail, gone once delivered).
+    """
+
+    user_id: int
+    scope: str
+    balance: int
+    next_refill_at: float
+    held: int = 0
+
+
+class InsufficientBalance(Exception):
+    """The member cannot pay for the job; nothing was stored."""
+
+    def __init__(self, balance: Balance, cost: int) -> None:
+        super().__init__(f"balance {balance.balance} is below the cost {cost}")
+        self.balance = balance
+        self.cost = cost

@@ -7,16 +7,8 @@ import time
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from bot.store.base import (
-    AccountRules,
-    Balance,
-    HistoryEntry,
-    Job,
-    JobKind,
-    JobState,
-    LedgerEntry,
-    NewJob,
-)
+from bot.store.jobs import HistoryEntry, Job, JobKind, JobState, NewJob
+from bot.store.records import AccountRules, Balance, LedgerEntry
 from bot.store.sql_accounts import AccountsSql
 from bot.store.sql_members import MembersSql
 from bot.store.sql_pg import PgSteps

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.store.base import Balance, InsufficientBalance
-from bot.store.records import DayUsage, QueueLimitExceeded, SpendCapExceeded, Usage, UserUsage
+from bot.store.records import (
+    Balance,
+    DayUsage,
+    InsufficientBalance,
+    QueueLimitExceeded,
+    SpendCapExceeded,
+    Usage,
+    UserUsage,
+)
 from bot.store.sql_audit import audit_ledger
 from bot.store.sql_ledger import LedgerSql
 from bot.store.sql_limits import CREATIONS_LOCK, SPENT
@@ -13,9 +20,8 @@ from bot.store.sql_limits import CREATIONS_LOCK, SPENT
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from bot.store.base import AccountRules
     from bot.store.db import Tx
-    from bot.store.records import LedgerAudit, QueueLimits, SpendLimit
+    from bot.store.records import AccountRules, LedgerAudit, QueueLimits, SpendLimit
 
 __all__ = ["AccountsSql"]
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.store.base import Balance, InsufficientBalance
+from bot.store.records import Balance, InsufficientBalance
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from bot.store.base import AccountRules
     from bot.store.db import Database, Row, Tx
+    from bot.store.records import AccountRules
 
 __all__ = ["LedgerSql"]
 

@@ -11,8 +11,8 @@ from bot.store.sql_rows import TERMINAL, job_from_row
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from bot.store.base import Job
     from bot.store.db import Database
+    from bot.store.jobs import Job
 
 __all__ = ["MembersSql"]
 

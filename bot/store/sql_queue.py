@@ -15,8 +15,8 @@ from bot.store.sql_rows import TERMINAL, job_from_row
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
 
-    from bot.store.base import Job
     from bot.store.db import Database, Tx
+    from bot.store.jobs import Job
     from bot.store.records import ClaimLimits
 
 __all__ = ["QueueSql"]

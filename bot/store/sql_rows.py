@@ -16,7 +16,7 @@ from functools import lru_cache
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
-from bot.store.base import Job, JobKind, JobState, NewJob
+from bot.store.jobs import Job, JobKind, JobState, NewJob
 
 if TYPE_CHECKING:
     from collections.abc import Callable

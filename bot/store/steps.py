@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bot.store.base import JobState
+from bot.store.jobs import JobState
 
 if TYPE_CHECKING:
     from collections.abc import Collection
 
-    from bot.store.base import Job
+    from bot.store.jobs import Job
 
 __all__ = ["NamedSteps"]
 
