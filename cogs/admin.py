@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.engine.credits import role_ids_of
-from bot.surface import texts
+from bot.surface import texts_credits
 from bot.surface.account_ui import usage_embed
 from bot.surface.errors import NotAllowed, UserFacingError
 from bot.surface.member_charts import usage_chart_file
@@ -49,7 +49,7 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
         """Every /admin command needs a bot owner, or Manage Server in the server it is used in."""
         if self._is_owner(interaction) or self._is_guild_admin(interaction):
             return True
-        raise AdminOnly(texts.ADMIN_ONLY)
+        raise AdminOnly(texts_credits.ADMIN_ONLY)
 
     # -- /admin credits ---------------------------------------------------------------------------
 
@@ -82,7 +82,7 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
             actor_id=interaction.user.id,
             note=note,
         )
-        await self._done(interaction, texts.granted(amount, member.mention), balance)
+        await self._done(interaction, texts_credits.granted(amount, member.mention), balance)
 
     @credits.command(name="set")
     async def set_balance(
@@ -113,7 +113,7 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
             actor_id=interaction.user.id,
             note=note,
         )
-        await self._done(interaction, texts.balance_set(member.mention), balance)
+        await self._done(interaction, texts_credits.balance_set(member.mention), balance)
 
     @credits.command(name="reset")
     async def reset(self, interaction: Interaction, member: discord.Member | discord.User) -> None:
@@ -129,7 +129,7 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
         balance = await self._accounts.reset(
             member.id, interaction.guild_id, role_ids=role_ids_of(member), actor_id=interaction.user.id
         )
-        await self._done(interaction, texts.balance_reset(member.mention), balance)
+        await self._done(interaction, texts_credits.balance_reset(member.mention), balance)
 
     # -- bans -------------------------------------------------------------------------------------
 
@@ -154,10 +154,10 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
         """
         scope = self._ban_scope(interaction, everywhere)
         if member.id in self._owner_ids:
-            raise NotAllowed(texts.OWNERS_CANNOT_BE_BANNED)
+            raise NotAllowed(texts_credits.OWNERS_CANNOT_BE_BANNED)
         await interaction.response.defer(ephemeral=True, thinking=True)
         added = await self._accounts.ban(member.id, scope, actor_id=interaction.user.id, reason=reason)
-        await interaction.followup.send(texts.ban_result(member.mention, scope, added=added), ephemeral=True)
+        await interaction.followup.send(texts_credits.ban_result(member.mention, scope, added=added), ephemeral=True)
 
     @app_commands.command(name="unban")
     async def unban(
@@ -178,7 +178,9 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
         scope = self._ban_scope(interaction, everywhere)
         await interaction.response.defer(ephemeral=True, thinking=True)
         removed = await self._accounts.unban(member.id, scope)
-        await interaction.followup.send(texts.unban_result(member.mention, scope, removed=removed), ephemeral=True)
+        await interaction.followup.send(
+            texts_credits.unban_result(member.mention, scope, removed=removed), ephemeral=True
+        )
 
     # -- usage ------------------------------------------------------------------------------------
 
@@ -218,21 +220,21 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
         if self._is_owner(interaction):
             return
         if self._accounts.needs_owner(interaction.guild_id):
-            raise NotAllowed(texts.BALANCES_SHARED)
+            raise NotAllowed(texts_credits.BALANCES_SHARED)
         if not self._is_guild_admin(interaction):
-            raise NotAllowed(texts.NEED_MANAGE_SERVER_CREDITS)
+            raise NotAllowed(texts_credits.NEED_MANAGE_SERVER_CREDITS)
 
     def _ban_scope(self, interaction: Interaction, everywhere: bool) -> str:
         if everywhere or interaction.guild_id is None:
             if not self._is_owner(interaction):
-                raise NotAllowed(texts.BAN_EVERYWHERE_OWNERS_ONLY)
+                raise NotAllowed(texts_credits.BAN_EVERYWHERE_OWNERS_ONLY)
             return "global"
         if not (self._is_owner(interaction) or self._is_guild_admin(interaction)):
-            raise NotAllowed(texts.NEED_MANAGE_SERVER_BANS)
+            raise NotAllowed(texts_credits.NEED_MANAGE_SERVER_BANS)
         return f"guild:{interaction.guild_id}"
 
     async def _done(self, interaction: Interaction, what: str, balance: Balance) -> None:
-        text = texts.balance_now(what, balance.balance, everywhere=balance.scope == "global")
+        text = texts_credits.balance_now(what, balance.balance, everywhere=balance.scope == "global")
         await interaction.followup.send(text, ephemeral=True)
 
 

@@ -10,7 +10,7 @@ from discord import app_commands, ui
 from discord.ext import commands
 
 from bot.engine.credits import role_ids_of
-from bot.surface import texts
+from bot.surface import texts_credits
 from bot.surface.account_ui import history_embed, statement_embed
 from bot.surface.errors import NotAllowed
 from bot.surface.i18n import Localized, use_interaction_locale
@@ -39,7 +39,7 @@ class HistoryButton(Localized, ui.DynamicItem[ui.Button[ui.View]], template=_HIS
 
     def __init__(self, user_id: int, page: int, *, label: str | None = None, disabled: bool = False) -> None:
         button: ui.Button[ui.View] = ui.Button(
-            label=label or texts.HISTORY_NEXT,
+            label=label or texts_credits.HISTORY_NEXT,
             style=discord.ButtonStyle.secondary,
             custom_id=f"imagine:history:{user_id}:{page}",
             disabled=disabled,
@@ -60,7 +60,7 @@ class HistoryButton(Localized, ui.DynamicItem[ui.Button[ui.View]], template=_HIS
         use_interaction_locale(interaction)
         if interaction.user.id == self.user_id:
             return True
-        await interaction.response.send_message(texts.SOMEONE_ELSES_HISTORY, ephemeral=True)
+        await interaction.response.send_message(texts_credits.SOMEONE_ELSES_HISTORY, ephemeral=True)
         return False
 
     async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
@@ -82,8 +82,12 @@ class HistoryButton(Localized, ui.DynamicItem[ui.Button[ui.View]], template=_HIS
 def history_view(page: HistoryPage) -> ui.View:
     """Prev / Next buttons for a history page."""
     view = ui.View(timeout=None)
-    view.add_item(HistoryButton(page.user_id, max(0, page.page - 1), label=texts.HISTORY_PREV, disabled=page.page <= 1))
-    view.add_item(HistoryButton(page.user_id, page.page + 1, label=texts.HISTORY_NEXT, disabled=not page.has_next))
+    view.add_item(
+        HistoryButton(page.user_id, max(0, page.page - 1), label=texts_credits.HISTORY_PREV, disabled=page.page <= 1)
+    )
+    view.add_item(
+        HistoryButton(page.user_id, page.page + 1, label=texts_credits.HISTORY_NEXT, disabled=not page.has_next)
+    )
     return view
 
 
@@ -115,7 +119,7 @@ class CreditsCog(commands.Cog):
         target = user or interaction.user
         own = target.id == interaction.user.id
         if not own and not self._may_view_others(interaction):
-            raise NotAllowed(texts.OTHERS_CREDITS_ADMIN_ONLY)
+            raise NotAllowed(texts_credits.OTHERS_CREDITS_ADMIN_ONLY)
         await interaction.response.defer(ephemeral=True, thinking=True)
         statement = await self._accounts.statement(target.id, interaction.guild_id, role_ids_of(target))
         embed = statement_embed(statement, name=target.display_name, own=own)

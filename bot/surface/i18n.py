@@ -6,9 +6,9 @@ where an interaction is handled (its ``locale``: Discord sends the client's lang
 a job's notices (the locale stored with the job) and for a reply-to-edit (the server's preferred locale). Each
 asyncio task copies the context it was created in, so one member's language never leaks into another's replies.
 
-The texts modules' constants (``texts.BALANCE``) are translated when they are read: :func:`translate_module` gives
-those modules a class whose attribute access looks the constant up in the current catalogue, so callers keep
-writing ``texts.BALANCE`` and get the member's language.
+The texts modules' constants (``texts_credits.BALANCE``) are translated when they are read: :func:`translate_module`
+gives those modules a class whose attribute access looks the constant up in the current catalogue, so callers keep
+writing ``texts_credits.BALANCE`` and get the member's language.
 """
 
 from __future__ import annotations

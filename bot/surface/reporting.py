@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 
 from bot.engine.errors import Refusal
-from bot.surface import texts
+from bot.surface import texts, texts_refusals
 from bot.surface.errors import UserFacingError
 
 __all__ = ["report_error", "user_message_for"]
@@ -35,7 +35,7 @@ def user_message_for(error: BaseException) -> tuple[str, str | None]:
     if isinstance(error, UserFacingError):
         return error.user_message, None
     if isinstance(error, Refusal):
-        return texts.refusal_text(error), None
+        return texts_refusals.refusal_text(error), None
     if isinstance(error, app_commands.NoPrivateMessage):
         return texts.SERVER_ONLY, None
     if isinstance(error, app_commands.CheckFailure):

@@ -15,9 +15,9 @@ from bot.surface.texts import (
     failure_reason,
     failure_text,
     progress_text,
-    refusal_text,
     shorten,
 )
+from bot.surface.texts_refusals import refusal_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -15,7 +15,7 @@ from discord import app_commands
 
 from bot.engine.failures import FailureCode, JobFailure
 from bot.engine.progress import Progress, Stage
-from bot.surface import i18n, texts, texts_members, texts_settings
+from bot.surface import i18n, texts, texts_credits, texts_members, texts_settings
 from bot.surface.i18n import TranslatedModule, _, using_locale
 from bot.surface.locales import de
 from bot.surface.translator import NAME_RULE, CatalogueTranslator, translate_command_string
@@ -143,19 +143,19 @@ def test_every_texts_module_translates_its_constants_on_access() -> None:
 
 
 def test_constants_and_functions_speak_the_current_locale() -> None:
-    assert texts.BALANCE == "Balance"
+    assert texts_credits.BALANCE == "Balance"
     with using_locale("de"):
-        assert de.MESSAGES["Balance"] == texts.BALANCE
+        assert de.MESSAGES["Balance"] == texts_credits.BALANCE
         assert texts.BUTTON_LABELS["reroll"] == de.MESSAGES["Reroll"]
         assert texts_members.PRIVATE_LABELS["dm"] == de.MESSAGES["By DM (in the channel if your DMs are closed)"]
         assert de.MESSAGES["Server settings"] == texts_settings.SETTINGS_TITLE
-        assert texts.history_page(3) == de.MESSAGES["Page {page}"].format(page=3)
+        assert texts_credits.history_page(3) == de.MESSAGES["Page {page}"].format(page=3)
         failed = texts.failure_text(JobFailure(FailureCode.TIMEOUT), refunded=2)
         assert failed == "❌ " + de.MESSAGES["reAPI did not finish in time."] + "\n" + de.MESSAGES[
             "Your {n} credits were refunded."
         ].format(n=2)
         assert texts.progress_text(Progress(Stage.SUBMITTING)) == de.MESSAGES["📤 Submitting to reAPI…"]
-    assert texts.BALANCE == "Balance"  # the block's language ends with it
+    assert texts_credits.BALANCE == "Balance"  # the block's language ends with it
 
 
 @pytest.mark.parametrize(
@@ -177,10 +177,10 @@ async def test_each_task_keeps_its_own_language() -> None:
     async def read(locale: str | None) -> str:
         i18n.LOCALE.set(locale)
         await asyncio.sleep(0)  # the other task runs and sets its own
-        return texts.BALANCE
+        return texts_credits.BALANCE
 
     assert await asyncio.gather(read("de"), read("en-US")) == ["Guthaben", "Balance"]
-    assert texts.BALANCE == "Balance"
+    assert texts_credits.BALANCE == "Balance"
 
 
 # -- command names --------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.surface import texts, ui
+from bot.surface import texts, texts_refusals, ui
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,7 +96,7 @@ def test_no_member_facing_sentence_outside_texts() -> None:
         'await interaction.edit_original_response(content="Queued")',
         'button = ui.Button(label="Cancel", custom_id="x")',
         'embed = discord.Embed(title="Your credits")',
-        'embed.add_field(name=texts.BALANCE, value=f"{n} left")',
+        'embed.add_field(name=texts_credits.BALANCE, value=f"{n} left")',
         'def g(*, label: str = "Next"): pass',
         'def g(title="Edit image"): pass',
     ],
@@ -108,8 +108,8 @@ def test_the_scan_finds_a_planted_sentence(planted: str) -> None:
 @pytest.mark.parametrize(
     "clean",
     [
-        "raise NotAllowed(texts.ADMIN_ONLY)",
-        "await interaction.followup.send(texts.granted(amount, member.mention), ephemeral=True)",
+        "raise NotAllowed(texts_credits.ADMIN_ONLY)",
+        "await interaction.followup.send(texts_credits.granted(amount, member.mention), ephemeral=True)",
         'embed.add_field(name=texts.RESULT_REQUESTED_BY, value=f"<@{user_id}>")',
         'source = SourceImage(url=url, link=url, label=f"`{filename}`")',
         'log.info("refused %s for user %s", command, user)',
@@ -121,5 +121,6 @@ def test_the_scan_passes_words_from_texts_and_bare_markup(clean: str) -> None:
 
 def test_ui_words_a_job_with_the_texts_module_itself() -> None:
     """``ui`` re-exports the wording for its callers; a second copy there would escape the translator."""
-    for name in ("progress_text", "failure_reason", "failure_text", "refusal_text", "dm_delivery_note", "shorten"):
+    for name in ("progress_text", "failure_reason", "failure_text", "dm_delivery_note", "shorten"):
         assert getattr(ui, name) is getattr(texts, name), name
+    assert ui.refusal_text is texts_refusals.refusal_text
