@@ -138,11 +138,14 @@ class MemberDeliveryNotifier(DiscordNotifier):
         return True
 
     def _application_webhook(self, job: Job) -> discord.Webhook:
-        """The interaction's webhook as an application webhook: only those may send ephemeral messages."""
-        assert job.application_id is not None
-        assert job.interaction_token is not None
-        data = {"id": job.application_id, "type": 3, "token": job.interaction_token}
-        return discord.Webhook.from_state(data=data, state=self._client._connection)  # type: ignore[arg-type]
+        """The interaction's webhook as an application webhook: only those may send ephemeral messages.
+
+        The notifier's own (``Webhook.partial``, public API) says it is an incoming webhook, as discord.py assumes of
+        a partial one; an interaction's is of type application, which is what lets discord.py send it ephemeral.
+        """
+        webhook = self._webhook(job)
+        webhook.type = discord.WebhookType.application
+        return webhook
 
     async def _ping(self, job: Job, message_id: int) -> None:
         """One new message mentioning the member, pinging them and nobody else (cosmetic: failures are logged)."""
