@@ -28,6 +28,21 @@ class FakeRest(FakeUsers):
 
     # ------------------------------------------------------------------ REST handlers
 
+    async def _read_or_delete(self, msg: JSON, req: Req) -> Reply | None:
+        """GET or DELETE of a stored message, alike on the webhook and the channel routes; None for an edit."""
+        if req.method == "GET":
+            # REST reads are subject to the MESSAGE_CONTENT rule just like gateway events.
+            gated = copy.deepcopy(msg)
+            if self.enforce_message_content_intent:
+                in_guild = self._channels[msg["channel_id"]].get("guild_id") is not None
+                self._gate_message(gated, in_guild=in_guild, intents=self.intents)
+            return Reply(200, gated)
+        if req.method == "DELETE":
+            self._delete_message(msg)
+            await self._echo("MESSAGE_DELETE", msg)
+            return Reply(204)
+        return None
+
     async def _r_no_content(self, req: Req) -> Reply:
         return Reply(204)
 
@@ -205,17 +220,9 @@ class FakeRest(FakeUsers):
         msg = self._messages.get(mid)
         if msg is None:
             return not_found("Message", 10008)
-        if req.method == "GET":
-            # REST reads are subject to the MESSAGE_CONTENT rule just like gateway events.
-            gated = copy.deepcopy(msg)
-            if self.enforce_message_content_intent:
-                in_guild = self._channels[msg["channel_id"]].get("guild_id") is not None
-                self._gate_message(gated, in_guild=in_guild, intents=self.intents)
-            return Reply(200, gated)
-        if req.method == "DELETE":
-            self._delete_message(msg)
-            await self._echo("MESSAGE_DELETE", msg)
-            return Reply(204)
+        read_or_deleted = await self._read_or_delete(msg, req)
+        if read_or_deleted is not None:
+            return read_or_deleted
         self._edit_message(msg, req.json or {}, req.files)
         await self._echo("MESSAGE_UPDATE", msg)
         return Reply(200, copy.deepcopy(msg))
@@ -271,17 +278,9 @@ class FakeRest(FakeUsers):
         msg = self._messages.get(req.params["message_id"])
         if msg is None or msg["channel_id"] != req.params["channel_id"] or msg["flags"] & FLAG_EPHEMERAL:
             return not_found("Message", 10008)
-        if req.method == "GET":
-            # REST reads are subject to the MESSAGE_CONTENT rule just like gateway events.
-            gated = copy.deepcopy(msg)
-            if self.enforce_message_content_intent:
-                in_guild = self._channels[msg["channel_id"]].get("guild_id") is not None
-                self._gate_message(gated, in_guild=in_guild, intents=self.intents)
-            return Reply(200, gated)
-        if req.method == "DELETE":
-            self._delete_message(msg)
-            await self._echo("MESSAGE_DELETE", msg)
-            return Reply(204)
+        read_or_deleted = await self._read_or_delete(msg, req)
+        if read_or_deleted is not None:
+            return read_or_deleted
         if msg["author"]["id"] != self.bot_user["id"]:
             return Reply(403, error_body("Cannot edit a message authored by another user", 50005))
         refused = self._message_refusal(req.json, req.files, self.upload_limit)
