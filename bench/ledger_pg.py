@@ -11,7 +11,7 @@ make creations take turns across every process). At the end the books must check
 paid exactly one credit per pair: zero double spend.
 
 The store is first filled as a running bot's (``BACKLOG_JOBS`` ended jobs of ``BACKLOG_MEMBERS`` other members,
-with their history and ledger rows) and ANALYZEd, as autovacuum keeps a live database. PostgreSQL plans by the
+with their ledger rows) and ANALYZEd, as autovacuum keeps a live database. PostgreSQL plans by the
 tables' statistics, and a connection keeps the plan it made for a prepared statement: on tables just created, the
 plans were made for a few rows, and a finish batch read the whole jobs table in a sequential scan, slower with
 every pair (pairs/s fell by half over three rounds of 15,000). A live database's plans are replaced within
@@ -147,7 +147,7 @@ async def _fill_as_running(conn: asyncpg.Connection[Any], now: float, backlog: i
     """The books of ``BACKLOG_MEMBERS`` members who have had ``backlog`` images delivered, then ANALYZE.
 
     Consistent for the ledger audit: each member got one allowance of ``ALLOWANCE`` credits, and each job was
-    reserved (-1) and captured (0) and has its history row, so every balance is its ledger's sum and nothing is held.
+    reserved (-1) and captured (0) (its history is its row), so every balance is its ledger's sum and nothing is held.
     """
     users = f"{_BACKLOG_FIRST_USER} + g % {BACKLOG_MEMBERS}"
     jobs = f"FROM generate_series(1, {backlog}) g"
@@ -163,10 +163,6 @@ async def _fill_as_running(conn: asyncpg.Connection[Any], now: float, backlog: i
         "cost, created_at, finished_at, updated_at, result_message_id) "
         f"SELECT 'b' || g, 'imagine', 'delivered', {users}, 1, 2, 'a cat', 'auto', 8388608, 'global', 1, "
         f"{now} - g, {now} - g + 8, {now} - g + 8, g {jobs};"
-        "INSERT INTO history (job_id, user_id, guild_id, channel_id, kind, prompt, aspect_ratio, state, cost, "
-        "result_message_id, created_at, finished_at) "
-        f"SELECT 'b' || g, {users}, 1, 2, 'imagine', 'a cat', 'auto', 'delivered', 1, g, {now} - g, {now} - g + 8 "
-        f"{jobs};"
         "INSERT INTO ledger (user_id, scope, delta, reason, job_id, created_at) "
         f"SELECT {users}, 'global', d.delta, d.reason, 'b' || g, {now} - g + d.after {jobs} "
         "CROSS JOIN (VALUES (-1, 'reserve', 0), (0, 'capture', 8)) AS d(delta, reason, after) ORDER BY g, d.after;"

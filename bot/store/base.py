@@ -116,7 +116,8 @@ class Store(SettingsStorage, Protocol):
         charged: bool | None = None,
         notice_pending: bool = False,
     ) -> Job | None:
-        """End a job: capture its reservation when delivered, refund it otherwise; record history; end its lease.
+        """End a job: capture its reservation when delivered, refund it otherwise; end its lease (the ended job is
+        the member's history entry).
 
         Happens at most once per job: returns None if the job had already ended, or (with ``only_from``)
         was not in one of those states, e.g. a cancel that must not catch a job already sent to reAPI.

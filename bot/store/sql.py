@@ -17,7 +17,6 @@ from bot.store.sql_rows import (
     JOB_COLUMNS,
     NEW_JOB_COLUMNS,
     TERMINAL,
-    copy_to_history,
     job_from_row,
     new_job_params,
     queued_job,
@@ -41,8 +40,6 @@ def _insert_sql(columns: tuple[str, ...]) -> str:
 
 
 _INSERT_NEW_JOB = _insert_sql(NEW_JOB_COLUMNS)
-# Copied from the row just ended, inside SQLite: cheaper than binding its values again.
-_COPY_TO_HISTORY = copy_to_history("jobs WHERE id = ?", cost="CASE WHEN ? THEN cost ELSE 0 END")
 
 
 _ID_RANDOM_BYTES = 2  # after the 8 hex digits of time: 12 in all, short enough for custom_ids and logs
@@ -197,7 +194,7 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql, PgSte
         charged: bool | None = None,
         notice_pending: bool = False,
     ) -> Job | None:
-        """End a job once, settling its reservation and writing its history row."""
+        """End a job once, settling its reservation (the ended job is its history row)."""
         now = self._clock()
         state = JobState.DELIVERED if delivered else JobState.FAILED
         states = [s.value for s in only_from if not s.is_terminal] if only_from is not None else []
@@ -248,7 +245,6 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql, PgSte
                 )
                 reason = "capture" if delivered else "refund"
                 await self._append(tx, job.user_id, job.scope, back, reason, job.id, None, now)
-            await tx.execute(_COPY_TO_HISTORY, int(delivered), job_id)
             await self._db.notify_work(tx)
             return job
 

@@ -4,8 +4,8 @@ PostgreSQL runs data-modifying CTEs, and a single statement is atomic on its own
 round trips). So where SQLite runs a step as several statements in a unit (cheap there: no network), PostgreSQL
 runs the same writes, in the same order and under the same row locks, as one statement:
 
-* a settle: lock and end the job (only if unfinished), move its credits, append the ledger entry and the history
-  row, and notify the workers; nothing at all if the job had already ended;
+* a settle: lock and end the job (only if unfinished), move its credits, append the ledger entry, and notify the
+  workers; nothing at all if the job had already ended (the ended job is its history row: ``history`` is a view);
 * a reserve, when no refill can be due and no limit is checked: take the credits (only with enough balance and the
   period start last seen), insert the job and its ledger entry, notify; nothing at all otherwise (the caller then
   takes the full path);
@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.store.pg_batch import Batcher
 from bot.store.sql_limits import CREATIONS_LOCK, SPENT, WAITING
-from bot.store.sql_rows import NEW_JOB_COLUMNS, TERMINAL, copy_to_history
+from bot.store.sql_rows import NEW_JOB_COLUMNS, TERMINAL
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -155,8 +155,7 @@ def _finish_batch_sql(types: tuple[str, ...]) -> str:
         "l AS (INSERT INTO ledger (user_id, scope, delta, reason, job_id, actor_id, created_at, note, cap) "
         "SELECT user_id, scope, CASE WHEN f_captures THEN 0 ELSE cost END, "
         "CASE WHEN f_captures THEN 'capture' ELSE 'refund' END, id, NULL, finished_at, NULL, NULL FROM j "
-        "WHERE cost > 0), "
-        f"h AS ({copy_to_history('j', cost='CASE WHEN f_captures THEN cost ELSE 0 END')}) {_NOTIFY}"
+        f"WHERE cost > 0) {_NOTIFY}"
     )
 
 
@@ -208,8 +207,7 @@ def _finish_sql(only: int) -> str:
         "WHERE j.cost > 0 AND accounts.user_id = j.user_id AND accounts.scope = j.scope), "
         "l AS (INSERT INTO ledger (user_id, scope, delta, reason, job_id, actor_id, created_at, note, cap) "
         "SELECT user_id, scope, CASE WHEN ?::boolean THEN 0 ELSE cost END, ?::text, id, NULL, finished_at, "
-        "NULL, NULL FROM j WHERE cost > 0), "
-        f"h AS ({copy_to_history('j', cost='CASE WHEN ?::boolean THEN cost ELSE 0 END')}) {_NOTIFY}"
+        f"NULL, NULL FROM j WHERE cost > 0) {_NOTIFY}"
     )
 
 
@@ -342,7 +340,7 @@ class PgSteps:
     async def _finish_at_once(
         self, job_id: str, states: list[str], params: Sequence[Any], delivered: bool
     ) -> Row | None:
-        """End the job, settle it, record its history and notify in one statement; None if it had already ended."""
+        """End the job, settle it and notify in one statement (its history is the ended row); None if already ended."""
         if not states:
             return await self._batched()[1].submit(_Finish(job_id, params, delivered), key=job_id, row_id=job_id)
         return await self._finish_one(_Finish(job_id, params, delivered), states)
@@ -351,7 +349,7 @@ class PgSteps:
         reason = "capture" if f.delivered else "refund"
         captures = f.delivered
         return await self._db.fetch_atomic(
-            _finish_sql(len(states)), *f.changes, f.job_id, *states, captures, captures, reason, captures, WORK_CHANNEL
+            _finish_sql(len(states)), *f.changes, f.job_id, *states, captures, captures, reason, WORK_CHANNEL
         )
 
     async def _finish_many(self, batch: Sequence[_Finish]) -> list[Row]:

@@ -28,7 +28,6 @@ __all__ = [
     "NEW_JOB_COLUMNS",
     "NEW_JOB_FIELDS",
     "TERMINAL",
-    "copy_to_history",
     "job_from_row",
     "new_job_params",
     "queued_job",
@@ -62,23 +61,6 @@ _NEW_KIND_AT, _NEW_COST_AT = NEW_JOB_COLUMNS.index("kind"), NEW_JOB_COLUMNS.inde
 _ID_AT, _CREATED_AT = _JOB_FIELDS.index("id"), _JOB_FIELDS.index("created_at")
 _COST_AT, _IMAGE_URLS_AT = _JOB_FIELDS.index("cost"), _JOB_FIELDS.index("image_urls")
 _SOURCES_AT, _SIMULATED_AT = _JOB_FIELDS.index("sources"), _JOB_FIELDS.index("simulated")
-
-
-# A history row is its ended job's row: these columns, each copied from the jobs column of the same name (job_id
-# from id), but cost, which is what the member paid (nothing for a refunded job).
-_HISTORY_COLUMNS = (
-    "job_id", "user_id", "guild_id", "channel_id", "kind", "prompt", "aspect_ratio", "sources", "parent_job_id",
-    "state", "cost", "result_message_id", "error_code", "error_message", "created_at", "finished_at",
-    "result_channel_id", "result_ephemeral",
-)  # fmt: skip
-
-
-def copy_to_history(source: str, *, cost: str) -> str:
-    """The INSERT that copies the ended jobs' rows of ``source`` (a table or CTE with the jobs columns) into
-    history, with ``cost`` the SQL expression of what the member paid."""
-    picks = {"job_id": "id", "cost": cost}
-    values = ", ".join(picks.get(column, column) for column in _HISTORY_COLUMNS)
-    return f"INSERT INTO history ({', '.join(_HISTORY_COLUMNS)}) SELECT {values} FROM {source}"
 
 
 def to_db(name: str, value: Any) -> Any:

@@ -32,9 +32,10 @@ KEPT = {
     "jobs_queued_user",
     "jobs_submit_started",
     "jobs_user_errors",
+    "jobs_history",  # since 0015: history is a view of the ended jobs, read by member
 }
-# Partial since 0013, but they hold every finished job: no bound on a walk.
-FINISHED_WORK = {"jobs_finished", "jobs_submit_started", "jobs_user_errors"}
+# Partial since 0013 (jobs_history: made so by 0015), but they hold every finished job: no bound on a walk.
+FINISHED_WORK = {"jobs_finished", "jobs_submit_started", "jobs_user_errors", "jobs_history"}
 LIMITS = ClaimLimits(max_running=4, per_user_running=2)
 LEASE = 30.0
 # The names the store's SQL gives the jobs and history tables (``FROM jobs j``, ``FROM jobs w`` …).

@@ -93,9 +93,9 @@ async def _fill(store: Store, backend: Backend) -> None:
 
 
 async def _sent(
-    store: Store, calls: Callable[[], Awaitable[None]], monkeypatch: pytest.MonkeyPatch
+    store: Store, calls: Callable[[], Awaitable[None]], monkeypatch: pytest.MonkeyPatch, *, table: str = "jobs"
 ) -> list[tuple[str, tuple[Any, ...]]]:
-    """The reads of jobs that ``calls`` sends, with their values (SQLite: inlined in the traced text)."""
+    """The reads of ``table`` that ``calls`` sends, with their values (SQLite: inlined in the traced text)."""
     sent: list[tuple[str, tuple[Any, ...]]] = []
     db = db_of(store)
     if isinstance(db, SqliteDatabase):
@@ -117,7 +117,7 @@ async def _sent(
             await calls()
         finally:
             monkeypatch.undo()
-    return [(sql, params) for sql, params in sent if re.match(r"\s*SELECT\b", sql) and " jobs " in sql]
+    return [(sql, params) for sql, params in sent if re.match(r"\s*SELECT\b", sql) and f" {table} " in sql]
 
 
 async def _plan(store: Store, backend: Backend, sql: str, params: tuple[Any, ...]) -> list[str]:
