@@ -231,14 +231,19 @@ class FakeRest(FakeUsers):
         channel = self._channels.get(req.params["channel_id"])
         return Reply(200, copy.deepcopy(channel)) if channel else not_found("Channel", 10003)
 
-    async def _r_list_messages(self, req: Req) -> Reply:
-        cid = req.params["channel_id"]
-        channel = self._channels.get(cid)
+    def _bot_channel(self, req: Req) -> JSON | Reply:
+        """The channel of a bot-token channel route, or Discord's answer instead (unknown channel, its rules)."""
+        channel = self._channels.get(req.params["channel_id"])
         if channel is None:
             return not_found("Channel", 10003)
         refused = self._channel_refusal(channel, req)
-        if refused is not None:
-            return refused
+        return channel if refused is None else refused
+
+    async def _r_list_messages(self, req: Req) -> Reply:
+        cid = req.params["channel_id"]
+        channel = self._bot_channel(req)
+        if isinstance(channel, Reply):
+            return channel
         if channel.get("guild_id") and not self.channel_permissions(self.bot_user["id"], cid) & READ_MESSAGE_HISTORY:
             return Reply(200, [])  # Discord: without READ_MESSAGE_HISTORY the history is simply empty
         msgs = self.channel_messages(cid, include_ephemeral=False)
@@ -252,12 +257,9 @@ class FakeRest(FakeUsers):
 
     async def _r_create_message(self, req: Req) -> Reply:
         cid = req.params["channel_id"]
-        channel = self._channels.get(cid)
-        if channel is None:
-            return not_found("Channel", 10003)
-        refused = self._channel_refusal(channel, req)
-        if refused is not None:
-            return refused
+        channel = self._bot_channel(req)
+        if isinstance(channel, Reply):
+            return channel
         payload = req.json or {}
         if not (payload.get("content") or payload.get("embeds") or req.files or payload.get("components")):
             return Reply(400, error_body("Cannot send an empty message", 50006))
