@@ -84,16 +84,14 @@ class MemberDeliveryNotifier(DiscordNotifier):
     ) -> int | None:
         """The result by ephemeral follow-up or DM; None when neither is possible (the caller posts it publicly)."""
         await self._settle(job.id)
-        if job.post_started_at is not None:
-            # An attempt interrupted before it stored its message id may have sent it: a DM (or a public fallback
-            # post) is found by its footer and adopted, never sent twice. Ephemeral messages cannot be listed.
-            found = await self._find_posted(job)
-            if found is not None:
-                message_id, dm_id = found
-                await journal.posted(message_id, channel_id=dm_id)
-                if dm_id is not None:
-                    await self._say_in_placeholder(job, texts_members.PRIVATE_DM_PLACEHOLDER)
-                return message_id
+        # An attempt interrupted before it stored its message id may have sent it: a DM (or a public fallback post)
+        # is found by its footer and adopted, never sent twice. Ephemeral messages cannot be listed.
+        adopted = await self._adopt_posted(job, journal)
+        if adopted is not None:
+            message_id, dm_id = adopted
+            if dm_id is not None:
+                await self._say_in_placeholder(job, texts_members.PRIVATE_DM_PLACEHOLDER)
+            return message_id
         result = ResultMessage(job, images[0], more=images[1:])
         # Resolve the "thinking" placeholder first: Discord would turn the first follow-up of a loading response
         # into the placeholder itself (public), whatever its flags.

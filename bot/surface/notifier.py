@@ -165,18 +165,9 @@ class DiscordNotifier:
                 refusal = exc
             except DISCORD_ERRORS as exc:
                 raise delivery_error(f"job {job.id}: the placeholder edit failed", exc) from exc
-        if job.post_started_at is not None:
-            found = await self._find_posted(job)
-            if found is not None:
-                message_id, dm_id = found
-                log.info(
-                    "job %s: adopting message %s that an earlier attempt posted",
-                    job.id,
-                    message_id,
-                    extra=job_fields(job),
-                )
-                await journal.posted(message_id, channel_id=dm_id)
-                return message_id
+        adopted = await self._adopt_posted(job, journal)
+        if adopted is not None:
+            return adopted[0]
         await journal.posting()
         message_id, dm_id = await self._post(job, result, refusal)
         await journal.posted(message_id, channel_id=dm_id)
@@ -242,6 +233,20 @@ class DiscordNotifier:
             "job %s delivered by DM (channel %s: missing %s)", job.id, job.channel_id, missing, extra=job_fields(job)
         )
         return sent.id, dm.id
+
+    async def _adopt_posted(self, job: Job, journal: DeliveryJournal) -> tuple[int, int | None] | None:
+        """When an earlier attempt began a post (``post_started_at``), the message it may have sent, recorded in the
+        journal as this job's result: its id, and the DM channel's when it is there. None: nothing to adopt."""
+        if job.post_started_at is None:
+            return None
+        found = await self._find_posted(job)
+        if found is not None:
+            message_id, dm_id = found
+            log.info(
+                "job %s: adopting message %s that an earlier attempt posted", job.id, message_id, extra=job_fields(job)
+            )
+            await journal.posted(message_id, channel_id=dm_id)
+        return found
 
     async def _find_posted(self, job: Job) -> tuple[int, int | None] | None:
         """The bot's own message carrying this job's result, posted by an attempt interrupted before it could
