@@ -315,7 +315,7 @@ async def test_a_result_recorded_in_a_dm_or_as_ephemeral_keeps_its_place_into_hi
         posted = await store.record_result_message(job.id, message_id=SNOWFLAKE, **place)
         assert posted is not None
         jobs[name] = posted
-    # Together: PostgreSQL ends them in one batched statement (each alone is another statement: both copy it).
+    # Together: PostgreSQL ends them in one batched statement, its other path than a settle alone.
     await asyncio.gather(*(store.finish_job(j.id, delivered=True, result_message_id=SNOWFLAKE) for j in jobs.values()))
     await store.finish_job(jobs["dm"].id, delivered=True)  # already ended: changes nothing
     assert [(j.result_channel_id, j.result_ephemeral) for j in jobs.values()] == [
