@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING
 from bot.engine.claims import ClaimLoop
 from bot.engine.credits import insufficient_credits_error
 from bot.engine.errors import Banned, InvalidOptions, QueueFull
-from bot.engine.failures import FailureCode, JobFailure, failure_for, stored_failure
+from bot.engine.failures import FailureCode, JobFailure, failure_for
+from bot.engine.notices import LeftNotices
 from bot.engine.ports import NullObserver
 from bot.engine.pricing import ModelCatalogue
-from bot.engine.progress import Progress, Stage, queue_place
+from bot.engine.queue_places import QueuePlaces
 from bot.engine.run import Run, Superseded
 from bot.engine.steps import JobSteps
 from bot.logs import job_fields
@@ -102,8 +103,7 @@ class JobRunner:
         self._worker = worker
         self._sole_worker = sole_worker
         self._limits = ClaimLimits(max_running=settings.max_concurrent, per_user_running=settings.per_user_concurrent)
-        self._accepted: dict[str, Job] = {}  # accepted here and not claimed yet: this process shows their place
-        self._shown_places: dict[str, tuple[int, int | None]] = {}
+        self._places = QueuePlaces(store=store, notifier=notifier, interval=settings.progress_interval, sleep=sleep)
         self._tasks: dict[str, asyncio.Task[None]] = {}  # jobs this worker claimed and works on
         self._claims = ClaimLoop(
             store=store,
@@ -116,8 +116,15 @@ class JobRunner:
         )
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
-        self._positions_task: asyncio.Task[None] | None = None
-        self._positions_dirty = False
+        self._notices = LeftNotices(
+            store=store,
+            tell=self._steps.tell,
+            spawn=self._in_background,
+            busy=self._tasks.__contains__,
+            # Two leases: a live process shows a failure moments after its refund; renewals run every third of one.
+            patience=2 * settings.lease_seconds,
+            every=settings.lease_seconds,
+        )
         self._admitting: dict[int, int] = {}  # member -> submissions between the cooldown check and the store
         self._started = False
         self._stopping = False
@@ -139,6 +146,7 @@ class JobRunner:
         self._loops = [
             asyncio.create_task(self._resume_then_claim(), name="job-claims"),
             asyncio.create_task(self._renew_loop(), name="job-leases"),
+            asyncio.create_task(self._notices.run(), name="job-notices"),
         ]
         log.info("job runner started as worker %s", self._worker)
 
@@ -153,9 +161,9 @@ class JobRunner:
     async def _resume(self) -> None:
         """Past durations, notices a crash left unshown, and (sole worker) the leases of the previous run."""
         self._steps.watch.durations.extend(reversed(await self._store.recent_durations(50)))
-        for job in await self._store.pending_notices():
-            # Settled before a crash but never shown: show it now.
-            self._in_background(self._steps.tell(job, stored_failure(job)))
+        # Settled before a stop or crash but never shown: show them now, however old. Another live process may
+        # be showing its own recent ones: only the sole worker takes them all at once.
+        await self._notices.show(idle=0.0 if self._sole_worker else None, within=None)
         if self._sole_worker:
             # The only process on this database (SQLite): leases its previous run left are stale now, so the
             # jobs resume at once instead of after lease_seconds.
@@ -167,6 +175,7 @@ class JobRunner:
         """Stop taking work; let in-flight submits store their task id, then hand the rest back for resume."""
         self._stopping = True
         self._claims.stopping = True
+        self._places.stop()
         for loop_task in self._loops:
             loop_task.cancel()
         loop = asyncio.get_running_loop()
@@ -177,8 +186,8 @@ class JobRunner:
             await asyncio.sleep(0.05)
         held = list(self._tasks)
         tasks = [*self._tasks.values(), *self._side_tasks, *self._loops]
-        if self._positions_task is not None:
-            tasks.append(self._positions_task)
+        if self._places.refreshing is not None:
+            tasks.append(self._places.refreshing)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -249,8 +258,7 @@ class JobRunner:
                 self._admitting[new.user_id] = left
         log.info("job %s queued (%s)", job.id, job.kind, extra=job_fields(job))
         self._observer.job_accepted(job)
-        self._accepted[job.id] = job
-        self._mark_positions()
+        self._places.accepted(job)
         return job
 
     async def screen(self, new: NewJob, place: Place | None = None) -> None:
@@ -295,10 +303,9 @@ class JobRunner:
         if job is None:
             return None
         self._observer.job_finished(job)
-        self._accepted.pop(job_id, None)
-        self._shown_places.pop(job_id, None)
+        self._places.left(job_id)
         log.info("job %s cancelled while queued", job_id, extra=job_fields(job))
-        self._mark_positions()
+        self._places.changed()
         await self._steps.tell(job, JobFailure(FailureCode.CANCELLED))
         return job
 
@@ -316,21 +323,20 @@ class JobRunner:
 
     def waiting(self) -> list[Job]:
         """The jobs accepted by this process and waiting to be claimed, in no particular order."""
-        return list(self._accepted.values())
+        return self._places.waiting()
 
     # -- claimed jobs ---------------------------------------------------------------------------
 
     def _start(self, job: Job) -> None:
         if job.id in self._tasks:  # never run a job twice (a lease renewed late can come back to us)
             return
-        self._accepted.pop(job.id, None)
-        self._shown_places.pop(job.id, None)
+        self._places.left(job.id)
         self._observer.job_state(job)
         # One caught in 'submitting': its POST may or may not have reached reAPI and there is no idempotency,
         # so it is never re-sent, only refunded.
         work = self._interrupted(job) if job.state is JobState.SUBMITTING else self._run(job)
         self._tasks[job.id] = asyncio.create_task(work, name=f"job-{job.id}")
-        self._mark_positions()
+        self._places.changed()
 
     async def _interrupted(self, job: Job) -> None:
         try:
@@ -376,44 +382,6 @@ class JobRunner:
         self._settling.discard(job_id)
         self._ended.discard(job_id)
         self._claims.slot_freed()
-
-    # -- queue places ----------------------------------------------------------------------------
-
-    def _mark_positions(self) -> None:
-        """Queue changed: refresh the places shown, at most once per progress interval however busy it gets."""
-        self._positions_dirty = True
-        if self._stopping or (self._positions_task is not None and not self._positions_task.done()):
-            return
-        self._positions_task = asyncio.create_task(self._refresh_positions(), name="queue-positions")
-
-    async def _refresh_positions(self) -> None:
-        for _ in range(1_000_000):  # ends as soon as an interval passes with no queue change
-            # Wait first: a job claimed within an interval of being accepted never shows (nor pays an edit for)
-            # a place in the queue, and its "submitting" progress is not crowded out.
-            await self._sleep(self._settings.progress_interval)
-            if not self._positions_dirty:
-                return
-            self._positions_dirty = False
-            if self._accepted:
-                try:
-                    places = await self._store.waiting_places()
-                except Exception:
-                    log.exception("could not read the queue's places")
-                    places = {}
-                self._show_places(places)
-
-    def _show_places(self, places: dict[str, int]) -> None:
-        for job_id, job in list(self._accepted.items()):
-            position = places.get(job_id)
-            if position is None:  # claimed (here or elsewhere), cancelled, or ended
-                self._accepted.pop(job_id, None)
-                self._shown_places.pop(job_id, None)
-                continue
-            place = queue_place(position)
-            # Only when the job's own shown place changed: a draining queue costs each job a few edits.
-            if self._shown_places.get(job_id) != place:
-                self._shown_places[job_id] = place
-                self._notifier.progress(job, Progress(Stage.QUEUED, position=place[0], position_to=place[1]))
 
     def _in_background(self, work: Awaitable[None]) -> None:
         async def run() -> None:

@@ -185,8 +185,10 @@ class Store(SettingsStorage, Protocol):
         """
         ...
 
-    async def pending_notices(self) -> list[Job]:
-        """Ended jobs whose outcome the member has not been shown yet (notice_pending), oldest first."""
+    async def take_notices(self, *, idle: float, within: float | None = None, limit: int = 100) -> list[Job]:
+        """Ended jobs whose outcome the member has not been shown yet (notice_pending) and that nobody touched for
+        ``idle`` seconds, oldest first; each is touched, so other takes pass over it for ``idle`` seconds.
+        ``within``: only jobs that ended at most that many seconds ago."""
         ...
 
     async def clear_notice(self, job_id: str) -> None:

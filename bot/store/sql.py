@@ -250,14 +250,32 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql, PgSte
 
         return await self._db.run(unit)
 
-    async def pending_notices(self) -> list[Job]:
-        """Ended jobs whose outcome is still to be shown, oldest first."""
+    async def take_notices(self, *, idle: float, within: float | None = None, limit: int = 100) -> list[Job]:
+        """Ended jobs whose outcome is still to be shown and untouched for ``idle`` seconds, oldest first.
+
+        Each one taken is touched (its ``updated_at`` set to now), so another process's take passes over it for
+        ``idle`` seconds: two live processes do not show the same notice at once. ``within``: only jobs that
+        ended that many seconds ago or less.
+        """
+        now = self._clock()
+        oldest = now - within if within is not None else 0.0
+        lock = " FOR UPDATE SKIP LOCKED" if self._db.locks_rows else ""
         rows = await self._db.run(
             lambda tx: tx.fetchall(
-                f"SELECT * FROM jobs WHERE notice_pending = 1 AND state IN {TERMINAL} ORDER BY finished_at, id"
+                # Chosen in a CTE, not an IN (subquery): PostgreSQL may run a subquery's LIMIT more than once.
+                "WITH t AS MATERIALIZED (SELECT id FROM jobs WHERE notice_pending = 1 "
+                f"AND state IN {TERMINAL} AND updated_at <= ? AND finished_at >= ? "
+                f"ORDER BY finished_at, id LIMIT ?{lock}) "
+                "UPDATE jobs SET updated_at = ? "
+                "WHERE id IN (SELECT id FROM t) AND notice_pending = 1 AND updated_at <= ? RETURNING *",
+                now - idle,
+                oldest,
+                limit,
+                now,
+                now - idle,
             )
         )
-        return [job_from_row(r) for r in rows]
+        return sorted(map(job_from_row, rows), key=lambda job: (job.finished_at or 0.0, job.id))
 
     async def clear_notice(self, job_id: str) -> None:
         """The job's outcome has been shown."""

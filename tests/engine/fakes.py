@@ -64,6 +64,7 @@ class FakeStore(NamedSteps):
         self.banned: set[tuple[int, str]] = set()
         self.fail_next: dict[str, int] = {}
         self.claim_sizes: list[int] = []  # n of each claim_many call
+        self.touched: dict[str, float] = {}  # job id -> when take_notices last took it (the rows' updated_at)
         self._ids = itertools.count(1)
         self._work = asyncio.Event()
 
@@ -267,8 +268,21 @@ class FakeStore(NamedSteps):
             await asyncio.wait_for(self._work.wait(), timeout)
         self._work.clear()
 
-    async def pending_notices(self) -> list[Job]:
-        return [j for j in self.jobs.values() if j.state.is_terminal and j.notice_pending]
+    async def take_notices(self, *, idle: float, within: float | None = None, limit: int = 100) -> list[Job]:
+        self._maybe_fail("take_notices")
+        now = self.clock()
+        pending = sorted(
+            (j for j in self.jobs.values() if j.state.is_terminal and j.notice_pending),
+            key=lambda j: (j.finished_at or 0.0, j.id),
+        )
+        taken = [
+            j
+            for j in pending
+            if self.touched.get(j.id, j.finished_at or 0.0) <= now - idle
+            and (within is None or (j.finished_at or 0.0) >= now - within)
+        ][:limit]
+        self.touched.update((j.id, now) for j in taken)
+        return taken
 
     async def clear_notice(self, job_id: str) -> None:
         self._maybe_fail("clear_notice")

@@ -113,6 +113,7 @@ def make_rig(
     *,
     catalogue: ModelCatalogue | None = None,
     worker: str = "worker",
+    sole_worker: bool = False,
     reapi: FakeReapi | None = None,
     **jobs: Any,
 ) -> Rig:
@@ -139,6 +140,7 @@ def make_rig(
         spend=spend,
         catalogue=catalogue,
         worker=worker,
+        sole_worker=sole_worker,
         clock=clock,
         sleep=clock.sleep,
     )
@@ -334,7 +336,7 @@ async def test_a_failure_notice_discord_refused_is_shown_again_after_a_restart()
     await rig.settle()
     assert rig.store.jobs[job.id].notice_pending is True
 
-    resumed = make_rig(rig.store)
+    resumed = make_rig(rig.store, sole_worker=True)  # the restart of a lone process (SQLite)
     await resumed.runner.start()
     for _ in range(1000):
         if resumed.notifier.failures:
@@ -425,7 +427,7 @@ async def test_a_queue_draining_forty_places_per_refresh_costs_each_job_at_most_
         for job in jobs[front : front + 40]:
             await rig.runner.cancel(job.id)
         for _ in range(10_000):  # the refresh runs after an interval of the fake clock, then ends
-            task = rig.runner._positions_task
+            task = rig.runner._places.refreshing
             if task is None or task.done():
                 break
             await asyncio.sleep(0)
@@ -716,14 +718,14 @@ async def test_start_returns_before_reading_the_unfinished_jobs_and_resumes_them
     def gated(name: str) -> Any:
         read = getattr(store, name)
 
-        async def slow(*args: Any) -> Any:
+        async def slow(*args: Any, **kwargs: Any) -> Any:
             reads.append(name)
             await gate.wait()
-            return await read(*args)
+            return await read(*args, **kwargs)
 
         return slow
 
-    for name in ("recent_durations", "pending_notices", "active_jobs"):
+    for name in ("recent_durations", "take_notices", "active_jobs"):
         monkeypatch.setattr(store, name, gated(name))
     rig = make_rig(store)
     starting = asyncio.create_task(rig.runner.start())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import pytest
@@ -11,7 +12,7 @@ from tests.store.conftest import ONE_IMAGE, RULES, START, new_job
 
 if TYPE_CHECKING:
     from bot.store import Job, Store
-    from tests.store.conftest import FakeClock
+    from tests.store.conftest import FakeClock, StoreFactory
 
 DAY = 86_400.0
 TODAY = START - (START % DAY)
@@ -96,7 +97,7 @@ async def test_a_delivering_job_records_its_fallback_post_step_by_step(store: St
     assert (await store.active_jobs()) == [posted]
 
 
-async def test_pending_notices_are_terminal_jobs_marked_at_finish_oldest_first(store: Store, clock: FakeClock) -> None:
+async def test_notices_to_show_are_terminal_jobs_marked_at_finish_oldest_first(store: Store, clock: FakeClock) -> None:
     """finish_job(notice_pending=True) leaves a notice to show; clear_notice removes it once shown."""
     first, second, quiet = [await store.create_job(new_job(), rules=RULES) for _ in range(3)]
     assert first.notice_pending is False
@@ -107,21 +108,64 @@ async def test_pending_notices_are_terminal_jobs_marked_at_finish_oldest_first(s
     clock.advance(1)
     await store.finish_job(first.id, delivered=True, notice_pending=True)
     await store.finish_job(quiet.id, delivered=False)
-    assert [j.id for j in await store.pending_notices()] == [second.id, first.id]
-    assert all(j.state.is_terminal and j.notice_pending for j in await store.pending_notices())
+    taken = await store.take_notices(idle=0.0)
+    assert [j.id for j in taken] == [second.id, first.id]
+    assert all(j.state.is_terminal and j.notice_pending for j in taken)
     await store.clear_notice(second.id)
     await store.clear_notice("no-such-job")
-    assert [j.id for j in await store.pending_notices()] == [first.id]
+    assert [j.id for j in await store.take_notices(idle=0.0)] == [first.id]
     cleared = await store.get_job(second.id)
     assert cleared is not None
     assert cleared.notice_pending is False
 
 
-async def test_a_job_still_in_progress_is_never_a_pending_notice(store: Store) -> None:
+async def test_a_notice_is_taken_once_it_has_been_untouched_for_idle_seconds(store: Store, clock: FakeClock) -> None:
+    """The job's end touches it; each take touches it again: a second take within ``idle`` finds nothing."""
+    job = await store.create_job(new_job(), rules=RULES)
+    await store.finish_job(job.id, delivered=False, error_code="task_failed", notice_pending=True)
+    assert await store.take_notices(idle=60) == []  # just ended: its own process is showing it
+    clock.advance(61)
+    assert [j.id for j in await store.take_notices(idle=60)] == [job.id]
+    assert await store.take_notices(idle=60) == []  # taken: another process passes over it now
+    clock.advance(30)
+    assert await store.take_notices(idle=60) == []
+    clock.advance(31)
+    assert [j.id for j in await store.take_notices(idle=60)] == [job.id]  # not cleared: taken again
+    await store.clear_notice(job.id)
+    clock.advance(61)
+    assert await store.take_notices(idle=60) == []
+
+
+async def test_simultaneous_takes_never_hand_out_one_notice_twice(
+    open_test_store: StoreFactory, clock: FakeClock
+) -> None:
+    """Eight takes at once (on PostgreSQL each on its own connection): every notice goes to exactly one."""
+    stores = [await open_test_store(pool_size=2) for _ in range(4)]
+    for _ in range(20):
+        job = await stores[0].create_job(new_job(), rules=RULES)
+        await stores[0].finish_job(job.id, delivered=False, error_code="task_failed", notice_pending=True)
+    clock.advance(61)
+    results = await asyncio.gather(*(stores[n % 4].take_notices(idle=60, limit=5) for n in range(8)))
+    taken = [job.id for jobs in results for job in jobs]
+    assert len(taken) == 20
+    assert len(set(taken)) == 20
+
+
+async def test_a_take_is_bounded_by_age_and_count(store: Store, clock: FakeClock) -> None:
+    jobs = [await store.create_job(new_job(), rules=RULES) for _ in range(4)]
+    for job in jobs:
+        await store.finish_job(job.id, delivered=False, error_code="task_failed", notice_pending=True)
+        clock.advance(100)
+    # They ended 400, 300, 200 and 100 seconds ago.
+    assert [j.id for j in await store.take_notices(idle=0.0, within=250)] == [j.id for j in jobs[2:]]
+    assert [j.id for j in await store.take_notices(idle=0.0, limit=3)] == [j.id for j in jobs[:3]]
+
+
+async def test_a_job_still_in_progress_is_never_a_notice_to_show(store: Store) -> None:
     """Only ended jobs have notices to show; a running job flagged by hand does not make one."""
     job = await store.create_job(new_job(), rules=RULES)
     await store.transition(job.id, from_states=[JobState.QUEUED], to=JobState.RUNNING, notice_pending=True)
-    assert await store.pending_notices() == []
+    assert await store.take_notices(idle=0.0) == []
 
 
 # -- history keeps the failure code ---------------------------------------------------------------------------

@@ -121,7 +121,7 @@ async def test_no_queue_history_stats_or_notice_query_scans_the_whole_jobs_table
             assert await store.waiting_places()
             assert await store.active_jobs()
             assert await store.member_jobs(1, limit=5)
-            await store.pending_notices()
+            await store.take_notices(idle=0.0)
             assert await store.content_policy_strikes(1, 100, since=START) >= 0
             assert await store.content_policy_strikes(1, None, since=START) == 0
             assert await store.history(1, limit=10)
