@@ -13,6 +13,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from bot.engine.failures import stored_failure
+from bot.logs import job_fields
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -68,7 +69,7 @@ class LeftNotices:
         for job in taken:
             if job.id in self._showing or self._busy(job.id):
                 continue  # this process is showing it already
-            log.info("job %s: showing its failure, left unshown", job.id, extra={"job_id": job.id})
+            log.info("job %s: showing its failure, left unshown", job.id, extra=job_fields(job))
             self._showing.add(job.id)
             self._spawn(self._show(job))
             shown += 1

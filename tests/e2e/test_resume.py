@@ -175,3 +175,41 @@ async def test_a_queued_job_can_be_cancelled_and_is_refunded(
     followup = await fake.wait_for_request("POST", rf"/webhooks/\d+/{late.token}")
     assert "can't be cancelled now" in followup.json["content"]
     assert followup.json["flags"] & 64
+
+
+async def test_a_refund_notice_discord_refused_is_shown_on_a_later_look_without_a_restart(
+    fake: FakeDiscord, sim: ReapiSimulator, start_bot: StartBot, make_settings: Callable[..., Settings]
+) -> None:
+    # The edit that tells the member is refused this once: the refund is stored and the notice stays pending.
+    # The runner looks for notices left pending (every lease; one untouched for two leases is taken) and shows it.
+    settings = make_settings(jobs={"lease_seconds": 1.0})
+    sim.next_outcomes.append(Outcome.never())
+    bot = await start_bot(settings)
+    inter = await imagine(fake, "a lighthouse")
+    await wait_for_progress(fake, inter, "Generating")  # the last progress edit: the next one is the failure
+    fake.fail_next(
+        "PATCH", rf"/webhooks/\d+/{inter.token}/messages/\d+", 403, json={"code": 50013, "message": "Missing Access"}
+    )
+    for task in sim.tasks.values():
+        task.outcome, task.ready_at = Outcome.fail(50123, "The model fell over."), 0.0
+    refused = await fake.wait_for_request(
+        "PATCH", rf"/webhooks/\d+/{inter.token}/messages/\d+", predicate=lambda r: r.status == 403, timeout=10
+    )
+    assert "50123" in str(refused.json)  # it was the failure notice that Discord refused
+
+    await fake.wait_for_request(  # within about three leases
+        "PATCH",
+        rf"/webhooks/\d+/{inter.token}/messages/\d+",
+        predicate=lambda r: r.status == 200 and "50123" in str(r.json),
+        timeout=10,
+    )
+    assert "refunded" in str((fake.original_message(inter) or {}).get("content"))
+    await settled(bot)
+    store = bot.services.store
+    (entry,) = await store.history(int(inter.user["id"]), limit=5)
+    job = await store.get_job(entry.job_id)
+    assert job is not None
+    assert job.state is JobState.FAILED
+    assert not job.notice_pending  # shown, then cleared
+    reasons = [e.reason for e in await store.ledger(int(inter.user["id"])) if e.job_id == job.id]
+    assert reasons == ["reserve", "refund"]  # refunded once, shown twice
