@@ -159,4 +159,6 @@ async def test_a_transaction_chosen_as_a_deadlocks_victim_runs_again(
 
     results = await asyncio.wait_for(asyncio.gather(db.run(crossing(1, 2)), db.run(crossing(2, 1))), 20)
     assert results == [1, 1]
-    assert sorted(runs.values()) == [1, 2]  # the deadlock's victim ran again, once
+    # The victim ran again. Under load its second run can meet the other's first in the same crossing (it locks
+    # its first row again before the survivor takes it): a second deadlock, and a third run, of either of them.
+    assert sum(runs.values()) >= 3, runs
