@@ -22,13 +22,15 @@ if TYPE_CHECKING:
     from bot.engine.ports import JobStore
     from bot.store import Job
 
-__all__ = ["RETRY_WINDOW", "LeftNotices"]
+__all__ = ["PER_LOOK", "RETRY_WINDOW", "LeftNotices"]
 
 log = logging.getLogger(__name__)
 
 # A notice Discord keeps refusing (its placeholder deleted, the channel gone) is retried this long after its job
 # ended, then left for a restart: a permanent refusal must not cost a Discord call every few seconds forever.
 RETRY_WINDOW = 3600.0
+# At most this many per look: a backlog (a crash under load) goes out over a few looks, not in one burst of edits.
+PER_LOOK = 100
 
 
 class LeftNotices:
@@ -59,12 +61,15 @@ class LeftNotices:
         self._sleep = sleep
         self._showing: set[str] = set()
 
-    async def show(self, *, idle: float | None = None, within: float | None = RETRY_WINDOW) -> int:
+    async def show(
+        self, *, idle: float | None = None, within: float | None = RETRY_WINDOW, limit: int | None = PER_LOOK
+    ) -> int:
         """Take the notices untouched for ``idle`` seconds (default: the patience) and show each in the background.
 
         Returns how many were taken to be shown. Raises what the store raises.
         """
-        taken = await self._store.take_notices(idle=self._patience if idle is None else idle, within=within)
+        idle = self._patience if idle is None else idle
+        taken = await self._store.take_notices(idle=idle, within=within, limit=limit)
         shown = 0
         for job in taken:
             if job.id in self._showing or self._busy(job.id):

@@ -161,9 +161,9 @@ class JobRunner:
     async def _resume(self) -> None:
         """Past durations, notices a crash left unshown, and (sole worker) the leases of the previous run."""
         self._steps.watch.durations.extend(reversed(await self._store.recent_durations(50)))
-        # Settled before a stop or crash but never shown: show them now, however old. Another live process may
-        # be showing its own recent ones: only the sole worker takes them all at once.
-        await self._notices.show(idle=0.0 if self._sole_worker else None, within=None)
+        # Settled before a stop or crash but never shown: show them all now, however old. Another live process may
+        # be showing its own recent ones: only the sole worker takes the ones just settled too.
+        await self._notices.show(idle=0.0 if self._sole_worker else None, within=None, limit=None)
         if self._sole_worker:
             # The only process on this database (SQLite): leases its previous run left are stale now, so the
             # jobs resume at once instead of after lease_seconds.

@@ -185,10 +185,10 @@ class Store(SettingsStorage, Protocol):
         """
         ...
 
-    async def take_notices(self, *, idle: float, within: float | None = None, limit: int = 100) -> list[Job]:
+    async def take_notices(self, *, idle: float, within: float | None = None, limit: int | None = 100) -> list[Job]:
         """Ended jobs whose outcome the member has not been shown yet (notice_pending) and that nobody touched for
         ``idle`` seconds, oldest first; each is touched, so other takes pass over it for ``idle`` seconds.
-        ``within``: only jobs that ended at most that many seconds ago."""
+        ``within``: only jobs that ended at most that many seconds ago; ``limit``: at most that many (None: all)."""
         ...
 
     async def clear_notice(self, job_id: str) -> None:

@@ -250,27 +250,28 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql, PgSte
 
         return await self._db.run(unit)
 
-    async def take_notices(self, *, idle: float, within: float | None = None, limit: int = 100) -> list[Job]:
+    async def take_notices(self, *, idle: float, within: float | None = None, limit: int | None = 100) -> list[Job]:
         """Ended jobs whose outcome is still to be shown and untouched for ``idle`` seconds, oldest first.
 
         Each one taken is touched (its ``updated_at`` set to now), so another process's take passes over it for
         ``idle`` seconds: two live processes do not show the same notice at once. ``within``: only jobs that
-        ended that many seconds ago or less.
+        ended that many seconds ago or less; ``limit``: at most that many (None: all).
         """
         now = self._clock()
         oldest = now - within if within is not None else 0.0
+        bound = " LIMIT ?" if limit is not None else ""
         lock = " FOR UPDATE SKIP LOCKED" if self._db.locks_rows else ""
         rows = await self._db.run(
             lambda tx: tx.fetchall(
                 # Chosen in a CTE, not an IN (subquery): PostgreSQL may run a subquery's LIMIT more than once.
                 "WITH t AS MATERIALIZED (SELECT id FROM jobs WHERE notice_pending = 1 "
                 f"AND state IN {TERMINAL} AND updated_at <= ? AND finished_at >= ? "
-                f"ORDER BY finished_at, id LIMIT ?{lock}) "
+                f"ORDER BY finished_at, id{bound}{lock}) "
                 "UPDATE jobs SET updated_at = ? "
                 "WHERE id IN (SELECT id FROM t) AND notice_pending = 1 AND updated_at <= ? RETURNING *",
                 now - idle,
                 oldest,
-                limit,
+                *([limit] if limit is not None else []),
                 now,
                 now - idle,
             )

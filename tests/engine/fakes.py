@@ -268,7 +268,7 @@ class FakeStore(NamedSteps):
             await asyncio.wait_for(self._work.wait(), timeout)
         self._work.clear()
 
-    async def take_notices(self, *, idle: float, within: float | None = None, limit: int = 100) -> list[Job]:
+    async def take_notices(self, *, idle: float, within: float | None = None, limit: int | None = 100) -> list[Job]:
         self._maybe_fail("take_notices")
         now = self.clock()
         pending = sorted(
@@ -280,7 +280,7 @@ class FakeStore(NamedSteps):
             for j in pending
             if self.touched.get(j.id, j.finished_at or 0.0) <= now - idle
             and (within is None or (j.finished_at or 0.0) >= now - within)
-        ][:limit]
+        ][:limit]  # a slice to None: all
         self.touched.update((j.id, now) for j in taken)
         return taken
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from bot.engine.failures import FailureCode, JobFailure
-from bot.engine.notices import RETRY_WINDOW, LeftNotices
+from bot.engine.notices import PER_LOOK, RETRY_WINDOW, LeftNotices
 from bot.reapi import BadRequest
 from bot.store import JobState
 from tests.engine.fakes import FakeClock, FakeStore
@@ -208,3 +208,19 @@ async def test_a_refund_shown_by_no_one_because_its_process_stopped_is_shown_by_
     assert [(job_id, f.code) for job_id, f, _ in b.notifier.failures] == [(failed.id, FailureCode.REAPI_400)]
     assert not a.store.jobs[failed.id].notice_pending  # shown by B, then cleared
     assert a.store.settles(failed.id) == ["refund"]  # shown again, never refunded again
+
+
+async def test_a_lone_process_restarting_shows_every_left_notice_at_once_however_many() -> None:
+    # A crash under load can leave more than one look's worth; the restart shows them all, not the first page.
+    clock = FakeClock()
+    store = FakeStore(clock)
+    for n in range(PER_LOOK + 20):
+        store.add(left_failure(clock, f"j{n:03d}", ended_ago=RETRY_WINDOW * 2 - n))
+    rig = make_rig(store, sole_worker=True)
+    await rig.runner.start()
+    for _ in range(2_000):
+        if len(rig.notifier.failures) == PER_LOOK + 20:
+            break
+        await asyncio.sleep(0)
+    assert sorted(job_id for job_id, _, _ in rig.notifier.failures) == sorted(store.jobs)
+    assert not any(job.notice_pending for job in store.jobs.values())

@@ -159,6 +159,7 @@ async def test_a_take_is_bounded_by_age_and_count(store: Store, clock: FakeClock
     # They ended 400, 300, 200 and 100 seconds ago.
     assert [j.id for j in await store.take_notices(idle=0.0, within=250)] == [j.id for j in jobs[2:]]
     assert [j.id for j in await store.take_notices(idle=0.0, limit=3)] == [j.id for j in jobs[:3]]
+    assert [j.id for j in await store.take_notices(idle=0.0, limit=None)] == [j.id for j in jobs]
 
 
 async def test_a_job_still_in_progress_is_never_a_notice_to_show(store: Store) -> None:
