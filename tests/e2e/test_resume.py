@@ -201,7 +201,7 @@ async def test_a_refund_notice_discord_refused_is_shown_on_a_later_look_without_
         "PATCH",
         rf"/webhooks/\d+/{inter.token}/messages/\d+",
         predicate=lambda r: r.status == 200 and "50123" in str(r.json),
-        timeout=10,
+        timeout=20,  # about three leases (3 s); bounded well past that for a loaded machine
     )
     assert "refunded" in str((fake.original_message(inter) or {}).get("content"))
     await settled(bot)
