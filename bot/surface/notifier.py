@@ -94,7 +94,9 @@ class DiscordNotifier:
         self._alerts = alerts
         self._writes = writes or ChannelWrites(monotonic=monotonic)
         self._clock = clock
-        self._progress = ProgressEdits(self._edit_progress, interval=progress_interval, monotonic=monotonic)
+        self._progress = ProgressEdits(
+            self._edit_progress, interval=progress_interval, monotonic=monotonic, clock=clock
+        )
         self._dead_tokens: dict[str, float] = {}  # token -> when it would have expired anyway
 
     # -- progress ----------------------------------------------------------------------------------

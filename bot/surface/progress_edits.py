@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
@@ -66,11 +67,17 @@ class ProgressEdits:
     """
 
     def __init__(
-        self, send: Callable[[Job, str, bool], Awaitable[None]], *, interval: float, monotonic: Callable[[], float]
+        self,
+        send: Callable[[Job, str, bool], Awaitable[None]],
+        *,
+        interval: float,
+        monotonic: Callable[[], float],
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._send = send
         self._interval = interval
         self._monotonic = monotonic
+        self._clock = clock  # wall-clock seconds, as the store's leases count them
         self._pending: dict[str, _Pending] = {}
         self._ended: OrderedDict[str, None] = OrderedDict()
 
@@ -103,6 +110,14 @@ class ProgressEdits:
                 return
             if wanted == pending.sent:
                 continue
+            lease = pending.job.lease_until
+            if lease is not None and self._clock() >= lease:
+                # The line was decided under a lease that has run out since (this process stalled, or lost the job):
+                # another process may hold the job now and have shown its outcome, which this line must not cover.
+                log.info(
+                    "job %s: progress line dropped: its lease ran out", pending.job.id, extra=job_fields(pending.job)
+                )
+                return
             text, cancellable = wanted
             previous, pending.last_sent = pending.last_sent, self._monotonic()
             pending.in_flight = True

@@ -43,13 +43,14 @@ def cluster_settings(make_settings: Callable[..., Settings], dsn: str) -> Settin
     return make_settings(
         database={"url": dsn},
         credits={"allowance": START_BALANCE, "max_balance": START_BALANCE},
-        # A short lease: a SIGKILLed process's jobs are taken over after about a second.
+        # A short lease: a SIGKILLed process's jobs are taken over within seconds. Not shorter: a process the machine
+        # starves for longer than a lease loses its jobs, and each one whose POST was on its way is refunded.
         jobs={
             "max_concurrent": 24,
             "per_user_concurrent": 4,
             "per_user_queued": JOBS,
             "max_queued": JOBS,
-            "lease_seconds": 1.5,
+            "lease_seconds": 3.0,
             "progress_interval": 1.0,
         },
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bot.engine.progress import Progress, Stage
@@ -53,6 +55,22 @@ async def test_a_submit_that_lasts_is_shown(fake: FakeDiscord, client: Client, n
     await fake.wait_for_request("PATCH", path)
     contents = [r.json["content"] for r in fake.requests_matching("PATCH", path)]
     assert contents == [texts.progress_text(Progress(Stage.SUBMITTING))]
+
+
+async def test_a_line_decided_under_a_lease_that_ran_out_before_it_went_is_dropped(
+    fake: FakeDiscord, client: Client, notifier: DiscordNotifier
+) -> None:
+    # A process that stalled past its job's lease may have lost the job to another process, which may have shown
+    # the outcome already (seen in the cluster test under load: "Submitting…" landed over "refunded").
+    job, path = await job_on_a_placeholder(fake, client, JobState.SUBMITTING)
+    notifier.progress(replace(job, lease_until=time.time() + 0.3), Progress(Stage.SUBMITTING))  # held 1 s first
+    await asyncio.sleep(1.5)
+    assert fake.requests_matching("PATCH", path) == []
+    # The next line, decided under a live lease (the job as the store last returned it), goes as usual.
+    notifier.progress(replace(job, lease_until=time.time() + 30), Progress(Stage.GENERATING))
+    await fake.wait_for_request("PATCH", path)
+    contents = [r.json["content"] for r in fake.requests_matching("PATCH", path)]
+    assert contents == [texts.progress_text(Progress(Stage.GENERATING))]
 
 
 async def test_delivery_waits_for_a_progress_edit_already_on_the_wire(
