@@ -54,7 +54,8 @@ class _Pending:
 
 class ProgressEdits:
     """Sends each job's newest progress line through ``send``: at most one edit per ``interval`` per job, a newer
-    line replacing one not yet sent, an identical one never re-sent, and nothing once the outcome is being shown.
+    line replacing one not yet sent, an identical one never re-sent, and nothing once the outcome is being shown, nor
+    once the lease the job held when the line was asked for has run out (another process may have the job by then).
 
     Parameters
     ----------
