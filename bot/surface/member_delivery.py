@@ -42,6 +42,21 @@ __all__ = ["MemberDeliveryNotifier"]
 log = logging.getLogger(__name__)
 
 
+class _PlaceSeen:
+    """A delivery journal that remembers the DM channel a new result was posted in (None: the job's channel)."""
+
+    def __init__(self, journal: DeliveryJournal) -> None:
+        self._journal = journal
+        self.dm_id: int | None = None
+
+    async def posting(self) -> None:
+        await self._journal.posting()
+
+    async def posted(self, message_id: int, *, channel_id: int | None = None, ephemeral: bool = False) -> None:
+        self.dm_id = channel_id
+        await self._journal.posted(message_id, channel_id=channel_id, ephemeral=ephemeral)
+
+
 class MemberDeliveryNotifier(DiscordNotifier):
     """A ``DiscordNotifier`` that reads the member's preferences when a job's image is ready."""
 
@@ -61,11 +76,14 @@ class MemberDeliveryNotifier(DiscordNotifier):
             if private_id is not None:
                 return private_id
             self._notes[job.id] = texts_members.private_fallback_note(job.user_id, prefs.private)
+        placed = _PlaceSeen(journal)
         try:
-            message_id = await super().deliver(job, image, journal=journal, more=more)
+            message_id = await super().deliver(job, image, journal=placed, more=more)
         finally:
             self._notes.pop(job.id, None)
-        if prefs.notify:
+        # A result that ended up in a DM (the channel refused it) has notified the member already, and a link to it
+        # from the channel would be wrong; the channel that refused the result would refuse the mention too.
+        if prefs.notify and placed.dm_id is None and job.result_channel_id is None:
             await self._ping(job, message_id)
         return message_id
 

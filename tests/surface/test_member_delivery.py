@@ -3,12 +3,16 @@ each goes, what the journal records of it, and exactly once across a resume."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING
 
+import discord
+
 from bot.store.members import MemberPreferences
 from bot.surface.member_delivery import MemberDeliveryNotifier
-from tests.surface.notifier_rig import IMAGE, Client, Journal, channel_placeholder, make_job
+from tests.fakes.discord_payloads import SEND_MESSAGES
+from tests.surface.notifier_rig import IMAGE, Client, Journal, channel_placeholder, interaction_placeholder, make_job
 
 if TYPE_CHECKING:
     from bot.engine.members import Preferences
@@ -16,17 +20,18 @@ if TYPE_CHECKING:
 
 
 class _Asked:
-    """The one preference these tests need: every member asked for private results ``private``."""
+    """The preferences these tests need: every member asked for private results ``private`` (and a mention)."""
 
-    def __init__(self, private: str) -> None:
+    def __init__(self, private: str, *, notify: bool = False) -> None:
         self.private = private
+        self.notify = notify
 
     async def get(self, user_id: int) -> MemberPreferences:
-        return MemberPreferences(user_id, private=self.private)
+        return MemberPreferences(user_id, private=self.private, notify=self.notify)
 
 
-def _notifier(client: Client, private: str) -> MemberDeliveryNotifier:
-    prefs: Preferences = _Asked(private)  # type: ignore[assignment]
+def _notifier(client: Client, private: str, *, notify: bool = False) -> MemberDeliveryNotifier:
+    prefs: Preferences = _Asked(private, notify=notify)  # type: ignore[assignment]
     return MemberDeliveryNotifier(client, preferences=prefs, progress_interval=0.0)
 
 
@@ -58,3 +63,28 @@ async def test_a_resumed_private_dm_delivery_adopts_the_dm_an_interrupted_attemp
     assert len(fake.channel_messages(dm["id"])) == 1  # the member got the image once
     assert journal.calls == [("posted", first)]
     assert journal.places[first] == (int(dm["id"]), False)
+
+
+async def test_a_result_the_channel_refused_goes_by_dm_without_a_mention_in_that_channel(
+    fake: FakeDiscord, client: Client
+) -> None:
+    # The member asked to be mentioned when an image is ready; the token is dead and the channel refuses the bot, so
+    # the image goes by DM, which notifies them itself. A mention in the channel would be refused, and would link
+    # to the DM's message as if it were in the channel.
+    inter, token = await interaction_placeholder(fake, client)
+    await fake.set_bot_channel_permissions(fake.channel_id, deny=SEND_MESSAGES)
+    channel = client.get_channel(int(fake.channel_id))
+    assert isinstance(channel, discord.TextChannel)
+    for _ in range(500):
+        if not channel.permissions_for(channel.guild.me).send_messages:
+            break
+        await asyncio.sleep(0.01)
+    fake.expire_token(inter)
+    journal = Journal()
+    message_id = await _notifier(client, "off", notify=True).deliver(make_job(fake, **token), IMAGE, journal=journal)
+
+    dm = fake.dm_channel(fake.member_user)
+    assert [int(m["id"]) for m in fake.channel_messages(dm["id"])] == [message_id]
+    assert journal.places[message_id] == (int(dm["id"]), False)
+    posts = fake.requests_matching("POST", rf"/channels/{fake.channel_id}/messages")
+    assert [r.status for r in posts] == [403]  # the result's own attempt; no mention after it
