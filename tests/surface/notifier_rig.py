@@ -14,6 +14,7 @@ import discord
 
 from bot.engine.images import PreparedImage
 from bot.store import Job, JobKind, JobState
+from tests.fakes.discord_payloads import SEND_MESSAGES
 from tests.fakes.probe_bot import png
 
 if TYPE_CHECKING:
@@ -112,6 +113,19 @@ async def interaction_placeholder(fake: FakeDiscord, client: Client) -> tuple[Fa
         "interaction_expires_at": interaction.expires_at.timestamp(),
         "placeholder_message_id": int(inter.original_message_id),
     }
+
+
+async def refuse_channel_and_kill_token(fake: FakeDiscord, client: Client, inter: FakeInteraction) -> None:
+    """The last-resort case: the channel refuses the bot's messages (seen by the client) and Discord has killed the
+    interaction's token early (the bot's clock still says it lives)."""
+    await fake.set_bot_channel_permissions(fake.channel_id, deny=SEND_MESSAGES)
+    channel = client.get_channel(int(fake.channel_id))
+    assert isinstance(channel, discord.TextChannel)
+    for _ in range(500):
+        if not channel.permissions_for(channel.guild.me).send_messages:
+            break
+        await asyncio.sleep(0.01)
+    fake.expire_token(inter)
 
 
 def channel_posts(fake: FakeDiscord) -> list[int]:

@@ -3,16 +3,20 @@ each goes, what the journal records of it, and exactly once across a resume."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import TYPE_CHECKING
 
-import discord
-
 from bot.store.members import MemberPreferences
 from bot.surface.member_delivery import MemberDeliveryNotifier
-from tests.fakes.discord_payloads import SEND_MESSAGES
-from tests.surface.notifier_rig import IMAGE, Client, Journal, channel_placeholder, interaction_placeholder, make_job
+from tests.surface.notifier_rig import (
+    IMAGE,
+    Client,
+    Journal,
+    channel_placeholder,
+    interaction_placeholder,
+    make_job,
+    refuse_channel_and_kill_token,
+)
 
 if TYPE_CHECKING:
     from bot.engine.members import Preferences
@@ -72,14 +76,7 @@ async def test_a_result_the_channel_refused_goes_by_dm_without_a_mention_in_that
     # the image goes by DM, which notifies them itself. A mention in the channel would be refused, and would link
     # to the DM's message as if it were in the channel.
     inter, token = await interaction_placeholder(fake, client)
-    await fake.set_bot_channel_permissions(fake.channel_id, deny=SEND_MESSAGES)
-    channel = client.get_channel(int(fake.channel_id))
-    assert isinstance(channel, discord.TextChannel)
-    for _ in range(500):
-        if not channel.permissions_for(channel.guild.me).send_messages:
-            break
-        await asyncio.sleep(0.01)
-    fake.expire_token(inter)
+    await refuse_channel_and_kill_token(fake, client, inter)
     journal = Journal()
     message_id = await _notifier(client, "off", notify=True).deliver(make_job(fake, **token), IMAGE, journal=journal)
 

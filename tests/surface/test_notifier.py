@@ -3,11 +3,9 @@ where a result goes, exactly once, and what a refusal or a failure shows."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import TYPE_CHECKING
 
-import discord
 import pytest
 
 from bot.engine.failures import FailureCode, JobFailure
@@ -24,6 +22,7 @@ from tests.surface.notifier_rig import (
     channel_posts,
     interaction_placeholder,
     make_job,
+    refuse_channel_and_kill_token,
 )
 
 if TYPE_CHECKING:
@@ -141,14 +140,7 @@ async def test_dead_token_and_a_refusing_channel_dm_the_member_and_alert_the_own
     fake: FakeDiscord, client: Client, notifier: DiscordNotifier, alerts: Alerts
 ) -> None:
     inter, token = await interaction_placeholder(fake, client)
-    await fake.set_bot_channel_permissions(fake.channel_id, deny=SEND_MESSAGES)
-    channel = client.get_channel(int(fake.channel_id))
-    assert isinstance(channel, discord.TextChannel)
-    for _ in range(500):
-        if not channel.permissions_for(channel.guild.me).send_messages:
-            break
-        await asyncio.sleep(0.01)
-    fake.expire_token(inter)  # Discord killed it early: the bot's clock still says it lives
+    await refuse_channel_and_kill_token(fake, client, inter)
     journal = Journal()
     message_id = await notifier.deliver(make_job(fake, **token), IMAGE, journal=journal)
 
