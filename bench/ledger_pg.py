@@ -11,7 +11,7 @@ make creations take turns across every process). At the end the books must check
 paid exactly one credit per pair: zero double spend.
 
 The store is first filled as a running bot's (``BACKLOG_JOBS`` ended jobs of ``BACKLOG_MEMBERS`` other members,
-with their ledger rows) and ANALYZEd, as autovacuum keeps a live database. PostgreSQL plans by the
+with their allowances) and ANALYZEd, as autovacuum keeps a live database. PostgreSQL plans by the
 tables' statistics, and a connection keeps the plan it made for a prepared statement: on tables just created, the
 plans were made for a few rows, and a finish batch read the whole jobs table in a sequential scan, slower with
 every pair (pairs/s fell by half over three rounds of 15,000). A live database's plans are replaced within
@@ -146,26 +146,24 @@ async def _measure_on(dsn: str, members: int, each: dict[str, int], backlog: int
 async def _fill_as_running(conn: asyncpg.Connection[Any], now: float, backlog: int) -> None:
     """The books of ``BACKLOG_MEMBERS`` members who have had ``backlog`` images delivered, then ANALYZE.
 
-    Consistent for the ledger audit: each member got one allowance of ``ALLOWANCE`` credits, and each job was
-    reserved (-1) and captured (0) (its history is its row), so every balance is its ledger's sum and nothing is held.
+    Consistent for the ledger audit: each member got one allowance of ``ALLOWANCE`` credits, and each job cost one
+    and was delivered (its row is its history and its ledger entries), so every balance is its ledger's sum, every
+    ``spent`` its delivered jobs' cost, and nothing is held.
     """
     users = f"{_BACKLOG_FIRST_USER} + g % {BACKLOG_MEMBERS}"
     jobs = f"FROM generate_series(1, {backlog}) g"
     await conn.execute(
-        "INSERT INTO accounts (user_id, scope, balance, held, period_start) "
-        f"SELECT {_BACKLOG_FIRST_USER} + m, 'global', {ALLOWANCE} - COUNT(*) FILTER (WHERE g IS NOT NULL), 0, {now} "
+        "INSERT INTO accounts (user_id, scope, balance, held, period_start, spent) "
+        f"SELECT {_BACKLOG_FIRST_USER} + m, 'global', {ALLOWANCE} - COUNT(g), 0, {now}, COUNT(g) "
         f"FROM generate_series(0, {BACKLOG_MEMBERS} - 1) m LEFT JOIN generate_series(1, {backlog}) g "
         f"ON g % {BACKLOG_MEMBERS} = m GROUP BY m;"
-        "INSERT INTO ledger (user_id, scope, delta, reason, created_at, cap) "
-        f"SELECT {_BACKLOG_FIRST_USER} + m, 'global', {ALLOWANCE}, 'allowance', {now - 86_400}, {ALLOWANCE} "
+        "INSERT INTO account_entries (user_id, scope, delta, reason, created_at, cap, spent) "
+        f"SELECT {_BACKLOG_FIRST_USER} + m, 'global', {ALLOWANCE}, 'allowance', {now - 86_400}, {ALLOWANCE}, 0 "
         f"FROM generate_series(0, {BACKLOG_MEMBERS} - 1) m;"
         "INSERT INTO jobs (id, kind, state, user_id, guild_id, channel_id, prompt, aspect_ratio, upload_limit, scope, "
         "cost, created_at, finished_at, updated_at, result_message_id) "
         f"SELECT 'b' || g, 'imagine', 'delivered', {users}, 1, 2, 'a cat', 'auto', 8388608, 'global', 1, "
         f"{now} - g, {now} - g + 8, {now} - g + 8, g {jobs};"
-        "INSERT INTO ledger (user_id, scope, delta, reason, job_id, created_at) "
-        f"SELECT {users}, 'global', d.delta, d.reason, 'b' || g, {now} - g + d.after {jobs} "
-        "CROSS JOIN (VALUES (-1, 'reserve', 0), (0, 'capture', 8)) AS d(delta, reason, after) ORDER BY g, d.after;"
         f"INSERT INTO bound_jobs (id, user_id, state) SELECT 'b' || g, {users}, 'delivered' {jobs};"
         "ANALYZE"
     )

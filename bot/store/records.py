@@ -138,9 +138,13 @@ class LedgerAudit:
 
 @dataclass(frozen=True, slots=True)
 class LedgerEntry:
-    """One append-only change to a balance."""
+    """One append-only change to a balance.
 
-    id: int
+    ``id`` orders an account's own entries (allowances, grants, adjustments); a job's reservation and settlement
+    are read from the job's row and have none (``job_id`` names it).
+    """
+
+    id: int | None
     user_id: int
     scope: str
     delta: int

@@ -115,11 +115,9 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql, PgSte
             if cost > 0 and rules is not None and not reserved:
                 await self._reserve(tx, job.user_id, job.scope, cost, rules)
             if self._db.writes_in_cte:
-                await self._insert_job_in(tx, params)  # the job, its ledger entry and the notification: one statement
+                await self._insert_job_in(tx, params)  # the job and the notification: one statement
             else:
-                await tx.execute(_INSERT_NEW_JOB, *params)
-                if cost > 0:
-                    await self._append(tx, job.user_id, job.scope, -cost, "reserve", job_id, None, now)
+                await tx.execute(_INSERT_NEW_JOB, *params)  # the job is its reservation's ledger entry
                 await self._db.notify_work(tx)
             # Every other column takes its default, which Job's defaults mirror (tests compare it with get_job).
             return queued_job(job, job_id=job_id, cost=cost, created_at=now)
@@ -234,17 +232,18 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql, PgSte
             assert row is not None
             job = job_from_row(row)
             if job.cost > 0:
-                # A capture spends what was held; a refund moves it back to the spendable balance.
-                back = 0 if delivered else job.cost
+                # A capture spends what was held; a refund moves it back to the spendable balance. The ended job
+                # is the settlement's ledger entry.
+                back, spent = (0, job.cost) if delivered else (job.cost, 0)
                 await tx.execute(
-                    "UPDATE accounts SET balance = balance + ?, held = held - ? WHERE user_id = ? AND scope = ?",
+                    "UPDATE accounts SET balance = balance + ?, held = held - ?, spent = spent + ? "
+                    "WHERE user_id = ? AND scope = ?",
                     back,
                     job.cost,
+                    spent,
                     job.user_id,
                     job.scope,
                 )
-                reason = "capture" if delivered else "refund"
-                await self._append(tx, job.user_id, job.scope, back, reason, job.id, None, now)
             await self._db.notify_work(tx)
             return job
 
@@ -334,9 +333,10 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql, PgSte
         return await self._db.run(lambda tx: self._touch_account(tx, user_id, scope, rules, now))
 
     async def ledger(self, user_id: int | None = None) -> list[LedgerEntry]:
-        """Ledger entries, oldest first."""
+        """Ledger entries, oldest first (a job's reservation and settlement are read from its row: no ``id``)."""
         where, params = ("WHERE user_id = ?", [user_id]) if user_id is not None else ("", [])
-        rows = await self._db.run(lambda tx: tx.fetchall(f"SELECT * FROM ledger {where} ORDER BY id", *params))
+        sql = f"SELECT * FROM ledger {where} ORDER BY created_at, step, id"
+        rows = await self._db.run(lambda tx: tx.fetchall(sql, *params))
         return [
             LedgerEntry(
                 id=r["id"],

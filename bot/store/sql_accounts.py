@@ -105,7 +105,7 @@ class AccountsSql(LedgerSql):
             )
             if changed != 1:
                 raise InsufficientBalance(await self._read_balance(tx, user_id, scope, rules), -amount)
-            await self._append(tx, user_id, scope, amount, "grant", None, actor_id, now, note)
+            await self._append(tx, user_id, scope, amount, "grant", actor_id, now, note)
             return await self._read_balance(tx, user_id, scope, rules)
 
         return await self._db.run(unit)
@@ -177,7 +177,7 @@ class AccountsSql(LedgerSql):
                 if changed == 1:
                     if spendable != seen:
                         delta = spendable - seen
-                        await self._append(tx, user_id, scope, delta, "adjust", None, actor_id, now, note)
+                        await self._append(tx, user_id, scope, delta, "adjust", actor_id, now, note)
                     return await self._read_balance(tx, user_id, scope, rules)
             raise RuntimeError(f"the balance of {user_id} in {scope} kept changing; try again")
 

@@ -1,8 +1,13 @@
 """The ledger audit behind ``imagine-bot ledger check``, in portable SQL over one read transaction.
 
-It checks that balances equal their ledger sums, that each reservation is settled at most once (and only when
-its job has ended), that ``held`` equals the reservations still unsettled, and that no refill ever lifted
-balance + held above the max_balance it was applied under (only grants and admin adjustments may pass it).
+The ledger is a view (migration 0016): an account's own entries (allowances, grants, adjustments) are rows of
+``account_entries``; a job's reservation (-cost) and settlement (a capture of 0 or a refund of +cost, by the state
+it ended in) are read from its row. So each job is reserved once and settled at most once, and only when ended, by
+construction; what can still go wrong is the accounts' columns, which every money step moves beside those rows.
+
+The audit checks that balances equal their ledger sums, that ``held`` equals the cost of the jobs still unfinished,
+that ``spent`` equals the cost of the jobs delivered, and that no refill ever lifted balance + held above the
+max_balance it was applied under (only grants and admin adjustments may pass it).
 """
 
 from __future__ import annotations
@@ -14,26 +19,21 @@ from bot.store.records import LedgerAudit
 if TYPE_CHECKING:
     from bot.store.db import Tx
 
-__all__ = ["REASONS", "audit_ledger"]
+__all__ = ["ACCOUNT_REASONS", "audit_ledger"]
 
-REASONS = ("allowance", "grant", "reserve", "capture", "refund", "adjust")
+ACCOUNT_REASONS = ("allowance", "grant", "adjust")  # the entries an account makes of its own (not a job's)
 _TERMINAL = "('delivered', 'failed')"
-_SETTLE = "('capture', 'refund')"
 
 
 async def audit_ledger(tx: Tx) -> LedgerAudit:
     """Every problem found in the books; ``LedgerAudit.ok`` when there is none."""
     accounts = await _count(tx, "SELECT COUNT(*) AS n FROM accounts")
     entries = await _count(tx, "SELECT COUNT(*) AS n FROM ledger")
-    reserves = await _count(tx, "SELECT COUNT(*) AS n FROM ledger WHERE reason = 'reserve'")
-    in_flight = await _count(
-        tx,
-        "SELECT COUNT(*) AS n FROM ledger r JOIN jobs j ON j.id = r.job_id "
-        f"WHERE r.reason = 'reserve' AND j.state NOT IN {_TERMINAL}",
-    )
+    reserves = await _count(tx, "SELECT COUNT(*) AS n FROM jobs WHERE cost > 0")
+    in_flight = await _count(tx, f"SELECT COUNT(*) AS n FROM jobs WHERE cost > 0 AND state NOT IN {_TERMINAL}")
     problems = await _balance_problems(tx)
-    problems += await _reserve_problems(tx)
     problems += await _held_problems(tx)
+    problems += await _spent_problems(tx)
     problems += await _refill_problems(tx)
     return LedgerAudit(accounts, entries, reserves, in_flight, tuple(problems))
 
@@ -55,89 +55,67 @@ async def _balance_problems(tx: Tx) -> list[str]:
     ):
         problems.append(f"ledger entries for {r['user_id']}/{r['scope']}, which has no account")
     for r in await tx.fetchall(
-        f"SELECT id, reason FROM ledger WHERE reason NOT IN ({', '.join('?' for _ in REASONS)}) "
-        f"OR (job_id IS NULL AND reason IN ('reserve', 'capture', 'refund'))",
-        *REASONS,
+        f"SELECT id, reason FROM account_entries WHERE reason NOT IN ({', '.join('?' for _ in ACCOUNT_REASONS)}) "
+        "OR job_id IS NOT NULL",
+        *ACCOUNT_REASONS,
     ):
         problems.append(f"ledger entry {r['id']}: unexpected {r['reason']!r} entry")
-    for r in await tx.fetchall(
-        "SELECT job_id, reason, COUNT(*) AS n FROM ledger WHERE reason = 'reserve' GROUP BY job_id, reason "
-        "HAVING COUNT(*) > 1 UNION ALL "
-        f"SELECT job_id, 'settle' AS reason, COUNT(*) AS n FROM ledger WHERE reason IN {_SETTLE} "
-        "GROUP BY job_id HAVING COUNT(*) > 1"
-    ):
-        problems.append(f"job {r['job_id']}: {r['n']} {r['reason']} entries (at most one allowed)")
-    return problems
-
-
-async def _reserve_problems(tx: Tx) -> list[str]:
-    problems = []
-    for r in await tx.fetchall(
-        "SELECT r.job_id, r.delta, j.state, j.cost, s.reason AS settle, s.delta AS settle_delta "
-        "FROM ledger r LEFT JOIN jobs j ON j.id = r.job_id "
-        f"LEFT JOIN ledger s ON s.job_id = r.job_id AND s.reason IN {_SETTLE} "
-        "WHERE r.reason = 'reserve' AND (j.id IS NULL OR r.delta <> -j.cost OR r.user_id <> j.user_id "
-        f"OR r.scope <> j.scope OR (s.id IS NULL AND j.state IN {_TERMINAL}) "
-        f"OR (s.id IS NOT NULL AND j.state NOT IN {_TERMINAL}) "
-        "OR (s.reason = 'capture' AND (j.state <> 'delivered' OR s.delta <> 0)) "
-        "OR (s.reason = 'refund' AND (j.state <> 'failed' OR s.delta <> -r.delta)))"
-    ):
-        job, state, settle = r["job_id"], r["state"], r["settle"]
-        if state is None:
-            problems.append(f"job {job}: reserved but the job does not exist")
-        elif settle is None:
-            problems.append(f"job {job}: {state} but its reservation was never captured or refunded")
-        elif state not in ("delivered", "failed"):
-            done = "captured" if settle == "capture" else "refunded"
-            problems.append(f"job {job}: still {state} but its reservation was already {done}")
-        else:
-            problems.append(
-                f"job {job}: {state} with reserve {r['delta']} (cost {r['cost']}) settled by {settle} "
-                f"{r['settle_delta']}"
-            )
-    for r in await tx.fetchall(
-        f"SELECT s.job_id, s.reason FROM ledger s WHERE s.reason IN {_SETTLE} AND NOT EXISTS "
-        "(SELECT 1 FROM ledger r WHERE r.job_id = s.job_id AND r.reason = 'reserve')"
-    ):
-        problems.append(f"job {r['job_id']}: {r['reason']} without a reservation")
-    for r in await tx.fetchall(
-        "SELECT j.id FROM jobs j WHERE j.cost > 0 AND NOT EXISTS "
-        "(SELECT 1 FROM ledger r WHERE r.job_id = j.id AND r.reason = 'reserve')"
-    ):
-        problems.append(f"job {r['id']}: costs credits but has no reservation")
     return problems
 
 
 async def _held_problems(tx: Tx) -> list[str]:
-    """accounts.held must equal the reservations not yet captured or refunded."""
+    """accounts.held must equal the cost of the account's jobs not yet delivered or failed."""
     return [
-        f"account {r['user_id']}/{r['scope']}: held {r['held']} but its unsettled reservations sum to {r['unsettled']}"
+        f"account {r['user_id']}/{r['scope']}: held {r['held']} but its unfinished jobs cost {r['unsettled']}"
         for r in await tx.fetchall(
-            "SELECT a.user_id, a.scope, a.held, COALESCE(SUM(-r.delta), 0) AS unsettled FROM accounts a "
-            "LEFT JOIN ledger r ON r.user_id = a.user_id AND r.scope = a.scope AND r.reason = 'reserve' "
-            f"AND NOT EXISTS (SELECT 1 FROM ledger s WHERE s.job_id = r.job_id AND s.reason IN {_SETTLE}) "
-            "GROUP BY a.user_id, a.scope, a.held"
+            "SELECT a.user_id, a.scope, a.held, COALESCE(SUM(j.cost), 0) AS unsettled FROM accounts a "
+            "LEFT JOIN jobs j ON j.user_id = a.user_id AND j.scope = a.scope AND j.cost > 0 "
+            f"AND j.state NOT IN {_TERMINAL} GROUP BY a.user_id, a.scope, a.held"
         )
         if int(r["held"]) != int(r["unsettled"])
     ]
 
 
+async def _spent_problems(tx: Tx) -> list[str]:
+    """accounts.spent must equal the cost of the account's delivered jobs; the captured totals its allowances
+    recorded (see ``_refill_problems``) must never fall, nor pass it."""
+    problems = [
+        f"account {r['user_id']}/{r['scope']}: spent {r['spent']} but its delivered jobs cost {r['captured']}"
+        for r in await tx.fetchall(
+            "SELECT a.user_id, a.scope, a.spent, COALESCE(SUM(j.cost), 0) AS captured FROM accounts a "
+            "LEFT JOIN jobs j ON j.user_id = a.user_id AND j.scope = a.scope AND j.cost > 0 "
+            "AND j.state = 'delivered' GROUP BY a.user_id, a.scope, a.spent"
+        )
+        if int(r["spent"]) != int(r["captured"])
+    ]
+    for r in await tx.fetchall(
+        "SELECT t.id, t.user_id, t.scope, t.spent, t.before, a.spent AS now FROM (SELECT id, user_id, scope, spent, "
+        "LAG(spent) OVER (PARTITION BY user_id, scope ORDER BY id) AS before FROM account_entries "
+        "WHERE reason = 'allowance') t JOIN accounts a ON a.user_id = t.user_id AND a.scope = t.scope "
+        "WHERE t.spent IS NULL OR t.spent < t.before OR t.spent > a.spent ORDER BY t.id"
+    ):
+        problems.append(
+            f"ledger entry {r['id']}: allowance for {r['user_id']}/{r['scope']} recorded {r['spent']} credits "
+            f"captured (the one before it {r['before']}, the account now {r['now']})"
+        )
+    return problems
+
+
 async def _refill_problems(tx: Tx) -> list[str]:
     """No 'allowance' entry lifted balance + held above the max_balance it recorded.
 
-    balance + held after an entry is the running sum of the account's entries in ledger order where a reserve
-    and a refund count 0 (they move credits between balance and held) and a capture counts what its job reserved
-    (the held credits are spent). Every ledger write locks its account row first, so id order is commit order.
+    balance + held moves only by an account's own entries (a reservation and a refund move credits between the
+    two; a capture spends held ones). After an entry it is the running sum of the account's own entries in id order
+    (every write locks the account row first, so id order is commit order) less what was captured by then, which
+    each allowance records (``spent``, read under the same lock).
     """
     return [
         f"ledger entry {r['id']}: allowance of {r['delta']} for {r['user_id']}/{r['scope']} lifted balance + held "
         f"to {r['total']}, above max_balance {r['cap']}"
         for r in await tx.fetchall(
-            "SELECT id, user_id, scope, delta, cap, total FROM (SELECT l.id, l.user_id, l.scope, l.reason, l.delta, "
-            "l.cap, SUM(CASE WHEN l.reason IN ('reserve', 'refund') THEN 0 WHEN l.reason = 'capture' "
-            "THEN COALESCE(r.delta, 0) ELSE l.delta END) "
-            "OVER (PARTITION BY l.user_id, l.scope ORDER BY l.id) AS total FROM ledger l "
-            "LEFT JOIN ledger r ON l.reason = 'capture' AND r.job_id = l.job_id AND r.reason = 'reserve') t "
+            "SELECT id, user_id, scope, delta, cap, total FROM (SELECT id, user_id, scope, reason, delta, cap, "
+            "SUM(delta) OVER (PARTITION BY user_id, scope ORDER BY id) - COALESCE(spent, 0) AS total "
+            "FROM account_entries) t "
             "WHERE reason = 'allowance' AND cap IS NOT NULL AND delta > 0 AND total > cap ORDER BY id"
         )
     ]

@@ -76,7 +76,8 @@ class LedgerSql:
         # FOR UPDATE on PostgreSQL: a refund committing between this read and the refill below would otherwise
         # make the refill's conditional UPDATE miss, and the member be refused although a refill was due.
         return await tx.fetchone(
-            f"SELECT balance, held, period_start FROM accounts WHERE user_id = ? AND scope = ?{self._for_update}",
+            "SELECT balance, held, period_start, spent FROM accounts "
+            f"WHERE user_id = ? AND scope = ?{self._for_update}",
             user_id,
             scope,
         )
@@ -95,7 +96,7 @@ class LedgerSql:
                 rules.period_start(now),
             )
             if created == 1 and start > 0:
-                await self._append(tx, user_id, scope, start, "allowance", None, None, now, cap=rules.max_balance)
+                await self._append(tx, user_id, scope, start, "allowance", None, now, cap=rules.max_balance, spent=0)
             # Another transaction may have created it first (DO NOTHING takes no lock): lock it now.
             row = await self._lock_account(tx, user_id, scope)
             assert row is not None
@@ -117,7 +118,8 @@ class LedgerSql:
             )
             if changed == 1 and refilled != balance:
                 delta = refilled - balance
-                await self._append(tx, user_id, scope, delta, "allowance", None, None, now, cap=rules.max_balance)
+                cap, spent = rules.max_balance, int(row["spent"])  # what was captured by now, under the lock
+                await self._append(tx, user_id, scope, delta, "allowance", None, now, cap=cap, spent=spent)
             self._remember_period(user_id, scope, new_start if changed == 1 else None)
         else:
             self._remember_period(user_id, scope, period_start)
@@ -143,23 +145,28 @@ class LedgerSql:
         scope: str,
         delta: int,
         reason: str,
-        job_id: str | None,
         actor_id: int | None,
         now: float,
         note: str | None = None,
         *,
         cap: int | None = None,
+        spent: int | None = None,
     ) -> None:
+        """Append an entry of the account's own (an allowance, a grant, an adjustment), under its row lock.
+
+        A job's entries are not appended: the ledger view reads them from its row. An allowance records the cap it
+        was applied under and the account's captured total then (``spent``), which the refill audit needs.
+        """
         await tx.execute(
-            "INSERT INTO ledger (user_id, scope, delta, reason, job_id, actor_id, created_at, note, cap) "
+            "INSERT INTO account_entries (user_id, scope, delta, reason, actor_id, created_at, note, cap, spent) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             user_id,
             scope,
             delta,
             reason,
-            job_id,
             actor_id,
             now,
             note,
             cap,
+            spent,
         )

@@ -4,12 +4,12 @@ PostgreSQL runs data-modifying CTEs, and a single statement is atomic on its own
 round trips). So where SQLite runs a step as several statements in a unit (cheap there: no network), PostgreSQL
 runs the same writes, in the same order and under the same row locks, as one statement:
 
-* a settle: lock and end the job (only if unfinished), move its credits, append the ledger entry, and notify the
-  workers; nothing at all if the job had already ended (the ended job is its history row: ``history`` is a view);
+* a settle: lock and end the job (only if unfinished), move its credits and notify the workers; nothing at all if
+  the job had already ended (the ended job is its history row and its settlement's ledger entry: views);
 * a reserve, when no refill can be due and no limit is checked: take the credits (only with enough balance and the
-  period start last seen), insert the job and its ledger entry, notify; nothing at all otherwise (the caller then
-  takes the full path);
-* the tail of the full path: insert the job and its ledger entry and notify, inside the caller's transaction.
+  period start last seen), insert the job (its reservation's ledger entry), notify; nothing at all otherwise (the
+  caller then takes the full path);
+* the tail of the full path: insert the job and notify, inside the caller's transaction.
 
 Parameters of a ``INSERT … SELECT`` get no type from their target column, so they are cast to the column's type,
 read once from the catalog.
@@ -54,10 +54,6 @@ WORK_CHANNEL = "imaginebot_jobs"  # the LISTEN/NOTIFY channel workers wake on
 _NOTIFY = "SELECT j.*, pg_notify(?::text, '') AS notified FROM j"
 # A created job is not read back (create_job builds it from what it inserted): only its id, to say it was.
 _NOTIFY_CREATED = "SELECT j.id, pg_notify(?::text, '') AS notified FROM j"
-_RESERVE_ENTRY = (
-    "l AS (INSERT INTO ledger (user_id, scope, delta, reason, job_id, actor_id, created_at, note, cap) "
-    "SELECT user_id, scope, -cost, 'reserve', id, NULL, created_at, NULL, NULL FROM j WHERE cost > 0)"
-)
 
 
 @lru_cache(maxsize=4)
@@ -72,8 +68,8 @@ def _insert_sql(types: tuple[str, ...], quick: bool) -> str:
     )
     source = " FROM a" if quick else ""
     return (
-        f"WITH {reserve}j AS (INSERT INTO jobs ({', '.join(NEW_JOB_COLUMNS)}) SELECT {casts}{source} RETURNING *), "
-        f"{_RESERVE_ENTRY} {_NOTIFY_CREATED}"
+        f"WITH {reserve}j AS (INSERT INTO jobs ({', '.join(NEW_JOB_COLUMNS)}) SELECT {casts}{source} RETURNING *) "
+        f"{_NOTIFY_CREATED}"
     )
 
 
@@ -86,16 +82,15 @@ def _reserve_batch_sql(types: tuple[str, ...]) -> str:
 
 def _reserved(only: str) -> str:
     """The tail of a batch of reservations from ``x``: take each row's credits (only with enough balance and the
-    period start it saw; ``only``: a further condition on ``x``), insert the jobs whose credits were taken, their
-    ledger entries, and notify."""
+    period start it saw; ``only``: a further condition on ``x``), insert the jobs whose credits were taken, and
+    notify."""
     columns = NEW_JOB_COLUMNS
     return (
         "a AS (UPDATE accounts SET balance = accounts.balance - x.cost, held = accounts.held + x.cost FROM x "
         f"WHERE {only}accounts.user_id = x.user_id AND accounts.scope = x.scope AND accounts.balance >= x.cost "
         "AND accounts.period_start = x.r_seen RETURNING x.id), "
         f"j AS (INSERT INTO jobs ({', '.join(columns)}) SELECT {', '.join(f'x.{c}' for c in columns)} FROM x "
-        "WHERE x.id IN (SELECT id FROM a) RETURNING *), "
-        f"{_RESERVE_ENTRY} {_NOTIFY_CREATED}"
+        f"WHERE x.id IN (SELECT id FROM a) RETURNING *) {_NOTIFY_CREATED}"
     )
 
 
@@ -149,13 +144,11 @@ def _finish_batch_sql(types: tuple[str, ...]) -> str:
         "RETURNING jobs.*, x.f_captures), "
         # UPDATE … FROM moves a row once however many inputs match it: one input per account, with the sums.
         "s AS (SELECT user_id, scope, SUM(CASE WHEN f_captures THEN 0 ELSE cost END)::bigint AS back, "
-        "SUM(cost)::bigint AS settled FROM j WHERE cost > 0 GROUP BY user_id, scope ORDER BY user_id, scope), "
-        "a AS (UPDATE accounts SET balance = accounts.balance + s.back, held = accounts.held - s.settled FROM s "
-        "WHERE accounts.user_id = s.user_id AND accounts.scope = s.scope), "
-        "l AS (INSERT INTO ledger (user_id, scope, delta, reason, job_id, actor_id, created_at, note, cap) "
-        "SELECT user_id, scope, CASE WHEN f_captures THEN 0 ELSE cost END, "
-        "CASE WHEN f_captures THEN 'capture' ELSE 'refund' END, id, NULL, finished_at, NULL, NULL FROM j "
-        f"WHERE cost > 0) {_NOTIFY}"
+        "SUM(CASE WHEN f_captures THEN cost ELSE 0 END)::bigint AS spent, SUM(cost)::bigint AS settled "
+        "FROM j WHERE cost > 0 GROUP BY user_id, scope ORDER BY user_id, scope), "
+        "a AS (UPDATE accounts SET balance = accounts.balance + s.back, held = accounts.held - s.settled, "
+        "spent = accounts.spent + s.spent FROM s WHERE accounts.user_id = s.user_id AND accounts.scope = s.scope) "
+        f"{_NOTIFY}"
     )
 
 
@@ -203,11 +196,9 @@ def _finish_sql(only: int) -> str:
         f"WHERE id = ? AND state NOT IN {TERMINAL}{states} RETURNING *), "
         # A capture spends what was held; a refund moves it back to the spendable balance.
         "a AS (UPDATE accounts SET balance = accounts.balance + CASE WHEN ?::boolean THEN 0 ELSE j.cost END, "
-        "held = accounts.held - j.cost FROM j "
-        "WHERE j.cost > 0 AND accounts.user_id = j.user_id AND accounts.scope = j.scope), "
-        "l AS (INSERT INTO ledger (user_id, scope, delta, reason, job_id, actor_id, created_at, note, cap) "
-        "SELECT user_id, scope, CASE WHEN ?::boolean THEN 0 ELSE cost END, ?::text, id, NULL, finished_at, "
-        f"NULL, NULL FROM j WHERE cost > 0) {_NOTIFY}"
+        "held = accounts.held - j.cost, spent = accounts.spent + CASE WHEN ?::boolean THEN j.cost ELSE 0 END "
+        "FROM j WHERE j.cost > 0 AND accounts.user_id = j.user_id AND accounts.scope = j.scope) "
+        f"{_NOTIFY}"
     )
 
 
@@ -331,7 +322,7 @@ class PgSteps:
         return await self._db.fetch_all_atomic(sql, *arrays, WORK_CHANNEL)
 
     async def _insert_job_in(self, tx: Tx, params: list[Any]) -> None:
-        """Inside ``tx``, once the credits are reserved: insert the job, its ledger entry, and notify.
+        """Inside ``tx``, once the credits are reserved: insert the job (its reservation's ledger entry) and notify.
 
         ``params`` are ``new_job_params``: the values of ``NEW_JOB_COLUMNS``.
         """
@@ -346,10 +337,9 @@ class PgSteps:
         return await self._finish_one(_Finish(job_id, params, delivered), states)
 
     async def _finish_one(self, f: _Finish, states: Sequence[str] = ()) -> Row | None:
-        reason = "capture" if f.delivered else "refund"
         captures = f.delivered
         return await self._db.fetch_atomic(
-            _finish_sql(len(states)), *f.changes, f.job_id, *states, captures, captures, reason, WORK_CHANNEL
+            _finish_sql(len(states)), *f.changes, f.job_id, *states, captures, captures, WORK_CHANNEL
         )
 
     async def _finish_many(self, batch: Sequence[_Finish]) -> list[Row]:

@@ -61,9 +61,10 @@ async def test_ledger_check_passes_after_a_real_run_and_fails_when_the_ledger_is
 
     tampering = [
         ("UPDATE accounts SET balance = balance + 1", "UPDATE accounts SET balance = balance - 1"),
+        # A job's ledger entries are read from its row: the refunded job said delivered reads as captured.
         (
-            "UPDATE ledger SET reason = 'capture' WHERE reason = 'refund'",
-            "UPDATE ledger SET reason = 'refund' WHERE reason = 'capture' AND delta > 0",
+            "UPDATE jobs SET state = 'delivered' WHERE state = 'failed'",
+            "UPDATE jobs SET state = 'failed' WHERE error_code IS NOT NULL",
         ),
     ]
     store = await open_store(settings.database.url)
@@ -75,8 +76,8 @@ async def test_ledger_check_passes_after_a_real_run_and_fails_when_the_ledger_is
     code, out = await cli(tmp_path, "ledger", "check", "--config", str(config))
     assert code == 1, out
     assert "MISMATCH: 2 problem(s)" in out
-    assert "balance 50 but the ledger sums to 49" in out
-    assert "failed with reserve -1 (cost 1) settled by capture 1" in out
+    assert "balance 50 but the ledger sums to 48" in out
+    assert "spent 1 but its delivered jobs cost 2" in out
 
     store = await open_store(settings.database.url)  # repaired, so the fixture's own check passes
     try:

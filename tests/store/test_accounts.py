@@ -268,18 +268,24 @@ async def test_audit_of_consistent_books_is_clean(store: Store, clock: FakeClock
     ("corruption", "expected"),
     [
         ("UPDATE accounts SET balance = balance + 1 WHERE user_id = 2", "balance 16 but the ledger sums to 15"),
-        ("DELETE FROM ledger WHERE reason = 'refund'", "failed but its reservation was never captured or refunded"),
-        ("DELETE FROM ledger WHERE reason = 'reserve' AND job_id = '{bad}'", "refund without a reservation"),
-        ("UPDATE jobs SET state = 'failed' WHERE id = '{ok}'", "failed with reserve -2 (cost 2) settled by capture"),
-        ("UPDATE jobs SET state = 'running' WHERE id = '{ok}'", "still running but its reservation was already"),
+        # A job's entries are read from its row: a delivered job said failed reads as refunded, its cost uncaptured.
+        ("UPDATE jobs SET state = 'failed' WHERE id = '{ok}'", "balance 6 but the ledger sums to 8"),
+        ("UPDATE jobs SET state = 'failed' WHERE id = '{ok}'", "spent 2 but its delivered jobs cost 0"),
+        ("UPDATE jobs SET state = 'delivered' WHERE id = '{bad}'", "balance 6 but the ledger sums to 4"),
+        ("UPDATE jobs SET state = 'delivered' WHERE id = '{bad}'", "spent 2 but its delivered jobs cost 4"),
+        ("UPDATE jobs SET state = 'running' WHERE id = '{ok}'", "held 2 but its unfinished jobs cost 4"),
+        ("UPDATE jobs SET cost = 3 WHERE id = '{ok}'", "balance 6 but the ledger sums to 5"),
+        ("DELETE FROM jobs WHERE id = '{ok}'", "balance 6 but the ledger sums to 8"),
+        ("UPDATE accounts SET spent = spent + 1 WHERE user_id = 1", "spent 3 but its delivered jobs cost 2"),
         ("DELETE FROM accounts WHERE user_id = 3", "which has no account"),
-        ("UPDATE ledger SET reason = 'gift' WHERE reason = 'grant'", "unexpected 'gift' entry"),
+        ("UPDATE account_entries SET reason = 'gift' WHERE reason = 'grant'", "unexpected 'gift' entry"),
+        ("UPDATE account_entries SET reason = 'reserve' WHERE reason = 'grant'", "unexpected 'reserve' entry"),
     ],
 )
 async def test_audit_reports_each_kind_of_corruption(
     store: Store, clock: FakeClock, corruption: str, expected: str
 ) -> None:
-    """Tampering with balances, settles, job states or reasons is found and described."""
+    """Tampering with balances, job states or costs, spent totals or reasons is found and described."""
     jobs = await books(store, clock)
     await sql_execute(store, corruption.format(ok=jobs["ok"].id, bad=jobs["bad"].id))
     audit = await store.audit_ledger()

@@ -31,7 +31,7 @@ ENDED = {
 async def test_history_shows_what_the_table_held_before_the_migration(
     backend: Backend, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    before = len(migrations_for(backend.name)) - 1
+    before = [version for version, _ in migrations_for(backend.name)].index(15)  # the migrations before it
     old = await open_at_version(backend, clock, monkeypatch, before)
     try:
         for job_id, (state, cost, message, code) in ENDED.items():

@@ -137,15 +137,29 @@ async def test_audit_of_reservations_and_refills_is_clean(store: Store, clock: F
 @pytest.mark.parametrize(
     ("corruption", "expected"),
     [
-        ("UPDATE accounts SET held = held + 1", "held 2 but its unsettled reservations sum to 1"),
-        ("UPDATE accounts SET held = 0", "held 0 but its unsettled reservations sum to 1"),
+        ("UPDATE accounts SET held = held + 1", "held 2 but its unfinished jobs cost 1"),
+        ("UPDATE accounts SET held = 0", "held 0 but its unfinished jobs cost 1"),
         # A refill applied the old way (ignoring held): balance and ledger agree, the cap does not.
         (
-            "INSERT INTO ledger (user_id, scope, delta, reason, created_at, cap) "
-            "VALUES (1, 'global', 3, 'allowance', 0, 5)",
+            "INSERT INTO account_entries (user_id, scope, delta, reason, created_at, cap, spent) "
+            "VALUES (1, 'global', 3, 'allowance', 0, 5, 1)",
             "lifted balance + held to 8, above max_balance 5",
         ),
-        ("UPDATE ledger SET cap = 3 WHERE reason = 'allowance' AND cap IS NOT NULL", "above max_balance 3"),
+        ("UPDATE account_entries SET cap = 3 WHERE reason = 'allowance' AND cap IS NOT NULL", "above max_balance 3"),
+        # What an allowance says was captured before it must match the captures: never more than the account's,
+        # never less than the allowance before it (a lower figure would hide a refill past the cap).
+        ("UPDATE account_entries SET spent = 2 WHERE reason = 'allowance'", "recorded 2 credits captured"),
+        (
+            "UPDATE account_entries SET spent = CASE WHEN id = (SELECT MIN(id) FROM account_entries) THEN 1 ELSE 0 END "
+            "WHERE reason = 'allowance'",
+            "recorded 0 credits captured (the one before it 1",
+        ),
+        # A lower figure than the captures then would hide a refill past the cap: that refill is reported.
+        (
+            "UPDATE account_entries SET spent = 0 WHERE id = (SELECT MAX(id) FROM account_entries)",
+            "lifted balance + held to 6, above max_balance 5",
+        ),
+        ("UPDATE account_entries SET spent = NULL WHERE reason = 'allowance'", "recorded None credits captured"),
     ],
 )
 async def test_audit_finds_wrong_held_and_refills_above_the_cap(
@@ -205,7 +219,8 @@ async def test_a_concurrent_balance_change_cannot_make_the_refill_skip(
         # A grant of 1 in progress: it holds the account row until it commits.
         await tx.execute("UPDATE accounts SET balance = balance + 1 WHERE user_id = 1")
         await tx.execute(
-            "INSERT INTO ledger (user_id, scope, delta, reason, created_at) VALUES (1, 'global', 1, 'grant', ?)",
+            "INSERT INTO account_entries (user_id, scope, delta, reason, created_at) "
+            "VALUES (1, 'global', 1, 'grant', ?)",
             clock.now,
         )
         creating = asyncio.create_task(store.create_job(new_job(cost=2), rules=RULES))

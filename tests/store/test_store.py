@@ -572,12 +572,11 @@ async def test_refill_does_not_reduce_a_balance_above_max(store: Store, clock: F
     await sql_execute(store, "UPDATE accounts SET balance = balance + 40 WHERE user_id = ?", 1)
     await sql_execute(
         store,
-        "INSERT INTO ledger (user_id, scope, delta, reason, job_id, actor_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO account_entries (user_id, scope, delta, reason, actor_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
         1,
         "global",
         40,
         "grant",
-        None,
         99,
         START,
     )

@@ -100,4 +100,4 @@ async def test_show_tells_what_is_reserved_and_check_finds_a_wrong_held(
         await store.close()
     capsys.readouterr()
     assert await check_ledger(settings) == 1
-    assert f"account {USER}/global: held 0 but its unsettled reservations sum to 3" in capsys.readouterr().out
+    assert f"account {USER}/global: held 0 but its unfinished jobs cost 3" in capsys.readouterr().out
