@@ -276,8 +276,9 @@ class Store(SettingsStorage, Protocol):
         ...
 
     async def audit_ledger(self) -> LedgerAudit:
-        """Check the books: balances equal their ledger sums, every reservation is settled once or in flight,
-        held equals the unsettled reservations, and no refill lifted balance + held above its max_balance.
+        """Check the books: balances equal their ledger sums, held and spent equal the cost of the unfinished and
+        the delivered jobs, and no refill lifted balance + held above its max_balance (a job's reservation and
+        settlement are read from its row, so each is once by construction).
         """
         ...
 

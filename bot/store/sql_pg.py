@@ -68,7 +68,7 @@ def _insert_sql(types: tuple[str, ...], quick: bool) -> str:
     )
     source = " FROM a" if quick else ""
     return (
-        f"WITH {reserve}j AS (INSERT INTO jobs ({', '.join(NEW_JOB_COLUMNS)}) SELECT {casts}{source} RETURNING *) "
+        f"WITH {reserve}j AS (INSERT INTO jobs ({', '.join(NEW_JOB_COLUMNS)}) SELECT {casts}{source} RETURNING id) "
         f"{_NOTIFY_CREATED}"
     )
 
@@ -90,7 +90,7 @@ def _reserved(only: str) -> str:
         f"WHERE {only}accounts.user_id = x.user_id AND accounts.scope = x.scope AND accounts.balance >= x.cost "
         "AND accounts.period_start = x.r_seen RETURNING x.id), "
         f"j AS (INSERT INTO jobs ({', '.join(columns)}) SELECT {', '.join(f'x.{c}' for c in columns)} FROM x "
-        f"WHERE x.id IN (SELECT id FROM a) RETURNING *) {_NOTIFY_CREATED}"
+        f"WHERE x.id IN (SELECT id FROM a) RETURNING id) {_NOTIFY_CREATED}"
     )
 
 

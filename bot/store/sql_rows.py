@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, fields
 from functools import lru_cache
 from operator import attrgetter, itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from bot.store.jobs import Job, JobKind, JobState, NewJob
 
@@ -91,14 +91,19 @@ def _in_field_order(columns: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]
     return itemgetter(*(columns.index(name) for name in _JOB_FIELDS))
 
 
+# Per row type: whether its values are read by position (sqlite3.Row, asyncpg.Record: keys() in column order) or
+# by name (a mapping). Decided once per type: the Mapping check is an ABC's, a Python call per row otherwise.
+_BY_POSITION: dict[type, bool] = {}
+
+
 def _field_values(row: Row) -> list[Any]:
-    if isinstance(row, dict):  # before the ABC check below, which is slow
-        return [row[name] for name in _JOB_FIELDS]
-    keys = getattr(row, "keys", None)
-    if keys is None or isinstance(row, Mapping):
-        return [row[name] for name in _JOB_FIELDS]
-    # sqlite3.Row and asyncpg.Record: keys() in column order, and values by position.
-    return list(_in_field_order(tuple(keys()))(row))
+    by_position = _BY_POSITION.get(type(row))
+    if by_position is None:
+        by_position = hasattr(row, "keys") and not isinstance(row, Mapping)
+        _BY_POSITION[type(row)] = by_position
+    if by_position:
+        return list(_in_field_order(tuple(cast("Any", row).keys()))(row))
+    return [row[name] for name in _JOB_FIELDS]
 
 
 def _job_of(values: list[Any]) -> Job:
