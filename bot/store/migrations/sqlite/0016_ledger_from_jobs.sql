@@ -13,16 +13,21 @@
 ALTER TABLE ledger RENAME TO account_entries;
 ALTER TABLE accounts ADD COLUMN spent INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE account_entries ADD COLUMN spent INTEGER;
-UPDATE account_entries SET spent = (
-    SELECT COALESCE(SUM(-r.delta), 0) FROM account_entries c
-    JOIN account_entries r ON r.job_id = c.job_id AND r.reason = 'reserve'
-    WHERE c.reason = 'capture' AND c.user_id = account_entries.user_id AND c.scope = account_entries.scope
-    AND c.id < account_entries.id
-) WHERE reason = 'allowance';
-UPDATE accounts SET spent = (
-    SELECT COALESCE(SUM(j.cost), 0) FROM jobs j
-    WHERE j.user_id = accounts.user_id AND j.scope = accounts.scope AND j.state = 'delivered' AND j.cost > 0
-);
+-- One pass each (a running sum, a grouped sum): a subquery per row would read the tables once per account.
+UPDATE account_entries SET spent = t.spent
+FROM (
+    SELECT l.id, SUM(CASE WHEN l.reason = 'capture' THEN -r.delta ELSE 0 END)
+           OVER (PARTITION BY l.user_id, l.scope ORDER BY l.id) AS spent
+    FROM account_entries l
+    LEFT JOIN account_entries r ON l.reason = 'capture' AND r.job_id = l.job_id AND r.reason = 'reserve'
+) t
+WHERE account_entries.id = t.id AND account_entries.reason = 'allowance';
+UPDATE accounts SET spent = t.captured
+FROM (
+    SELECT user_id, scope, SUM(cost) AS captured FROM jobs WHERE state = 'delivered' AND cost > 0
+    GROUP BY user_id, scope
+) t
+WHERE accounts.user_id = t.user_id AND accounts.scope = t.scope;
 DELETE FROM account_entries WHERE reason IN ('reserve', 'capture', 'refund');
 DROP INDEX ledger_settled_once;
 DROP INDEX ledger_reserved_once;
