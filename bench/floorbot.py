@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+from typing import TYPE_CHECKING
 
 import discord
 import yarl
 from discord import app_commands
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["HoldingFloorBot"]
 
@@ -19,8 +23,13 @@ class HoldingFloorBot(discord.Client):
     ``/credits`` defers ephemerally and answers at once (the probe). Nothing else: no database, no polling.
     """
 
-    def __init__(self, hold: float) -> None:
-        super().__init__(intents=discord.Intents.default(), guild_ready_timeout=0.05, max_messages=None)
+    def __init__(self, hold: float, *, http_trace: aiohttp.TraceConfig | None = None) -> None:
+        super().__init__(
+            intents=discord.Intents.default(),
+            guild_ready_timeout=0.05,
+            max_messages=None,
+            http_trace=http_trace,  # type: ignore[arg-type]  # None is discord.py's default; its hint says otherwise
+        )
         self.tree: app_commands.CommandTree[HoldingFloorBot] = app_commands.CommandTree(self)
 
         @self.tree.command(name="imagine", description="The floor: defer, wait, post.")

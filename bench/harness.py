@@ -309,8 +309,7 @@ class World:
     @asynccontextmanager
     async def imagine_bot(self, settings: Settings) -> AsyncIterator[ImagineBot]:
         """The real ImagineBot, started as ``tests/e2e/conftest.py``'s ``start_bot`` does; closed on exit."""
-        bot = ImagineBot(settings)
-        bot._connection.guild_ready_timeout = 0.05
+        bot = ImagineBot(settings, guild_ready_timeout=0.05)
         async with self.running(bot, settings.discord.token.get_secret_value()):
             yield bot
 

@@ -206,27 +206,29 @@ class RemoteWorld:
     @asynccontextmanager
     async def imagine_bot(self, settings: Settings) -> AsyncIterator[ImagineBot]:
         """The real ImagineBot, connected to the child's fake Discord; closed on exit."""
-        bot = ImagineBot(settings, own_process=True)  # this process is the bot's, as `imagine-bot run`'s is
-        bot._connection.guild_ready_timeout = 0.05
+        # own_process: this process is the bot's, as `imagine-bot run`'s is.
+        bot = ImagineBot(settings, own_process=True, guild_ready_timeout=0.05, http_trace=self._ack_trace())
         async with self._running(bot):
             yield bot
 
     @asynccontextmanager
     async def floor_bot(self, hold: float) -> AsyncIterator[HoldingFloorBot]:
         """The holding floor bot on the child's fake; closed on exit."""
-        async with self._running(HoldingFloorBot(hold)) as bot:
+        async with self._running(HoldingFloorBot(hold, http_trace=self._ack_trace())) as bot:
             yield bot
+
+    def _ack_trace(self) -> aiohttp.TraceConfig:
+        """When the bot's ACK leaves: its callback body written to the socket (aiohttp's chunk-sent signal). The
+        fake's receipt of it also counts the fake's own queue, which a burst of 200 fills (bench ack)."""
+        trace = aiohttp.TraceConfig()
+        trace.on_request_chunk_sent.append(self._ack_written)
+        return trace
 
     @asynccontextmanager
     async def _running(self, bot: discord.Client) -> AsyncIterator[Any]:
         old_base, old_gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
         discord.http.Route.BASE = self.addresses["api_base_url"]
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.addresses["gateway_url"])
-        # When the bot's ACK leaves: its callback body written to the socket (aiohttp's chunk-sent signal). The
-        # fake's receipt of it also counts the fake's own queue, which a burst of 200 fills (bench ack).
-        trace = bot.http.http_trace or aiohttp.TraceConfig()
-        trace.on_request_chunk_sent.append(self._ack_written)
-        bot.http.http_trace = trace
         task = asyncio.create_task(bot.start(DISCORD_TOKEN))
         try:
             await asyncio.wait_for(bot.wait_until_ready(), timeout=60)

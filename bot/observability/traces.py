@@ -70,14 +70,18 @@ def reapi_trace(metrics: Metrics) -> aiohttp.TraceConfig:
     return trace
 
 
-def discord_trace(metrics: Metrics, *, clock: Callable[[], float] = time.time) -> aiohttp.TraceConfig:
+def discord_trace(
+    metrics: Metrics, *, clock: Callable[[], float] = time.time, into: aiohttp.TraceConfig | None = None
+) -> aiohttp.TraceConfig:
     """Watch discord.py's HTTP session: count its 429s, and time each interaction's ack.
+
+    ``into``: a trace of the caller's to add the hooks to (discord.py takes one); a new one otherwise.
 
     The ack latency is measured at Discord's answer to the interaction response, from the interaction's creation
     time in its snowflake: it covers every kind of ack (placeholder, ephemeral refusal, modal, button update)
     with no code at each call site. It relies on our clock agreeing with Discord's, as any such measure must.
     """
-    trace = aiohttp.TraceConfig()
+    trace = into if into is not None else aiohttp.TraceConfig()
 
     async def ended(
         session: aiohttp.ClientSession, ctx: SimpleNamespace, params: aiohttp.TraceRequestEndParams

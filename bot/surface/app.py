@@ -156,9 +156,22 @@ class ImagineBot(commands.AutoShardedBot):
 
     services: Services
 
-    def __init__(self, settings: Settings, *, serve: bool = True, own_process: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        serve: bool = True,
+        own_process: bool = False,
+        guild_ready_timeout: float = 2.0,
+        http_trace: aiohttp.TraceConfig | None = None,
+    ) -> None:
+        """``guild_ready_timeout``: how long discord.py waits after the last GUILD_CREATE before READY (its own
+        default; a fake Discord that sends every guild at once needs far less). ``http_trace``: hooks of the
+        caller's on discord.py's HTTP session (the benchmarks time when each ACK leaves); the metrics' own are
+        added to it."""
         # Built first: discord.py's HTTP session takes its trace when the client is created.
         metrics = Metrics() if settings.metrics.enabled and serve else None
+        trace = discord_trace(metrics, into=http_trace) if metrics is not None else http_trace
         intents = discord.Intents.default()
         intents.message_content = settings.discord.message_content_intent
         super().__init__(
@@ -172,7 +185,8 @@ class ImagineBot(commands.AutoShardedBot):
             allowed_installs=app_commands.AppInstallationType(guild=True, user=True),
             allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=True),
             # None is discord.py's own default (options.pop("http_trace", None)); only its type hint says otherwise.
-            http_trace=discord_trace(metrics) if metrics is not None else None,  # type: ignore[arg-type]
+            http_trace=trace,  # type: ignore[arg-type]
+            guild_ready_timeout=guild_ready_timeout,
             shard_count=settings.discord.shard_count,
             # None = every shard of shard_count; also discord.py's default (kwargs.pop("shard_ids", None)).
             shard_ids=settings.discord.shard_ids,  # type: ignore[arg-type]

@@ -90,11 +90,11 @@ async def start_bot(
     """Start an ImagineBot and wait until it is ready; every bot started is closed at the end."""
     running: list[tuple[ImagineBot, asyncio.Task[None]]] = []
 
-    async def start(settings: Settings | None = None) -> ImagineBot:
+    async def start(settings: Settings | None = None, **options: Any) -> ImagineBot:
+        """``options``: ImagineBot's own keyword arguments."""
         settings = settings or make_settings()
-        bot = ImagineBot(settings)
         # discord.py waits guild_ready_timeout (2 s) after the last GUILD_CREATE; the fake sends all at once.
-        bot._connection.guild_ready_timeout = 0.05
+        bot = ImagineBot(settings, guild_ready_timeout=0.05, **options)
         connections = fake.connection_count
         task = asyncio.create_task(bot.start(settings.discord.token.get_secret_value()))
         running.append((bot, task))

@@ -118,6 +118,27 @@ async def test_metrics_count_a_delivered_and_a_moderated_job_and_healthz_follows
     assert value(samples, "imaginebot_reapi_spend_today_credits") is None
 
 
+async def test_a_callers_http_trace_runs_beside_the_metrics_hooks(
+    fake: FakeDiscord, start_bot: StartBot, metrics_settings: Settings
+) -> None:
+    """ImagineBot(http_trace=…) (the benchmarks time each ACK with one): the caller's hooks run on discord.py's
+    HTTP session, and the metrics' hooks are added to the same trace, not lost."""
+    callbacks: list[str] = []
+
+    async def ended(session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestEndParams) -> None:
+        if params.url.path.endswith("/callback"):
+            callbacks.append(params.method)
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(ended)
+    bot = await start_bot(metrics_settings, http_trace=trace)
+    await final_edit(fake, await imagine(fake, "a red fox"), files=True)
+    await settled(bot)
+    assert callbacks == ["POST"]  # the caller's hook saw the one interaction's ACK
+    samples = await scrape(metrics_settings.metrics.port)
+    assert value(samples, "imaginebot_ack_latency_seconds_count") == 1  # and so did the metrics'
+
+
 async def test_healthz_is_503_until_the_gateway_is_connected(
     fake: FakeDiscord, sim: ReapiSimulator, metrics_settings: Settings
 ) -> None:

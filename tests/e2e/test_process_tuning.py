@@ -37,8 +37,7 @@ async def test_a_bot_that_owns_its_process_tunes_the_collector_once_set_up(
     calls: list[bool] = []
     monkeypatch.setattr(app, "tune_gc", lambda: calls.append(True))
     for own_process in (False, True):
-        bot = ImagineBot(make_settings(), own_process=own_process)
-        bot._connection.guild_ready_timeout = 0.05
+        bot = ImagineBot(make_settings(), own_process=own_process, guild_ready_timeout=0.05)
         task = asyncio.create_task(bot.start(fake.token))
         await asyncio.wait_for(bot.wait_until_ready(), timeout=10)
         await stop_bot(bot, task)
