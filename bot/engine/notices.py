@@ -61,6 +61,11 @@ class LeftNotices:
         self._sleep = sleep
         self._showing: set[str] = set()
 
+    @property
+    def showing(self) -> frozenset[str]:
+        """The jobs whose notices this process's looks are showing right now."""
+        return frozenset(self._showing)
+
     async def show(
         self, *, idle: float | None = None, within: float | None = RETRY_WINDOW, limit: int | None = PER_LOOK
     ) -> int:

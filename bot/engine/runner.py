@@ -350,6 +350,14 @@ class JobRunner:
         for _ in range(1_000_000_000):  # until stop() cancels it
             await asyncio.sleep(every)
             held = [job_id for job_id in self._tasks if job_id not in self._ended]  # ended: no lease left to renew
+            # Ended jobs still telling the member, and left notices being shown: touched, so that another
+            # process does not take a notice as left behind while this one waits on Discord (a 429, a retry).
+            showing = [job_id for job_id in self._tasks if job_id in self._ended] + [*self._notices.showing]
+            if showing:
+                try:
+                    await self._store.touch_notices(showing)
+                except Exception:
+                    log.exception("could not touch %d notices being shown", len(showing))
             if not held:
                 continue
             try:

@@ -191,6 +191,11 @@ class Store(SettingsStorage, Protocol):
         ``within``: only jobs that ended at most that many seconds ago; ``limit``: at most that many (None: all)."""
         ...
 
+    async def touch_notices(self, job_ids: Collection[str]) -> None:
+        """These jobs' notices are still being shown by this process: touch them (as a take does), so that other
+        processes' takes pass over them for their ``idle`` seconds; jobs without a pending notice are left alone."""
+        ...
+
     async def clear_notice(self, job_id: str) -> None:
         """The outcome of this job has been shown."""
         ...

@@ -119,6 +119,21 @@ class QueueSql:
         taken = await self._db.run(unit)
         return taken[0] if taken else None
 
+    async def touch_notices(self, job_ids: Collection[str]) -> None:
+        """Touch these jobs' pending notices (``updated_at`` to now): a take passes over them for its ``idle``."""
+        ids = set(job_ids)
+        if not ids:
+            return
+        now = self._clock()
+
+        async def unit(tx: Tx) -> None:
+            for part in _id_lists(ids):
+                await tx.execute(
+                    f"UPDATE jobs SET updated_at = ? WHERE id IN ({_marks(part)}) AND notice_pending = 1", now, *part
+                )
+
+        await self._db.run(unit)
+
     async def renew_leases(self, worker: str, job_ids: Collection[str], *, lease_seconds: float) -> set[str]:
         """Extend the live leases ``worker`` holds on these unfinished jobs; return the ids it no longer holds."""
         ids = set(job_ids)

@@ -284,6 +284,14 @@ class FakeStore(NamedSteps):
         self.touched.update((j.id, now) for j in taken)
         return taken
 
+    async def touch_notices(self, job_ids: Collection[str]) -> None:
+        self._maybe_fail("touch_notices")
+        now = self.clock()
+        for job_id in job_ids:
+            job = self.jobs.get(job_id)
+            if job is not None and job.notice_pending:
+                self.touched[job_id] = now
+
     async def clear_notice(self, job_id: str) -> None:
         self._maybe_fail("clear_notice")
         self.jobs[job_id] = replace(self.jobs[job_id], notice_pending=False)

@@ -210,6 +210,45 @@ async def test_a_refund_shown_by_no_one_because_its_process_stopped_is_shown_by_
     assert a.store.settles(failed.id) == ["refund"]  # shown again, never refunded again
 
 
+async def test_a_notice_its_live_process_is_still_showing_is_never_taken_by_another() -> None:
+    # Process A refunds a job and Discord holds its edit (429s, retries) for longer than the patience; A is alive
+    # and will show it. Its lease renewals touch the notice, so B, looking every lease, never takes it as left
+    # behind: the member sees the refund once, from A.
+    lease = 1.0
+    a = make_rig(worker="a", lease_seconds=lease)
+    a.notifier.hold_failures = asyncio.Event()
+    a.reapi.submit_script.append(BadRequest(400, 20002, "bad", None))
+    failed = await a.submit("fox 1")
+    for _ in range(2_000):
+        if a.notifier.failures:
+            break
+        await asyncio.sleep(0)
+    # A's renewals (every third of a lease, real time) touch the notice while its edit waits: it is never idle
+    # for long, whereas a look only touches what has been idle for the whole patience (2 leases).
+    ended = a.store.jobs[failed.id].finished_at
+    assert ended is not None
+    a.store.clock.now += lease / 2
+    for _ in range(100):  # bounded: 2 s
+        if a.store.touched.get(failed.id, ended) > ended:
+            break
+        await asyncio.sleep(0.02)
+    assert a.store.touched.get(failed.id, ended) == a.store.clock.now
+    b = make_rig(a.store, worker="b", lease_seconds=lease)
+    await b.runner.start()
+    for _ in range(40):  # 4 leases of the store's clock over 2 s of real time: past the patience (2 leases)
+        a.store.clock.now += lease / 10
+        await asyncio.sleep(0.05)
+    assert b.notifier.failures == []  # B's looks passed over it
+    a.notifier.hold_failures.set()
+    for _ in range(500):
+        if not a.store.jobs[failed.id].notice_pending:
+            break
+        await asyncio.sleep(0.01)
+    assert [(job_id, f.code) for job_id, f, _ in a.notifier.failures] == [(failed.id, FailureCode.REAPI_400)]
+    assert not a.store.jobs[failed.id].notice_pending
+    assert b.notifier.failures == []
+
+
 async def test_a_lone_process_restarting_shows_every_left_notice_at_once_however_many() -> None:
     # A crash under load can leave more than one look's worth; the restart shows them all, not the first page.
     clock = FakeClock()

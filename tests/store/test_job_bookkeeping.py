@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from bot.store import JobState, SpendCapExceeded, SpendLimit
-from tests.store.conftest import ONE_IMAGE, RULES, START, new_job
+from tests.store.conftest import ONE_IMAGE, RULES, START, new_job, sql_all
 
 if TYPE_CHECKING:
     from bot.store import Job, Store
@@ -134,6 +134,23 @@ async def test_a_notice_is_taken_once_it_has_been_untouched_for_idle_seconds(sto
     await store.clear_notice(job.id)
     clock.advance(61)
     assert await store.take_notices(idle=60) == []
+
+
+async def test_a_notice_touched_by_the_process_showing_it_is_passed_over(store: Store, clock: FakeClock) -> None:
+    """touch_notices (the showing process's renewals) keeps a notice from looking left behind; only pending
+    notices are touched."""
+    shown, quiet = [await store.create_job(new_job(), rules=RULES) for _ in range(2)]
+    await store.finish_job(shown.id, delivered=False, error_code="task_failed", notice_pending=True)
+    await store.finish_job(quiet.id, delivered=False)
+    clock.advance(50)
+    await store.touch_notices([shown.id, quiet.id, "no-such-job"])
+    await store.touch_notices([])
+    clock.advance(50)  # 100 s after the end, 50 after the touch
+    assert await store.take_notices(idle=60) == []
+    clock.advance(11)
+    assert [j.id for j in await store.take_notices(idle=60)] == [shown.id]
+    [untouched] = await sql_all(store, "SELECT updated_at, finished_at FROM jobs WHERE id = ?", quiet.id)
+    assert untouched["updated_at"] == untouched["finished_at"]  # no notice pending: left as it ended
 
 
 async def test_simultaneous_takes_never_hand_out_one_notice_twice(
