@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable
 
     from bot.store import Job
+    from tests.engine.test_runner import Rig
 
 PATIENCE = 60.0
 
@@ -179,19 +180,25 @@ async def test_the_loop_keeps_looking_after_the_store_fails_once() -> None:
 # -- through the runner ------------------------------------------------------------------------------------
 
 
+async def refunded_with_its_edit_held(lease: float) -> tuple[Rig, Job]:
+    """Process A's runner with a job refunded (reAPI refused it) whose failure edit Discord never finishes."""
+    a = make_rig(worker="a", lease_seconds=lease)
+    a.notifier.hold_failures = asyncio.Event()
+    a.reapi.submit_script.append(BadRequest(400, 20002, "bad", None))
+    failed = await a.submit("fox 1")
+    for _ in range(2_000):  # until the failure edit has started (and waits)
+        if a.notifier.failures:
+            break
+        await asyncio.sleep(0)
+    return a, failed
+
+
 async def test_a_refund_shown_by_no_one_because_its_process_stopped_is_shown_by_a_live_one() -> None:
     # Process A refunds a job and is stopped while Discord takes the edit; it never comes back. Process B on the
     # same database (started then: not at start-up, a notice that recent is A's) shows the refund once the notice
     # has been A's for two leases.
     lease = 1.0
-    a = make_rig(worker="a", lease_seconds=lease)
-    a.notifier.hold_failures = asyncio.Event()  # A's edit never finishes
-    a.reapi.submit_script.append(BadRequest(400, 20002, "bad", None))
-    failed = await a.submit("fox 1")
-    for _ in range(2_000):
-        if a.notifier.failures:
-            break
-        await asyncio.sleep(0)
+    a, failed = await refunded_with_its_edit_held(lease)
     await a.runner.stop()
     assert a.store.jobs[failed.id].notice_pending  # refunded, never shown
     b = make_rig(a.store, worker="b", lease_seconds=lease)
@@ -215,14 +222,7 @@ async def test_a_notice_its_live_process_is_still_showing_is_never_taken_by_anot
     # and will show it. Its lease renewals touch the notice, so B, looking every lease, never takes it as left
     # behind: the member sees the refund once, from A.
     lease = 1.0
-    a = make_rig(worker="a", lease_seconds=lease)
-    a.notifier.hold_failures = asyncio.Event()
-    a.reapi.submit_script.append(BadRequest(400, 20002, "bad", None))
-    failed = await a.submit("fox 1")
-    for _ in range(2_000):
-        if a.notifier.failures:
-            break
-        await asyncio.sleep(0)
+    a, failed = await refunded_with_its_edit_held(lease)
     # A's renewals (every third of a lease, real time) touch the notice while its edit waits: it is never idle
     # for long, whereas a look only touches what has been idle for the whole patience (2 leases).
     ended = a.store.jobs[failed.id].finished_at
