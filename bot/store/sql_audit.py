@@ -63,31 +63,28 @@ async def _balance_problems(tx: Tx) -> list[str]:
     return problems
 
 
+async def _against_jobs(tx: Tx, column: str, jobs: str, what: str) -> list[str]:
+    """Accounts whose ``column`` differs from the cost of their jobs in ``jobs`` (a condition on ``j.state``)."""
+    return [
+        f"account {r['user_id']}/{r['scope']}: {column} {r['recorded']} but its {what} jobs cost {r['cost']}"
+        for r in await tx.fetchall(
+            f"SELECT a.user_id, a.scope, a.{column} AS recorded, COALESCE(SUM(j.cost), 0) AS cost FROM accounts a "
+            f"LEFT JOIN jobs j ON j.user_id = a.user_id AND j.scope = a.scope AND j.cost > 0 AND j.state {jobs} "
+            f"GROUP BY a.user_id, a.scope, a.{column}"
+        )
+        if int(r["recorded"]) != int(r["cost"])
+    ]
+
+
 async def _held_problems(tx: Tx) -> list[str]:
     """accounts.held must equal the cost of the account's jobs not yet delivered or failed."""
-    return [
-        f"account {r['user_id']}/{r['scope']}: held {r['held']} but its unfinished jobs cost {r['unsettled']}"
-        for r in await tx.fetchall(
-            "SELECT a.user_id, a.scope, a.held, COALESCE(SUM(j.cost), 0) AS unsettled FROM accounts a "
-            "LEFT JOIN jobs j ON j.user_id = a.user_id AND j.scope = a.scope AND j.cost > 0 "
-            f"AND j.state NOT IN {_TERMINAL} GROUP BY a.user_id, a.scope, a.held"
-        )
-        if int(r["held"]) != int(r["unsettled"])
-    ]
+    return await _against_jobs(tx, "held", f"NOT IN {_TERMINAL}", "unfinished")
 
 
 async def _spent_problems(tx: Tx) -> list[str]:
     """accounts.spent must equal the cost of the account's delivered jobs; the captured totals its allowances
     recorded (see ``_refill_problems``) must never fall, nor pass it."""
-    problems = [
-        f"account {r['user_id']}/{r['scope']}: spent {r['spent']} but its delivered jobs cost {r['captured']}"
-        for r in await tx.fetchall(
-            "SELECT a.user_id, a.scope, a.spent, COALESCE(SUM(j.cost), 0) AS captured FROM accounts a "
-            "LEFT JOIN jobs j ON j.user_id = a.user_id AND j.scope = a.scope AND j.cost > 0 "
-            "AND j.state = 'delivered' GROUP BY a.user_id, a.scope, a.spent"
-        )
-        if int(r["spent"]) != int(r["captured"])
-    ]
+    problems = await _against_jobs(tx, "spent", "= 'delivered'", "delivered")
     for r in await tx.fetchall(
         "SELECT t.id, t.user_id, t.scope, t.spent, t.before, a.spent AS now FROM (SELECT id, user_id, scope, spent, "
         "LAG(spent) OVER (PARTITION BY user_id, scope ORDER BY id) AS before FROM account_entries "
