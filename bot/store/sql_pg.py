@@ -16,11 +16,13 @@ read once from the catalog.
 
 The reserve and the settle of many callers in one process go out together as one statement over ``unnest()``d
 arrays (``bot.store.pg_batch``): the same writes and the same conditions per row (``balance >= cost`` on the
-member's row, ``state NOT IN (terminal)`` on the job's), one round trip and one commit for all. Rows are sent sorted
-(accounts by member, jobs by id) so that the row locks of two processes' batches are taken in one order: PostgreSQL
-counts ``unnest()`` of array parameters as a row or so, and so joins the table to them one by one, in the order sent
-(a JSON parameter instead, ``json_to_recordset``, counts as a hundred rows: the plan became a hash join, which meets
-the accounts in the table's order, and batches deadlocked; ``test_a_batch_locks_its_accounts_in_key_order…`` guards).
+member's row, ``state NOT IN (terminal)`` on the job's), one round trip and one commit for all. The row locks of two
+processes' batches must be taken in one order (else each may hold what the other waits for: a deadlock, and a
+second's wait before PostgreSQL breaks it). Settles are sent sorted, and meet the accounts one by one in that order.
+A reservation's accounts are found through the key's index by ``user_id = ANY(…)``, which walks the index in key
+order, whatever order the rows have on disk: joined to the batch's rows alone, the table was read whole in a hash join
+(in the table's order) once it held a couple of thousand members, as the plan a pooled connection keeps cannot count
+the batch's rows (``test_a_batch_locks_its_accounts_in_key_order…`` guards the reservations' order).
 
 Creations checked against the spend cap and the queue limits (every one JobRunner makes) take turns on the
 creations lock across every process; those that arrive together in one process take one turn between them: one
@@ -87,7 +89,8 @@ def _reserved(only: str) -> str:
     columns = NEW_JOB_COLUMNS
     return (
         "a AS (UPDATE accounts SET balance = accounts.balance - x.cost, held = accounts.held + x.cost FROM x "
-        f"WHERE {only}accounts.user_id = x.user_id AND accounts.scope = x.scope AND accounts.balance >= x.cost "
+        f"WHERE {only}accounts.user_id = ANY(ARRAY(SELECT user_id FROM x)) "  # the key's index, in key order
+        "AND accounts.user_id = x.user_id AND accounts.scope = x.scope AND accounts.balance >= x.cost "
         "AND accounts.period_start = x.r_seen RETURNING x.id), "
         f"j AS (INSERT INTO jobs ({', '.join(columns)}) SELECT {', '.join(f'x.{c}' for c in columns)} FROM x "
         f"WHERE x.id IN (SELECT id FROM a) RETURNING id) {_NOTIFY_CREATED}"

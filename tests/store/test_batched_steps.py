@@ -96,15 +96,39 @@ async def test_a_request_the_server_refuses_fails_alone_in_its_batch(
     await assert_ledger_consistent(store)
 
 
+LIVE_MEMBERS = 2_000  # other members' accounts in a live table: enough that a table scan looks cheap to plan
+
+
+@pytest.mark.parametrize("table", ["new", "live"])
 async def test_a_batch_locks_its_accounts_in_key_order_whatever_their_order_on_disk(
-    backend: Backend, open_test_store: StoreFactory
+    backend: Backend, open_test_store: StoreFactory, table: str
 ) -> None:
     """Member 2's account is written before member 1's (so a table scan meets 2 first), and another transaction
     holds 2's. A batch reserving for both must lock 1 first and then wait for 2: taken in the table's order
     instead, two processes' batches could each hold what the other waits for (a deadlock: a second's wait before
-    PostgreSQL fails one of its transactions, which then runs again)."""
+    PostgreSQL fails one of its transactions, which then runs again).
+
+    ``live``: the accounts table also holds 2,000 other members and has been analysed, and the statement runs
+    with the generic plan a pooled connection settles on (so the planner cannot count the batch's rows): there,
+    joined to the batch's rows, the table was read whole in a hash join, in the table's order.
+    """
     if backend.name != "postgres":
         pytest.skip("SQLite's one writer holds no row locks")
+    if table == "live":
+        setup = await open_test_store()
+        for user_id in (2, 1):
+            await setup.balance(user_id, "global", RULES)
+        conn = await asyncpg.connect(backend.url)
+        try:
+            await conn.execute(
+                "INSERT INTO accounts (user_id, scope, balance, held, period_start, spent) "
+                f"SELECT 1000 + m, 'global', 0, 0, 0, 0 FROM generate_series(1, {LIVE_MEMBERS}) m; ANALYZE accounts"
+            )
+            # Connections opened from here on plan every prepared statement generically.
+            database = await conn.fetchval("SELECT quote_ident(current_database())")
+            await conn.execute(f"ALTER DATABASE {database} SET plan_cache_mode = force_generic_plan")
+        finally:
+            await conn.close()
     store = await open_test_store(pool_size=4)
     for user_id in (2, 1):
         await store.balance(user_id, "global", RULES)  # known accounts: the batched path
