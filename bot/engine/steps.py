@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from bot.engine.delivery_attempts import DeliveryAttempts
 from bot.engine.failures import FailureCode, JobFailure
-from bot.engine.images import ImageTooLarge, fit_to_limit
+from bot.engine.images import ImageTooLarge, PreparedImage, fit_to_limit
 from bot.engine.ports import NullObserver
 from bot.engine.progress import Progress, Stage
 from bot.engine.run import Run, Superseded, retrying
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from bot.config import JobsSettings
-    from bot.engine.images import PreparedImage
     from bot.engine.ports import Clock, ImageService, JobObserver, JobStore, Notifier
     from bot.engine.spend import SpendGuard
     from bot.reapi import DownloadedImage, SubmittedTask, Task
@@ -239,7 +238,13 @@ class JobSteps:
         log.info("job %s delivered as message %s", job.id, message_id, extra=job_fields(job))
 
     async def _prepare(self, image: DownloadedImage, limit: int) -> PreparedImage:
-        """Fit the image to the upload limit in a worker thread (seconds of CPU for a 4K image)."""
+        """Fit the image to the upload limit in a worker thread (seconds of CPU for a 4K image).
+
+        An image that fits as it is (nearly every one) needs no work: it takes no thread and no slot, so it never
+        waits behind another job's re-encode.
+        """
+        if len(image.data) <= limit:
+            return PreparedImage(image.data, image.content_type)
         async with self._image_slots:
             try:
                 return await asyncio.to_thread(fit_to_limit, image.data, image.content_type, limit)

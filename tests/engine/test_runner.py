@@ -352,7 +352,9 @@ async def test_a_failure_notice_discord_refused_is_shown_again_after_a_restart()
 # -- C5: re-encoding off the event loop --------------------------------------------------------------------
 
 
-async def test_reencoding_runs_in_worker_threads_at_most_two_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_reencoding_runs_in_worker_threads_at_most_two_at_a_time_and_a_fitting_image_waits_for_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     active: list[int] = []
     peak = 0
     lock = threading.Lock()
@@ -372,12 +374,22 @@ async def test_reencoding_runs_in_worker_threads_at_most_two_at_a_time(monkeypat
         return original(data, content_type, limit)
 
     monkeypatch.setattr("bot.engine.steps.fit_to_limit", slow_fit)
-    rig = make_rig(max_concurrent=5, per_user_concurrent=5)
-    jobs = [await rig.submit(f"fox {n}") for n in range(5)]
+    rig = make_rig(max_concurrent=6, per_user_concurrent=6)
+    too_large = len(rig.reapi.image) - 1  # each of these images must be re-encoded
+    jobs = [await rig.submit(f"fox {n}", upload_limit=too_large) for n in range(5)]
     for _ in range(2000):
         if peak >= 2:
             break
         await asyncio.sleep(0.001)
+    # Both re-encode slots are taken (and held): an image that fits as it is goes out all the same, at once.
+    plain = await rig.submit("a fox that fits", user_id=USER + 1)
+    for _ in range(2000):  # bounded: ~2 s, while the re-encodes wait up to 5 s for their release
+        if rig.store.jobs[plain.id].state.is_terminal:
+            break
+        await asyncio.sleep(0.001)
+    assert rig.store.jobs[plain.id].state is JobState.DELIVERED
+    assert len(active) == 2  # delivered while both re-encodes still held their slots
+    assert all(rig.store.jobs[j.id].state is not JobState.DELIVERED for j in jobs)
     release.set()
     await rig.settle()
     assert all(rig.store.jobs[j.id].state is JobState.DELIVERED for j in jobs)
