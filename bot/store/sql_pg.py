@@ -135,16 +135,17 @@ _FINISH_INPUTS_NOTICE = "notice_pending"
 
 @lru_cache(maxsize=4)
 def _finish_batch_sql(types: tuple[str, ...]) -> str:
-    """Many settles: each job ended only if unfinished; each member's account moved once by the sum of theirs."""
-    arrays = ", ".join(f"?::{t}[]" for t in ("text", *types, "boolean"))
+    """Many settles: each job ended only if unfinished (and in the state its caller expects, if it names one); each
+    member's account moved once by the sum of theirs."""
+    arrays = ", ".join(f"?::{t}[]" for t in ("text", *types, "boolean", "text"))
     return (
         f"WITH x AS (SELECT * FROM unnest({arrays}) "
-        "AS x(f_id, f_state, f_at, f_result, f_code, f_message, f_charged, f_notice, f_captures)), "
+        "AS x(f_id, f_state, f_at, f_result, f_code, f_message, f_charged, f_notice, f_captures, f_from)), "
         "j AS (UPDATE jobs SET state = x.f_state, finished_at = x.f_at, updated_at = x.f_at, "
         "result_message_id = COALESCE(x.f_result, jobs.result_message_id), error_code = x.f_code, "
         "error_message = x.f_message, charged = COALESCE(x.f_charged, jobs.charged), notice_pending = x.f_notice, "
         f"lease_until = NULL FROM x WHERE jobs.id = x.f_id AND jobs.state NOT IN {TERMINAL} "
-        "RETURNING jobs.*, x.f_captures), "
+        "AND (x.f_from IS NULL OR jobs.state = x.f_from) RETURNING jobs.*, x.f_captures), "
         # UPDATE … FROM moves a row once however many inputs match it: one input per account, with the sums.
         "s AS (SELECT user_id, scope, SUM(CASE WHEN f_captures THEN 0 ELSE cost END)::bigint AS back, "
         "SUM(CASE WHEN f_captures THEN cost ELSE 0 END)::bigint AS spent, SUM(cost)::bigint AS settled "
@@ -182,11 +183,13 @@ class _Limited:
 
 @dataclass(frozen=True, slots=True)
 class _Finish:
-    """One settle: the job, its new column values (finish_job's ``changes``) and whether it is a capture."""
+    """One settle: the job, its new column values (finish_job's ``changes``), whether it is a capture, and the
+    states it may end from (none named: any unfinished one)."""
 
     job_id: str
     changes: Sequence[Any]
     delivered: bool
+    states: Sequence[str] = ()
 
 
 @lru_cache(maxsize=16)
@@ -334,15 +337,20 @@ class PgSteps:
     async def _finish_at_once(
         self, job_id: str, states: list[str], params: Sequence[Any], delivered: bool
     ) -> Row | None:
-        """End the job, settle it and notify in one statement (its history is the ended row); None if already ended."""
-        if not states:
-            return await self._batched()[1].submit(_Finish(job_id, params, delivered), key=job_id, row_id=job_id)
-        return await self._finish_one(_Finish(job_id, params, delivered), states)
+        """End the job, settle it and notify in one statement (its history is the ended row); None if already ended
+        (or not in one of ``states``, when given).
 
-    async def _finish_one(self, f: _Finish, states: Sequence[str] = ()) -> Row | None:
+        With no state or one (the engine names the one its runner holds), it goes out with the others arriving.
+        """
+        finish = _Finish(job_id, params, delivered, states)
+        if len(states) <= 1:
+            return await self._batched()[1].submit(finish, key=job_id, row_id=job_id)
+        return await self._finish_one(finish)
+
+    async def _finish_one(self, f: _Finish) -> Row | None:
         captures = f.delivered
         return await self._db.fetch_atomic(
-            _finish_sql(len(states)), *f.changes, f.job_id, *states, captures, captures, WORK_CHANNEL
+            _finish_sql(len(f.states)), *f.changes, f.job_id, *f.states, captures, captures, WORK_CHANNEL
         )
 
     async def _finish_many(self, batch: Sequence[_Finish]) -> list[Row]:
@@ -353,5 +361,6 @@ class PgSteps:
         picks = (0, 1, 3, 4, 5, 6, 7)
         arrays = [[f.job_id for f in ordered], *([f.changes[n] for f in ordered] for n in picks)]
         arrays.append([f.delivered for f in ordered])
+        arrays.append([f.states[0] if f.states else None for f in ordered])
         sql = _finish_batch_sql(tuple(types[c] for c in (*_FINISH_INPUTS, _FINISH_INPUTS_NOTICE)))
         return await self._db.fetch_all_atomic(sql, *arrays, WORK_CHANNEL)

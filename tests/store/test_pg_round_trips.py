@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import pytest
 
-from bot.store import QueueLimits, SpendLimit
+from bot.store import JobState, QueueLimits, SpendLimit
 from bot.store.postgres import _PostgresTx
 from bot.store.sql import SqlStore
 from tests.pg import others_queries
@@ -71,6 +71,30 @@ async def test_reserves_and_settles_that_arrive_together_share_one_statement_eac
     for user_id in members:
         balance = await store.balance(user_id, "global", RULES)
         assert (balance.balance, balance.held) == (9 if user_id % 2 == 0 else 10, 0)
+    await assert_ledger_consistent(store)
+
+
+async def test_settles_the_engine_sends_with_the_state_they_expect_share_one_statement(
+    backend: Backend, open_test_store: StoreFactory
+) -> None:
+    """The engine ends a job only from the state its runner holds (``only_from=[state]``): twenty such settles at
+    once are one statement, and each still ends its job only from that state. Member 1's job has moved on (its
+    runner still thinks it queued): that one is left alone, and nothing of it is settled."""
+    if backend.name != "postgres":
+        pytest.skip("SQLite shares transactions instead (tests/store/test_units.py)")
+    store = await _with_known_members(open_test_store, MEMBERS)
+    _, settles, _ = store._batched()
+    jobs = await asyncio.gather(*(store.create_job(new_job(u, cost=1), rules=RULES) for u in MEMBERS))
+    moved = await store.transition(jobs[0].id, from_states=[JobState.QUEUED], to=JobState.RUNNING)
+    assert moved is not None
+    ended = await asyncio.gather(*(store.finish_job(j.id, delivered=True, only_from=[JobState.QUEUED]) for j in jobs))
+    assert settles.statements == 1
+    assert ended[0] is None
+    assert [e.state if e else None for e in ended[1:]] == ["delivered"] * (len(MEMBERS) - 1)
+    left = await store.get_job(jobs[0].id)
+    assert left is not None and left.state == JobState.RUNNING
+    first = await store.balance(1, "global", RULES)
+    assert (first.balance, first.held) == (9, 1)  # still held: its job has not ended
     await assert_ledger_consistent(store)
 
 
