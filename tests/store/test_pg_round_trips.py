@@ -92,7 +92,8 @@ async def test_settles_the_engine_sends_with_the_state_they_expect_share_one_sta
     assert ended[0] is None
     assert [e.state if e else None for e in ended[1:]] == ["delivered"] * (len(MEMBERS) - 1)
     left = await store.get_job(jobs[0].id)
-    assert left is not None and left.state == JobState.RUNNING
+    assert left is not None
+    assert left.state == JobState.RUNNING
     first = await store.balance(1, "global", RULES)
     assert (first.balance, first.held) == (9, 1)  # still held: its job has not ended
     await assert_ledger_consistent(store)
