@@ -18,11 +18,12 @@ The reserve and the settle of many callers in one process go out together as one
 arrays (``bot.store.pg_batch``): the same writes and the same conditions per row (``balance >= cost`` on the
 member's row, ``state NOT IN (terminal)`` on the job's), one round trip and one commit for all. The row locks of two
 processes' batches must be taken in one order (else each may hold what the other waits for: a deadlock, and a
-second's wait before PostgreSQL breaks it). Settles are sent sorted, and meet the accounts one by one in that order.
-A reservation's accounts are found through the key's index by ``user_id = ANY(…)``, which walks the index in key
-order, whatever order the rows have on disk: joined to the batch's rows alone, the table was read whole in a hash join
-(in the table's order) once it held a couple of thousand members, as the plan a pooled connection keeps cannot count
-the batch's rows (``test_a_batch_locks_its_accounts_in_key_order…`` guards the reservations' order).
+second's wait before PostgreSQL breaks it). A settle batch sums its jobs' costs per account in key order and its
+plan meets the accounts one by one in that order (a nested loop over the few sums). A reservation's accounts are
+found through the key's index by ``user_id = ANY(…)``, which walks the index in key order, whatever order the rows
+have on disk: joined to the batch's rows alone, the table was read whole in a hash join (in the table's order) once
+it held a couple of thousand members, as the plan a pooled connection keeps cannot count the batch's rows
+(``test_a_batch_locks_its_accounts_in_key_order…`` guards the reservations' order).
 
 Creations checked against the spend cap and the queue limits (every one JobRunner makes) take turns on the
 creations lock across every process; those that arrive together in one process take one turn between them: one
