@@ -144,13 +144,14 @@ async def run(*, smoke: bool) -> Result:
         f"{members} members over {procs} processes × {pg_each} pairs each; the bound and the store by turns, "
         f"{ledger_pg.ROUNDS} rounds each, median round"
     )
+    shown = {phase: ", ".join(f"{rate:,.0f}" for rate in rates) for phase, rates in rounds.items()}
     result.figures["PostgreSQL store (create_job + finish_job)"] = (
-        f"{pg['store']:,.0f} pairs/s (rounds: {', '.join(f'{r:,.0f}' for r in rounds['store'])})"
+        f"{pg['store']:,.0f} pairs/s (rounds: {shown['store']})"
     )
     result.figures["PostgreSQL floor (bare asyncpg INSERT+UPDATE, twice)"] = f"{pg['floor']:,.0f} pairs/s"
     result.figures["PostgreSQL store / floor (time per pair)"] = f"{pg['floor'] / pg['store']:.2f}"
     result.figures["PostgreSQL bound (the floor's writes, batched as the store batches)"] = (
-        f"{pg['bound']:,.0f} pairs/s (rounds: {', '.join(f'{r:,.0f}' for r in rounds['bound'])}); "
+        f"{pg['bound']:,.0f} pairs/s (rounds: {shown['bound']}); "
         f"store / bound (time per pair) {pg['bound'] / pg['store']:.2f}"
     )
     result.figures["PostgreSQL store, as the bot creates jobs (queue limits and spend cap checked)"] = (
