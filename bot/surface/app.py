@@ -209,9 +209,14 @@ class ImagineBot(commands.AutoShardedBot):
         redirect_discord(settings)
 
     def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
-        """discord.py's event dispatch; an INTERACTION_CREATE also opens the ACK window, as it is parsed."""
+        """discord.py's event dispatch; an INTERACTION_CREATE also opens the ACK window, as it is parsed, and a
+        bot's message (the echo of each placeholder and result this bot posts) goes to no handler."""
         if event_name == "interaction":
             self.ack_window.received(args[0])
+        elif event_name == "message" and args[0].author.bot:
+            # Reply-to-edit ignores bots: dispatched, each echo was two tasks (on_message and the listener) that
+            # returned at once, one or two per job, and in a burst of commands they ran among the ACKs.
+            return
         super().dispatch(event_name, *args, **kwargs)
 
     async def setup_hook(self) -> None:

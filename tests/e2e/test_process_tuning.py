@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import bot.surface.app as app
 from bot.surface.app import ImagineBot
 from tests.e2e.conftest import stop_bot
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Coroutine
 
     import pytest
 
@@ -29,6 +29,31 @@ async def test_the_bot_caches_no_messages(fake: FakeDiscord, start_bot: Callable
     await fake.wait_for(lambda: fake.original_message(inter) is not None, timeout=10, what="the placeholder")
     await asyncio.sleep(0.2)  # the echoes reach the bot over the gateway
     assert list(bot.cached_messages) == []
+
+
+async def test_messages_of_bots_reach_no_handler_and_a_members_message_does(
+    fake: FakeDiscord, start_bot: Callable[..., Awaitable[ImagineBot]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The echo of every placeholder and result the bot posts is a MESSAGE_CREATE; the reply-to-edit listener
+    ignores bots' messages, so each echo would be two tasks (the bot's on_message and the listener) doing nothing."""
+    bot = await start_bot()
+    scheduled: list[str] = []
+    schedule = bot._schedule_event
+
+    def recording(coro: Callable[..., Coroutine[Any, Any, Any]], event_name: str, *args: Any, **kwargs: Any) -> object:
+        scheduled.append(event_name)
+        return schedule(coro, event_name, *args, **kwargs)
+
+    monkeypatch.setattr(bot, "_schedule_event", recording)
+    inter = await fake.send_slash_command("imagine", [{"name": "prompt", "value": "a lighthouse"}])
+    await fake.wait_for(lambda: fake.original_message(inter) is not None, timeout=10, what="the placeholder")
+    other_bot = {**fake.member_user, "id": str(fake.snowflake()), "username": "another bot", "bot": True}
+    await fake.send_message("hello from a bot", author=other_bot)
+    await fake.send_message("hello from a member")
+    await fake.wait_for(lambda: "on_message" in scheduled, timeout=10, what="the member's message")
+    await asyncio.sleep(0.2)  # the bot's own echoes, had they been dispatched
+    # Two handlers for the member's message (the bot's own on_message, the reply-to-edit listener), none for a bot's.
+    assert scheduled.count("on_message") == 2
 
 
 async def test_a_bot_that_owns_its_process_tunes_the_collector_once_set_up(
