@@ -60,6 +60,18 @@ def clean_prompt(value: str) -> str:
 
     A prompt made only of invisible characters (zero-width, fillers, blank Braille, controls) is empty.
     """
+    # Nearly every prompt is printable ASCII, and this runs before the ACK: such a prompt has no control character,
+    # and the space is its only character that draws nothing, so no character needs a Unicode lookup.
+    prompt = value.strip(" ") if value.isascii() and value.isprintable() else _without_blanks(value)
+    if not prompt:
+        raise InvalidInput(texts.PROMPT_EMPTY)
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise InvalidInput(texts.prompt_too_long(len(prompt), MAX_PROMPT_CHARS))
+    return prompt
+
+
+def _without_blanks(value: str) -> str:
+    """``value`` without control characters (but new lines and tabs) and trimmed of what draws nothing."""
     # Control characters other than new lines and tabs mean nothing to the model and can upset a terminal.
     prompt = "".join(c for c in value if c in "\n\t" or unicodedata.category(c) != "Cc")
     # Trim what draws nothing: all of it in front, and at the end everything but combining marks (an accent
@@ -68,12 +80,7 @@ def clean_prompt(value: str) -> str:
     end = len(prompt)
     while end > start and not _visible(prompt[end - 1]) and unicodedata.category(prompt[end - 1]) not in ("Mn", "Me"):
         end -= 1
-    prompt = prompt[start:end]
-    if not prompt:
-        raise InvalidInput(texts.PROMPT_EMPTY)
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise InvalidInput(texts.prompt_too_long(len(prompt), MAX_PROMPT_CHARS))
-    return prompt
+    return prompt[start:end]
 
 
 def parse_aspect_ratio(value: str | None) -> str:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import random
+import string
+import unicodedata
+
 import pytest
 
 from bot.surface.errors import InvalidInput
@@ -42,3 +46,42 @@ def test_length_is_counted_after_cleaning() -> None:
     assert len(clean_prompt("x" * 6000 + "\x00" * 50)) == 6000
     with pytest.raises(InvalidInput, match="the limit is 6,000"):
         clean_prompt("x" * 6001)
+
+
+def test_a_printable_ascii_prompt_is_cleaned_without_a_unicode_lookup_per_character(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nearly every prompt is printable ASCII, cleaned before the ACK: ~0.1 µs per character looked up, 20-35 µs
+    for a prompt of a few sentences, about a tenth of what discord.py itself spends on an interaction."""
+    rng = random.Random(7)
+    alphabet = string.printable  # letters, digits, punctuation, and the whitespace the slow path sees as blank
+    samples = [
+        "  a lighthouse at dusk, watercolour  ",
+        " ",
+        "x",
+        "~!",
+        *("".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) for _ in range(300)),
+    ]
+    expected: dict[str, str | None] = {}
+    for sample in samples:
+        try:
+            expected[sample] = clean_prompt(sample)
+        except InvalidInput:
+            expected[sample] = None
+    lookups: list[str] = []
+    category = unicodedata.category
+
+    def counted(char: str) -> str:
+        lookups.append(char)
+        return category(char)
+
+    monkeypatch.setattr(unicodedata, "category", counted)  # the module intake looks it up in
+    for sample in samples:
+        lookups.clear()
+        try:
+            cleaned: str | None = clean_prompt(sample)
+        except InvalidInput:
+            cleaned = None
+        assert cleaned == expected[sample], repr(sample)
+        # Printable ASCII: not a character looked up; the others (new lines, tabs) still go one by one.
+        assert bool(lookups) != sample.isprintable(), repr(sample)
