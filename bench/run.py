@@ -127,7 +127,7 @@ def _report(results: list[Result], *, command: str, when: str, smoke: bool, wall
     lines = [
         "# Benchmark results" + (" (smoke sizes: not the targets)" if smoke else ""),
         "",
-        "Written by the benchmark runner; see the README's Performance section for what each benchmark measures.",
+        "Written by the benchmark runner; see `bench/NOTES.md` for how each benchmark measures and why.",
         "",
         f"- Command: `{command}`",
         f"- Machine: {_machine()}",
