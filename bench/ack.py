@@ -21,10 +21,12 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
 
 TARGET_RATIO = 1.2
-ROUNDS = 9  # a round's p99 moves 45-160 ms in either bot with the machine's minute; the median of 9 settles
+# A round's p99 moves 45-160 ms in either bot with the machine's minute: the rounds interleave the two bots.
+ROUNDS = 7
 # Bursts measured per round, after the warm-up one: a burst's p99 is about the CPU time the process took for it, and
 # that time moved 51-373 ms between bursts of the same bot a second apart; a second sample per start costs one
-# burst (about 1.5 s), where a round costs two bursts and a start.
+# burst (about 1.5 s), where a round costs two bursts and a start. 7 rounds of 2 (14 per side, was 9 of 1): ack
+# 68 → ~80 s, the whole run under 10 minutes (9.7 with 9 rounds of 2).
 MEASURED_BURSTS = 2
 _SOMAXCONN = Path("/proc/sys/net/core/somaxconn")
 
