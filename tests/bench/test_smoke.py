@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import ledger
 from bench.run import BENCHMARKS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,3 +37,6 @@ def test_bench_smoke_runs_every_benchmark_and_writes_its_report(tmp_path: Path) 
     assert "CPUs" in text
     assert text.count("\n## ") == len(BENCHMARKS)
     assert "(ratelimit beside delivery)." in text
+    # Both ledger figures are the median of rounds that are all shown (one round read 5,366-7,338 on SQLite).
+    sqlite = next(line for line in text.splitlines() if line.startswith("- SQLite store (create_job + finish_job)"))
+    assert sqlite.partition("(rounds: ")[2].count(", ") == ledger.ROUNDS - 1, sqlite
