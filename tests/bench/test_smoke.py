@@ -37,6 +37,7 @@ def test_bench_smoke_runs_every_benchmark_and_writes_its_report(tmp_path: Path) 
     assert "CPUs" in text
     assert text.count("\n## ") == len(BENCHMARKS)
     assert "(ratelimit beside delivery)." in text
-    # Both ledger figures are the median of rounds that are all shown (one round read 5,366-7,338 on SQLite).
+    # The SQLite ledger figure is the median of rounds that are all shown, as PostgreSQL's is (one round read
+    # 5,366-7,338 pairs/s over seven runs of the same code).
     sqlite = next(line for line in text.splitlines() if line.startswith("- SQLite store (create_job + finish_job)"))
     assert sqlite.partition("(rounds: ")[2].count(", ") == ledger.ROUNDS - 1, sqlite
