@@ -41,6 +41,8 @@ from bot.store.sql import SqlStore
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
+    from bot.store.db import Row
+
 __all__ = ["PROCESSES", "QUEUE", "ROUNDS", "TARGET_PER_SECOND", "measure", "spend_cap"]
 
 TARGET_PER_SECOND = 10_000.0
@@ -238,7 +240,7 @@ async def _worker(dsn: str, first: int, members: int) -> None:
             await store.finish_job(job.id, delivered=True)
 
         limited_pair = partial(store_pair, spend=spend_cap(), queue=QUEUE)  # as JobRunner creates
-        bound_pair = await _bound_pair(pool, users, new_id=store._new_job_id)  # the store's own ids
+        bound_pair = await _bound_pair(db, users, new_id=store._new_job_id)  # the store's own ids
 
         async def phase(pair: Callable[[int], Awaitable[None]], rounds: int) -> None:
             async def member(user_id: int) -> None:
@@ -272,13 +274,13 @@ async def _worker(dsn: str, first: int, members: int) -> None:
 # The bound's two statements: the floor's writes (a job row and the account; the job and the account again),
 # batched as the store batches its own, each row under the same condition (enough balance; the job unfinished).
 _BOUND_RESERVE = (
-    "WITH x AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS x(id, user_id)), "
+    "WITH x AS (SELECT * FROM unnest(?::text[], ?::bigint[]) AS x(id, user_id)), "
     "a AS (UPDATE bound_accounts SET balance = balance - 1, held = held + 1 FROM x "
     "WHERE bound_accounts.user_id = x.user_id AND balance >= 1 RETURNING x.id, x.user_id) "
     "INSERT INTO bound_jobs (id, user_id, state) SELECT id, user_id, 'queued' FROM a RETURNING id"
 )
 _BOUND_SETTLE = (
-    "WITH x AS (SELECT * FROM unnest($1::text[]) AS x(id)), "
+    "WITH x AS (SELECT * FROM unnest(?::text[]) AS x(id)), "
     "j AS (UPDATE bound_jobs SET state = 'delivered' FROM x WHERE bound_jobs.id = x.id AND state = 'queued' "
     "RETURNING bound_jobs.id, user_id), "
     "a AS (UPDATE bound_accounts SET held = held - 1 FROM j WHERE bound_accounts.user_id = j.user_id) "
@@ -287,28 +289,30 @@ _BOUND_SETTLE = (
 
 
 async def _bound_pair(
-    pool: asyncpg.Pool[Any], users: range, *, new_id: Callable[[], str]
+    db: PostgresDatabase, users: range, *, new_id: Callable[[], str]
 ) -> Callable[[int], Awaitable[None]]:
-    """The bound: the least a *batched* reserve+settle can be, through the store's own Batcher and pool settings.
+    """The bound: the least a *batched* reserve+settle can be, through the store's own Batcher and driver.
 
     The floor shows what batching saves; the bound shows what this machine allows any batched ledger with this
     many members: no ledger entries, history, notification, limits or Job records, just two tables.
     """
-    await pool.executemany(
-        "INSERT INTO bound_accounts (user_id, balance, held) VALUES ($1, $2, 0)", [(u, ALLOWANCE) for u in users]
+    await db.fetch_all_atomic(
+        "INSERT INTO bound_accounts (user_id, balance, held) SELECT u, ?, 0 FROM unnest(?::bigint[]) AS u",
+        ALLOWANCE,
+        list(users),
     )
 
-    async def reserve_many(batch: Sequence[tuple[str, int]]) -> list[asyncpg.Record]:
+    async def reserve_many(batch: Sequence[tuple[str, int]]) -> list[Row]:
         ordered = sorted(batch, key=lambda item: item[1])  # locks in one order across processes, as the store
-        return await pool.fetch(_BOUND_RESERVE, [i for i, _ in ordered], [u for _, u in ordered])
+        return await db.fetch_all_atomic(_BOUND_RESERVE, [i for i, _ in ordered], [u for _, u in ordered])
 
-    async def settle_many(batch: Sequence[str]) -> list[asyncpg.Record]:
-        return await pool.fetch(_BOUND_SETTLE, sorted(batch))
+    async def settle_many(batch: Sequence[str]) -> list[Row]:
+        return await db.fetch_all_atomic(_BOUND_SETTLE, sorted(batch))
 
-    async def reserve_one(item: tuple[str, int]) -> asyncpg.Record | None:
+    async def reserve_one(item: tuple[str, int]) -> Row | None:
         return next(iter(await reserve_many([item])), None)
 
-    async def settle_one(item: str) -> asyncpg.Record | None:
+    async def settle_one(item: str) -> Row | None:
         return next(iter(await settle_many([item])), None)
 
     reserves, settles = Batcher(reserve_many, reserve_one), Batcher(settle_many, settle_one)

@@ -12,12 +12,13 @@ import contextlib
 import logging
 import re
 from contextlib import asynccontextmanager
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any, TypeVar
+from functools import lru_cache, partial
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import asyncpg
 
 from bot.store.migrations import migrations_for
+from bot.store.pg_statement import StatementConnection
 from bot.store.sql_pg import WORK_CHANNEL
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ __all__ = ["WORK_CHANNEL", "PostgresDatabase", "keep_session"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_Conn: TypeAlias = "asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
 
 # Serialises migrations when several bot processes start against one database.
 _MIGRATION_LOCK_KEY = 0x1A6E_B07
@@ -58,7 +60,7 @@ async def keep_session(conn: asyncpg.Connection[Any]) -> None:
 class _PostgresTx:
     """A transaction on one pooled connection."""
 
-    def __init__(self, conn: asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]) -> None:
+    def __init__(self, conn: _Conn) -> None:
         self._conn = conn
 
     async def execute(self, sql: str, *params: Any) -> int:
@@ -84,6 +86,7 @@ class PostgresDatabase:
     def __init__(self, pool: asyncpg.Pool[Any], *, dsn: str | None = None) -> None:
         self._pool = pool
         self._listener = _Listener(dsn) if dsn is not None else None
+        self._own = StatementConnection(dsn) if dsn is not None else None  # for statements run alone
 
     @classmethod
     async def open(cls, dsn: str, *, min_size: int = 1, max_size: int = 10) -> PostgresDatabase:
@@ -95,6 +98,8 @@ class PostgresDatabase:
         except BaseException:
             await pool.close()
             raise
+        if db._own is not None:
+            await db._own.open()
         return db
 
     @asynccontextmanager
@@ -121,21 +126,37 @@ class PostgresDatabase:
     async def fetch_atomic(self, sql: str, *params: Any) -> Row | None:
         """One statement, atomic on its own: no BEGIN/COMMIT round trips around it (run again like ``run``)."""
 
-        async def once() -> Row | None:
-            async with self._pool.acquire() as conn:
-                row: Row | None = await conn.fetchrow(_numbered(sql), *params)
+        async def once(conn: _Conn) -> Row | None:
+            row: Row | None = await conn.fetchrow(_numbered(sql), *params)
             return row
 
-        return await _again(once)
+        return await _again(partial(self._alone, once))
 
     async def fetch_all_atomic(self, sql: str, *params: Any) -> list[Row]:
         """One query, atomic on its own; every row (run again like ``run``)."""
 
-        async def once() -> list[Row]:
-            async with self._pool.acquire() as conn:
-                return list(await conn.fetch(_numbered(sql), *params))
+        async def once(conn: _Conn) -> list[Row]:
+            return list(await conn.fetch(_numbered(sql), *params))
 
-        return await _again(once)
+        return await _again(partial(self._alone, once))
+
+    async def _alone(self, statement: Callable[[_Conn], Awaitable[T]]) -> T:
+        """Run a statement that is atomic on its own on the store's own connection if it is idle, else pooled."""
+        conn = self._own.take() if self._own is not None else None
+        if conn is None:
+            async with self._pool.acquire() as pooled:
+                return await statement(pooled)
+        assert self._own is not None
+        sound = False
+        try:
+            result = await statement(conn)
+            sound = True
+            return result
+        except asyncpg.PostgresError:
+            sound = True  # the server refused it: the connection is as it was
+            raise
+        finally:
+            self._own.give_back(conn, sound=sound)
 
     async def notify_work(self, tx: Tx) -> None:
         """NOTIFY every listening process, delivered when ``tx`` commits (and not at all if it rolls back)."""
@@ -149,9 +170,11 @@ class PostgresDatabase:
         await self._listener.wait(seconds)
 
     async def close(self) -> None:
-        """Stop listening and close the pool."""
+        """Stop listening, close the store's own connection and the pool."""
         if self._listener is not None:
             await self._listener.close()
+        if self._own is not None:
+            await self._own.close()
         await self._pool.close()
 
     async def _migrate(self) -> None:

@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from bot.store import InsufficientBalance, Job
+from bot.store.sql import SqlStore
 from tests.pg import others_queries
 from tests.store.conftest import RULES, assert_ledger_consistent, new_job
 
@@ -154,4 +155,36 @@ async def test_a_batch_locks_its_accounts_in_key_order_whatever_their_order_on_d
         await holder.close()
         await probe.close()
     assert [job.user_id for job in jobs] == [1, 2]
+    await assert_ledger_consistent(store)
+
+
+async def test_batched_creations_go_on_when_another_process_adds_a_column(
+    backend: Backend, open_test_store: StoreFactory
+) -> None:
+    """A newer bot process migrates the jobs table (a column added) while this one runs. PostgreSQL batches send
+    their new jobs as rows of the table's own type, which then has one column more than this store knows of: the
+    server refuses the batch, and each request is sent alone (its columns named), so every job is still created
+    and reserved, once."""
+    if backend.name != "postgres":
+        pytest.skip("SQLite batches no statements")
+    store = await open_test_store(pool_size=4)
+    members = range(1, 6)
+    for user_id in members:
+        await store.balance(user_id, "global", RULES)  # known accounts: the batched path
+    await asyncio.gather(*(store.create_job(new_job(u), rules=RULES) for u in members))  # the row type, as it was
+    assert isinstance(store, SqlStore)
+    reserves = store._batched()[0]
+    assert reserves.statements == 1
+    conn = await asyncpg.connect(backend.url)
+    try:
+        await conn.execute("ALTER TABLE jobs ADD COLUMN added_later TEXT NOT NULL DEFAULT 'x'")
+    finally:
+        await conn.close()
+    created = await asyncio.gather(*(store.create_job(new_job(u), rules=RULES) for u in members))
+    assert reserves.statements == 1  # refused as a whole: each sent alone
+    assert sorted(job.user_id for job in created) == list(members)
+    for job in created:
+        assert job == await store.get_job(job.id)
+    for user_id in members:
+        assert (await store.balance(user_id, "global", RULES)).held == 2
     await assert_ledger_consistent(store)

@@ -80,9 +80,9 @@ HUGE_ID = 2**63 - 1  # a snowflake column holds any signed 64-bit value
 async def test_awkward_values_keep_every_bit_through_batched_creations_and_settles(
     store: Store, clock: FakeClock, backend: Backend
 ) -> None:
-    """Jobs created and ended together (PostgreSQL: one statement for each batch, its rows sent as arrays, one per
-    column) store exactly what a job made alone would: every character of the text, 64-bit ids, the clock's every
-    bit, and the history and error text too."""
+    """Jobs created and ended together (PostgreSQL: one statement for each batch, the new jobs sent as one array of
+    the jobs table's rows, the settles as arrays, one per column) store exactly what a job made alone would: every
+    character of the text, 64-bit ids, the clock's every bit, and the history and error text too."""
     clock.now = START + 0.1234567890123  # a time whose shortest decimal form has 17 digits
     texts = AWKWARD_TEXTS
     new = [
