@@ -56,7 +56,7 @@ class SqlStore(NamedSteps, QueueSql, AccountsSql, MembersSql, SettingsSql, PgSte
         self._periods = {}
         self._job_types = None  # PostgreSQL: the jobs table's column types, read on first use
         self._new_job_types = None  # PostgreSQL: those of the columns create_job writes, in its order
-        self._new_job_row = None  # PostgreSQL: makes a batch's rows of the jobs table (bot.store.sql_pg)
+        self._job_rows_of = {}  # PostgreSQL: makers of a batch's rows of the jobs table (bot.store.sql_pg)
         self._random = bytearray()  # unused random bytes for job ids (secrets.token_bytes)
         self._batchers = None  # PostgreSQL: reserves and settles sent together (bot.store.pg_batch), on first use
 

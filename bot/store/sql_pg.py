@@ -16,10 +16,11 @@ read once from the catalog.
 
 The reserve and the settle of many callers in one process go out together as one statement over ``unnest()``d
 arrays (``bot.store.pg_batch``): the same writes and the same conditions per row (``balance >= cost`` on the
-member's row, ``state NOT IN (terminal)`` on the job's), one round trip and one commit for all. A batch's new jobs
-go as one array of the jobs table's own row type, not one array per column: asyncpg checks every element of an
-array against three ``collections.abc`` classes in Python before encoding it, ~27 checks per job that way against
-~4 for a row, and the server unnests two arrays instead of 27 (each into a tuplestore of its own). The row locks of two
+member's row, ``state NOT IN (terminal)`` on the job's), one round trip and one commit for all. A batch's new jobs,
+and its settles' values, go as one array of the jobs table's own row type, not one array per column: asyncpg
+checks every element of an array against ``collections.abc`` classes in Python before encoding it (~27 checks per
+new job that way, ~4 for a row), and the server unnests three arrays instead of 27 (each into a tuplestore of its
+own). The row locks of two
 processes' batches must be taken in one order (else each may hold what the other waits for: a deadlock, and a
 second's wait before PostgreSQL breaks it). A settle batch sums its jobs' costs per account in key order and its
 plan meets the accounts one by one in that order (a nested loop over the few sums). A reservation's accounts are
@@ -135,31 +136,40 @@ _LOCK_ACCOUNTS = (
     "ORDER BY user_id, scope FOR UPDATE"
 )
 
-_FINISH_INPUTS = ("state", "finished_at", "result_message_id", "error_code", "error_message", "charged")
-_FINISH_INPUTS_NOTICE = "notice_pending"
-
-
-@lru_cache(maxsize=4)
-def _finish_batch_sql(types: tuple[str, ...]) -> str:
-    """Many settles: each job ended only if unfinished (and in the state its caller expects, if it names one); each
-    member's account moved once by the sum of theirs."""
-    arrays = ", ".join(f"?::{t}[]" for t in ("text", *types, "boolean", "text"))
-    return (
-        f"WITH x AS (SELECT * FROM unnest({arrays}) "
-        "AS x(f_id, f_state, f_at, f_result, f_code, f_message, f_charged, f_notice, f_captures, f_from)), "
-        "j AS (UPDATE jobs SET state = x.f_state, finished_at = x.f_at, updated_at = x.f_at, "
-        "result_message_id = COALESCE(x.f_result, jobs.result_message_id), error_code = x.f_code, "
-        "error_message = x.f_message, charged = COALESCE(x.f_charged, jobs.charged), notice_pending = x.f_notice, "
-        f"lease_until = NULL FROM x WHERE jobs.id = x.f_id AND jobs.state NOT IN {TERMINAL} "
-        "AND (x.f_from IS NULL OR jobs.state = x.f_from) RETURNING jobs.*, x.f_captures), "
-        # UPDATE … FROM moves a row once however many inputs match it: one input per account, with the sums.
-        "s AS (SELECT user_id, scope, SUM(CASE WHEN f_captures THEN 0 ELSE cost END)::bigint AS back, "
-        "SUM(CASE WHEN f_captures THEN cost ELSE 0 END)::bigint AS spent, SUM(cost)::bigint AS settled "
-        "FROM j WHERE cost > 0 GROUP BY user_id, scope ORDER BY user_id, scope), "
-        "a AS (UPDATE accounts SET balance = accounts.balance + s.back, held = accounts.held - s.settled, "
-        "spent = accounts.spent + s.spent FROM s WHERE accounts.user_id = s.user_id AND accounts.scope = s.scope) "
-        f"{_NOTIFY}"
-    )
+# A settle's values, as columns of the jobs table (finish_job's ``changes`` after the job's id; updated_at is
+# finished_at): a batch sends them as rows of the table's type, with the rest of each row NULL.
+_FINISH_COLUMNS = (
+    "id",
+    "state",
+    "finished_at",
+    "updated_at",
+    "result_message_id",
+    "error_code",
+    "error_message",
+    "charged",
+    "notice_pending",
+)
+# Many settles: each job ended only if unfinished (and in the state its caller expects, if it names one); each
+# member's account moved once by the sum of theirs. Parameters: whether each captures, the state it must end from
+# (or NULL), the settles' rows, the channel to notify.
+_FINISH_BATCH = (
+    "WITH x AS (SELECT s.f_captures, s.f_from, (s.r).id AS f_id, (s.r).state AS f_state, (s.r).finished_at AS f_at, "
+    "(s.r).result_message_id AS f_result, (s.r).error_code AS f_code, (s.r).error_message AS f_message, "
+    "(s.r).charged AS f_charged, (s.r).notice_pending AS f_notice "
+    "FROM (SELECT unnest(?::boolean[]) AS f_captures, unnest(?::text[]) AS f_from, unnest(?::jobs[]) AS r) AS s), "
+    "j AS (UPDATE jobs SET state = x.f_state, finished_at = x.f_at, updated_at = x.f_at, "
+    "result_message_id = COALESCE(x.f_result, jobs.result_message_id), error_code = x.f_code, "
+    "error_message = x.f_message, charged = COALESCE(x.f_charged, jobs.charged), notice_pending = x.f_notice, "
+    f"lease_until = NULL FROM x WHERE jobs.id = x.f_id AND jobs.state NOT IN {TERMINAL} "
+    "AND (x.f_from IS NULL OR jobs.state = x.f_from) RETURNING jobs.*, x.f_captures), "
+    # UPDATE … FROM moves a row once however many inputs match it: one input per account, with the sums.
+    "s AS (SELECT user_id, scope, SUM(CASE WHEN f_captures THEN 0 ELSE cost END)::bigint AS back, "
+    "SUM(CASE WHEN f_captures THEN cost ELSE 0 END)::bigint AS spent, SUM(cost)::bigint AS settled "
+    "FROM j WHERE cost > 0 GROUP BY user_id, scope ORDER BY user_id, scope), "
+    "a AS (UPDATE accounts SET balance = accounts.balance + s.back, held = accounts.held - s.settled, "
+    "spent = accounts.spent + s.spent FROM s WHERE accounts.user_id = s.user_id AND accounts.scope = s.scope) "
+    f"{_NOTIFY}"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +231,7 @@ class PgSteps:
     _db: Database
     _job_types: dict[str, str] | None
     _new_job_types: tuple[str, ...] | None
-    _new_job_row: Callable[[list[Any]], tuple[Any, ...]] | None
+    _job_rows_of: dict[tuple[str, ...], Callable[[list[Any]], tuple[Any, ...]]]
     _batchers: tuple[Batcher[_Reserve], Batcher[_Finish], Batcher[_Limited]] | None
 
     def _batched(self) -> tuple[Batcher[_Reserve], Batcher[_Finish], Batcher[_Limited]]:
@@ -254,16 +264,16 @@ class PgSteps:
             self._job_types = {str(r["attname"]): str(r["type"]) for r in rows}  # in the row type's order
         return self._job_types
 
-    async def _new_job_rows(self, tx: Tx | None = None) -> Callable[[list[Any]], tuple[Any, ...]]:
-        """Turns ``new_job_params`` plus a None into a row of the jobs table: each column's value in the table's
-        column order, None where create_job writes nothing (the INSERT takes those columns' defaults). Inside a
-        transaction, read through its ``tx`` (as ``_column_types``)."""
-        if self._new_job_row is None:
-            columns = await self._column_types(tx)
-            missing = len(NEW_JOB_COLUMNS)  # the None's place
-            places = [NEW_JOB_COLUMNS.index(c) if c in NEW_JOB_COLUMNS else missing for c in columns]
-            self._new_job_row = itemgetter(*places)
-        return self._new_job_row
+    async def _job_rows(self, columns: tuple[str, ...], tx: Tx | None = None) -> Callable[[list[Any]], tuple[Any, ...]]:
+        """Turns the values of ``columns`` plus a None into a row of the jobs table: each value in the table's
+        column order, None in every other column (which the statement reading the row leaves alone: an INSERT
+        takes their defaults). Inside a transaction, read through its ``tx`` (as ``_column_types``)."""
+        row_of = self._job_rows_of.get(columns)
+        if row_of is None:
+            missing = len(columns)  # the None's place
+            places = [columns.index(c) if c in columns else missing for c in await self._column_types(tx)]
+            row_of = self._job_rows_of[columns] = itemgetter(*places)
+        return row_of
 
     async def _insert_types(self, tx: Tx | None = None) -> tuple[str, ...]:
         """The types of ``NEW_JOB_COLUMNS``, which an ``INSERT … SELECT`` must cast its parameters to."""
@@ -320,7 +330,7 @@ class PgSteps:
         accounts = sorted({(i.reserve.user_id, i.reserve.scope) for i in batch})
         await tx.fetchall(_LOCK_ACCOUNTS, [u for u, _ in accounts], [s for _, s in accounts])
         await tx.execute("SELECT pg_advisory_xact_lock(?)", CREATIONS_LOCK)
-        row_of = await self._new_job_rows(tx)
+        row_of = await self._job_rows(NEW_JOB_COLUMNS, tx)
         groups: dict[tuple[SpendLimit | None, QueueLimits | None], list[_Limited]] = {}
         for item in batch:
             groups.setdefault((item.spend, item.queue), []).append(item)
@@ -342,7 +352,7 @@ class PgSteps:
 
     async def _reserve_many(self, batch: Sequence[_Reserve]) -> list[Row]:
         ordered = sorted(batch, key=lambda r: (r.user_id, r.scope))
-        arrays = _reserve_arrays(ordered, await self._new_job_rows())
+        arrays = _reserve_arrays(ordered, await self._job_rows(NEW_JOB_COLUMNS))
         return await self._db.fetch_all_atomic(_RESERVE_BATCH, *arrays, WORK_CHANNEL)
 
     async def _insert_job_in(self, tx: Tx, params: list[Any]) -> None:
@@ -372,13 +382,12 @@ class PgSteps:
         )
 
     async def _finish_many(self, batch: Sequence[_Finish]) -> list[Row]:
-        types = await self._column_types()
+        row_of = await self._job_rows(_FINISH_COLUMNS)
         ordered = sorted(batch, key=lambda f: f.job_id)
-        # finish_job's changes: state, finished_at, updated_at, result_message_id, error_code, error_message,
-        # charged, notice_pending (finished_at and updated_at are the same instant).
-        picks = (0, 1, 3, 4, 5, 6, 7)
-        arrays = [[f.job_id for f in ordered], *([f.changes[n] for f in ordered] for n in picks)]
-        arrays.append([f.delivered for f in ordered])
-        arrays.append([f.states[0] if f.states else None for f in ordered])
-        sql = _finish_batch_sql(tuple(types[c] for c in (*_FINISH_INPUTS, _FINISH_INPUTS_NOTICE)))
-        return await self._db.fetch_all_atomic(sql, *arrays, WORK_CHANNEL)
+        return await self._db.fetch_all_atomic(
+            _FINISH_BATCH,
+            [f.delivered for f in ordered],
+            [f.states[0] if f.states else None for f in ordered],
+            [row_of([f.job_id, *f.changes, None]) for f in ordered],
+            WORK_CHANNEL,
+        )

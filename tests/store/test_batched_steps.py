@@ -171,6 +171,7 @@ async def test_batched_creations_go_on_when_another_process_adds_a_column(
     members = range(1, 6)
     for user_id in members:
         await store.balance(user_id, "global", RULES)  # known accounts: the batched path
+    await store.create_job(new_job(99, cost=0), rules=None)  # the store reads the jobs table's columns once
     await asyncio.gather(*(store.create_job(new_job(u), rules=RULES) for u in members))  # the row type, as it was
     assert isinstance(store, SqlStore)
     reserves = store._batched()[0]
