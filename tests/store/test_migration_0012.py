@@ -51,8 +51,10 @@ async def _jobs_indexes(store: Store, backend: Backend) -> set[str]:
 
 
 async def test_the_redundant_indexes_are_gone_and_the_rest_stay(store: Store, backend: Backend) -> None:
-    """After 0012, jobs carries exactly the indexes some query uses (besides its primary key's)."""
-    assert await _jobs_indexes(store, backend) == KEPT
+    """After 0012, jobs carries exactly the indexes some query uses (besides its primary key's); on PostgreSQL,
+    0017 then drops jobs_queued_user, whose queries walk jobs_claim there."""
+    dropped_later = {"jobs_queued_user"} if backend.name == "postgres" else set()
+    assert await _jobs_indexes(store, backend) == KEPT - dropped_later
 
 
 async def _populate(store: Store, clock: FakeClock) -> list[str]:
