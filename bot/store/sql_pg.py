@@ -82,8 +82,10 @@ def _insert_sql(types: tuple[str, ...], quick: bool) -> str:
 
 
 # A batch's new jobs: the period start each reservation saw, and each job as a row of the jobs table (in which only
-# NEW_JOB_COLUMNS are set; the INSERT takes only those, and the columns' defaults the rest).
-_NEW_ROWS = "unnest(?::double precision[]) AS r_seen, unnest(?::jobs[]) AS r"
+# NEW_JOB_COLUMNS are set; the INSERT takes only those, and the columns' defaults the rest). unnest() of several
+# arrays in FROM gives a row per place with a composite's columns spread out, each row taken apart once (selecting
+# ``(r).*`` takes it apart once per column: ~5 µs more of the server's time per job, at 13 jobs a batch).
+_NEW_ROWS = "?::double precision[], ?::jobs[]"
 
 
 def _reserved(only: str) -> str:
@@ -102,7 +104,7 @@ def _reserved(only: str) -> str:
 
 
 # Many quick reservations: each row's credits taken only with enough balance and the period start it saw.
-_RESERVE_BATCH = f"WITH x AS (SELECT s.r_seen, (s.r).* FROM (SELECT {_NEW_ROWS}) AS s), {_reserved('')}"
+_RESERVE_BATCH = f"WITH x AS (SELECT * FROM unnest({_NEW_ROWS}) AS x(r_seen)), {_reserved('')}"
 
 
 @lru_cache(maxsize=8)
@@ -119,7 +121,7 @@ def _limited_batch_sql(spend: bool, queue: bool) -> str:
         *(["r.waiting_after <= ?::bigint AND r.mine < ?::bigint"] if queue else []),
     ]
     return (
-        f"WITH x AS (SELECT s.r_n, s.r_seen, (s.r).* FROM (SELECT unnest(?::bigint[]) AS r_n, {_NEW_ROWS}) AS s), "
+        f"WITH x AS (SELECT * FROM unnest(?::bigint[], {_NEW_ROWS}) AS x(r_n, r_seen)), "
         f"c AS (SELECT {SPENT if spend else '0'} AS spent, ({WAITING}) AS waiting), "
         "m AS (SELECT user_id, COUNT(*) AS mine FROM jobs WHERE state = 'queued' "
         "AND user_id IN (SELECT user_id FROM x) GROUP BY user_id), "
@@ -153,10 +155,9 @@ _FINISH_COLUMNS = (
 # member's account moved once by the sum of theirs. Parameters: whether each captures, the state it must end from
 # (or NULL), the settles' rows, the channel to notify.
 _FINISH_BATCH = (
-    "WITH x AS (SELECT s.f_captures, s.f_from, (s.r).id AS f_id, (s.r).state AS f_state, (s.r).finished_at AS f_at, "
-    "(s.r).result_message_id AS f_result, (s.r).error_code AS f_code, (s.r).error_message AS f_message, "
-    "(s.r).charged AS f_charged, (s.r).notice_pending AS f_notice "
-    "FROM (SELECT unnest(?::boolean[]) AS f_captures, unnest(?::text[]) AS f_from, unnest(?::jobs[]) AS r) AS s), "
+    "WITH x AS (SELECT f_captures, f_from, id AS f_id, state AS f_state, finished_at AS f_at, "
+    "result_message_id AS f_result, error_code AS f_code, error_message AS f_message, charged AS f_charged, "
+    "notice_pending AS f_notice FROM unnest(?::boolean[], ?::text[], ?::jobs[]) AS u(f_captures, f_from)), "
     "j AS (UPDATE jobs SET state = x.f_state, finished_at = x.f_at, updated_at = x.f_at, "
     "result_message_id = COALESCE(x.f_result, jobs.result_message_id), error_code = x.f_code, "
     "error_message = x.f_message, charged = COALESCE(x.f_charged, jobs.charged), notice_pending = x.f_notice, "
