@@ -2,7 +2,7 @@
 
 asyncpg's pool spends more of the event loop's time on an acquire and a release (a task and a shield per release,
 a proxy, an inactivity timer set and cancelled) than the store's usual statement takes to encode, send and read
-back: on the ledger benchmark's batches, ~18 µs of client CPU per reserve+settle pair (bench/fixes.md). A statement
+back: on the ledger benchmark's batches, ~20 µs of client CPU per reserve+settle pair (bench/fixes.md). A statement
 that is atomic on its own (no transaction, no session state) takes this connection while it is idle; while it is
 busy, lost, or being opened, statements go through the pool as they always did. So the store holds at most one
 connection more than its pool's size.

@@ -14,20 +14,19 @@ runs the same writes, in the same order and under the same row locks, as one sta
 Parameters of a ``INSERT … SELECT`` get no type from their target column, so they are cast to the column's type,
 read once from the catalog.
 
-The reserve and the settle of many callers in one process go out together as one statement over ``unnest()``d
-arrays (``bot.store.pg_batch``): the same writes and the same conditions per row (``balance >= cost`` on the
-member's row, ``state NOT IN (terminal)`` on the job's), one round trip and one commit for all. A batch's new jobs,
-and its settles' values, go as one array of the jobs table's own row type, not one array per column: asyncpg
-checks every element of an array against ``collections.abc`` classes in Python before encoding it (~27 checks per
-new job that way, ~4 for a row), and the server unnests three arrays instead of 27 (each into a tuplestore of its
-own). The row locks of two
-processes' batches must be taken in one order (else each may hold what the other waits for: a deadlock, and a
-second's wait before PostgreSQL breaks it). A settle batch sums its jobs' costs per account in key order and its
-plan meets the accounts one by one in that order (a nested loop over the few sums). A reservation's accounts are
-found through the key's index by ``user_id = ANY(…)``, which walks the index in key order, whatever order the rows
-have on disk: joined to the batch's rows alone, the table was read whole in a hash join (in the table's order) once
-it held a couple of thousand members, as the plan a pooled connection keeps cannot count the batch's rows
-(``test_a_batch_locks_its_accounts_in_key_order…`` guards the reservations' order).
+The reserve and the settle of many callers in one process go out together as one statement over ``unnest()``d arrays
+(``bot.store.pg_batch``): the same writes and the same conditions per row (``balance >= cost`` on the member's row,
+``state NOT IN (terminal)`` on the job's), one round trip and one commit for all. A batch's new jobs, and its
+settles' values, go as one array of the jobs table's own row type, not one array per column: asyncpg checks every
+element of an array against ``collections.abc`` classes in Python before encoding it (~27 checks per new job that
+way, ~4 for a row), and the server unnests two or three arrays instead of 27 or 10 (each into a tuplestore of its
+own). The row locks of two processes' batches must be taken in one order (else each may hold what the other waits
+for: a deadlock, and a second's wait before PostgreSQL breaks it). A settle batch sums its jobs' costs per account
+in key order and its plan meets the accounts one by one in that order (a nested loop over the few sums). A
+reservation's accounts are found through the key's index by ``user_id = ANY(…)``, which walks the index in key
+order, whatever order the rows have on disk: joined to the batch's rows alone, the table was read whole in a hash
+join (in the table's order) once it held a couple of thousand members, as the plan a pooled connection keeps cannot
+count the batch's rows (``test_a_batch_locks_its_accounts_in_key_order…`` guards the reservations' order).
 
 Creations checked against the spend cap and the queue limits (every one JobRunner makes) take turns on the
 creations lock across every process; those that arrive together in one process take one turn between them: one
