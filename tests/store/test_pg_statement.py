@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from bot.store.postgres import PostgresDatabase
+from bot.store.sql import SqlStore
 from tests.store.conftest import RULES, new_job
 
 if TYPE_CHECKING:
@@ -129,8 +130,6 @@ async def test_the_ledger_steps_keep_their_outcomes_over_the_own_connection(back
     """Creations and settles, batched and alone, through a store whose pool is one connection: all stored, once."""
     if backend.name != "postgres":
         pytest.skip("SQLite has one connection and no pool")
-    from bot.store.sql import SqlStore
-
     store = SqlStore(await PostgresDatabase.open(backend.url, min_size=1, max_size=1))
     try:
         members = range(1, 9)
