@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-__all__ = ["StatementConnection"]
+__all__ = ["StatementConnection", "close_quietly"]
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,6 @@ class StatementConnection:
     def __init__(self, dsn: str) -> None:
         self._dsn = dsn
         self._idle: asyncpg.Connection[Any] | None = None
-        self._busy = False
         self._free = asyncio.Event()  # set while no statement holds the connection
         self._free.set()
         self._opening: asyncio.Task[None] | None = None
@@ -42,17 +41,15 @@ class StatementConnection:
         """The connection, the caller's alone until ``give_back``; None while it is busy, not open or closed."""
         conn, self._idle = self._idle, None
         if conn is not None and not conn.is_closed():
-            self._busy = True
             self._free.clear()
             return conn
-        if not self._busy:
+        if self._free.is_set():
             self._open_soon()  # none yet, or lost while idle
         return None
 
     def give_back(self, conn: asyncpg.Connection[Any], *, sound: bool) -> None:
         """End the caller's statement. ``sound``: it ended (or the server refused it) and the connection is as it
         was; otherwise (lost, cancelled mid-statement) it is dropped, and a later statement opens another."""
-        self._busy = False
         self._free.set()
         if sound and not conn.is_closed():
             self._idle = conn
@@ -69,14 +66,11 @@ class StatementConnection:
         await self._free.wait()
         conn, self._idle = self._idle, None
         if conn is not None:
-            try:
-                await asyncio.wait_for(conn.close(), _PATIENCE)
-            except Exception:  # a dead connection cannot be closed politely
-                conn.terminate()
+            await close_quietly(conn)
 
     async def open(self) -> None:
         """Open it now (the store does as it opens); if that fails, statements use the pool until a later try."""
-        if self._opening is None and self._idle is None and not self._busy:
+        if self._opening is None and self._idle is None and self._free.is_set():
             self._opening = asyncio.get_running_loop().create_task(self._open())
         if self._opening is not None:
             await asyncio.shield(self._opening)
@@ -97,6 +91,14 @@ class StatementConnection:
         finally:
             self._opening = None
         if self._closed:
-            await conn.close()
+            await close_quietly(conn)
         else:
             self._idle = conn
+
+
+async def close_quietly(conn: asyncpg.Connection[Any]) -> None:
+    """Close ``conn`` politely if it answers within a few seconds, else drop it (a dead one cannot be closed)."""
+    try:
+        await asyncio.wait_for(conn.close(), _PATIENCE)
+    except Exception:
+        conn.terminate()

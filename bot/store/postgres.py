@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 import asyncpg
 
 from bot.store.migrations import migrations_for
-from bot.store.pg_statement import StatementConnection
+from bot.store.pg_statement import StatementConnection, close_quietly
 from bot.store.sql_pg import WORK_CHANNEL
 
 if TYPE_CHECKING:
@@ -232,7 +232,7 @@ class _Listener:
         self._work.set()
         conn, self._conn = self._conn, None
         if conn is not None:
-            await _close_quietly(conn)
+            await close_quietly(conn)
 
     def _listening(self) -> bool:
         return self._conn is not None and not self._conn.is_closed()
@@ -248,7 +248,7 @@ class _Listener:
             self._next_attempt = now + _RELISTEN_INTERVAL
             lost, self._conn = self._conn, None
             if lost is not None:
-                await _close_quietly(lost)
+                await close_quietly(lost)
             conn: asyncpg.Connection[Any] | None = None
             try:
                 conn = await asyncpg.connect(self._dsn, timeout=max(patience, 0.1))
@@ -257,7 +257,7 @@ class _Listener:
             except Exception as error:  # any failure to listen only means polling until the next attempt
                 log.warning("cannot listen for new jobs (%s); polling instead", type(error).__name__)
                 if conn is not None:
-                    await _close_quietly(conn)
+                    await close_quietly(conn)
                 return
             self._conn = conn
             self._work.set()  # whatever was sent before we listened is missed: have the caller look once
@@ -268,10 +268,3 @@ class _Listener:
     def _lost(self, conn: Any) -> None:
         # Wake the waiters: they look for work themselves, and the next wait listens again.
         self._work.set()
-
-
-async def _close_quietly(conn: asyncpg.Connection[Any]) -> None:
-    try:
-        await asyncio.wait_for(conn.close(), _LISTEN_PATIENCE)
-    except Exception:  # a dead connection cannot be closed politely; drop it
-        conn.terminate()
