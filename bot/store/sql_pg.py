@@ -89,14 +89,20 @@ _NEW_ROWS = "?::double precision[], ?::jobs[]"
 
 def _reserved(only: str) -> str:
     """The tail of a batch of reservations from ``x``: take each row's credits (only with enough balance and the
-    period start it saw; ``only``: a further condition on ``x``), insert the jobs whose credits were taken, and
-    notify."""
+    period start it saw; ``only``: a further condition on ``x``, or nothing), insert the jobs whose credits were
+    taken, and notify.
+
+    The accounts' UPDATE reads the reservations from ``k``, the five columns it needs, not from ``x``: an
+    ``UPDATE … FROM`` carries each joined row whole to its end (to recheck it if another transaction changed the
+    account meanwhile), and a row of ``x`` is a whole job, 45 columns built into one value per reservation.
+    """
     columns = NEW_JOB_COLUMNS
     return (
-        "a AS (UPDATE accounts SET balance = accounts.balance - x.cost, held = accounts.held + x.cost FROM x "
-        f"WHERE {only}accounts.user_id = ANY(ARRAY(SELECT user_id FROM x)) "  # the key's index, in key order
-        "AND accounts.user_id = x.user_id AND accounts.scope = x.scope AND accounts.balance >= x.cost "
-        "AND accounts.period_start = x.r_seen RETURNING x.id), "
+        f"k AS MATERIALIZED (SELECT id, user_id, scope, cost, r_seen FROM x{f' WHERE {only}' if only else ''}), "
+        "a AS (UPDATE accounts SET balance = accounts.balance - k.cost, held = accounts.held + k.cost FROM k "
+        "WHERE accounts.user_id = ANY(ARRAY(SELECT user_id FROM k)) "  # the key's index, in key order
+        "AND accounts.user_id = k.user_id AND accounts.scope = k.scope AND accounts.balance >= k.cost "
+        "AND accounts.period_start = k.r_seen RETURNING k.id), "
         f"j AS (INSERT INTO jobs ({', '.join(columns)}) SELECT {', '.join(f'x.{c}' for c in columns)} FROM x "
         f"WHERE x.id IN (SELECT id FROM a) RETURNING id) {_NOTIFY_CREATED}"
     )
@@ -128,7 +134,7 @@ def _limited_batch_sql(spend: bool, queue: bool) -> str:
         "c.waiting + ROW_NUMBER() OVER w AS waiting_after, COALESCE(m.mine, 0) AS mine "
         "FROM x CROSS JOIN c LEFT JOIN m ON m.user_id = x.user_id WINDOW w AS (ORDER BY x.r_n)), "
         f"ok AS (SELECT r.id FROM r WHERE {' AND '.join(fits) or 'TRUE'}), "
-        f"{_reserved('x.id IN (SELECT id FROM ok) AND ')}"
+        f"{_reserved('x.id IN (SELECT id FROM ok)')}"
     )
 
 
