@@ -196,19 +196,19 @@ async def test_batched_creations_go_on_when_another_process_adds_a_column(
     await assert_ledger_consistent(store)
 
 
-def _whole_rows(plan: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Each whole-row value (``alias.*``) a plan node outputs, with the node, in this subtree."""
-    for item in plan.get("Output", []):
-        if item.endswith(".*"):
-            yield item.removesuffix(".*"), plan
-    for child in plan.get("Plans", []):
-        yield from _whole_rows(child)
-
-
 def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every node of an ``EXPLAIN (FORMAT JSON)`` plan, this one first."""
     yield plan
     for child in plan.get("Plans", []):
         yield from _nodes(child)
+
+
+def _whole_rows(plan: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each whole-row value (``alias.*``) a node of this subtree outputs, with the node."""
+    for node in _nodes(plan):
+        for item in node.get("Output", []):
+            if item.endswith(".*"):
+                yield item.removesuffix(".*"), node
 
 
 @pytest.mark.parametrize("limited", [False, True], ids=["quick", "limited"])
