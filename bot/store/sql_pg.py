@@ -94,7 +94,8 @@ def _reserved(only: str) -> str:
 
     The accounts' UPDATE reads the reservations from ``k``, the five columns it needs, not from ``x``: an
     ``UPDATE … FROM`` carries each joined row whole to its end (to recheck it if another transaction changed the
-    account meanwhile), and a row of ``x`` is a whole job, 45 columns built into one value per reservation.
+    account meanwhile), and a row of ``x`` is a whole job and more (45 columns, 46 in the limited batch), built
+    into one value per reservation.
     """
     columns = NEW_JOB_COLUMNS
     return (

@@ -217,8 +217,8 @@ async def test_a_reservation_batch_takes_only_what_it_needs_of_each_job_to_the_a
 ) -> None:
     """An ``UPDATE … FROM`` carries each joined row whole (``alias.*``) to its end, to recheck it against an account
     another transaction changed meanwhile. The accounts' UPDATE of a batch of reservations (quick, or checked
-    against the limits) joins rows of the five columns it reads, not the batch's new jobs (45 columns each, built
-    into one value per reservation: ~1 µs per job, bench/fixes.md). Read from the generic plan a pooled connection
+    against the limits) joins rows of the five columns it reads, not the batch's new jobs (45 or 46 columns each,
+    built into one value per reservation: ~1 µs per job, bench/fixes.md). Read from the generic plan a pooled connection
     settles on."""
     if backend.name != "postgres":
         pytest.skip("SQLite runs a reservation as several statements of its own")
